@@ -1,0 +1,142 @@
+import type { PoolSettings } from "./settings";
+import {
+  OLDEST_SUPPORTED,
+  PARAMETER_SINCE,
+  SECTION_SINCE,
+  compareVersions,
+  supportsParameter,
+  supportsSection,
+} from "./versions";
+
+/** How PgBouncer authenticates clients. */
+export interface IniAuth {
+  /** `auth_type`. */
+  readonly type: "scram-sha-256" | "md5";
+  /** `auth_file`: path of the userlist inside the container. */
+  readonly file: string;
+  /**
+   * `auth_user` + `auth_query` (+ `auth_dbname`, 1.19+): secrets of users missing from the auth file are
+   * looked up in PostgreSQL by this user.
+   */
+  readonly query?: { readonly user: string; readonly query: string; readonly dbname?: string };
+}
+
+/** Several PgBouncer processes behind one port. */
+export interface IniProcess {
+  /** `so_reuseport`: processes share the listening port. */
+  readonly soReuseport: boolean;
+  /** `peer_id` of this process, and `[peers]` to forward cancel requests to the right one (1.19+). */
+  readonly peerId?: number;
+  readonly peers?: readonly { readonly id: number; readonly host: string; readonly port?: number }[];
+}
+
+/** Everything the ini depends on; paths, address and port are what differs between a pod and a test. */
+export interface IniInput {
+  /** The PgBouncer release that will read the file. */
+  readonly version: string;
+  readonly listen: { readonly addr: string; readonly port: number };
+  readonly database: { readonly name: string; readonly host: string; readonly port: number };
+  readonly pool: PoolSettings;
+  readonly auth: IniAuth;
+  readonly statsUsers: readonly string[];
+  readonly adminUsers: readonly string[];
+  /** Empty strings turn each off (no unix socket, no pidfile, log to stderr). */
+  readonly paths: { readonly unixSocketDir: string; readonly pidfile: string; readonly logfile: string };
+  readonly process?: IniProcess;
+}
+
+/** Thrown when the target PgBouncer release would refuse the file. */
+export class UnsupportedParameterError extends Error {
+  constructor(
+    readonly parameter: string,
+    readonly version: string,
+    since: string,
+  ) {
+    super(
+      `PgBouncer ${version} does not accept "${parameter}" (it arrived in ${since}); refusing to render it`,
+    );
+    this.name = "UnsupportedParameterError";
+  }
+}
+
+type Value = string | number;
+
+/** The parameters of the `[pgbouncer]` section, in file order. */
+export function pgbouncerParameters(input: IniInput): [string, Value][] {
+  const { pool, auth } = input;
+  const params: [string, Value][] = [
+    ["listen_addr", input.listen.addr],
+    ["listen_port", input.listen.port],
+    ["unix_socket_dir", input.paths.unixSocketDir],
+    ["pidfile", input.paths.pidfile],
+    ["logfile", input.paths.logfile],
+    ["auth_type", auth.type],
+    ["auth_file", auth.file],
+  ];
+  if (auth.query) {
+    params.push(["auth_user", auth.query.user], ["auth_query", auth.query.query]);
+    if (auth.query.dbname !== undefined) params.push(["auth_dbname", auth.query.dbname]);
+  }
+  params.push(
+    ["admin_users", input.adminUsers.join(",")],
+    ["stats_users", input.statsUsers.join(",")],
+    ["pool_mode", pool.mode],
+    ["default_pool_size", pool.defaultPoolSize],
+    ["min_pool_size", pool.minPoolSize],
+    ["reserve_pool_size", pool.reservePoolSize],
+    ["reserve_pool_timeout", pool.reservePoolTimeoutSeconds],
+    ["max_db_connections", pool.maxDbConnections],
+    ["max_client_conn", pool.maxClientConn],
+    ["query_wait_timeout", pool.queryWaitTimeoutSeconds],
+    ["server_idle_timeout", pool.serverIdleTimeoutSeconds],
+    ["server_lifetime", pool.serverLifetimeSeconds],
+    // The exporter (and many drivers) send it; PgBouncer would refuse the login otherwise.
+    ["ignore_startup_parameters", "extra_float_digits"],
+  );
+  // 0 is PgBouncer's "off"; leave the parameter out so older releases can read the file too.
+  if (pool.maxPreparedStatements > 0) params.push(["max_prepared_statements", pool.maxPreparedStatements]);
+  if (input.process?.soReuseport) params.push(["so_reuseport", 1]);
+  if (input.process?.peerId !== undefined) params.push(["peer_id", input.process.peerId]);
+  return params;
+}
+
+function checkValue(name: string, value: Value): void {
+  if (typeof value === "string" && /[\r\n]/.test(value)) {
+    throw new Error(`pgbouncer.ini parameter ${name} must be a single line, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Renders pgbouncer.ini for `input.version`, refusing any parameter that release does not accept. */
+export function renderIni(input: IniInput): string {
+  if (compareVersions(input.version, OLDEST_SUPPORTED) < 0) {
+    throw new Error(
+      `PgBouncer ${input.version} is older than ${OLDEST_SUPPORTED}, the oldest release supported`,
+    );
+  }
+  const params = pgbouncerParameters(input);
+  for (const [name, value] of params) {
+    if (!supportsParameter(input.version, name)) {
+      throw new UnsupportedParameterError(name, input.version, PARAMETER_SINCE[name]);
+    }
+    checkValue(name, value);
+  }
+  const db = input.database;
+  const lines = [
+    "; Rendered by the clipper-pgbouncer Pulumi program; edit the stack settings, not this file.",
+    "[databases]",
+    `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
+    "",
+    "[pgbouncer]",
+    ...params.map(([k, v]) => `${k} = ${v}`),
+  ];
+  const peers = input.process?.peers;
+  if (peers && peers.length > 0) {
+    if (!supportsSection(input.version, "peers")) {
+      throw new UnsupportedParameterError("[peers]", input.version, SECTION_SINCE.peers);
+    }
+    lines.push("", "[peers]");
+    for (const p of peers)
+      lines.push(`${p.id} = host=${p.host}${p.port !== undefined ? ` port=${p.port}` : ""}`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,107 @@
+import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
+import { type CredentialSettings, readCredentials } from "../components/credentials/settings";
+import {
+  type DatabaseSettings,
+  type ExporterSettings,
+  type NetworkSettings,
+  type PoolSettings,
+  type WorkloadSettings,
+  checkPoolerSettings,
+  readDatabase,
+  readExporter,
+  readNetwork,
+  readPool,
+  readWorkload,
+} from "../components/pgbouncer/settings";
+
+/** The project name in `Pulumi.yaml`: every setting is `clipper-pgbouncer:<key>`. */
+export const CONFIG_NAMESPACE = "clipper-pgbouncer";
+
+/** Everything one environment deploys, typed; staging and prod differ only in their stack files. */
+export interface StackSettings {
+  /** Kubernetes namespace of the pooler (it must exist). @default clipper */
+  readonly namespace: string;
+  /** The PgBouncer Deployment (config key `pgbouncer`). */
+  readonly workload: WorkloadSettings;
+  readonly pool: PoolSettings;
+  readonly database: DatabaseSettings;
+  readonly exporter: ExporterSettings;
+  readonly network: NetworkSettings;
+  readonly credentials: CredentialSettings;
+}
+
+/** Config keys (below `clipper-pgbouncer:`) and the reader of each. */
+const SECTIONS = [
+  "namespace",
+  "pgbouncer",
+  "pool",
+  "database",
+  "exporter",
+  "network",
+  "credentials",
+] as const;
+
+export function key(section: string): string {
+  return `${CONFIG_NAMESPACE}:${section}`;
+}
+
+/**
+ * Validates a whole stack's settings, given as the parsed value of each config key below
+ * `clipper-pgbouncer:`. Throws one `ConfigError` listing every problem; returns fully defaulted settings.
+ */
+export function parseSettings(raw: Readonly<Record<string, unknown>>): StackSettings {
+  const issues = new IssueList();
+  for (const k of Object.keys(raw)) {
+    if (!(SECTIONS as readonly string[]).includes(k)) {
+      issues.add(key(k), `is not a known setting (known: ${SECTIONS.join(", ")})`);
+    }
+  }
+  let namespace = "clipper";
+  if (raw.namespace !== undefined) {
+    if (typeof raw.namespace !== "string" || !DNS_LABEL.test(raw.namespace)) {
+      issues.add(
+        key("namespace"),
+        `is ${show(raw.namespace)}; must be a Kubernetes namespace name (RFC 1123 label)`,
+      );
+    } else {
+      namespace = raw.namespace;
+    }
+  }
+  const reader = (section: string) => new ConfigReader(key(section), raw[section], issues);
+  const settings: StackSettings = {
+    namespace,
+    workload: readWorkload(reader("pgbouncer")),
+    pool: readPool(reader("pool")),
+    database: readDatabase(reader("database")),
+    exporter: readExporter(reader("exporter")),
+    network: readNetwork(reader("network")),
+    credentials: readCredentials(reader("credentials")),
+  };
+  checkPoolerSettings(
+    issues,
+    { workload: key("pgbouncer"), pool: key("pool"), database: key("database"), exporter: key("exporter") },
+    settings,
+  );
+  issues.throwIfAny();
+  return settings;
+}
+
+/**
+ * The raw settings of the running stack: every `clipper-pgbouncer:*` config value, JSON-decoded where it is
+ * an object (as `pulumi config set --path` stores it).
+ */
+export function rawStackConfig(all: Readonly<Record<string, string>>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  for (const [k, v] of Object.entries(all)) {
+    if (!k.startsWith(prefix)) continue;
+    let value: unknown = v;
+    try {
+      value = JSON.parse(v);
+    } catch {
+      // a plain string setting
+    }
+    raw[k.slice(prefix.length)] = value;
+  }
+  return raw;
+}
