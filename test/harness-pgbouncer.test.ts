@@ -1,0 +1,137 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import {
+  type Conn,
+  type PgBouncerHandle,
+  type PostgresHandle,
+  authFileText,
+  harnessIni,
+  localPgBouncerVersion,
+  psql,
+  psqlRows,
+  scramSecret,
+  startPgBouncer,
+  startPostgres,
+} from "../tools/harness";
+import { supportsParameter } from "../components/pgbouncer/versions";
+import { loadStackSettings } from "../tools/load/stack-settings";
+
+describe("harness: a real PgBouncer from the rendered prod ini in front of a real PostgreSQL", function () {
+  this.timeout(60_000);
+  const settings = loadStackSettings("prod");
+  const appUser = "clipper_app";
+  const appPassword = "app-secret-1";
+  const statsPassword = "stats-secret-1";
+  const adjustments: string[] = [];
+  let pg: PostgresHandle;
+  let bouncer: PgBouncerHandle;
+  let app: Conn;
+  let stats: Conn;
+  let dirs: string[] = [];
+
+  before(async () => {
+    const version = await localPgBouncerVersion();
+    pg = await startPostgres();
+    await pg.psql(`CREATE ROLE ${appUser} LOGIN PASSWORD '${appPassword}'`);
+    await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${appUser}`);
+    const appSecret = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${appUser}'`);
+    assert.match(appSecret, /^SCRAM-SHA-256\$/);
+    bouncer = await startPgBouncer({
+      authFile: authFileText([
+        { user: appUser, secret: appSecret },
+        { user: settings.exporter.statsUser, secret: scramSecret(statsPassword) },
+      ]),
+      ini: (f) =>
+        harnessIni(
+          settings,
+          { type: settings.credentials.authType },
+          {
+            version,
+            listen: { addr: "127.0.0.1", port: f.port },
+            database: { host: pg.host, port: pg.port },
+            paths: {
+              authFile: f.authFile,
+              unixSocketDir: f.unixSocketDir,
+              pidfile: f.pidfile,
+              logfile: f.logfile,
+            },
+            log: (m) => adjustments.push(m),
+          },
+        ),
+    });
+    dirs = [pg.dir, bouncer.files[0].dir];
+    app = {
+      host: bouncer.host,
+      port: bouncer.port,
+      user: appUser,
+      database: settings.database.name,
+      password: appPassword,
+    };
+    stats = {
+      host: bouncer.host,
+      port: bouncer.port,
+      user: settings.exporter.statsUser,
+      database: "pgbouncer",
+      password: statsPassword,
+    };
+  });
+
+  after(async () => {
+    await bouncer?.stop();
+    await pg?.stop();
+    for (const d of dirs) assert.equal(fs.existsSync(d), false, `${d} was not removed`);
+  });
+
+  it("runs as the unprivileged postgres user on loopback", () => {
+    for (const pid of [pg.pid(), ...bouncer.pids()]) {
+      assert.ok(pid !== undefined);
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+      assert.notEqual(uid, "0", `process ${pid} runs as root`);
+    }
+    assert.equal(bouncer.host, "127.0.0.1");
+    assert.notEqual(bouncer.port, settings.workload.port, "the harness must not use the fixed pod port");
+  });
+
+  it("the application user gets through PgBouncer to PostgreSQL (SCRAM secret from pg_authid)", async () => {
+    const out = await psql(app, "SELECT 1, current_user, inet_server_port()");
+    assert.equal(out, `1|${appUser}|${pg.port}`);
+  });
+
+  it("a wrong password is refused by PgBouncer", async () => {
+    await assert.rejects(
+      psql({ ...app, password: "wrong" }, "SELECT 1"),
+      /password authentication failed|SASL/,
+    );
+  });
+
+  it("the stats user reads SHOW POOLS: one transaction pool for the application user", async () => {
+    const pools = await psqlRows(stats, "SHOW POOLS");
+    const pool = pools.find((p) => p.database === settings.database.name && p.user === appUser);
+    assert.ok(pool, `no pool for ${appUser} in ${JSON.stringify(pools)}`);
+    assert.equal(pool.pool_mode, settings.pool.mode);
+    assert.equal(pool.pool_mode, "transaction");
+  });
+
+  it("PgBouncer runs with the stack's server cap", async () => {
+    const config = await psqlRows(stats, "SHOW CONFIG");
+    const value = (k: string) => config.find((c) => c.key === k)?.value;
+    assert.equal(value("max_db_connections"), String(settings.pool.maxDbConnections));
+    assert.equal(value("default_pool_size"), String(settings.pool.defaultPoolSize));
+    assert.equal(value("max_client_conn"), String(settings.pool.maxClientConn));
+  });
+
+  it("the stats user may not run admin commands", async () => {
+    await assert.rejects(psql(stats, "PAUSE"), /admin access needed|not allowed/);
+  });
+
+  it("a max_prepared_statements the local release lacks was reported as dropped", async () => {
+    const version = await localPgBouncerVersion();
+    if (supportsParameter(version, "max_prepared_statements")) {
+      assert.deepEqual(adjustments, []);
+    } else {
+      assert.equal(adjustments.length, 1);
+      assert.match(adjustments[0], new RegExp(`PgBouncer ${version} lacks max_prepared_statements`));
+    }
+  });
+});

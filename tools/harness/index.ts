@@ -1,0 +1,34 @@
+/**
+ * The local PostgreSQL + PgBouncer harness: a real PostgreSQL 15 and Debian's PgBouncer on 127.0.0.1, run as
+ * the unprivileged `postgres` user from mktemp dirs, PgBouncer configured by the program's own renderer.
+ */
+export {
+  PG_BIN,
+  type Conn,
+  type PostgresHandle,
+  type PsqlOptions,
+  type StartPostgresOptions,
+  libpqEnv,
+  pgBinary,
+  psql,
+  psqlRows,
+  startPostgres,
+} from "./postgres";
+export {
+  type PgBouncerFiles,
+  type PgBouncerHandle,
+  type StartPgBouncerOptions,
+  startPgBouncer,
+} from "./pgbouncer";
+export {
+  PGBOUNCER_BIN,
+  type HarnessIniInput,
+  type HarnessRewrites,
+  harnessIni,
+  harnessIniInput,
+  iniValue,
+  localPgBouncerVersion,
+} from "./ini";
+export { authFileLine, authFileText, scramSecret } from "./scram";
+export { exitOnSignals, freePort, sleep } from "./proc";
+export { HARNESS_APP_USER, type PooledStack, type StartPooledStackOptions, startPooledStack } from "./stack";

@@ -1,0 +1,272 @@
+/** A throwaway PostgreSQL 15 cluster on 127.0.0.1, run as the unprivileged `postgres` user. */
+import type { ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  exited,
+  freePort,
+  makeRunDir,
+  readPid,
+  requireBinary,
+  run,
+  runAsIds,
+  runOk,
+  signal,
+  sleep,
+  spawnAsUser,
+  track,
+  untrack,
+  within,
+} from "./proc";
+
+/** Debian's PostgreSQL 15 binaries. */
+export const PG_BIN = "/usr/lib/postgresql/15/bin";
+
+export function pgBinary(name: string): string {
+  return requireBinary(path.join(PG_BIN, name), "postgresql-15");
+}
+
+/** Where and as whom a client connects. */
+export interface Conn {
+  /** A host name, an address, or a unix socket directory (an absolute path). */
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly database: string;
+  readonly password?: string;
+}
+
+export interface PsqlOptions {
+  /** @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+/** libpq environment for `conn` (pgbench and psql read it). */
+export function libpqEnv(conn: Conn): NodeJS.ProcessEnv {
+  return {
+    PGHOST: conn.host,
+    PGPORT: String(conn.port),
+    PGUSER: conn.user,
+    PGDATABASE: conn.database,
+    PGCONNECT_TIMEOUT: "10",
+    PGSSLMODE: "disable",
+    ...(conn.password !== undefined ? { PGPASSWORD: conn.password } : {}),
+  };
+}
+
+/** Runs SQL with psql (unaligned, tuples only) and returns its output; throws with psql's error. */
+export async function psql(conn: Conn, sql: string, opts: PsqlOptions = {}): Promise<string> {
+  const out = await runOk(pgBinary("psql"), ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], {
+    env: libpqEnv(conn),
+    timeoutMs: opts.timeoutMs ?? 30_000,
+  });
+  return out.replace(/\n$/, "");
+}
+
+/**
+ * Runs one query and returns its rows keyed by column name. Works on PgBouncer's admin console too
+ * (`SHOW POOLS`), which only speaks the simple query protocol, as psql does.
+ */
+export async function psqlRows(
+  conn: Conn,
+  sql: string,
+  opts: PsqlOptions = {},
+): Promise<Record<string, string>[]> {
+  const out = await runOk(
+    pgBinary("psql"),
+    ["-X", "-A", "-F", "\t", "-P", "footer=off", "-v", "ON_ERROR_STOP=1", "-c", sql],
+    { env: libpqEnv(conn), timeoutMs: opts.timeoutMs ?? 30_000 },
+  );
+  const lines = out.split("\n").filter((l) => l !== "");
+  if (lines.length === 0) return [];
+  const header = lines[0].split("\t");
+  return lines.slice(1).map((l) => {
+    const cells = l.split("\t");
+    return Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ""]));
+  });
+}
+
+export interface StartPostgresOptions {
+  /** PostgreSQL's `max_connections`. @default 100 (PostgreSQL's own default) */
+  readonly maxConnections?: number;
+  /** `fsync`; off makes a throwaway cluster fast and CPU-bound. @default false */
+  readonly fsync?: boolean;
+}
+
+export interface PostgresHandle {
+  /** TCP address clients use: always 127.0.0.1. */
+  readonly host: string;
+  readonly port: number;
+  /** Superuser name; it logs in over the unix socket without a password. */
+  readonly superuser: string;
+  /** Unix socket directory (inside the temp dir). */
+  readonly socketDir: string;
+  readonly dataDir: string;
+  /** The temp dir holding everything; removed by `stop()`. */
+  readonly dir: string;
+  readonly maxConnections: number;
+  /** The superuser's connection over the unix socket. */
+  conn(database?: string): Conn;
+  /** Runs SQL as the superuser over the unix socket (database `postgres` unless told). */
+  psql(sql: string, opts?: PsqlOptions & { database?: string }): Promise<string>;
+  /** PID of the postmaster, undefined while it is down. */
+  pid(): number | undefined;
+  /**
+   * Stops the server (`fast`: SIGINT, rolls back and disconnects; `immediate`: SIGQUIT, a crash-like stop)
+   * and starts it again on the same port and data directory.
+   */
+  restart(opts?: { mode?: "fast" | "immediate"; downMs?: number }): Promise<void>;
+  /** The server log so far. */
+  logs(): string;
+  /** Stops the server and removes the temp dir; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const SUPERUSER = "postgres";
+
+/**
+ * initdb into a mktemp dir and start PostgreSQL 15 as `postgres` on 127.0.0.1 and a free port. Host
+ * (TCP) logins use scram-sha-256; the superuser logs in over the unix socket (trust).
+ */
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PostgresHandle> {
+  const postgresBin = pgBinary("postgres");
+  const initdb = pgBinary("initdb");
+  runAsIds();
+  const maxConnections = opts.maxConnections ?? 100;
+  const fsync = opts.fsync ?? false;
+  const dir = makeRunDir("harness-pg");
+  const dataDir = path.join(dir, "data");
+  const socketDir = path.join(dir, "sock");
+  const logFile = path.join(dir, "postgres.log");
+  let child: ChildProcess | undefined;
+  let port = 0;
+  const key = {};
+  const pid = () => readPid(path.join(dataDir, "postmaster.pid"));
+  track(key, () => [pid()], dir);
+
+  const conn = (database = "postgres"): Conn => ({ host: socketDir, port, user: SUPERUSER, database });
+
+  const boot = async (): Promise<void> => {
+    child = spawnAsUser(
+      postgresBin,
+      [
+        "-D",
+        dataDir,
+        "-p",
+        String(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        `unix_socket_directories=${socketDir}`,
+        "-c",
+        `max_connections=${maxConnections}`,
+        "-c",
+        `fsync=${fsync ? "on" : "off"}`,
+        ...(fsync ? [] : ["-c", "full_page_writes=off", "-c", "synchronous_commit=off"]),
+      ],
+      logFile,
+    );
+    const started = Date.now();
+    const isready = pgBinary("pg_isready");
+    while (Date.now() - started < 30_000) {
+      if (child.exitCode !== null) {
+        throw new Error(`harness: postgres exited ${child.exitCode} at start:\n${tail(logFile)}`);
+      }
+      const r = await run(isready, ["-h", socketDir, "-p", String(port), "-d", "postgres"], {
+        timeoutMs: 5000,
+      });
+      if (r.code === 0) return;
+      await sleep(100);
+    }
+    throw new Error(`harness: postgres did not accept connections within 30 s:\n${tail(logFile)}`);
+  };
+
+  const shutdown = async (sig: NodeJS.Signals): Promise<void> => {
+    if (!child) return;
+    const c = child;
+    signal(pid(), sig);
+    if (!(await within(exited(c), 20_000))) {
+      signal(pid(), "SIGKILL");
+      await within(exited(c), 5000);
+    }
+    child = undefined;
+  };
+
+  try {
+    fs.mkdirSync(socketDir);
+    fs.chownSync(socketDir, runAsIds().uid, runAsIds().gid);
+    await runOk(
+      initdb,
+      [
+        "-D",
+        dataDir,
+        "-U",
+        SUPERUSER,
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+      ],
+      { asUser: true, timeoutMs: 60_000 },
+    );
+    for (let attempt = 0; ; attempt++) {
+      port = await freePort();
+      try {
+        await boot();
+        break;
+      } catch (e) {
+        // another process may have taken the port between freePort() and the bind
+        await shutdown("SIGQUIT");
+        if (attempt >= 2 || !/could not bind|Address already in use/.test(tail(logFile))) throw e;
+      }
+    }
+  } catch (e) {
+    await shutdown("SIGQUIT");
+    untrack(key);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+
+  let stopped = false;
+  return {
+    host: "127.0.0.1",
+    port,
+    superuser: SUPERUSER,
+    socketDir,
+    dataDir,
+    dir,
+    maxConnections,
+    conn,
+    psql: (sql, o = {}) => psql(conn(o.database), sql, o),
+    pid,
+    async restart(o = {}) {
+      await shutdown(o.mode === "immediate" ? "SIGQUIT" : "SIGINT");
+      if (o.downMs) await sleep(o.downMs);
+      await boot();
+    },
+    logs: () => readOr(logFile),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await shutdown("SIGINT");
+      } finally {
+        untrack(key);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  return readOr(file).split("\n").slice(-lines).join("\n");
+}

@@ -1,0 +1,203 @@
+/**
+ * Process plumbing shared by the harness: free ports, temp dirs the `postgres` user owns, running commands
+ * as that user, and a last-resort cleanup when the Node process exits with servers still running.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** The unprivileged user every server runs as: PostgreSQL refuses root. */
+export const RUN_AS = "postgres";
+
+export interface UserIds {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+let ids: UserIds | undefined;
+
+/** uid/gid of {@link RUN_AS}; fails with a clear message when the user does not exist. */
+export function runAsIds(): UserIds {
+  if (ids) return ids;
+  const passwd = fs.readFileSync("/etc/passwd", "utf8").split("\n");
+  const entry = passwd.map((l) => l.split(":")).find((f) => f[0] === RUN_AS);
+  if (!entry) {
+    throw new Error(
+      `harness: user "${RUN_AS}" does not exist; install Debian's postgresql-15 package (it creates the user)`,
+    );
+  }
+  ids = { uid: Number(entry[2]), gid: Number(entry[3]) };
+  return ids;
+}
+
+/** Fails with a message that names the missing package when a binary is absent. */
+export function requireBinary(file: string, pkg: string): string {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+  } catch {
+    throw new Error(`harness: ${file} is missing; install the Debian package "${pkg}"`);
+  }
+  return file;
+}
+
+/** A mktemp dir under the system temp dir, owned by {@link RUN_AS} and readable by everyone. */
+export function makeRunDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  const { uid, gid } = runAsIds();
+  fs.chownSync(dir, uid, gid);
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Writes a file the {@link RUN_AS} user owns (mode 0600 unless told otherwise). */
+export function writeOwned(file: string, text: string, mode = 0o600): void {
+  fs.writeFileSync(file, text, { mode });
+  const { uid, gid } = runAsIds();
+  fs.chownSync(file, uid, gid);
+  fs.chmodSync(file, mode);
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1 (the caller binds it soon after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion; never throws on a non-zero exit (the caller decides). */
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asUser?: boolean } = {},
+): Promise<RunResult> {
+  const [cmd, argv] = opts.asUser ? ["runuser", ["-u", RUN_AS, "--", file, ...args]] : [file, [...args]];
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      argv,
+      {
+        env: { ...process.env, ...opts.env },
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : "") });
+      },
+    );
+  });
+}
+
+/** Runs a command and returns its stdout, throwing with its stderr when it fails. */
+export async function runOk(
+  file: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asUser?: boolean } = {},
+): Promise<string> {
+  const r = await run(file, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${path.basename(file)} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+/** Starts a long-running server as {@link RUN_AS}, its stdout and stderr appended to `logFile`. */
+export function spawnAsUser(file: string, args: readonly string[], logFile: string): ChildProcess {
+  const fd = fs.openSync(logFile, "a");
+  try {
+    return spawn("runuser", ["-u", RUN_AS, "--", file, ...args], { stdio: ["ignore", fd, fd] });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Resolves when the child has exited (immediately when it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves true when `p` settles within `ms`, false otherwise. */
+export async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a pidfile; undefined while it does not exist yet. */
+export function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8").split("\n")[0].trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends a signal, ignoring a process that is already gone. */
+export function signal(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Servers still running when Node exits (a crashed test, Ctrl-C in a CLI): killed and their dirs removed
+ * synchronously from the exit hook, so nothing outlives the run.
+ */
+const live = new Map<object, { pids: () => (number | undefined)[]; dir: string }>();
+let hooked = false;
+
+export function track(key: object, pids: () => (number | undefined)[], dir: string): void {
+  live.set(key, { pids, dir });
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const { pids: p, dir: d } of live.values()) {
+      for (const pid of p()) signal(pid, "SIGKILL");
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
+
+export function untrack(key: object): void {
+  live.delete(key);
+}
+
+/** For command-line tools: Ctrl-C and SIGTERM run the exit hook (mocha handles its own signals). */
+export function exitOnSignals(): void {
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\nharness: ${sig}, stopping servers\n`);
+      process.exit(130);
+    });
+  }
+}
