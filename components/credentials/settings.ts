@@ -1,43 +1,178 @@
 import { ConfigReader } from "../common/config-reader";
+import { PG_IDENTIFIER } from "../pgbouncer/settings";
 
-/** Where PgBouncer's credentials live in Vault, and how clients authenticate. */
+/** PgBouncer's `auth_type` values this program renders. */
+export type AuthType = "scram-sha-256" | "md5";
+
+/**
+ * `auth_query` mode: PgBouncer looks up the secret of a user missing from the auth file in PostgreSQL,
+ * logged in as `user`. For databases with many users; the auth file then holds only `user` and the stats
+ * user. The function the default query calls is {@link authQueryFunctionSql}.
+ */
+export interface AuthQuerySettings {
+  /**
+   * `auth_user`: the PostgreSQL role PgBouncer logs in as to run the query. A stack setting, not a Vault
+   * value, because pgbouncer.ini (a ConfigMap) names it. @default pgbouncer_auth
+   */
+  readonly user: string;
+  /**
+   * Key of `user`'s password in the Vault secret. It must be the password itself, not a SCRAM or md5
+   * verifier: PgBouncer logs in as this user on its own, with no client whose SCRAM proof it could reuse,
+   * so this one entry of the auth file holds the password. @default auth_password
+   */
+  readonly passwordKey: string;
+  /**
+   * `auth_query`: returns `(user name, secret)` for `$1`. @default
+   * `SELECT usename, passwd FROM pgbouncer.get_auth($1)`, a SECURITY DEFINER function the database owner
+   * creates (see {@link authQueryFunctionSql}), so that `user` needs no superuser rights.
+   */
+  readonly query: string;
+  /**
+   * `auth_dbname` (PgBouncer 1.19+): the database the query runs in. @default unset: the query runs in the
+   * database the client asked for, so the function must exist in every pooled database.
+   */
+  readonly dbname?: string;
+}
+
+/** Where PgBouncer's credentials live in Vault (KV v2), and how clients authenticate. */
 export interface CredentialSettings {
-  /** `auth_type`. @default scram-sha-256 (md5 is deprecated by PostgreSQL; ask for it explicitly) */
-  readonly authType: "scram-sha-256" | "md5";
-  /** KV v2 mount. @default secret */
+  /**
+   * `auth_type`. The auth file holds SCRAM verifiers (given in Vault, or computed from the password there).
+   * @default scram-sha-256; md5 (deprecated by PostgreSQL) only when a stack asks for it
+   */
+  readonly authType: AuthType;
+  /** Path where the KV v2 engine is mounted. @default secret */
   readonly vaultMount: string;
-  /** KV v2 secret name under the mount. @default clipper/pgbouncer */
+  /** Name of the KV v2 secret under the mount that holds every key below. @default clipper/pgbouncer */
   readonly vaultPath: string;
-  /** PostgreSQL user the backend connects as. @default clipper */
-  readonly appUser: string;
-  /** Key of the application user's password in the Vault secret. @default app_password */
+  /**
+   * Key of the application user's name in the Vault secret (file mode only). @default app_user
+   */
+  readonly appUserKey: string;
+  /**
+   * Key of the application user's secret in the Vault secret (file mode only): the password, or the SCRAM
+   * verifier copied from `pg_authid.rolpassword` (or an `md5…` hash in md5 mode). @default app_password
+   */
   readonly appPasswordKey: string;
-  /** Key of the exporter's (stats user's) password in the Vault secret. @default exporter_password */
+  /**
+   * Key of the stats user's password (the exporter's login; the user name is `exporter.statsUser`). It must
+   * be the password itself: the exporter's connection string needs it. @default exporter_password
+   */
   readonly statsPasswordKey: string;
+  /**
+   * `auth_query` mode, instead of listing the application user in the auth file; `appUserKey` and
+   * `appPasswordKey` must then be left out. @default unset: file mode, the auth file lists the application
+   * user and the stats user
+   */
+  readonly authQuery?: AuthQuerySettings;
 }
 
 export const CREDENTIAL_DEFAULTS: CredentialSettings = {
   authType: "scram-sha-256",
   vaultMount: "secret",
   vaultPath: "clipper/pgbouncer",
-  appUser: "clipper",
+  appUserKey: "app_user",
   appPasswordKey: "app_password",
   statsPasswordKey: "exporter_password",
 };
 
+export const AUTH_QUERY_DEFAULTS: Omit<AuthQuerySettings, "dbname"> = {
+  user: "pgbouncer_auth",
+  passwordKey: "auth_password",
+  query: "SELECT usename, passwd FROM pgbouncer.get_auth($1)",
+};
+
 const KEY = /^[A-Za-z0-9_.-]+$/;
 const PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+/** One line, and it must take the user name as `$1`. */
+const QUERY = /^[^\r\n]*\$1[^\r\n]*$/;
 
 export function readCredentials(r: ConfigReader): CredentialSettings {
   const d = CREDENTIAL_DEFAULTS;
-  const c: CredentialSettings = {
+  const queryMode = r.has("authQuery");
+  const base = {
     authType: r.oneOf("authType", d.authType, ["scram-sha-256", "md5"]),
     vaultMount: r.string("vaultMount", d.vaultMount, PATH, "a Vault mount path"),
     vaultPath: r.string("vaultPath", d.vaultPath, PATH, "a Vault secret path"),
-    appUser: r.string("appUser", d.appUser, /^[a-z_][a-z0-9_]{0,62}$/, "a lower-case PostgreSQL identifier"),
+    appUserKey: r.string("appUserKey", d.appUserKey, KEY, "a Vault key name"),
     appPasswordKey: r.string("appPasswordKey", d.appPasswordKey, KEY, "a Vault key name"),
     statsPasswordKey: r.string("statsPasswordKey", d.statsPasswordKey, KEY, "a Vault key name"),
   };
+  let authQuery: AuthQuerySettings | undefined;
+  if (queryMode) {
+    for (const field of ["appUserKey", "appPasswordKey"]) {
+      if (r.has(field)) {
+        r.issues.add(
+          `${r.key}.${field}`,
+          `is not used when ${r.key}.authQuery is set (auth_query mode looks application users up in ` +
+            `PostgreSQL); remove one of them`,
+        );
+      }
+    }
+    const q = r.child("authQuery");
+    const a = AUTH_QUERY_DEFAULTS;
+    authQuery = {
+      user: q.string("user", a.user, PG_IDENTIFIER, "a lower-case PostgreSQL identifier"),
+      passwordKey: q.string("passwordKey", a.passwordKey, KEY, "a Vault key name"),
+      query: q.string("query", a.query, QUERY, "one line of SQL that takes the user name as $1"),
+      ...(q.has("dbname")
+        ? { dbname: q.string("dbname", undefined, PG_IDENTIFIER, "a lower-case PostgreSQL identifier") }
+        : {}),
+    };
+    q.rejectUnknown();
+    if (authQuery.passwordKey === base.statsPasswordKey) {
+      q.issues.add(
+        `${q.key}.passwordKey`,
+        `is "${authQuery.passwordKey}"; must differ from ${r.key}.statsPasswordKey`,
+      );
+    }
+  } else {
+    const keys = [base.appUserKey, base.appPasswordKey, base.statsPasswordKey];
+    if (new Set(keys).size !== keys.length) {
+      r.issues.add(
+        `${r.key}.appUserKey`,
+        `appUserKey "${base.appUserKey}", appPasswordKey "${base.appPasswordKey}" and statsPasswordKey ` +
+          `"${base.statsPasswordKey}" must be three different Vault keys`,
+      );
+    }
+  }
   r.rejectUnknown();
-  return c;
+  return authQuery ? { ...base, authQuery } : base;
+}
+
+/**
+ * SQL the database owner runs once in each pooled database (in `auth_dbname` only, on PgBouncer 1.19+) for
+ * the default `authQuery.query`: a SECURITY DEFINER lookup, so that `authUser` reads `pg_shadow` without
+ * being a superuser; it never returns a superuser's secret. Run it as a superuser; the role `authUser` must
+ * exist with LOGIN.
+ */
+export function authQueryFunctionSql(authUser: string): string {
+  if (!PG_IDENTIFIER.test(authUser)) throw new Error(`"${authUser}" is not a plain PostgreSQL identifier`);
+  return [
+    "CREATE SCHEMA IF NOT EXISTS pgbouncer;",
+    `REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;`,
+    `GRANT USAGE ON SCHEMA pgbouncer TO ${authUser};`,
+    "CREATE OR REPLACE FUNCTION pgbouncer.get_auth(p_usename text)",
+    "  RETURNS TABLE(usename name, passwd text) LANGUAGE sql SECURITY DEFINER",
+    "  SET search_path = pg_catalog AS",
+    // Superusers are never served through the pooler.
+    "  $$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = p_usename AND NOT usesuper $$;",
+    "REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;",
+    `GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO ${authUser};`,
+  ].join("\n");
+}
+
+/** One Vault KV v2 read the program makes, and the keys it needs from that secret. */
+export interface VaultRead {
+  readonly mount: string;
+  readonly name: string;
+  readonly keys: readonly string[];
+}
+
+/** Every Vault secret and key `settings` make the program read (for offline renders and runbooks). */
+export function vaultReadsFor(settings: CredentialSettings): VaultRead[] {
+  const keys = settings.authQuery
+    ? [settings.authQuery.passwordKey, settings.statsPasswordKey]
+    : [settings.appUserKey, settings.appPasswordKey, settings.statsPasswordKey];
+  return [{ mount: settings.vaultMount, name: settings.vaultPath, keys }];
 }

@@ -1,0 +1,194 @@
+/**
+ * From the keys of one Vault secret to PgBouncer's auth file and the exporter's connection string, as plain
+ * text, without Pulumi. Every problem is collected and thrown at once, naming the Vault mount, path and key
+ * and never the value; the caller wraps the results in `pulumi.secret` immediately.
+ */
+import type { IniAuth } from "../pgbouncer/ini";
+import {
+  authFileLine,
+  exporterConnectionString,
+  md5Secret,
+  parseScramVerifier,
+  passwordProblem,
+  scramVerifier,
+  secretKind,
+  userNameProblem,
+} from "./secrets";
+import type { CredentialSettings } from "./settings";
+
+/** What the credentials need from the rest of the stack settings. */
+export interface CredentialContext {
+  /** The exporter's PgBouncer user (`exporter.statsUser`); listed in `stats_users`. */
+  readonly statsUser: string;
+  /** PgBouncer's client port in the pod (`pgbouncer.port`); the exporter connects to it on 127.0.0.1. */
+  readonly pgbouncerPort: number;
+}
+
+/** One KV v2 secret as read. */
+export interface VaultSecretData {
+  readonly data: Readonly<Record<string, string>>;
+  /** The current version is deleted or destroyed (KV v2 then returns no data). */
+  readonly deleted?: boolean;
+}
+
+export interface CredentialProblem {
+  readonly mount: string;
+  readonly path: string;
+  /** The Vault key, or undefined when the whole secret is at fault. */
+  readonly key?: string;
+  /** The `credentials` setting that names that key. */
+  readonly setting?: string;
+  readonly message: string;
+}
+
+function describe(p: CredentialProblem): string {
+  const where = `Vault KV v2 mount "${p.mount}" path "${p.path}"`;
+  if (p.key === undefined) return `${where}: ${p.message}`;
+  return `${where} key "${p.key}"${p.setting ? ` (credentials.${p.setting})` : ""}: ${p.message}`;
+}
+
+/** Thrown before any resource is registered; the message never contains a value read from Vault. */
+export class VaultCredentialError extends Error {
+  constructor(readonly problems: readonly CredentialProblem[]) {
+    super(
+      `PgBouncer credentials refused (${problems.length} ${problems.length === 1 ? "problem" : "problems"}):\n` +
+        problems.map((p) => `  - ${describe(p)}`).join("\n"),
+    );
+    this.name = "VaultCredentialError";
+  }
+}
+
+/** The credentials in plain text; only {@link buildCredentials}'s caller ever holds them. */
+export interface PlainCredentials {
+  readonly authFile: string;
+  readonly exporterConnectionString: string;
+  readonly iniAuth: Omit<IniAuth, "file">;
+}
+
+export function buildCredentials(
+  settings: CredentialSettings,
+  ctx: CredentialContext,
+  secret: VaultSecretData,
+): PlainCredentials {
+  // A stack setting, validated with the others; checked again because the auth file quotes it.
+  const statsBad = userNameProblem(ctx.statsUser);
+  if (statsBad) throw new Error(`exporter.statsUser ${statsBad}`);
+  const problems: CredentialProblem[] = [];
+  const at = { mount: settings.vaultMount, path: settings.vaultPath };
+  const problem = (key: string, setting: string, message: string) =>
+    problems.push({ ...at, key, setting, message });
+
+  if (secret.deleted) {
+    problems.push({ ...at, message: "its current version is deleted or destroyed; write a new version" });
+    throw new VaultCredentialError(problems);
+  }
+  const present = Object.keys(secret.data).sort();
+
+  /** The value of `key`, or undefined after recording why it is missing. */
+  const read = (key: string, setting: string): string | undefined => {
+    const v = secret.data[key];
+    if (v === undefined) {
+      problem(
+        key,
+        setting,
+        `is missing from the secret (keys present: ${present.length ? present.join(", ") : "none"})`,
+      );
+    }
+    return v;
+  };
+
+  /** A password the program itself must know: for the exporter, or for PgBouncer's own login. */
+  const readPassword = (key: string, setting: string, why: string): string | undefined => {
+    const v = read(key, setting);
+    if (v === undefined) return undefined;
+    if (v !== "" && secretKind(v) !== "password") {
+      problem(key, setting, `holds a ${secretKind(v)}, but ${why} needs the password itself`);
+      return undefined;
+    }
+    const bad = passwordProblem(v);
+    if (bad) {
+      problem(key, setting, bad);
+      return undefined;
+    }
+    return v;
+  };
+
+  /** The auth file's secret for a user whose login only PgBouncer checks. */
+  const fileSecret = (user: string, password: string): string =>
+    settings.authType === "md5" ? md5Secret(user, password) : scramVerifier(user, password);
+
+  const lines: string[] = [];
+  const statsPassword = readPassword(
+    settings.statsPasswordKey,
+    "statsPasswordKey",
+    "the exporter's connection string",
+  );
+
+  let iniAuth: Omit<IniAuth, "file">;
+  const q = settings.authQuery;
+  if (q) {
+    iniAuth = {
+      type: settings.authType,
+      query: { user: q.user, query: q.query, ...(q.dbname !== undefined ? { dbname: q.dbname } : {}) },
+    };
+    // PgBouncer logs in as auth_user with no client whose SCRAM proof it could reuse: this entry must be
+    // the password (a verifier would only let clients in, never PgBouncer out).
+    const pw = readPassword(q.passwordKey, "authQuery.passwordKey", "PgBouncer's own login as auth_user");
+    if (q.user === ctx.statsUser) {
+      problem(q.passwordKey, "authQuery.passwordKey", `authQuery.user "${q.user}" is also the stats user`);
+    } else if (pw !== undefined) {
+      lines.push(authFileLine(q.user, pw));
+    }
+  } else {
+    iniAuth = { type: settings.authType };
+    const user = read(settings.appUserKey, "appUserKey");
+    const userBad = user === undefined ? undefined : userNameProblem(user);
+    if (userBad) problem(settings.appUserKey, "appUserKey", userBad);
+    else if (user === ctx.statsUser) {
+      problem(settings.appUserKey, "appUserKey", "names the stats user; the application needs its own user");
+    }
+    const value = read(settings.appPasswordKey, "appPasswordKey");
+    let entry: string | undefined;
+    if (value !== undefined) {
+      const kind = secretKind(value);
+      if (kind === "scram-verifier") {
+        if (parseScramVerifier(value)) entry = value;
+        else {
+          problem(
+            settings.appPasswordKey,
+            "appPasswordKey",
+            "starts like a SCRAM-SHA-256 verifier but is not one " +
+              "(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, as in pg_authid)",
+          );
+        }
+      } else if (kind === "md5-hash") {
+        if (settings.authType === "md5") entry = value;
+        else {
+          problem(
+            settings.appPasswordKey,
+            "appPasswordKey",
+            "holds an md5 hash, which cannot answer scram-sha-256; store the password or the SCRAM verifier " +
+              "from pg_authid (or set credentials.authType md5)",
+          );
+        }
+      } else {
+        const bad = passwordProblem(value);
+        if (bad) problem(settings.appPasswordKey, "appPasswordKey", bad);
+        else if (user !== undefined && !userBad) entry = fileSecret(user, value);
+      }
+    }
+    if (user !== undefined && !userBad && user !== ctx.statsUser && entry !== undefined) {
+      lines.push(authFileLine(user, entry));
+    }
+  }
+
+  if (statsPassword !== undefined)
+    lines.push(authFileLine(ctx.statsUser, fileSecret(ctx.statsUser, statsPassword)));
+
+  if (problems.length > 0 || statsPassword === undefined) throw new VaultCredentialError(problems);
+  return {
+    authFile: lines.join("\n") + "\n",
+    exporterConnectionString: exporterConnectionString(ctx.statsUser, statsPassword, ctx.pgbouncerPort),
+    iniAuth,
+  };
+}

@@ -1,0 +1,12 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { IniAuth } from "../pgbouncer/ini";
+
+/** What the PgBouncer component needs from the credentials layer; every value from Vault is a secret. */
+export interface PoolerCredentials {
+  /** Content of PgBouncer's auth_file (userlist.txt), a Pulumi secret. */
+  readonly authFile: pulumi.Output<string>;
+  /** The exporter's `postgres://…@127.0.0.1:<port>/pgbouncer?sslmode=disable`, a Pulumi secret. */
+  readonly exporterConnectionString: pulumi.Output<string>;
+  /** How the ini authenticates (auth_type, and auth_query settings when that mode is chosen). */
+  readonly iniAuth: Omit<IniAuth, "file">;
+}
