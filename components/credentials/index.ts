@@ -51,7 +51,9 @@ export async function loadPoolerCredentials(
       {
         mount: settings.vaultMount,
         path: settings.vaultPath,
-        message: `could not be read (${e instanceof Error ? e.message : String(e)})`,
+        message:
+          `could not be read (${(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
+          `check that the secret exists and that the Vault token may read it`,
       },
     ]);
   }
