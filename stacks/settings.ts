@@ -1,4 +1,5 @@
 import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
+import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route/settings";
 import { type CredentialSettings, readCredentials } from "../components/credentials/settings";
 import {
   type DatabaseSettings,
@@ -28,6 +29,8 @@ export interface StackSettings {
   readonly exporter: ExporterSettings;
   readonly network: NetworkSettings;
   readonly credentials: CredentialSettings;
+  /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
+  readonly backend: BackendRouteSettings;
 }
 
 /** Config keys (below `clipper-pgbouncer:`) and the reader of each. */
@@ -39,6 +42,7 @@ const SECTIONS = [
   "exporter",
   "network",
   "credentials",
+  "backend",
 ] as const;
 
 export function key(section: string): string {
@@ -76,6 +80,7 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>): StackSett
     exporter: readExporter(reader("exporter")),
     network: readNetwork(reader("network")),
     credentials: readCredentials(reader("credentials")),
+    backend: readBackendRoute(reader("backend")),
   };
   checkPoolerSettings(
     issues,

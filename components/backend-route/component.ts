@@ -1,0 +1,84 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  type Endpoint,
+  ROUTE_ANNOTATION,
+  backendConfigData,
+  patchAnnotations,
+  routeAnnotationValue,
+  routeEndpoint,
+} from "./route";
+import type { BackendRouteSettings, BackendRouteTarget } from "./settings";
+
+export interface BackendRouteArgs {
+  readonly settings: BackendRouteSettings;
+  /** Namespace of the backend's objects when `settings.namespace` is unset (the pooler's). */
+  readonly defaultNamespace: string;
+  /** The pooler Service's DNS name and client port (the PgBouncer component's `host` and `port`). */
+  readonly pooler: { readonly host: pulumi.Input<string>; readonly port: pulumi.Input<number> };
+  /** PostgreSQL itself (`database.host`, `database.port`): where `route: direct` sends the backend. */
+  readonly database: Endpoint;
+  /**
+   * Resources that must be ready before the backend is sent to the pooler (its Deployment and Service).
+   * Ignored for `route: direct`, so that a rollback never waits on a broken pooler.
+   * @default none
+   */
+  readonly poolerReady?: readonly pulumi.Resource[];
+}
+
+/**
+ * Points the backend at the pooler, or back at PostgreSQL: a server-side apply of two keys of the backend's
+ * ConfigMap, then of one pod template annotation of its Deployment, which rolls the backend exactly when the
+ * route changes. Both patches keep their changes when deleted (`retainOnDelete`): a `pulumi destroy` must
+ * not strip DB_HOST from a running backend; go `direct` first (docs/runbook.md).
+ */
+export class BackendRoute extends pulumi.ComponentResource {
+  readonly route: BackendRouteTarget;
+  /** What the backend's DB_HOST is set to. */
+  readonly host: pulumi.Output<string>;
+  /** What the backend's DB_PORT is set to. */
+  readonly port: pulumi.Output<number>;
+  readonly configPatch: k8s.core.v1.ConfigMapPatch;
+  readonly deploymentPatch: k8s.apps.v1.DeploymentPatch;
+
+  constructor(name: string, args: BackendRouteArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("clipper:backend:BackendRoute", name, {}, opts);
+    const s = args.settings;
+    const namespace = s.namespace ?? args.defaultNamespace;
+    const endpoint = pulumi
+      .all([args.pooler.host, args.pooler.port])
+      .apply(([host, port]) => routeEndpoint(s.route, { host, port }, args.database));
+    const annotations = patchAnnotations(s.forceConflicts);
+    const dependsOn = s.route === "pgbouncer" ? [...(args.poolerReady ?? [])] : [];
+
+    this.configPatch = new k8s.core.v1.ConfigMapPatch(
+      `${name}-config`,
+      {
+        metadata: { name: s.configMapName, namespace, annotations },
+        data: endpoint.apply((e) => backendConfigData(s, e)),
+      },
+      { parent: this, dependsOn, retainOnDelete: true },
+    );
+
+    this.deploymentPatch = new k8s.apps.v1.DeploymentPatch(
+      `${name}-rollout`,
+      {
+        metadata: { name: s.deploymentName, namespace, annotations },
+        spec: {
+          template: {
+            metadata: {
+              annotations: endpoint.apply((e) => ({ [ROUTE_ANNOTATION]: routeAnnotationValue(s.route, e) })),
+            },
+          },
+        },
+      },
+      // After the ConfigMap: pods started by the rollout must read the new values.
+      { parent: this, dependsOn: [this.configPatch], retainOnDelete: true },
+    );
+
+    this.route = s.route;
+    this.host = endpoint.apply((e) => e.host);
+    this.port = endpoint.apply((e) => e.port);
+    this.registerOutputs({ route: this.route, host: this.host, port: this.port });
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./component";
+export * from "./login";
+export * from "./route";
+export * from "./settings";
