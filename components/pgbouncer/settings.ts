@@ -52,7 +52,10 @@ export interface DatabaseSettings {
   readonly port: number;
   /** Database name, served under the same name by PgBouncer. @default clipper */
   readonly name: string;
-  /** PostgreSQL's `max_connections`. @default 100 (PostgreSQL's own default) */
+  /**
+   * PostgreSQL's `max_connections`, as the server is configured. Required: the pool budget is checked
+   * against it, and only the stack knows its database.
+   */
   readonly maxConnections: number;
   /** Connections kept for others (superuser reserve, migrations, backups). @default 3 */
   readonly reservedConnections: number;
@@ -130,11 +133,11 @@ export const POOL_DEFAULTS: PoolSettings = {
   maxPreparedStatements: 200,
 };
 
-export const DATABASE_DEFAULTS: DatabaseSettings = {
+/** `maxConnections` has no default: it is required. */
+export const DATABASE_DEFAULTS: Omit<DatabaseSettings, "maxConnections"> = {
   host: "postgres",
   port: 5432,
   name: "clipper",
-  maxConnections: 100,
   reservedConnections: 3,
 };
 
@@ -217,7 +220,7 @@ export function readDatabase(r: ConfigReader): DatabaseSettings {
     host: r.string("host", d.host, DNS_NAME, "a DNS name"),
     port: r.int("port", d.port, PORT),
     name: r.string("name", d.name, PG_IDENTIFIER, "a lower-case PostgreSQL identifier"),
-    maxConnections: r.int("maxConnections", d.maxConnections, { min: 1, max: 262143 }),
+    maxConnections: r.int("maxConnections", undefined, { min: 1, max: 262143 }),
     reservedConnections: r.int("reservedConnections", d.reservedConnections, { min: 0, max: 262143 }),
   };
   r.rejectUnknown();

@@ -1,0 +1,320 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { PoolerCredentials } from "../credentials/types";
+import { renderIni } from "./ini";
+import { POD_PATHS, podIniInput } from "./pod-ini";
+import {
+  type DatabaseSettings,
+  type ExporterSettings,
+  type NetworkSettings,
+  type PoolSettings,
+  ROLLING_SURGE,
+  type WorkloadSettings,
+} from "./settings";
+
+/** The Service's fixed name: the backend's DB_HOST points at it. */
+export const SERVICE_NAME = "pgbouncer";
+/** The Deployment's fixed name, for `kubectl rollout status deployment/pgbouncer` in the runbook. */
+export const DEPLOYMENT_NAME = "pgbouncer";
+/** Container port names, shared by the Service, the probes and the scrape config. */
+export const PORT_NAMES = { client: "pgbouncer", metrics: "metrics" } as const;
+/** Secret keys. */
+export const SECRET_KEYS = {
+  authFile: "userlist.txt",
+  exporterConnection: "exporter-connection-string",
+} as const;
+/** One uid/gid for both containers; neither image needs a particular one. */
+export const RUN_AS = 10001;
+
+export interface PgBouncerArgs {
+  /** Namespace of every object; it must exist. */
+  readonly namespace: string;
+  readonly workload: WorkloadSettings;
+  readonly pool: PoolSettings;
+  readonly database: DatabaseSettings;
+  readonly exporter: ExporterSettings;
+  readonly network: NetworkSettings;
+  /** Auth file, exporter connection string (both secrets) and the ini's auth settings. */
+  readonly credentials: PoolerCredentials;
+  /**
+   * Extra pod template annotations, e.g. `prometheus.io/*` for a plain Prometheus.
+   * @default none
+   */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
+}
+
+/** Labels on every object; the first two also select the pods. */
+export function selectorLabels(name: string): Record<string, string> {
+  return { "app.kubernetes.io/name": "pgbouncer", "app.kubernetes.io/instance": name };
+}
+
+function commonLabels(name: string, version: string): Record<string, string> {
+  return {
+    ...selectorLabels(name),
+    "app.kubernetes.io/version": version,
+    "app.kubernetes.io/component": "connection-pooler",
+    "app.kubernetes.io/part-of": "clipper",
+    "app.kubernetes.io/managed-by": "pulumi",
+  };
+}
+
+/** The restricted Pod Security Standard, for every container. */
+export const CONTAINER_SECURITY: k8s.types.input.core.v1.SecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: RUN_AS,
+  runAsGroup: RUN_AS,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/**
+ * The preStop hook: keep serving while endpoints drop the pod, then send SIGINT, PgBouncer's
+ * `SHUTDOWN WAIT_FOR_SERVERS` in every release (SIGTERM means WAIT_FOR_CLIENTS since 1.23 and an immediate
+ * stop before it), and wait for in-flight transactions to finish. The kubelet's SIGTERM only comes after
+ * this returns, and `terminationGracePeriodSeconds` bounds the whole.
+ */
+export function preStopCommand(delaySeconds: number): string[] {
+  return [
+    "/bin/sh",
+    "-c",
+    `sleep ${delaySeconds}; kill -INT 1; while kill -0 1 2>/dev/null; do sleep 1; done`,
+  ];
+}
+
+/** The pod spec, a pure function of the settings and the names of the ConfigMap and Secret. */
+export function podSpec(
+  args: Omit<PgBouncerArgs, "credentials" | "network" | "namespace">,
+  names: { configMap: pulumi.Input<string>; secret: pulumi.Input<string>; instance: string },
+): k8s.types.input.core.v1.PodSpec {
+  const { workload, exporter } = args;
+  const r = workload.resources;
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    terminationGracePeriodSeconds: workload.terminationGracePeriodSeconds,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUN_AS,
+      runAsGroup: RUN_AS,
+      fsGroup: RUN_AS,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: workload.spreadTopologyKey,
+        whenUnsatisfiable: "DoNotSchedule",
+        labelSelector: { matchLabels: selectorLabels(names.instance) },
+      },
+    ],
+    containers: [
+      {
+        name: "pgbouncer",
+        image: `${workload.image}:${workload.version}`,
+        command: ["pgbouncer", POD_PATHS.iniFile],
+        ports: [{ name: PORT_NAMES.client, containerPort: workload.port, protocol: "TCP" }],
+        resources: {
+          requests: { cpu: r.cpuRequest, memory: r.memoryRequest },
+          limits: { cpu: r.cpuLimit, memory: r.memoryLimit },
+        },
+        readinessProbe: {
+          tcpSocket: { port: PORT_NAMES.client },
+          periodSeconds: 5,
+          failureThreshold: 2,
+        },
+        livenessProbe: {
+          tcpSocket: { port: PORT_NAMES.client },
+          initialDelaySeconds: 10,
+          periodSeconds: 10,
+          failureThreshold: 6,
+        },
+        lifecycle: { preStop: { exec: { command: preStopCommand(workload.preStopDelaySeconds) } } },
+        securityContext: CONTAINER_SECURITY,
+        volumeMounts: [
+          { name: "config", mountPath: POD_PATHS.configDir, readOnly: true },
+          { name: "auth", mountPath: POD_PATHS.authDir, readOnly: true },
+        ],
+      },
+      {
+        name: "exporter",
+        image: exporter.image,
+        args: [`--web.listen-address=:${exporter.port}`, "--web.telemetry-path=/metrics"],
+        env: [
+          {
+            name: "PGBOUNCER_EXPORTER_CONNECTION_STRING",
+            valueFrom: { secretKeyRef: { name: names.secret, key: SECRET_KEYS.exporterConnection } },
+          },
+        ],
+        ports: [{ name: PORT_NAMES.metrics, containerPort: exporter.port, protocol: "TCP" }],
+        resources: {
+          requests: { cpu: "10m", memory: "16Mi" },
+          limits: { cpu: "100m", memory: "64Mi" },
+        },
+        // No readiness probe: a failing exporter must not take the pooler out of the Service.
+        livenessProbe: { tcpSocket: { port: PORT_NAMES.metrics }, periodSeconds: 20, failureThreshold: 3 },
+        securityContext: CONTAINER_SECURITY,
+      },
+    ],
+    volumes: [
+      {
+        name: "config",
+        configMap: { name: names.configMap, items: [{ key: "pgbouncer.ini", path: "pgbouncer.ini" }] },
+      },
+      {
+        name: "auth",
+        secret: {
+          secretName: names.secret,
+          items: [{ key: SECRET_KEYS.authFile, path: SECRET_KEYS.authFile }],
+          defaultMode: 0o440,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * PgBouncer in front of PostgreSQL: Deployment (PgBouncer + exporter sidecar), ConfigMap with the rendered
+ * pgbouncer.ini, Secret with the auth file and exporter connection string, Service `pgbouncer`,
+ * PodDisruptionBudget and NetworkPolicy. ConfigMap and Secret are auto-named, so any change to them
+ * replaces them under a new name and rolls the pods one at a time.
+ */
+export class PgBouncer extends pulumi.ComponentResource {
+  /** In-cluster DNS name of the Service. */
+  readonly host: pulumi.Output<string>;
+  readonly port: pulumi.Output<number>;
+  readonly metricsPort: pulumi.Output<number>;
+  readonly serviceName: pulumi.Output<string>;
+  /** The rendered pgbouncer.ini (contains no secret). */
+  readonly ini: string;
+  readonly deployment: k8s.apps.v1.Deployment;
+
+  constructor(name: string, args: PgBouncerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("clipper:pgbouncer:PgBouncer", name, {}, opts);
+    const labels = commonLabels(name, args.workload.version);
+    const meta = { namespace: args.namespace, labels };
+
+    this.ini = renderIni(podIniInput(args, args.credentials.iniAuth));
+
+    const config = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      { metadata: meta, data: { "pgbouncer.ini": this.ini } },
+      { parent: this },
+    );
+
+    const secret = new k8s.core.v1.Secret(
+      `${name}-auth`,
+      {
+        metadata: meta,
+        type: "Opaque",
+        stringData: {
+          [SECRET_KEYS.authFile]: pulumi.secret(args.credentials.authFile),
+          [SECRET_KEYS.exporterConnection]: pulumi.secret(args.credentials.exporterConnectionString),
+        },
+      },
+      { parent: this },
+    );
+
+    this.deployment = new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      {
+        metadata: { ...meta, name: DEPLOYMENT_NAME },
+        spec: {
+          replicas: args.workload.replicas,
+          revisionHistoryLimit: 5,
+          selector: { matchLabels: selectorLabels(name) },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: ROLLING_SURGE } },
+          template: {
+            metadata: { labels, annotations: { ...args.podAnnotations } },
+            spec: podSpec(args, {
+              configMap: config.metadata.name,
+              secret: secret.metadata.name,
+              instance: name,
+            }),
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { ...meta, name: SERVICE_NAME },
+        spec: {
+          type: "ClusterIP",
+          selector: selectorLabels(name),
+          ports: [
+            {
+              name: PORT_NAMES.client,
+              port: args.workload.port,
+              targetPort: PORT_NAMES.client,
+              protocol: "TCP",
+            },
+            {
+              name: PORT_NAMES.metrics,
+              port: args.exporter.port,
+              targetPort: PORT_NAMES.metrics,
+              protocol: "TCP",
+            },
+          ],
+        },
+      },
+      { parent: this },
+    );
+
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      { metadata: meta, spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(name) } } },
+      { parent: this },
+    );
+
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol`,
+      {
+        metadata: meta,
+        spec: networkPolicySpec(name, args),
+      },
+      { parent: this },
+    );
+
+    this.serviceName = service.metadata.name;
+    this.host = pulumi.interpolate`${service.metadata.name}.${args.namespace}.svc.cluster.local`;
+    this.port = pulumi.output(args.workload.port);
+    this.metricsPort = pulumi.output(args.exporter.port);
+    this.registerOutputs({
+      host: this.host,
+      port: this.port,
+      metricsPort: this.metricsPort,
+      serviceName: this.serviceName,
+    });
+  }
+}
+
+/** Client port only from the backend pods, metrics port only from Prometheus; nothing else comes in. */
+export function networkPolicySpec(
+  name: string,
+  args: Pick<PgBouncerArgs, "workload" | "exporter" | "network">,
+): k8s.types.input.networking.v1.NetworkPolicySpec {
+  return {
+    podSelector: { matchLabels: selectorLabels(name) },
+    policyTypes: ["Ingress"],
+    ingress: [
+      {
+        from: [{ podSelector: { matchLabels: { ...args.network.backendPodSelector } } }],
+        ports: [{ protocol: "TCP", port: args.workload.port }],
+      },
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { ...args.network.prometheusNamespaceSelector } },
+            podSelector: { matchLabels: { ...args.network.prometheusPodSelector } },
+          },
+        ],
+        ports: [{ protocol: "TCP", port: args.exporter.port }],
+      },
+    ],
+  };
+}

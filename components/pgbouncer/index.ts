@@ -1,0 +1,6 @@
+export * from "./budget";
+export * from "./component";
+export * from "./ini";
+export * from "./pod-ini";
+export * from "./settings";
+export * from "./versions";

@@ -1,0 +1,83 @@
+import * as pulumi from "@pulumi/pulumi";
+import { BackendRoute, connectionUrl, loadAppLogin, metricsEndpoint } from "../components/backend-route";
+import { loadPoolerCredentials } from "../components/credentials";
+import { PgBouncer } from "../components/pgbouncer";
+import type { StackSettings } from "./settings";
+
+/**
+ * The stack outputs: an API the backend reads with a `StackReference` (camelCase, flat, stable), e.g.
+ * `new pulumi.StackReference("<org>/clipper-pgbouncer/prod").requireOutput("dbHost")`.
+ */
+export interface EnvironmentOutputs {
+  /**
+   * Host the backend's DB_HOST is set to: the pooler Service's DNS name, or PostgreSQL's host when
+   * `backend.route` is `direct`.
+   */
+  readonly dbHost: pulumi.Output<string>;
+  /** Port the backend's DB_PORT is set to (the pooler's client port, or PostgreSQL's when `direct`). */
+  readonly dbPort: pulumi.Output<number>;
+  /** `backend.route`: `pgbouncer` or `direct`. */
+  readonly dbRoute: string;
+  /**
+   * `postgres://user:password@dbHost:dbPort/database`, a secret (read it with `getSecretOutput`). The login is
+   * the application's, from Vault. Absent (with a warning at `pulumi up`) when Vault holds a SCRAM verifier
+   * or md5 hash instead of the password, or in `credentials.authQuery` mode.
+   */
+  readonly connectionUrl?: pulumi.Output<string>;
+  /**
+   * The exporter's `http://<pooler host>:<metrics port>/metrics`, whatever the route.
+   * The Grafana dashboard's URL (`dashboardUrl`) is added by the monitoring component.
+   */
+  readonly metricsEndpoint: pulumi.Output<string>;
+  /** Namespace of the pooler. */
+  readonly namespace: string;
+  /** Port of the exporter's /metrics on the same Service. */
+  readonly metricsPort: pulumi.Output<number>;
+}
+
+/**
+ * What one environment deploys. Credentials are read (and checked) from Vault before the first resource is
+ * registered, so a bad Vault value leaves nothing half-deployed.
+ */
+export async function deployEnvironment(settings: StackSettings): Promise<EnvironmentOutputs> {
+  const credentials = await loadPoolerCredentials(settings.credentials, {
+    statsUser: settings.exporter.statsUser,
+    pgbouncerPort: settings.workload.port,
+  });
+  const appLogin = await loadAppLogin(settings.credentials);
+  if (appLogin.unavailable)
+    void pulumi.log.warn(`stack output connectionUrl left out: ${appLogin.unavailable}`);
+  const pooler = new PgBouncer("pgbouncer", {
+    namespace: settings.namespace,
+    workload: settings.workload,
+    pool: settings.pool,
+    database: settings.database,
+    exporter: settings.exporter,
+    network: settings.network,
+    credentials,
+  });
+  const backend = new BackendRoute("backend", {
+    settings: settings.backend,
+    defaultNamespace: settings.namespace,
+    pooler: { host: pooler.host, port: pooler.port },
+    database: { host: settings.database.host, port: settings.database.port },
+    poolerReady: [pooler],
+  });
+  return {
+    dbHost: backend.host,
+    dbPort: backend.port,
+    dbRoute: backend.route,
+    ...(appLogin.login
+      ? {
+          connectionUrl: pulumi.secret(
+            pulumi
+              .all([appLogin.login, backend.host, backend.port])
+              .apply(([login, host, port]) => connectionUrl(login, { host, port }, settings.database.name)),
+          ),
+        }
+      : {}),
+    metricsEndpoint: pulumi.all([pooler.host, pooler.metricsPort]).apply(([h, p]) => metricsEndpoint(h, p)),
+    namespace: settings.namespace,
+    metricsPort: pooler.metricsPort,
+  };
+}

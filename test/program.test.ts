@@ -1,0 +1,128 @@
+import * as assert from "assert";
+import { vaultReadsFor } from "../components/credentials";
+import { parseSettings, rawStackConfig } from "../stacks/settings";
+import { stackFileConfig } from "../stacks/stack-file";
+import {
+  type OfflineRun,
+  type RecordedResource,
+  type VaultSource,
+  runOffline,
+} from "../tools/offline/engine";
+import { redact, toManifest } from "../tools/offline/manifests";
+import { validateManifest } from "./support/k8s-schema";
+
+/** A Vault holding, for every key the stack reads, a value that is easy to find if it ever leaks. */
+export function fakeVault(stack: string): { source: VaultSource; values: string[] } {
+  const reads = vaultReadsFor(parseSettings(rawStackConfig(stackFileConfig(stack))).credentials);
+  const values: string[] = [];
+  const source: VaultSource = (mount, name) => {
+    const read = reads.find((r) => r.mount === mount && r.name === name);
+    if (!read) return undefined;
+    return Object.fromEntries(
+      read.keys.map((k) => {
+        // Keys that name a user hold a user name; the rest are secrets.
+        const value = /user/i.test(k) && !/password/i.test(k) ? "clipper" : `leak-canary-${k}-Zq8`;
+        if (value !== "clipper") values.push(value);
+        return [k, value];
+      }),
+    );
+  };
+  return { source, values };
+}
+
+for (const stack of ["staging", "prod"]) {
+  describe(`the program, stack ${stack}`, () => {
+    let run: OfflineRun;
+    let canaries: string[];
+    before(async () => {
+      const vault = fakeVault(stack);
+      canaries = vault.values;
+      run = await runOffline({ stack, vault: vault.source });
+    });
+
+    it("exports the backend's DB host and port", () => {
+      const ns = parseSettings(rawStackConfig(stackFileConfig(stack))).namespace;
+      assert.strictEqual(run.outputs.dbHost, `pgbouncer.${ns}.svc.cluster.local`);
+      assert.strictEqual(run.outputs.dbPort, 6432);
+    });
+
+    it("registers the pooler's Kubernetes objects", () => {
+      const kinds = run.resources.map((r) => r.type);
+      for (const t of [
+        "clipper:pgbouncer:PgBouncer",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+      ]) {
+        assert.ok(kinds.includes(t), `${t} missing from ${kinds.join(", ")}`);
+      }
+    });
+
+    it("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
+      let checked = 0;
+      for (const r of run.resources) {
+        const m = toManifest(r);
+        if (!m) continue;
+        // A …Patch is a server-side apply: it may omit required fields, but what it sets must be valid.
+        validateManifest(m, r.type.endsWith("Patch"));
+        checked++;
+      }
+      assert.ok(checked >= 6, `only ${checked} Kubernetes objects`);
+    });
+
+    it("no value read from Vault appears unencrypted in any resource input or output", () => {
+      assert.ok(canaries.length > 0);
+      const visible = JSON.stringify({
+        inputs: run.resources.map((r: RecordedResource) => redact(r.inputs)),
+        outputs: Object.fromEntries(
+          Object.entries(run.outputs).filter(([k]) => !run.secretOutputs.includes(k)),
+        ),
+      });
+      for (const c of canaries) assert.ok(!visible.includes(c), `${c} is visible outside a secret`);
+      // …and they did reach the cluster objects, as secrets.
+      const secret = run.resources.find((r) => r.type === "kubernetes:core/v1:Secret");
+      assert.ok(
+        JSON.stringify(secret?.inputs).includes("SCRAM-SHA-256$") ||
+          JSON.stringify(secret?.inputs).includes("md5"),
+      );
+    });
+  });
+}
+
+describe("the program refuses bad settings before registering anything", () => {
+  const cases: [string, Record<string, string>, RegExp][] = [
+    [
+      "a negative pool size",
+      { "clipper-pgbouncer:pool": JSON.stringify({ defaultPoolSize: -1 }) },
+      /clipper-pgbouncer:pool\.defaultPoolSize: is -1/,
+    ],
+    ["an empty namespace", { "clipper-pgbouncer:namespace": "" }, /clipper-pgbouncer:namespace: is ""/],
+    [
+      "an impossible pool budget",
+      { "clipper-pgbouncer:pgbouncer": JSON.stringify({ replicas: 4 }) },
+      /pool budget does not fit PostgreSQL: \(4 replicas \+ 1 surge pod\) x 1 process\(es\) per pod x 50 server connections per process = 250/,
+    ],
+  ];
+  for (const [what, config, message] of cases) {
+    it(what, async () => {
+      const record: RecordedResource[] = [];
+      await assert.rejects(
+        runOffline({ stack: "prod", config, vault: fakeVault("prod").source, record }),
+        message,
+      );
+      assert.deepStrictEqual(record, []);
+    });
+  }
+
+  it("a missing Vault secret", async () => {
+    const record: RecordedResource[] = [];
+    await assert.rejects(
+      runOffline({ stack: "prod", vault: () => undefined, record }),
+      /clipper\/prod\/pgbouncer/,
+    );
+    assert.deepStrictEqual(record, []);
+  });
+});
