@@ -1,0 +1,117 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as grafana from "@pulumiverse/grafana";
+import type { PoolSettings } from "../pgbouncer/settings";
+import { renderDashboardJson } from "./dashboard";
+import { queryContext } from "./queries";
+import { alertRuleGroup, prometheusRuleSpec, renderRulesFile } from "./rules";
+import { kubernetesScrapeJob, podMonitorSpec } from "./scrape";
+import type { MonitoringSettings } from "./settings";
+
+/** Key of the rules file in the plain-mode ConfigMap. */
+export const RULES_FILE_KEY = "pgbouncer-rules.yml";
+
+export interface PgBouncerMonitoringArgs {
+  /** Namespace of the pooler; the PrometheusRule, PodMonitor or rules ConfigMap go there too. */
+  readonly namespace: string;
+  /** The pool the thresholds derive from (per-process `max_db_connections`, `max_client_conn`, ...). */
+  readonly pool: PoolSettings;
+  readonly monitoring: MonitoringSettings;
+  /** Labels of the PgBouncer pods (the Deployment's selector); at least one. */
+  readonly podSelector: Readonly<Record<string, string>>;
+  /** Name of the exporter's container port. @default metrics */
+  readonly metricsPortName?: string;
+  /** Dashboard title. @default "PgBouncer (<namespace>)" */
+  readonly dashboardTitle?: string;
+}
+
+/**
+ * Scraping, alerting and the dashboard for one PgBouncer Deployment. prometheus-operator mode: a
+ * PodMonitor and a PrometheusRule labelled for the operator's selectors; plain mode: a rules ConfigMap and
+ * `scrapeJob` for the Prometheus configuration (pods are found through their `prometheus.io/*`
+ * annotations, see `scrapeAnnotations`). The Grafana folder and dashboard use the `grafana` provider's
+ * configuration (`grafana:url`, `grafana:auth` or GRAFANA_URL, GRAFANA_AUTH).
+ */
+export class PgBouncerMonitoring extends pulumi.ComponentResource {
+  /** The Prometheus `scrape_configs` entry (plain mode), or undefined when the operator scrapes. */
+  readonly scrapeJob: pulumi.Output<Record<string, unknown> | undefined>;
+  /** The rules as a Prometheus rules file (what the PrometheusRule or ConfigMap carries). */
+  readonly rulesYaml: pulumi.Output<string>;
+  /** The dashboard's URL in Grafana, when the dashboard is pushed. */
+  readonly dashboardUrl: pulumi.Output<string | undefined>;
+
+  constructor(name: string, args: PgBouncerMonitoringArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("clipper:monitoring:PgBouncerMonitoring", name, {}, opts);
+    if (Object.keys(args.podSelector).length === 0) {
+      throw new pulumi.ResourceError(
+        "podSelector must name at least one pod label, or every pod is scraped",
+        this,
+      );
+    }
+    const m = args.monitoring;
+    const portName = args.metricsPortName ?? "metrics";
+    const target = { namespace: args.namespace, podSelector: args.podSelector, portName };
+    const group = alertRuleGroup(args.pool, m);
+    const rulesYaml = renderRulesFile(group);
+
+    if (m.mode === "prometheus-operator") {
+      new k8s.apiextensions.CustomResource(
+        `${name}-rules`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "PrometheusRule",
+          metadata: { namespace: args.namespace, labels: { ...m.ruleLabels } },
+          spec: prometheusRuleSpec(group),
+        },
+        { parent: this },
+      );
+      new k8s.apiextensions.CustomResource(
+        `${name}-podmonitor`,
+        {
+          apiVersion: "monitoring.coreos.com/v1",
+          kind: "PodMonitor",
+          metadata: { namespace: args.namespace, labels: { ...m.podMonitorLabels } },
+          spec: podMonitorSpec(m, target),
+        },
+        { parent: this },
+      );
+    } else {
+      new k8s.core.v1.ConfigMap(
+        `${name}-rules`,
+        { metadata: { namespace: args.namespace }, data: { [RULES_FILE_KEY]: rulesYaml } },
+        { parent: this },
+      );
+    }
+
+    let dashboardUrl: pulumi.Output<string | undefined> = pulumi.output(undefined);
+    if (m.dashboard) {
+      const folder = new grafana.oss.Folder(`${name}-folder`, { title: m.grafanaFolder }, { parent: this });
+      const dashboard = new grafana.oss.Dashboard(
+        `${name}-dashboard`,
+        {
+          folder: folder.uid,
+          overwrite: true,
+          configJson: renderDashboardJson({
+            uid: m.dashboardUid,
+            title: args.dashboardTitle ?? `PgBouncer (${args.namespace})`,
+            datasourceName: m.datasourceName,
+            context: queryContext(args.pool, m),
+          }),
+        },
+        { parent: this },
+      );
+      dashboardUrl = dashboard.url;
+    }
+
+    this.scrapeJob = pulumi.output(
+      m.mode === "plain" ? (kubernetesScrapeJob(m, target) as Record<string, unknown>) : undefined,
+    );
+    this.rulesYaml = pulumi.output(rulesYaml);
+    this.dashboardUrl = dashboardUrl;
+    this.registerOutputs({
+      scrapeJob: this.scrapeJob,
+      rulesYaml: this.rulesYaml,
+      dashboardUrl: this.dashboardUrl,
+    });
+  }
+}
