@@ -1,0 +1,12 @@
+/**
+ * The CrossGuard pack run with every preview and update: `pulumi preview --policy-pack policy`. The checks
+ * live in ./policies.ts (tested without the CLI); this file only serves them.
+ */
+import { PolicyPack } from "@pulumi/policy";
+import { POLICIES } from "./policies";
+
+new PolicyPack("clipper-pgbouncer", {
+  description:
+    "Guardrails of the Clipper PgBouncer program: pool budget, restricted pods, no plaintext secrets, prod availability.",
+  policies: POLICIES,
+});

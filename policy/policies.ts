@@ -1,0 +1,423 @@
+/**
+ * The guardrails every `pulumi preview` and `pulumi up` runs (`--policy-pack policy`). Each check is a plain
+ * function over Kubernetes objects as JSON, exported so that tests call it with passing and failing objects
+ * and run it over the resources the offline engine records for each stack.
+ */
+import type {
+  ReportViolation,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
+import { ConfigReader, IssueList } from "../components/common/config-reader";
+import { poolBudget } from "../components/pgbouncer/budget";
+import { readDatabase } from "../components/pgbouncer/settings";
+import { key, rawStackConfig } from "../stacks/settings";
+import { PROJECT_DIR, stackFileConfig } from "../stacks/stack-file";
+import { iniParameter } from "./ini";
+import {
+  type PolicyInputResource,
+  at,
+  containersOf,
+  isPgBouncerContainer,
+  isSecretMarker,
+  metadataOf,
+  pgBouncerDeployments,
+  plain,
+  podSpecOf,
+  stackOfUrn,
+} from "./resources";
+
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- Kubernetes objects arrive as untyped JSON (CrossGuard props, offline records); every read goes through plain()/at() */
+
+/** Reports one violation, naming the resource it is about. */
+export type { PolicyInputResource };
+export type Report = (message: string, urn?: string) => void;
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. The pool budget fits PostgreSQL's connections.
+
+/** PostgreSQL's limits, as the stack's `database` settings give them. */
+export interface PostgresLimits {
+  readonly maxConnections: number;
+  readonly reservedConnections: number;
+}
+
+/** `database.maxConnections`/`reservedConnections` of `Pulumi.<stack>.yaml`, validated like the program does. */
+export function postgresLimitsFromStackFile(stack: string, dir: string = PROJECT_DIR): PostgresLimits {
+  const raw = rawStackConfig(stackFileConfig(stack, dir));
+  const issues = new IssueList();
+  const db = readDatabase(new ConfigReader(key("database"), raw.database, issues));
+  issues.throwIfAny();
+  return { maxConnections: db.maxConnections, reservedConnections: db.reservedConnections };
+}
+
+/** A Deployment's maxSurge as a pod count (Kubernetes' default is 25%, rounded up). */
+export function surgePods(deployment: PolicyInputResource, replicas: number): number {
+  const strategy = at(deployment.props, ["spec", "strategy"]);
+  if (plain(strategy?.type) === "Recreate") return 0;
+  const surge = plain(at(deployment.props, ["spec", "strategy", "rollingUpdate", "maxSurge"])) ?? "25%";
+  if (typeof surge === "number") return surge;
+  const pct = /^(\d+)%$/.exec(String(surge));
+  return pct ? Math.ceil((replicas * Number(pct[1])) / 100) : Number(surge);
+}
+
+/** The pgbouncer.ini a PgBouncer Deployment mounts: from the ConfigMap its volumes name. */
+function mountedIni(
+  deployment: PolicyInputResource,
+  resources: readonly PolicyInputResource[],
+): string | undefined {
+  const volumes: any[] = (plain(podSpecOf(deployment)?.volumes) ?? []).map(plain);
+  const names = new Set(volumes.map((v) => plain(plain(v?.configMap)?.name)).filter((n) => n !== undefined));
+  const withIni = resources.filter(
+    (r) =>
+      r.type === "kubernetes:core/v1:ConfigMap" &&
+      typeof plain(at(r.props, ["data", "pgbouncer.ini"])) === "string",
+  );
+  const mounted = withIni.filter((r) => names.has(metadataOf(r).name));
+  // In a preview the auto-generated name may still be unknown: one candidate is then unambiguous.
+  const found = mounted.length === 1 ? mounted : withIni.length === 1 ? withIni : [];
+  return found.length === 1 ? (plain(at(found[0].props, ["data", "pgbouncer.ini"])) as string) : undefined;
+}
+
+/**
+ * Every PgBouncer Deployment's peak server connections, read from what is deployed (replicas, maxSurge,
+ * PgBouncer containers per pod, `max_db_connections` of the mounted ini), must fit PostgreSQL's
+ * `max_connections` minus the reserve, by the same `poolBudget` the program's settings check uses.
+ */
+export function checkPoolBudget(
+  resources: readonly PolicyInputResource[],
+  limits: PostgresLimits,
+  report: Report,
+): void {
+  for (const d of pgBouncerDeployments(resources)) {
+    const name = metadataOf(d).name ?? d.name;
+    const ini = mountedIni(d, resources);
+    const cap = ini === undefined ? undefined : iniParameter(ini, "pgbouncer", "max_db_connections");
+    if (cap === undefined || !/^\d+$/.test(cap) || Number(cap) === 0) {
+      report(
+        `Deployment ${name}: its pgbouncer.ini ${ini === undefined ? "was not found" : "sets no max_db_connections"}; ` +
+          `without a per-process server cap PostgreSQL's connections are unbounded`,
+        d.urn,
+      );
+      continue;
+    }
+    const replicas = plain(at(d.props, ["spec", "replicas"])) ?? 1;
+    const budget = poolBudget({
+      replicas,
+      surge: surgePods(d, replicas),
+      processesPerPod: containersOf(podSpecOf(d)).filter(isPgBouncerContainer).length,
+      serverCapPerProcess: Number(cap),
+      postgresMaxConnections: limits.maxConnections,
+      postgresReservedConnections: limits.reservedConnections,
+    });
+    if (!budget.fits) {
+      report(`Deployment ${name}: the pool budget does not fit PostgreSQL: ${budget.arithmetic}`, d.urn);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. The restricted Pod Security Standard.
+
+const RESTRICTED_VOLUMES = new Set([
+  "configMap",
+  "csi",
+  "downwardAPI",
+  "emptyDir",
+  "ephemeral",
+  "persistentVolumeClaim",
+  "projected",
+  "secret",
+]);
+const ALLOWED_SECCOMP = new Set(["RuntimeDefault", "Localhost"]);
+
+/**
+ * The restricted profile of the Pod Security Standards (kubernetes.io/docs/concepts/security/pod-security-standards),
+ * for every pod this stack creates: no host namespaces, ports or paths, only the restricted volume types, no
+ * privileged container, no privilege escalation, non-root (and never uid 0), every capability dropped (only
+ * NET_BIND_SERVICE may be added back), a RuntimeDefault or Localhost seccomp profile, default /proc mount.
+ * Not checked: AppArmor and SELinux options, and sysctls (this program sets none of them).
+ */
+export function checkRestrictedPod(r: PolicyInputResource, report: Report): void {
+  const spec = podSpecOf(r);
+  if (!spec) return;
+  const what = `${r.type.split(":").pop()} ${metadataOf(r).name ?? r.name}`;
+  const bad = (msg: string) => report(`${what}: ${msg} (restricted Pod Security Standard)`, r.urn);
+  for (const k of ["hostNetwork", "hostPID", "hostIPC"]) if (plain(spec[k]) === true) bad(`${k} is true`);
+  for (const v of (plain(spec.volumes) ?? []).map(plain)) {
+    const type = Object.keys(v ?? {}).find((k) => k !== "name");
+    if (type !== undefined && !RESTRICTED_VOLUMES.has(type))
+      bad(`volume ${plain(v.name)} is of type ${type}`);
+  }
+  const podSc = plain(spec.securityContext) ?? {};
+  const podNonRoot = plain(podSc.runAsNonRoot);
+  const podSeccomp = plain(plain(podSc.seccompProfile)?.type);
+  if (plain(podSc.runAsUser) === 0) bad("the pod runs as uid 0");
+  if (podSeccomp !== undefined && !ALLOWED_SECCOMP.has(podSeccomp))
+    bad(`the pod's seccomp profile is ${podSeccomp}`);
+  const containers = containersOf(spec);
+  if (containers.length === 0) bad("has no containers");
+  for (const c of containers) {
+    const name = `container ${plain(c.name)}`;
+    const sc = plain(c.securityContext) ?? {};
+    if (plain(sc.privileged) === true) bad(`${name} is privileged`);
+    if (plain(sc.allowPrivilegeEscalation) !== false)
+      bad(`${name} does not set allowPrivilegeEscalation: false`);
+    const nonRoot = plain(sc.runAsNonRoot) ?? podNonRoot;
+    if (nonRoot !== true) bad(`${name} does not set runAsNonRoot: true (nor does the pod)`);
+    if (plain(sc.runAsUser) === 0) bad(`${name} runs as uid 0`);
+    const seccomp = plain(plain(sc.seccompProfile)?.type) ?? podSeccomp;
+    if (seccomp === undefined || !ALLOWED_SECCOMP.has(seccomp)) {
+      bad(`${name} has seccomp profile ${seccomp ?? "unset"}; must be RuntimeDefault or Localhost`);
+    }
+    const caps = plain(sc.capabilities) ?? {};
+    const drop: string[] = (plain(caps.drop) ?? []).map(plain);
+    if (!drop.includes("ALL")) bad(`${name} does not drop ALL capabilities`);
+    for (const add of (plain(caps.add) ?? []).map(plain)) {
+      if (add !== "NET_BIND_SERVICE") bad(`${name} adds capability ${add}`);
+    }
+    if (plain(sc.procMount) !== undefined && plain(sc.procMount) !== "Default") bad(`${name} sets procMount`);
+    for (const p of (plain(c.ports) ?? []).map(plain)) {
+      if ((plain(p.hostPort) ?? 0) !== 0) bad(`${name} uses hostPort ${plain(p.hostPort)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. No plaintext secret in any resource.
+
+/** Environment variable names that carry a credential. */
+const SENSITIVE_ENV =
+  /(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|CONNECTION_?STRING|DATABASE_URL|_DSN$)/i;
+/** Text that is a credential wherever it appears. */
+const CREDENTIAL_TEXT: readonly [RegExp, string][] = [
+  [/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i, "a URL with a password"],
+  [/SCRAM-SHA-256\$\d+:/, "a SCRAM-SHA-256 verifier"],
+  [/\bmd5[0-9a-f]{32}\b/, "an md5 password hash"],
+  [/(^|[\s;])password\s*=\s*\S/im, "a password= setting"],
+];
+
+function isSecretResource(type: string): boolean {
+  return type === "kubernetes:core/v1:Secret" || type === "kubernetes:core/v1:SecretPatch";
+}
+
+/** Walks `value`, calling `visit` with each plain string and its path; values under a secret marker are skipped. */
+function walkStrings(value: any, path: string, visit: (s: string, path: string) => void): void {
+  if (isSecretMarker(value)) return;
+  if (typeof value === "string") visit(value, path);
+  else if (Array.isArray(value)) value.forEach((v, i) => walkStrings(v, `${path}[${i}]`, visit));
+  else if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) walkStrings(v, path ? `${path}.${k}` : k, visit);
+  }
+}
+
+export interface PlaintextOptions {
+  /**
+   * Whether Pulumi's secret markers are visible in `props`. The offline engine's records keep them, so a
+   * Secret's values can be required to be secrets; CrossGuard hands policies plaintext (markers removed), so
+   * in `pulumi preview` the content checks below are all that can be done. @default false
+   */
+  readonly markersVisible?: boolean;
+}
+
+/**
+ * No credential in plain sight: no container env var with a credential-like name set to a literal (it must
+ * come `valueFrom` a Secret), no credential-looking text (a URL with a password, a SCRAM verifier, an md5
+ * hash, `password=`) anywhere but in a Secret, and, where markers are visible, every value of a Secret a
+ * Pulumi secret.
+ */
+export function checkNoPlaintextSecrets(
+  r: PolicyInputResource,
+  report: Report,
+  opts: PlaintextOptions = {},
+): void {
+  const what = `${r.type.split(":").pop()} ${metadataOf(r).name ?? r.name}`;
+  const secretResource = isSecretResource(r.type);
+  const spec = podSpecOf(r) ?? at(r.props, ["spec", "template", "spec"]);
+  for (const c of containersOf(spec)) {
+    for (const e of (plain(c.env) ?? []).map(plain)) {
+      const value = e?.value;
+      if (
+        SENSITIVE_ENV.test(String(plain(e?.name))) &&
+        value !== undefined &&
+        value !== "" &&
+        !isSecretMarker(value)
+      ) {
+        report(
+          `${what}: container ${plain(c.name)} sets ${plain(e.name)} to a literal; use valueFrom.secretKeyRef`,
+          r.urn,
+        );
+      }
+    }
+  }
+  walkStrings(r.props, "", (s, path) => {
+    if (secretResource && /^(data|stringData)\./.test(path)) return;
+    for (const [pattern, kind] of CREDENTIAL_TEXT) {
+      if (pattern.test(s)) report(`${what}: ${path} holds ${kind} in plaintext; put it in a Secret`, r.urn);
+    }
+  });
+  if (secretResource && opts.markersVisible) {
+    for (const field of ["data", "stringData"]) {
+      const m = r.props[field];
+      if (m === undefined || isSecretMarker(m)) continue;
+      for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+        if (!isSecretMarker(v)) report(`${what}: ${field}.${k} is not a Pulumi secret`, r.urn);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Production availability.
+
+/** The stacks held to the production rules. */
+export const PRODUCTION_STACKS: readonly string[] = ["prod"];
+export const MIN_PROD_REPLICAS = 2;
+
+function selects(selector: any, labels: Record<string, string>): boolean {
+  const match = plain(plain(selector)?.matchLabels) ?? {};
+  const entries = Object.entries(match);
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === plain(v));
+}
+
+/**
+ * In production every Deployment this stack creates keeps at least two replicas and is covered by a
+ * PodDisruptionBudget that selects its pods and lets fewer than all of them go at once.
+ */
+export function checkProductionAvailability(resources: readonly PolicyInputResource[], report: Report): void {
+  const pdbs = resources.filter((r) => r.type === "kubernetes:policy/v1:PodDisruptionBudget");
+  for (const d of resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment")) {
+    const name = metadataOf(d).name ?? d.name;
+    const ns = metadataOf(d).namespace;
+    const replicas = plain(at(d.props, ["spec", "replicas"])) ?? 1;
+    if (replicas < MIN_PROD_REPLICAS) {
+      report(
+        `Deployment ${name}: ${replicas} replica(s) in production; at least ${MIN_PROD_REPLICAS}`,
+        d.urn,
+      );
+    }
+    const labels: Record<string, string> =
+      plain(at(d.props, ["spec", "template", "metadata", "labels"])) ?? {};
+    const covering = pdbs.filter(
+      (p) => metadataOf(p).namespace === ns && selects(at(p.props, ["spec", "selector"]), labels),
+    );
+    if (covering.length === 0) {
+      report(`Deployment ${name}: no PodDisruptionBudget selects its pods in production`, d.urn);
+      continue;
+    }
+    for (const p of covering) {
+      const minAvailable = plain(at(p.props, ["spec", "minAvailable"]));
+      const maxUnavailable = plain(at(p.props, ["spec", "maxUnavailable"]));
+      if (maxUnavailable === 0 || (typeof minAvailable === "number" && minAvailable >= replicas)) {
+        report(
+          `PodDisruptionBudget ${metadataOf(p).name ?? p.name} never lets a pod of ${name} go; node drains would stall`,
+          p.urn,
+        );
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The policies.
+
+function fromStack(args: StackValidationArgs): PolicyInputResource[] {
+  return args.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, props: r.props }));
+}
+
+function stackName(resources: readonly PolicyInputResource[]): string | undefined {
+  return resources.map((r) => stackOfUrn(r.urn)).find((s) => s !== undefined);
+}
+
+export interface PoolBudgetConfig {
+  /** Overrides `database.maxConnections` of the stack file. */
+  readonly postgresMaxConnections?: number;
+  /** Overrides `database.reservedConnections` of the stack file. */
+  readonly postgresReservedConnections?: number;
+}
+
+/** PostgreSQL's limits: the policy config where set, else the stack file of the stack being previewed. */
+export function resolveLimits(config: PoolBudgetConfig, stack: string | undefined): PostgresLimits {
+  const { postgresMaxConnections: max, postgresReservedConnections: reserved } = config;
+  if (max !== undefined && reserved !== undefined)
+    return { maxConnections: max, reservedConnections: reserved };
+  if (stack === undefined) throw new Error("no resource URN names the stack");
+  const file = postgresLimitsFromStackFile(stack);
+  return {
+    maxConnections: max ?? file.maxConnections,
+    reservedConnections: reserved ?? file.reservedConnections,
+  };
+}
+
+export const poolBudgetPolicy: StackValidationPolicy = {
+  name: "pool-budget-fits-postgres",
+  description:
+    "PgBouncer's peak server connections ((replicas + surge) x processes x max_db_connections) fit " +
+    "PostgreSQL's max_connections minus the reserve.",
+  enforcementLevel: "mandatory",
+  configSchema: {
+    properties: {
+      postgresMaxConnections: { type: "integer", minimum: 1 },
+      postgresReservedConnections: { type: "integer", minimum: 0 },
+    },
+  },
+  validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+    const resources = fromStack(args);
+    if (pgBouncerDeployments(resources).length === 0) return;
+    let limits: PostgresLimits;
+    try {
+      limits = resolveLimits(args.getConfig<PoolBudgetConfig>(), stackName(resources));
+    } catch (e) {
+      reportViolation(
+        `PostgreSQL's limits could not be read (${e instanceof Error ? e.message : String(e)}); set ` +
+          `postgresMaxConnections and postgresReservedConnections in the policy config`,
+      );
+      return;
+    }
+    checkPoolBudget(resources, limits, reportViolation);
+  },
+};
+
+export const restrictedPodSecurityPolicy: ResourceValidationPolicy = {
+  name: "restricted-pod-security",
+  description: "Every pod this stack creates meets the restricted Pod Security Standard.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) =>
+    checkRestrictedPod(
+      { type: args.type, name: args.name, urn: args.urn, props: args.props },
+      reportViolation,
+    ),
+};
+
+export const noPlaintextSecretsPolicy: ResourceValidationPolicy = {
+  name: "no-plaintext-secrets",
+  description:
+    "No credential in plaintext: credential env vars come from Secrets, and no resource but a Secret holds " +
+    "a password URL, a SCRAM verifier, an md5 hash or a password= setting.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) =>
+    checkNoPlaintextSecrets(
+      { type: args.type, name: args.name, urn: args.urn, props: args.props },
+      reportViolation,
+    ),
+};
+
+export const productionAvailabilityPolicy: StackValidationPolicy = {
+  name: "prod-replicas-and-pdb",
+  description: `In production (${PRODUCTION_STACKS.join(", ")}), every Deployment has >= ${MIN_PROD_REPLICAS} replicas and a PodDisruptionBudget.`,
+  enforcementLevel: "mandatory",
+  validateStack: (args, reportViolation) => {
+    const resources = fromStack(args);
+    const stack = stackName(resources);
+    if (stack === undefined || !PRODUCTION_STACKS.includes(stack)) return;
+    checkProductionAvailability(resources, reportViolation);
+  },
+};
+
+export const POLICIES = [
+  poolBudgetPolicy,
+  restrictedPodSecurityPolicy,
+  noPlaintextSecretsPolicy,
+  productionAvailabilityPolicy,
+];
