@@ -121,7 +121,7 @@ describe("the program refuses bad settings before registering anything", () => {
     const record: RecordedResource[] = [];
     await assert.rejects(
       runOffline({ stack: "prod", vault: () => undefined, record }),
-      /clipper\/prod\/pgbouncer/,
+      /mount "secret" path "clipper\/prod\/pgbouncer": could not be read \(error reading from Vault: no secret found/,
     );
     assert.deepStrictEqual(record, []);
   });

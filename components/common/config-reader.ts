@@ -25,6 +25,15 @@ export class ConfigError extends Error {
 /** Collects issues across many readers; `throwIfAny` ends validation. */
 export class IssueList {
   private readonly list: ConfigIssue[] = [];
+  private readonly keys = new Set<string>();
+  /** Records that a setting was read (for the docs check: every setting the program reads is documented). */
+  noteRead(key: string): void {
+    this.keys.add(key);
+  }
+  /** Every setting key read so far, sorted. */
+  get readKeys(): string[] {
+    return [...this.keys].sort();
+  }
   add(key: string, message: string): void {
     this.list.push({ key, message });
   }
@@ -84,6 +93,7 @@ export class ConfigReader {
 
   private get(field: string): unknown {
     this.seen.add(field);
+    this.issues.noteRead(this.full(field));
     return this.raw[field];
   }
 

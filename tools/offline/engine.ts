@@ -57,8 +57,9 @@ function vaultAnswer(vault: VaultSource, inputs: Record<string, unknown>): Recor
   const name = String(inputs.name);
   const data = vault(mount, name);
   if (data === undefined) {
-    // What the provider reports for a missing KV v2 secret.
-    throw new Error(`error reading from Vault: no secret found at "${mount}/data/${name}"`);
+    // What the provider reports for a missing KV v2 secret; the runtime passes on only `details`.
+    const message = `error reading from Vault: no secret found at "${mount}/data/${name}"`;
+    throw Object.assign(new Error(message), { details: message });
   }
   return {
     id: `${mount}/data/${name}`,
