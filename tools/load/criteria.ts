@@ -1,0 +1,111 @@
+/**
+ * The spec's pass/fail criteria for a load run, with every limit derived from the stack's pool settings
+ * through the same thresholds the alerts use (`deriveThresholds`): busy server connections per process
+ * below the exhaustion level (96% of `max_db_connections`), fewer than 10 waiting clients, the pool back
+ * to its baseline afterwards, zero connection errors, and pgbench's own exit code.
+ */
+import { deriveThresholds } from "../../components/monitoring/thresholds";
+import type { PoolSettings } from "../../components/pgbouncer/settings";
+import type { PgbenchResult } from "./pgbench";
+import type { PoolSample, ProcessSample } from "./sampler";
+
+export interface Criteria {
+  /** `max_db_connections`, per process. */
+  readonly serverCap: number;
+  /** Busy (`sv_active`) server connections of one process must stay below this. */
+  readonly activeBelow: number;
+  /** Waiting clients (`cl_waiting`, summed over processes) must stay below this. */
+  readonly waitingBelow: number;
+}
+
+export function criteriaFor(pool: Pick<PoolSettings, "maxDbConnections" | "maxClientConn">): Criteria {
+  const t = deriveThresholds(pool);
+  return {
+    serverCap: t.serverCap,
+    activeBelow: t.exhaustionServerConnections,
+    waitingBelow: t.waitingClients,
+  };
+}
+
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface RunObservations {
+  /** Before the load. */
+  readonly baseline: PoolSample;
+  /** During the load. */
+  readonly samples: readonly PoolSample[];
+  /** The last sample of the settle phase after the load. */
+  readonly after: PoolSample;
+  /** Whether `after` met the baseline condition within the settle time. */
+  readonly settled: boolean;
+  readonly settleMs: number;
+  readonly pgbench: PgbenchResult;
+  /** Sampling errors (a console connection that broke twice in a row). */
+  readonly samplingErrors: readonly string[];
+}
+
+export interface Verdict {
+  readonly pass: boolean;
+  readonly checks: readonly Check[];
+  readonly peakActivePerProcess: number;
+  readonly peakWaiting: number;
+}
+
+/** After the load: nobody waits, no server is busy, no more clients than before. */
+export function atBaseline(baseline: ProcessSample, now: ProcessSample): boolean {
+  return now.clWaiting === 0 && now.svActive <= baseline.svActive && now.clActive <= baseline.clActive;
+}
+
+export function evaluate(c: Criteria, o: RunObservations): Verdict {
+  const peakActivePerProcess = Math.max(0, ...o.samples.flatMap((s) => s.processes.map((p) => p.svActive)));
+  const peakWaiting = Math.max(0, ...o.samples.map((s) => s.total.clWaiting));
+  const pg = o.pgbench;
+  const checks: Check[] = [
+    {
+      name: "samples taken during the load",
+      ok: o.samples.length > 0,
+      detail: `${o.samples.length} samples of SHOW POOLS / SHOW STATS`,
+    },
+    {
+      name: `busy server connections per process < ${c.activeBelow} (96% of max_db_connections ${c.serverCap})`,
+      ok: peakActivePerProcess < c.activeBelow,
+      detail: `peak sv_active ${peakActivePerProcess}`,
+    },
+    {
+      name: `waiting clients < ${c.waitingBelow}`,
+      ok: peakWaiting < c.waitingBelow,
+      detail: `peak cl_waiting ${peakWaiting}, longest wait ${Math.max(0, ...o.samples.map((s) => s.total.maxWaitMs)).toFixed(0)} ms`,
+    },
+    {
+      name: "pool back to baseline after the load",
+      ok: o.settled,
+      detail:
+        `${o.settled ? "after" : "not within"} ${(o.settleMs / 1000).toFixed(1)} s: cl_active ${o.after.total.clActive} ` +
+        `(before ${o.baseline.total.clActive}), cl_waiting ${o.after.total.clWaiting}, sv_active ` +
+        `${o.after.total.svActive}; ${o.after.total.svIdle + o.after.total.svUsed} idle server connections stay ` +
+        `open until server_idle_timeout`,
+    },
+    {
+      name: "zero connection errors",
+      ok: pg.connectionErrors === 0 && pg.abortedClients === 0 && o.samplingErrors.length === 0,
+      detail:
+        `${pg.connectionErrors} connection error lines, ${pg.abortedClients} aborted clients, ` +
+        `${o.samplingErrors.length} sampling errors` +
+        (pg.errors.length
+          ? `; first: ${pg.errors[0]}`
+          : o.samplingErrors.length
+            ? `; first: ${o.samplingErrors[0]}`
+            : ""),
+    },
+    {
+      name: "pgbench exit code 0, no failed transactions",
+      ok: pg.exitCode === 0 && pg.failed === 0 && pg.transactions > 0,
+      detail: `exit ${pg.exitCode}, ${pg.transactions} transactions, ${pg.failed} failed`,
+    },
+  ];
+  return { pass: checks.every((k) => k.ok), checks, peakActivePerProcess, peakWaiting };
+}

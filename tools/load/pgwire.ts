@@ -1,0 +1,273 @@
+/**
+ * A minimal PostgreSQL wire-protocol client (simple query protocol; trust, cleartext, md5 and SCRAM-SHA-256
+ * logins). The fault run needs clients that reconnect and time every transaction, which pgbench cannot do:
+ * a pgbench client whose connection drops is aborted for good.
+ */
+import * as crypto from "node:crypto";
+import * as net from "node:net";
+import type { Conn } from "../harness";
+import { hmac, saltedPassword } from "../harness/scram";
+
+/** An ErrorResponse from the server, or a broken connection (`code` "08006"). */
+export class PgError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly severity: string = "ERROR",
+  ) {
+    super(message);
+    this.name = "PgError";
+  }
+}
+
+export interface QueryResult {
+  /** CommandComplete tags in order (e.g. "BEGIN", "UPDATE 1", "COMMIT"). */
+  readonly tags: string[];
+  /** Column names of the last result set. */
+  readonly columns: string[];
+  /** Rows of the last result set, text values. */
+  readonly rows: (string | null)[][];
+}
+
+interface Message {
+  readonly type: string;
+  readonly body: Buffer;
+}
+
+function cstring(s: string): Buffer {
+  return Buffer.concat([Buffer.from(s, "utf8"), Buffer.from([0])]);
+}
+
+function frame(type: string | null, body: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeInt32BE(body.length + 4);
+  return type === null ? Buffer.concat([len, body]) : Buffer.concat([Buffer.from(type), len, body]);
+}
+
+function errorFields(body: Buffer): PgError {
+  const fields: Record<string, string> = {};
+  let i = 0;
+  while (i < body.length && body[i] !== 0) {
+    const code = String.fromCharCode(body[i]);
+    const end = body.indexOf(0, i + 1);
+    fields[code] = body.toString("utf8", i + 1, end);
+    i = end + 1;
+  }
+  return new PgError(fields.M ?? "unknown error", fields.C ?? "XX000", fields.S ?? "ERROR");
+}
+
+/** One connection. Not safe for concurrent queries: await each before the next. */
+export class PgClient {
+  private buf: Buffer = Buffer.alloc(0);
+  private waiters: ((m: Message | PgError) => void)[] = [];
+  private queue: Message[] = [];
+  private closedWith: PgError | undefined;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on("data", (d) => this.onData(d));
+    const fail = (why: string) => {
+      this.closedWith ??= new PgError(why, "08006", "FATAL");
+      for (const w of this.waiters.splice(0)) w(this.closedWith);
+    };
+    socket.on("error", (e) => fail(`connection error: ${e.message}`));
+    socket.on("close", () => fail("server closed the connection unexpectedly"));
+  }
+
+  /** Connects and logs in; rejects with a PgError on refusal or failed authentication. */
+  static async connect(
+    conn: Conn,
+    opts: { timeoutMs?: number; applicationName?: string } = {},
+  ): Promise<PgClient> {
+    const socket = conn.host.startsWith("/")
+      ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
+      : net.connect({ host: conn.host, port: conn.port });
+    socket.setNoDelay(true);
+    const client = new PgClient(socket);
+    const timer = setTimeout(() => socket.destroy(new Error("connect timeout")), opts.timeoutMs ?? 10_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("error", reject);
+      });
+      await client.startup(conn, opts.applicationName ?? "clipper-load");
+      return client;
+    } catch (e) {
+      socket.destroy();
+      throw e instanceof PgError
+        ? e
+        : new PgError(`connection failed: ${(e as Error).message}`, "08006", "FATAL");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    while (this.buf.length >= 5) {
+      const len = this.buf.readInt32BE(1);
+      if (this.buf.length < len + 1) break;
+      const m = { type: String.fromCharCode(this.buf[0]), body: this.buf.subarray(5, len + 1) };
+      this.buf = this.buf.subarray(len + 1);
+      const w = this.waiters.shift();
+      if (w) w(m);
+      else this.queue.push(m);
+    }
+  }
+
+  private next(): Promise<Message> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) =>
+      this.waiters.push((x) => (x instanceof PgError ? reject(x) : resolve(x))),
+    );
+  }
+
+  private send(b: Buffer): void {
+    this.socket.write(b);
+  }
+
+  private async startup(conn: Conn, appName: string): Promise<void> {
+    const params = Buffer.concat([
+      Buffer.from([0, 3, 0, 0]),
+      cstring("user"),
+      cstring(conn.user),
+      cstring("database"),
+      cstring(conn.database),
+      cstring("application_name"),
+      cstring(appName),
+      Buffer.from([0]),
+    ]);
+    this.send(frame(null, params));
+    let scram: { nonce: string; firstBare: string; serverSignature?: Buffer } | undefined;
+    for (;;) {
+      const m = await this.next();
+      if (m.type === "E") throw errorFields(m.body);
+      if (m.type === "Z") return;
+      if (m.type !== "R") continue; // ParameterStatus, BackendKeyData, NoticeResponse
+      const kind = m.body.readInt32BE(0);
+      const password = conn.password ?? "";
+      if (kind === 0) continue;
+      if (kind === 3) {
+        this.send(frame("p", cstring(password)));
+      } else if (kind === 5) {
+        const salt = m.body.subarray(4, 8);
+        const inner = crypto
+          .createHash("md5")
+          .update(password + conn.user)
+          .digest("hex");
+        const outer = crypto
+          .createHash("md5")
+          .update(Buffer.concat([Buffer.from(inner), salt]))
+          .digest("hex");
+        this.send(frame("p", cstring(`md5${outer}`)));
+      } else if (kind === 10) {
+        const mechs = m.body.toString("utf8", 4).split("\0");
+        if (!mechs.includes("SCRAM-SHA-256"))
+          throw new PgError(`no supported SASL mechanism in ${mechs.join(",")}`, "28000");
+        const nonce = crypto.randomBytes(18).toString("base64");
+        const firstBare = `n=,r=${nonce}`;
+        const first = Buffer.from(`n,,${firstBare}`);
+        const len = Buffer.alloc(4);
+        len.writeInt32BE(first.length);
+        this.send(frame("p", Buffer.concat([cstring("SCRAM-SHA-256"), len, first])));
+        scram = { nonce, firstBare };
+      } else if (kind === 11 && scram) {
+        const serverFirst = m.body.toString("utf8", 4);
+        const attrs = Object.fromEntries(serverFirst.split(",").map((kv) => [kv[0], kv.slice(2)]));
+        if (!attrs.r?.startsWith(scram.nonce)) throw new PgError("SCRAM: server nonce mismatch", "28000");
+        const salted = saltedPassword(password, Buffer.from(attrs.s, "base64"), Number(attrs.i));
+        const clientKey = hmac(salted, "Client Key");
+        const storedKey = crypto.createHash("sha256").update(clientKey).digest();
+        const finalNoProof = `c=biws,r=${attrs.r}`;
+        const authMessage = `${scram.firstBare},${serverFirst},${finalNoProof}`;
+        const signature = hmac(storedKey, authMessage);
+        const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]));
+        scram.serverSignature = hmac(hmac(salted, "Server Key"), authMessage);
+        this.send(frame("p", Buffer.from(`${finalNoProof},p=${proof.toString("base64")}`)));
+      } else if (kind === 12 && scram) {
+        const v = /v=([^,]+)/.exec(m.body.toString("utf8", 4))?.[1];
+        if (!scram.serverSignature || v !== scram.serverSignature.toString("base64")) {
+          throw new PgError("SCRAM: server signature mismatch", "28000");
+        }
+      } else {
+        throw new PgError(`unsupported authentication request ${kind}`, "28000");
+      }
+    }
+  }
+
+  /** Runs one simple query (may hold several statements); rejects with the first error. */
+  async query(sql: string): Promise<QueryResult> {
+    this.send(frame("Q", cstring(sql)));
+    const tags: string[] = [];
+    let rows: (string | null)[][] = [];
+    let columns: string[] = [];
+    let error: PgError | undefined;
+    for (;;) {
+      const m = await this.next();
+      switch (m.type) {
+        case "T": {
+          rows = [];
+          columns = [];
+          const n = m.body.readInt16BE(0);
+          let off = 2;
+          for (let i = 0; i < n; i++) {
+            const end = m.body.indexOf(0, off);
+            columns.push(m.body.toString("utf8", off, end));
+            off = end + 1 + 18;
+          }
+          break;
+        }
+        case "D": {
+          const n = m.body.readInt16BE(0);
+          const row: (string | null)[] = [];
+          let off = 2;
+          for (let i = 0; i < n; i++) {
+            const len = m.body.readInt32BE(off);
+            off += 4;
+            if (len < 0) row.push(null);
+            else {
+              row.push(m.body.toString("utf8", off, off + len));
+              off += len;
+            }
+          }
+          rows.push(row);
+          break;
+        }
+        case "C":
+          tags.push(m.body.toString("utf8", 0, m.body.length - 1));
+          break;
+        case "E":
+          error ??= errorFields(m.body);
+          if (error.severity === "FATAL" || error.severity === "PANIC") {
+            this.socket.destroy();
+            throw error;
+          }
+          break;
+        case "Z":
+          if (error) throw error;
+          return { tags, columns, rows };
+        default:
+          break; // NoticeResponse, ParameterStatus, EmptyQueryResponse
+      }
+    }
+  }
+
+  /** Runs one query and returns its rows keyed by column name (works on PgBouncer's admin console). */
+  async records(sql: string): Promise<Record<string, string>[]> {
+    const r = await this.query(sql);
+    return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i] ?? ""])));
+  }
+
+  /** Sends Terminate and closes. */
+  close(): void {
+    if (!this.socket.destroyed) {
+      this.socket.end(frame("X", Buffer.alloc(0)));
+      this.socket.destroy();
+    }
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined || this.socket.destroyed;
+  }
+}
