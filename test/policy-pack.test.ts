@@ -3,7 +3,7 @@
  * the pack as a whole passes on the resources the offline engine records for both stacks.
  */
 import * as assert from "assert";
-import type { PolicyResource, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { vaultReadsFor } from "../components/credentials";
 import { poolBudget } from "../components/pgbouncer/budget";
 import {
