@@ -4,6 +4,7 @@ import type { StackSettings } from "../stacks/settings";
 import { localPgBouncerVersion } from "../tools/harness";
 import { criteriaFor } from "../tools/load/criteria";
 import { type LocalTarget, startLocalTarget } from "../tools/load/local";
+import { formatFault, runFault } from "../tools/load/fault";
 import { runPgbench } from "../tools/load/pgbench";
 import { PgClient, PgError } from "../tools/load/pgwire";
 import { loadStackSettings } from "../tools/load/stack-settings";
@@ -146,5 +147,18 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
     assert.ok(failed.includes("zero connection errors"), failed.join("; "));
     assert.ok(failed.includes("pgbench exit code 0, no failed transactions"), failed.join("; "));
     assert.notEqual(report.pgbench.exitCode, 0);
+  });
+
+  it("GIVEN a PgBouncer restart with SIGINT under load THEN no transaction in flight fails and new ones succeed", async () => {
+    const r = await runFault(local.stack, "pgbouncer-sigint", {
+      workers: 8,
+      seconds: 3,
+      atSeconds: 1,
+      accounts: 100_000,
+    });
+    assert.equal(r.analysis.failedInFlight, 0, formatFault(r));
+    assert.equal(r.analysis.failedAfterRecovery, 0, formatFault(r));
+    assert.ok(r.analysis.transactions > 0);
+    assert.notEqual(r.analysis.recoveredMs, undefined, formatFault(r));
   });
 });

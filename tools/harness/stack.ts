@@ -24,6 +24,8 @@ export interface StartPooledStackOptions {
    * @default {@link HARNESS_APP_USER}
    */
   readonly appUser?: string;
+  /** The application user's password. @default a random one (set on the role every start) */
+  readonly appPassword?: string;
 }
 
 /** The application user of the local harness. */
@@ -70,7 +72,7 @@ export async function startPooledStack(
   try {
     const user = opts.appUser ?? HARNESS_APP_USER;
     const dbName = settings.database.name;
-    const appPassword = crypto.randomBytes(12).toString("hex");
+    const appPassword = opts.appPassword ?? crypto.randomBytes(12).toString("hex");
     const statsPassword = crypto.randomBytes(12).toString("hex");
     const exists = await pg.psql(`SELECT 1 FROM pg_roles WHERE rolname = '${user}'`);
     await pg.psql(

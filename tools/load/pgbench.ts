@@ -68,7 +68,7 @@ export interface PgbenchResult {
   readonly progress: readonly PgbenchProgress[];
   readonly stdout: string;
   readonly stderr: string;
-  /** Ok: exit code 0, no failed transaction, no aborted client, no connection error. */
+  /** Ok: exit code 0, some transactions, no failed transaction, no aborted client, no connection error. */
   readonly ok: boolean;
 }
 
@@ -122,7 +122,7 @@ export function parsePgbench(
     progress,
     stdout,
     stderr,
-    ok: exitCode === 0 && failed === 0 && abortedClients === 0 && connectionErrors === 0,
+    ok: exitCode === 0 && transactions > 0 && failed === 0 && abortedClients === 0 && connectionErrors === 0,
   };
   return result;
 }
