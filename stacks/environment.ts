@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BackendRoute, connectionUrl, loadAppLogin, metricsEndpoint } from "../components/backend-route";
 import { loadPoolerCredentials } from "../components/credentials";
-import { PgBouncer } from "../components/pgbouncer";
+import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
+import { PORT_NAMES, PgBouncer } from "../components/pgbouncer";
 import type { StackSettings } from "./settings";
 
 /**
@@ -24,11 +25,15 @@ export interface EnvironmentOutputs {
    * or md5 hash instead of the password, or in `credentials.authQuery` mode.
    */
   readonly connectionUrl?: pulumi.Output<string>;
-  /**
-   * The exporter's `http://<pooler host>:<metrics port>/metrics`, whatever the route.
-   * The Grafana dashboard's URL (`dashboardUrl`) is added by the monitoring component.
-   */
+  /** The exporter's `http://<pooler host>:<metrics port>/metrics`, whatever the route. */
   readonly metricsEndpoint: pulumi.Output<string>;
+  /** The Grafana dashboard's URL; absent when `monitoring.dashboard` is false. */
+  readonly dashboardUrl?: pulumi.Output<string | undefined>;
+  /**
+   * The `scrape_configs` entry to add to a plain Prometheus (`monitoring.mode: plain`); absent when
+   * prometheus-operator scrapes through the PodMonitor.
+   */
+  readonly scrapeJob?: pulumi.Output<Record<string, unknown> | undefined>;
   /** Namespace of the pooler. */
   readonly namespace: string;
   /** Port of the exporter's /metrics on the same Service. */
@@ -55,6 +60,14 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     exporter: settings.exporter,
     network: settings.network,
     credentials,
+    podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
+  });
+  const monitoring = new PgBouncerMonitoring("pgbouncer-monitoring", {
+    namespace: settings.namespace,
+    pool: settings.pool,
+    monitoring: settings.monitoring,
+    podSelector: pooler.podSelector,
+    metricsPortName: PORT_NAMES.metrics,
   });
   const backend = new BackendRoute("backend", {
     settings: settings.backend,
@@ -77,6 +90,8 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
         }
       : {}),
     metricsEndpoint: pulumi.all([pooler.host, pooler.metricsPort]).apply(([h, p]) => metricsEndpoint(h, p)),
+    ...(settings.monitoring.dashboard ? { dashboardUrl: monitoring.dashboardUrl } : {}),
+    ...(settings.monitoring.mode === "plain" ? { scrapeJob: monitoring.scrapeJob } : {}),
     namespace: settings.namespace,
     metricsPort: pooler.metricsPort,
   };

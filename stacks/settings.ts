@@ -1,5 +1,6 @@
 import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
 import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route/settings";
+import { type MonitoringSettings, readMonitoring } from "../components/monitoring/settings";
 import { type CredentialSettings, readCredentials } from "../components/credentials/settings";
 import {
   type DatabaseSettings,
@@ -31,6 +32,8 @@ export interface StackSettings {
   readonly credentials: CredentialSettings;
   /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
   readonly backend: BackendRouteSettings;
+  /** Scrape config, alert rules and the Grafana dashboard (config key `monitoring`). */
+  readonly monitoring: MonitoringSettings;
 }
 
 /** Config keys (below `clipper-pgbouncer:`) and the reader of each. */
@@ -43,6 +46,7 @@ const SECTIONS = [
   "network",
   "credentials",
   "backend",
+  "monitoring",
 ] as const;
 
 export function key(section: string): string {
@@ -53,13 +57,16 @@ export function key(section: string): string {
  * Validates a whole stack's settings, given as the parsed value of each config key below
  * `clipper-pgbouncer:`. Throws one `ConfigError` listing every problem; returns fully defaulted settings.
  */
-export function parseSettings(raw: Readonly<Record<string, unknown>>): StackSettings {
-  const issues = new IssueList();
+export function parseSettings(
+  raw: Readonly<Record<string, unknown>>,
+  issues: IssueList = new IssueList(),
+): StackSettings {
   for (const k of Object.keys(raw)) {
     if (!(SECTIONS as readonly string[]).includes(k)) {
       issues.add(key(k), `is not a known setting (known: ${SECTIONS.join(", ")})`);
     }
   }
+  issues.noteRead(key("namespace"));
   let namespace = "clipper";
   if (raw.namespace !== undefined) {
     if (typeof raw.namespace !== "string" || !DNS_LABEL.test(raw.namespace)) {
@@ -81,6 +88,7 @@ export function parseSettings(raw: Readonly<Record<string, unknown>>): StackSett
     network: readNetwork(reader("network")),
     credentials: readCredentials(reader("credentials")),
     backend: readBackendRoute(reader("backend")),
+    monitoring: readMonitoring(reader("monitoring")),
   };
   checkPoolerSettings(
     issues,

@@ -120,8 +120,14 @@ describe("harness ini (tools/harness)", () => {
     });
   }
 
-  it("GIVEN defaults (only database.maxConnections set) THEN only the rewritten lines differ", () => {
-    checkOnlyRewrites(parseSettings({ database: { maxConnections: 200 } }), "1.18.0");
+  it("GIVEN defaults (only the required settings) THEN only the rewritten lines differ", () => {
+    checkOnlyRewrites(
+      parseSettings({
+        database: { maxConnections: 200 },
+        monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+      }),
+      "1.18.0",
+    );
   });
 
   it("GIVEN maxPreparedStatements 0 THEN no adjustment is made", () => {

@@ -68,8 +68,11 @@ describe("stack settings", () => {
   });
 
   describe("defaults", () => {
-    it("a stack that sets only the database's max_connections gets the documented defaults", () => {
-      const s = parseSettings({ database: { maxConnections: 200 } });
+    it("a stack that sets only the required settings gets the documented defaults", () => {
+      const s = parseSettings({
+        database: { maxConnections: 200 },
+        monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+      });
       assert.strictEqual(s.namespace, "clipper");
       assert.strictEqual(s.workload.version, "1.25.2");
       assert.strictEqual(s.pool.maxPreparedStatements, 200);
@@ -78,6 +81,8 @@ describe("stack settings", () => {
   });
 
   describe("refusals, each naming the key", () => {
+    it("a missing runbook URL for the alerts", () =>
+      expectProblem({}, /^clipper-pgbouncer:monitoring.runbookBaseUrl: is required/));
     it("a missing max_connections of PostgreSQL", () =>
       expectProblem(
         {},

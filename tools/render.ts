@@ -56,7 +56,10 @@ export function writeRender(run: OfflineRun, outDir: string): string[] {
     }
   }
   const outputs = Object.fromEntries(
-    Object.entries(run.outputs).map(([k, v]) => [k, run.secretOutputs.includes(k) ? REDACTED : v]),
+    Object.entries(run.outputs).map(([k, v]) => [
+      k,
+      run.secretOutputs.includes(k) ? REDACTED : v === undefined ? "(known after pulumi up)" : v,
+    ]),
   );
   fs.writeFileSync(
     path.join(outDir, "stack.json"),

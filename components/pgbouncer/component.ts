@@ -189,6 +189,8 @@ export class PgBouncer extends pulumi.ComponentResource {
   readonly serviceName: pulumi.Output<string>;
   /** The rendered pgbouncer.ini (contains no secret). */
   readonly ini: string;
+  /** Labels that select the pooler's pods (for scraping and policies). */
+  readonly podSelector: Readonly<Record<string, string>>;
   readonly deployment: k8s.apps.v1.Deployment;
 
   constructor(name: string, args: PgBouncerArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -197,6 +199,7 @@ export class PgBouncer extends pulumi.ComponentResource {
     const meta = { namespace: args.namespace, labels };
 
     this.ini = renderIni(podIniInput(args, args.credentials.iniAuth));
+    this.podSelector = selectorLabels(name);
 
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
