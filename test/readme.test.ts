@@ -1,0 +1,69 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { IssueList } from "../components/common/config-reader";
+import { CONFIG_NAMESPACE, parseSettings, rawStackConfig } from "../stacks/settings";
+import { PROJECT_DIR, stackFileConfig } from "../stacks/stack-file";
+
+const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
+const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {
+  scripts: Record<string, string>;
+};
+
+/** Every setting key the program reads, with both credential modes and an explicit backend namespace. */
+function settingKeys(): string[] {
+  const raw = rawStackConfig(stackFileConfig("prod"));
+  const keys = new Set<string>();
+  for (const variant of [
+    raw,
+    { ...raw, credentials: { authQuery: { dbname: "clipper" } }, backend: { namespace: "other" } },
+  ]) {
+    const issues = new IssueList();
+    parseSettings(variant, issues);
+    for (const k of issues.readKeys) keys.add(k.slice(CONFIG_NAMESPACE.length + 1));
+  }
+  return [...keys].sort();
+}
+
+describe("README", () => {
+  it("documents every setting the program reads, in the settings table", () => {
+    const keys = settingKeys();
+    assert.ok(keys.length > 60, `only ${keys.length} keys found`);
+    const table = readme.split("## Settings")[1].split("\n## ")[0];
+    const missing = keys.filter((k) => !table.includes(`| \`${k}\``) && !/\.(resources|for)$/.test(k));
+    assert.deepStrictEqual(missing, []);
+  });
+
+  it("documents no setting the program does not read", () => {
+    const keys = new Set(settingKeys());
+    const table = readme.split("## Settings")[1].split("\n## ")[0];
+    const documented = [...table.matchAll(/^\| `([A-Za-z.]+)`/gm)].map((m) => m[1]);
+    assert.ok(documented.length > 60);
+    assert.deepStrictEqual(
+      documented.filter((k) => !keys.has(k)),
+      [],
+    );
+  });
+
+  it("opens with the two fresh-machine commands, and .ci/run runs exactly the test command", () => {
+    const block = /```bash\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+    const [render, test] = block
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/\s+#.*$/, "").trim());
+    assert.strictEqual(render, "npm ci && npm run render -- --stack prod");
+    const ci = fs.readFileSync(path.join(PROJECT_DIR, ".ci/run"), "utf8");
+    assert.ok(ci.split("\n").includes(test.replace("npm ci", "npm ci --no-audit --no-fund")), ci);
+  });
+
+  it("names only npm scripts that exist", () => {
+    const used = [...readme.matchAll(/npm run ([a-z:-]+)/g)].map((m) => m[1]);
+    assert.ok(used.length >= 4);
+    for (const s of used) assert.ok(pkg.scripts[s], `npm run ${s} is not a script`);
+  });
+
+  it("names only files that exist", () => {
+    const linked = [...readme.matchAll(/\]\(([^)#:]+)\)/g)].map((m) => m[1]);
+    for (const f of linked) assert.ok(fs.existsSync(path.join(PROJECT_DIR, f)), f);
+  });
+});
