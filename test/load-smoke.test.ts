@@ -4,6 +4,8 @@ import type { StackSettings } from "../stacks/settings";
 import { localPgBouncerVersion } from "../tools/harness";
 import { criteriaFor } from "../tools/load/criteria";
 import { type LocalTarget, startLocalTarget } from "../tools/load/local";
+import { variantSettings } from "../tools/load/benchmark";
+import { probeCancels } from "../tools/load/cancel";
 import { formatFault, runFault } from "../tools/load/fault";
 import { runPgbench } from "../tools/load/pgbench";
 import { PgClient, PgError } from "../tools/load/pgwire";
@@ -160,5 +162,41 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
     assert.equal(r.analysis.failedAfterRecovery, 0, formatFault(r));
     assert.ok(r.analysis.transactions > 0);
     assert.notEqual(r.analysis.recoveredMs, undefined, formatFault(r));
+  });
+
+  describe("GIVEN two PgBouncer processes on one port (so_reuseport; 1.18 has no peering)", () => {
+    let two: LocalTarget | undefined;
+    before(async () => {
+      const settings = variantSettings(prod, { cap: 10, processes: 2 });
+      two = await startLocalTarget(settings, {
+        workload: "sleep",
+        postgres: local.stack.postgres,
+        log: quiet,
+      });
+    });
+    after(async () => {
+      await two?.stack.stop();
+    });
+
+    it("THEN clients reach both processes, and a cancel request reaching the other process is lost", async () => {
+      assert.ok(two);
+      assert.equal(two.stack.pgbouncer.pids().length, 2);
+      const probe = await probeCancels(two.stack, 16, 2);
+      assert.equal(probe.spread.length, 2);
+      assert.equal(probe.spread[0] + probe.spread[1], 16);
+      assert.ok(
+        probe.spread.every((n) => n > 0),
+        `spread ${probe.spread.join("/")}`,
+      );
+      assert.deepEqual(probe.other, []);
+      // each cancel lands on a random process: all 16 reaching the owner by chance has odds of 2^-16
+      assert.ok(probe.lost > 0, JSON.stringify(probe));
+      assert.equal(probe.cancelled + probe.lost, 16);
+    });
+
+    it("AND with one process every cancel request arrives", async () => {
+      const probe = await probeCancels(local.stack, 16, 2);
+      assert.deepEqual({ cancelled: probe.cancelled, lost: probe.lost }, { cancelled: 16, lost: 0 });
+    });
   });
 });

@@ -62,6 +62,8 @@ export class PgClient {
   private waiters: ((m: Message | PgError) => void)[] = [];
   private queue: Message[] = [];
   private closedWith: PgError | undefined;
+  /** BackendKeyData: what a cancel request must quote (PgBouncer hands out its own). */
+  private key: { pid: number; secret: number } | undefined;
 
   private constructor(private readonly socket: net.Socket) {
     socket.on("data", (d) => this.onData(d));
@@ -144,6 +146,7 @@ export class PgClient {
       const m = await this.next();
       if (m.type === "E") throw errorFields(m.body);
       if (m.type === "Z") return;
+      if (m.type === "K") this.key = { pid: m.body.readInt32BE(0), secret: m.body.readInt32BE(4) };
       if (m.type !== "R") continue; // ParameterStatus, BackendKeyData, NoticeResponse
       const kind = m.body.readInt32BE(0);
       const password = conn.password ?? "";
@@ -257,6 +260,32 @@ export class PgClient {
   async records(sql: string): Promise<Record<string, string>[]> {
     const r = await this.query(sql);
     return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i] ?? ""])));
+  }
+
+  /**
+   * Sends a CancelRequest for this connection's running query on a new connection to `conn` (as libpq
+   * does). Behind several PgBouncer processes on one port, that connection may reach a process that does
+   * not know the key: without peering (1.19+) the cancel is then lost.
+   */
+  cancel(conn: Pick<Conn, "host" | "port">): Promise<void> {
+    const key = this.key;
+    if (!key) return Promise.reject(new Error("no BackendKeyData received"));
+    const body = Buffer.alloc(12);
+    body.writeInt32BE(80877102, 0);
+    body.writeInt32BE(key.pid, 4);
+    body.writeInt32BE(key.secret, 8);
+    return new Promise((resolve, reject) => {
+      const s = conn.host.startsWith("/")
+        ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
+        : net.connect({ host: conn.host, port: conn.port });
+      let failed: Error | undefined;
+      // like libpq: send, then wait for the other side to close; a half-close makes PgBouncer drop the request
+      s.once("connect", () => s.write(frame(null, body)));
+      s.setTimeout(5000, () => s.destroy());
+      // PgBouncer and PostgreSQL close (or reset) the cancel connection without an answer
+      s.on("error", (e: NodeJS.ErrnoException) => (failed ??= e.code === "ECONNRESET" ? undefined : e));
+      s.once("close", () => (failed ? reject(failed) : resolve()));
+    });
   }
 
   /** Sends Terminate and closes. */
