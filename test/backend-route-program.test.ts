@@ -17,7 +17,6 @@ import {
 } from "../tools/offline/engine";
 import { isSecretMarker } from "../tools/offline/manifests";
 
-
 const APP_USER = "clipper_app";
 /** Characters a URL must escape, so the test sees the encoding. */
 const APP_PASSWORD = "p@ss:w/rd?#1";
