@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { BackendRoute, connectionUrl, loadAppLogin, metricsEndpoint } from "../components/backend-route";
+import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { loadPoolerCredentials } from "../components/credentials";
 import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
 import { PORT_NAMES, PgBouncer } from "../components/pgbouncer";
@@ -49,9 +49,10 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     statsUser: settings.exporter.statsUser,
     pgbouncerPort: settings.workload.port,
   });
-  const appLogin = await loadAppLogin(settings.credentials);
-  if (appLogin.unavailable)
+  const { appLogin } = credentials;
+  if ("unavailable" in appLogin) {
     void pulumi.log.warn(`stack output connectionUrl left out: ${appLogin.unavailable}`);
+  }
   const pooler = new PgBouncer("pgbouncer", {
     namespace: settings.namespace,
     workload: settings.workload,
@@ -80,7 +81,7 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     dbHost: backend.host,
     dbPort: backend.port,
     dbRoute: backend.route,
-    ...(appLogin.login
+    ...("login" in appLogin
       ? {
           connectionUrl: pulumi.secret(
             pulumi

@@ -1,6 +1,5 @@
 import * as assert from "assert";
 import {
-  appLogin,
   backendConfigData,
   connectionUrl,
   metricsEndpoint,
@@ -8,6 +7,7 @@ import {
   routeAnnotationValue,
   routeEndpoint,
 } from "../components/backend-route";
+import { appLogin } from "../components/credentials/login";
 import { CREDENTIAL_DEFAULTS, type CredentialSettings } from "../components/credentials/settings";
 import { md5Secret, scramVerifier } from "../components/credentials/secrets";
 

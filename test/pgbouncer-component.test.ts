@@ -20,6 +20,7 @@ function args(overrides: Partial<PgBouncerArgs> = {}): PgBouncerArgs {
       authFile: pulumi.secret('"clipper" "SCRAM-SHA-256$4096:c2FsdA==$a:b"\n'),
       exporterConnectionString: pulumi.secret("postgres://pgbouncer_exporter:pw@127.0.0.1:6432/pgbouncer"),
       iniAuth: { type: "scram-sha-256" },
+      appLogin: { unavailable: "not needed by the component" },
     },
     ...overrides,
   };

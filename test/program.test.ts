@@ -5,6 +5,7 @@ import { stackFileConfig } from "../stacks/stack-file";
 import {
   type OfflineRun,
   type RecordedResource,
+  VAULT_READ,
   type VaultSource,
   runOffline,
 } from "../tools/offline/engine";
@@ -44,6 +45,15 @@ for (const stack of ["staging", "prod"]) {
       const ns = parseSettings(rawStackConfig(stackFileConfig(stack))).namespace;
       assert.strictEqual(run.outputs.dbHost, `pgbouncer.${ns}.svc.cluster.local`);
       assert.strictEqual(run.outputs.dbPort, 6432);
+    });
+
+    it("reads its Vault secret exactly once, before registering anything", () => {
+      const reads = run.calls.filter((c) => c.token === VAULT_READ);
+      const { credentials } = parseSettings(rawStackConfig(stackFileConfig(stack)));
+      assert.deepStrictEqual(
+        reads.map((c) => [c.inputs.mount, c.inputs.name]),
+        [[credentials.vaultMount, credentials.vaultPath]],
+      );
     });
 
     it("registers the pooler's Kubernetes objects", () => {

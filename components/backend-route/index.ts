@@ -1,4 +1,3 @@
 export * from "./component";
-export * from "./login";
 export * from "./route";
 export * from "./settings";

@@ -1,3 +1,4 @@
+import type { Login } from "../credentials/login";
 /**
  * The pure core of the backend switch: which endpoint each route gives the backend, the two ConfigMap keys,
  * the pod template annotation that rolls the backend, and the URLs published as stack outputs.
@@ -45,12 +46,6 @@ export function patchAnnotations(forceConflicts: boolean): Record<string, string
     "pulumi.com/patchFieldManager": FIELD_MANAGER,
     ...(forceConflicts ? { "pulumi.com/patchForce": "true" } : {}),
   };
-}
-
-/** The application login, as read from Vault. */
-export interface Login {
-  readonly user: string;
-  readonly password: string;
 }
 
 /** `postgres://user:password@host:port/database`, user and password percent-encoded. */

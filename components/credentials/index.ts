@@ -5,10 +5,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
 import { type CredentialContext, VaultCredentialError, buildCredentials } from "./build";
+import { appLogin } from "./login";
 import type { CredentialSettings } from "./settings";
 import type { PoolerCredentials } from "./types";
 
 export * from "./build";
+export * from "./login";
 export * from "./secrets";
 export * from "./settings";
 export * from "./types";
@@ -61,9 +63,11 @@ export async function loadPoolerCredentials(
     data: result.data ?? {},
     deleted: result.destroyed === true || (result.deletionTime ?? "") !== "",
   });
+  const login = appLogin(settings, result.data ?? {});
   return {
     authFile: pulumi.secret(plain.authFile),
     exporterConnectionString: pulumi.secret(plain.exporterConnectionString),
     iniAuth: plain.iniAuth,
+    appLogin: "login" in login ? { login: pulumi.secret(login.login) } : login,
   };
 }

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { IniAuth } from "../pgbouncer/ini";
+import type { Login } from "./login";
 
 /** What the PgBouncer component needs from the credentials layer; every value from Vault is a secret. */
 export interface PoolerCredentials {
@@ -9,4 +10,9 @@ export interface PoolerCredentials {
   readonly exporterConnectionString: pulumi.Output<string>;
   /** How the ini authenticates (auth_type, and auth_query settings when that mode is chosen). */
   readonly iniAuth: Omit<IniAuth, "file">;
+  /**
+   * The application's login (a Pulumi secret), from the same Vault read; or, when Vault holds a verifier
+   * instead of the password or in auth_query mode, why there is none (a message without Vault values).
+   */
+  readonly appLogin: { readonly login: pulumi.Output<Login> } | { readonly unavailable: string };
 }

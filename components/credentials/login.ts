@@ -1,13 +1,15 @@
 /**
- * The application login for the `connectionUrl` output. The credentials component reads the same Vault
- * secret but exposes only the auth file and the exporter's connection string, so the login is read here,
- * from the same mount, path and keys (`credentials.appUserKey`, `credentials.appPasswordKey`).
+ * The application login (user and password) for consumers that need to connect as the application, such as
+ * the `connectionUrl` stack output. Only available when Vault holds the password itself, in file mode.
  */
-import * as pulumi from "@pulumi/pulumi";
-import * as vault from "@pulumi/vault";
-import type { CredentialSettings } from "../credentials/settings";
-import { passwordProblem, secretKind, userNameProblem } from "../credentials/secrets";
-import type { Login } from "./route";
+import type { CredentialSettings } from "./settings";
+import { passwordProblem, secretKind, userNameProblem } from "./secrets";
+
+/** The application login, as read from Vault. */
+export interface Login {
+  readonly user: string;
+  readonly password: string;
+}
 
 /** Either the login, or why no connection URL can be built (never containing a Vault value). */
 export type LoginResult = { readonly login: Login } | { readonly unavailable: string };
@@ -39,21 +41,4 @@ export function appLogin(settings: CredentialSettings, data: Readonly<Record<str
     };
   }
   return { login: { user, password } };
-}
-
-/**
- * Reads the application login from Vault. The result's login is a Pulumi secret; an unavailable login is
- * logged as a warning and leaves `connectionUrl` out of the stack outputs.
- */
-export async function loadAppLogin(
-  settings: CredentialSettings,
-): Promise<{ login?: pulumi.Output<Login>; unavailable?: string }> {
-  if (settings.authQuery) {
-    const r = appLogin(settings, {});
-    return "unavailable" in r ? { unavailable: r.unavailable } : {};
-  }
-  const result = await vault.kv.getSecretV2({ mount: settings.vaultMount, name: settings.vaultPath });
-  const r = appLogin(settings, result.data ?? {});
-  if ("unavailable" in r) return { unavailable: r.unavailable };
-  return { login: pulumi.secret(r.login) };
 }
