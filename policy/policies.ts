@@ -69,15 +69,20 @@ function mountedIni(
 ): string | undefined {
   const volumes: any[] = (plain(podSpecOf(deployment)?.volumes) ?? []).map(plain);
   const names = new Set(volumes.map((v) => plain(plain(v?.configMap)?.name)).filter((n) => n !== undefined));
+  // `pgbouncer.ini`, or `pgbouncer-<i>.ini` per process of a multi-process pod (the same pool limits).
+  const iniOf = (r: PolicyInputResource): string | undefined => {
+    const data = plain(at(r.props, ["data"])) ?? {};
+    const key = Object.keys(data).find((k) => /^pgbouncer(-\d+)?\.ini$/.test(k));
+    const text = key === undefined ? undefined : plain(data[key]);
+    return typeof text === "string" ? text : undefined;
+  };
   const withIni = resources.filter(
-    (r) =>
-      r.type === "kubernetes:core/v1:ConfigMap" &&
-      typeof plain(at(r.props, ["data", "pgbouncer.ini"])) === "string",
+    (r) => r.type === "kubernetes:core/v1:ConfigMap" && iniOf(r) !== undefined,
   );
   const mounted = withIni.filter((r) => names.has(metadataOf(r).name));
   // In a preview the auto-generated name may still be unknown: one candidate is then unambiguous.
   const found = mounted.length === 1 ? mounted : withIni.length === 1 ? withIni : [];
-  return found.length === 1 ? (plain(at(found[0].props, ["data", "pgbouncer.ini"])) as string) : undefined;
+  return found.length === 1 ? iniOf(found[0]) : undefined;
 }
 
 /**

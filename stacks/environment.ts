@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { loadPoolerCredentials } from "../components/credentials";
 import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
-import { PORT_NAMES, PgBouncer } from "../components/pgbouncer";
+import { PgBouncer } from "../components/pgbouncer";
 import type { StackSettings } from "./settings";
 
 /**
@@ -68,7 +68,7 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     pool: settings.pool,
     monitoring: settings.monitoring,
     podSelector: pooler.podSelector,
-    metricsPortName: PORT_NAMES.metrics,
+    metricsPortNames: pooler.metricsPortNames,
   });
   const backend = new BackendRoute("backend", {
     settings: settings.backend,

@@ -224,7 +224,7 @@ describe("monitoring scrape config", () => {
       ],
     });
     assert.equal(
-      podMonitorSpec({ ...MON, scrapeIntervalSeconds: 30 }, { ...target, portName: "exp" })
+      podMonitorSpec({ ...MON, scrapeIntervalSeconds: 30 }, { ...target, portNames: ["exp"] })
         .podMetricsEndpoints[0].port,
       "exp",
     );

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { PgBouncer, type PgBouncerArgs, SERVICE_NAME } from "../components/pgbouncer";
+import { PgBouncer, type PgBouncerArgs, SERVICE_NAME, socketConnectionString } from "../components/pgbouncer";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { stackFileConfig } from "../stacks/stack-file";
 import { isSecretMarker } from "../tools/offline/manifests";
@@ -205,5 +205,98 @@ describe("PgBouncer component (prod settings)", () => {
         [],
       );
     });
+  });
+});
+
+describe("PgBouncer component with several processes per pod", () => {
+  const two = { ...prod.workload, processesPerPod: 2 };
+  let pooler: PgBouncer;
+  before(async () => {
+    await resetMocks();
+    pooler = await build(args({ workload: two }));
+  });
+
+  it("runs one PgBouncer container per process, each on its own ini from the ConfigMap", () => {
+    const pod = deploymentSpec().template.spec;
+    assert.deepStrictEqual(
+      pod.containers.map((c: any) => [c.name, c.command]),
+      [
+        ["pgbouncer-1", ["pgbouncer", "/etc/pgbouncer/pgbouncer-1.ini"]],
+        ["pgbouncer-2", ["pgbouncer", "/etc/pgbouncer/pgbouncer-2.ini"]],
+        ["exporter-1", undefined],
+        ["exporter-2", undefined],
+      ],
+    );
+    const cm = one("kubernetes:core/v1:ConfigMap").inputs as any;
+    assert.deepStrictEqual(Object.keys(cm.data), ["pgbouncer-1.ini", "pgbouncer-2.ini"]);
+    assert.deepStrictEqual(Object.values(cm.data), pooler.inis);
+  });
+
+  it("shares the port with so_reuseport and peers the processes over their unix sockets", () => {
+    for (const [i, ini] of pooler.inis.entries()) {
+      assert.match(ini, /^so_reuseport = 1$/m);
+      assert.match(ini, new RegExp(`^peer_id = ${i + 1}$`, "m"));
+      assert.match(ini, new RegExp(`^unix_socket_dir = /var/run/pgbouncer/${i + 1}$`, "m"));
+      assert.match(ini, /^\[peers\]\n1 = host=\/var\/run\/pgbouncer\/1\n2 = host=\/var\/run\/pgbouncer\/2$/m);
+      assert.match(ini, /^max_db_connections = 50$/m, "pool limits are per process");
+    }
+  });
+
+  it("declares the client port once, and probes each process through its own socket", () => {
+    const [p1, p2] = deploymentSpec().template.spec.containers;
+    assert.deepStrictEqual(p1.ports, [{ name: "pgbouncer", containerPort: 6432, protocol: "TCP" }]);
+    assert.strictEqual(p2.ports, undefined);
+    assert.deepStrictEqual(p2.readinessProbe.exec.command, [
+      "test",
+      "-S",
+      "/var/run/pgbouncer/2/.s.PGSQL.6432",
+    ]);
+  });
+
+  it("gives each process its own exporter, port and connection string key", () => {
+    const pod = deploymentSpec().template.spec;
+    const exporters = pod.containers.filter((c: any) => c.name.startsWith("exporter"));
+    assert.deepStrictEqual(
+      exporters.map((c: any) => [
+        c.ports[0].name,
+        c.ports[0].containerPort,
+        c.env[0].valueFrom.secretKeyRef.key,
+      ]),
+      [
+        ["metrics", 9127, "exporter-connection-string"],
+        ["metrics-2", 9128, "exporter-connection-string-2"],
+      ],
+    );
+    assert.deepStrictEqual(pooler.metricsPortNames, ["metrics", "metrics-2"]);
+  });
+
+  it("mounts the socket directory as the only writable volume, in memory", () => {
+    const pod = deploymentSpec().template.spec;
+    assert.deepStrictEqual(
+      pod.volumes.filter((v: any) => v.emptyDir),
+      [{ name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
+    );
+    for (const c of pod.containers.filter((c: any) => c.name.startsWith("exporter"))) {
+      assert.deepStrictEqual(c.volumeMounts, [
+        { name: "run", mountPath: "/var/run/pgbouncer", readOnly: true },
+      ]);
+    }
+  });
+
+  it("admits Prometheus to every exporter port", () => {
+    const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs as any;
+    assert.deepStrictEqual(np.spec.ingress[1].ports, [{ protocol: "TCP", port: 9127, endPort: 9128 }]);
+  });
+});
+
+describe("socketConnectionString", () => {
+  it("points the exporter at one process's unix socket, keeping the secret's user and password", () => {
+    assert.strictEqual(
+      socketConnectionString(
+        "postgres://pgbouncer_exporter:p%40ss%2Fw@127.0.0.1:6432/pgbouncer?sslmode=disable",
+        "/var/run/pgbouncer/2",
+      ),
+      "postgres://pgbouncer_exporter:p%40ss%2Fw@/pgbouncer?sslmode=disable&host=%2Fvar%2Frun%2Fpgbouncer%2F2&port=6432",
+    );
   });
 });

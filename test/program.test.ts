@@ -102,6 +102,40 @@ for (const stack of ["staging", "prod"]) {
   });
 }
 
+describe("the program with two PgBouncer processes per pod (prod, cap halved to fit the budget)", () => {
+  let run: OfflineRun;
+  before(async () => {
+    run = await runOffline({
+      stack: "prod",
+      vault: fakeVault("prod").source,
+      config: {
+        "clipper-pgbouncer:pgbouncer": JSON.stringify({ replicas: 2, processesPerPod: 2 }),
+        "clipper-pgbouncer:pool": JSON.stringify({
+          defaultPoolSize: 25,
+          minPoolSize: 5,
+          maxDbConnections: 25,
+        }),
+      },
+    });
+  });
+
+  it("every Kubernetes object is still valid against the schema", () => {
+    for (const r of run.resources) {
+      const m = toManifest(r);
+      if (m) validateManifest(m, r.type.endsWith("Patch"));
+    }
+  });
+
+  it("the PodMonitor scrapes both exporters", () => {
+    const pm = run.resources.find((r) => r.type.endsWith(":PodMonitor"));
+    const spec = (pm?.inputs as any).spec;
+    assert.deepStrictEqual(
+      spec.podMetricsEndpoints.map((e: any) => e.port),
+      ["metrics", "metrics-2"],
+    );
+  });
+});
+
 describe("the program refuses bad settings before registering anything", () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     [

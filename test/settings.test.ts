@@ -216,7 +216,25 @@ describe("stack settings", () => {
     it("an exporter port equal to the client port", () =>
       expectProblem(
         { exporter: { port: 6432 } },
-        /^clipper-pgbouncer:exporter.port: is 6432; must differ from clipper-pgbouncer:pgbouncer.port/,
+        /^clipper-pgbouncer:exporter.port: is 6432; the exporters of 1 process\(es\) use ports 6432-6432, which must not include clipper-pgbouncer:pgbouncer.port \(6432\)/,
+      ));
+    it("exporter ports of several processes that run into the client port", () =>
+      expectProblem(
+        {
+          pgbouncer: { processesPerPod: 3 },
+          exporter: { port: 6430 },
+          pool: { maxDbConnections: 10, defaultPoolSize: 10, minPoolSize: 5 },
+        },
+        /^clipper-pgbouncer:exporter.port: is 6430; the exporters of 3 process\(es\) use ports 6430-6432, which must not include/,
+      ));
+    it("exporter ports of several processes beyond 65535", () =>
+      expectProblem(
+        {
+          pgbouncer: { processesPerPod: 2 },
+          exporter: { port: 65535 },
+          pool: { maxDbConnections: 10, defaultPoolSize: 10, minPoolSize: 5 },
+        },
+        /^clipper-pgbouncer:exporter.port: is 65535; the exporters of 2 processes need ports up to 65536, above 65535/,
       ));
     it("a stats user PgBouncer would need to quote", () =>
       expectProblem(

@@ -19,8 +19,8 @@ export interface PgBouncerMonitoringArgs {
   readonly monitoring: MonitoringSettings;
   /** Labels of the PgBouncer pods (the Deployment's selector); at least one. */
   readonly podSelector: Readonly<Record<string, string>>;
-  /** Name of the exporter's container port. @default metrics */
-  readonly metricsPortName?: string;
+  /** Names of the exporters' container ports, one per PgBouncer process of a pod. @default ["metrics"] */
+  readonly metricsPortNames?: readonly string[];
   /** Dashboard title. @default "PgBouncer (<namespace>)" */
   readonly dashboardTitle?: string;
 }
@@ -49,8 +49,11 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
       );
     }
     const m = args.monitoring;
-    const portName = args.metricsPortName ?? "metrics";
-    const target = { namespace: args.namespace, podSelector: args.podSelector, portName };
+    const target = {
+      namespace: args.namespace,
+      podSelector: args.podSelector,
+      portNames: args.metricsPortNames,
+    };
     const group = alertRuleGroup(args.pool, m);
     const rulesYaml = renderRulesFile(group);
 

@@ -14,8 +14,15 @@ export interface ScrapeTarget {
   readonly namespace: string;
   /** Labels of the PgBouncer pods. */
   readonly podSelector: Readonly<Record<string, string>>;
-  /** Name of the exporter's container port. @default metrics */
-  readonly portName?: string;
+  /**
+   * Names of the exporters' container ports: one per PgBouncer process of a pod.
+   * @default ["metrics"]
+   */
+  readonly portNames?: readonly string[];
+}
+
+function portNamesOf(target: ScrapeTarget): readonly string[] {
+  return target.portNames && target.portNames.length > 0 ? target.portNames : ["metrics"];
 }
 
 /** The `spec` of a `monitoring.coreos.com/v1` PodMonitor in the pooler's namespace. */
@@ -23,15 +30,13 @@ export function podMonitorSpec(m: ScrapeSettings, target: ScrapeTarget) {
   return {
     selector: { matchLabels: { ...target.podSelector } },
     namespaceSelector: { matchNames: [target.namespace] },
-    podMetricsEndpoints: [
-      {
-        port: target.portName ?? "metrics",
-        path: METRICS_PATH,
-        interval: `${m.scrapeIntervalSeconds}s`,
-        // the operator names the job "<namespace>/<podmonitor>"; the rules select on a stable name
-        relabelings: [{ action: "replace" as const, targetLabel: "job", replacement: m.jobName }],
-      },
-    ],
+    podMetricsEndpoints: portNamesOf(target).map((port) => ({
+      port,
+      path: METRICS_PATH,
+      interval: `${m.scrapeIntervalSeconds}s`,
+      // the operator names the job "<namespace>/<podmonitor>"; the rules select on a stable name
+      relabelings: [{ action: "replace" as const, targetLabel: "job", replacement: m.jobName }],
+    })),
   };
 }
 
@@ -87,7 +92,7 @@ export function kubernetesScrapeJob(m: ScrapeSettings, target: ScrapeTarget) {
       {
         source_labels: ["__meta_kubernetes_pod_container_port_name"],
         action: "keep",
-        regex: escapeRegex(target.portName ?? "metrics"),
+        regex: portNamesOf(target).map(escapeRegex).join("|"),
       },
       { source_labels: ["__meta_kubernetes_namespace"], target_label: "namespace" },
       { source_labels: ["__meta_kubernetes_pod_name"], target_label: "pod" },

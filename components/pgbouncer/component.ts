@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolerCredentials } from "../credentials/types";
 import { renderIni } from "./ini";
-import { POD_PATHS, podIniInput } from "./pod-ini";
+import { POD_PATHS, iniFileName, podIniInputs, socketDir } from "./pod-ini";
 import {
   type DatabaseSettings,
   type ExporterSettings,
@@ -84,6 +84,51 @@ export function preStopCommand(delaySeconds: number): string[] {
   ];
 }
 
+/** One PgBouncer process of the pod and its exporter: names, ports, files. */
+export interface ProcessLayout {
+  /** 1-based. */
+  readonly index: number;
+  readonly container: string;
+  readonly iniFile: string;
+  readonly exporterContainer: string;
+  readonly metricsPortName: string;
+  readonly metricsPort: number;
+  readonly connectionKey: string;
+}
+
+/**
+ * The processes of a pod. One process keeps the plain names (`pgbouncer`, `exporter`, port `metrics`);
+ * several get `-<i>` suffixes, and exporter ports count up from `exporter.port`.
+ */
+export function processLayout(workload: WorkloadSettings, exporter: ExporterSettings): ProcessLayout[] {
+  const k = workload.processesPerPod;
+  return Array.from({ length: k }, (_, n) => {
+    const i = n + 1;
+    const suffix = k === 1 ? "" : `-${i}`;
+    return {
+      index: i,
+      container: `pgbouncer${suffix}`,
+      iniFile: iniFileName(i, k),
+      exporterContainer: `exporter${suffix}`,
+      metricsPortName: i === 1 ? PORT_NAMES.metrics : `${PORT_NAMES.metrics}-${i}`,
+      metricsPort: exporter.port + n,
+      connectionKey: i === 1 ? SECRET_KEYS.exporterConnection : `${SECRET_KEYS.exporterConnection}-${i}`,
+    };
+  });
+}
+
+/**
+ * The exporter's connection string to one process of a multi-process pod: through that process's unix
+ * socket, since TCP on the shared port reaches whichever process the kernel picks.
+ */
+export function socketConnectionString(tcpUrl: string, dir: string): string {
+  const u = new URL(tcpUrl);
+  const params = new URLSearchParams(u.search);
+  params.set("host", dir);
+  params.set("port", u.port || "6432");
+  return `postgres://${u.username}:${u.password}@${u.pathname}?${params.toString()}`;
+}
+
 /** The pod spec, a pure function of the settings and the names of the ConfigMap and Secret. */
 export function podSpec(
   args: Omit<PgBouncerArgs, "credentials" | "network" | "namespace">,
@@ -91,6 +136,56 @@ export function podSpec(
 ): k8s.types.input.core.v1.PodSpec {
   const { workload, exporter } = args;
   const r = workload.resources;
+  const layout = processLayout(workload, exporter);
+  const single = layout.length === 1;
+  const configMount = { name: "config", mountPath: POD_PATHS.configDir, readOnly: true };
+  const authMount = { name: "auth", mountPath: POD_PATHS.authDir, readOnly: true };
+  // Several processes need a writable directory for their unix sockets (peering, their exporters).
+  const runMount = { name: "run", mountPath: POD_PATHS.runDir };
+  const probe = (p: ProcessLayout): k8s.types.input.core.v1.Probe =>
+    single
+      ? { tcpSocket: { port: PORT_NAMES.client } }
+      : // TCP on the shared port may reach another process; the socket file is this process's own.
+        { exec: { command: ["test", "-S", `${socketDir(p.index)}/.s.PGSQL.${workload.port}`] } };
+
+  const pgbouncers = layout.map((p): k8s.types.input.core.v1.Container => ({
+    name: p.container,
+    image: `${workload.image}:${workload.version}`,
+    command: ["pgbouncer", `${POD_PATHS.configDir}/${p.iniFile}`],
+    // The port is shared (so_reuseport): declared once, by the first process, for the Service.
+    ...(p.index === 1
+      ? { ports: [{ name: PORT_NAMES.client, containerPort: workload.port, protocol: "TCP" }] }
+      : {}),
+    resources: {
+      requests: { cpu: r.cpuRequest, memory: r.memoryRequest },
+      limits: { cpu: r.cpuLimit, memory: r.memoryLimit },
+    },
+    readinessProbe: { ...probe(p), periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { ...probe(p), initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
+    lifecycle: { preStop: { exec: { command: preStopCommand(workload.preStopDelaySeconds) } } },
+    securityContext: CONTAINER_SECURITY,
+    volumeMounts: single ? [configMount, authMount] : [configMount, authMount, runMount],
+  }));
+  const exporters = layout.map((p): k8s.types.input.core.v1.Container => ({
+    name: p.exporterContainer,
+    image: exporter.image,
+    args: [`--web.listen-address=:${p.metricsPort}`, "--web.telemetry-path=/metrics"],
+    env: [
+      {
+        name: "PGBOUNCER_EXPORTER_CONNECTION_STRING",
+        valueFrom: { secretKeyRef: { name: names.secret, key: p.connectionKey } },
+      },
+    ],
+    ports: [{ name: p.metricsPortName, containerPort: p.metricsPort, protocol: "TCP" }],
+    resources: {
+      requests: { cpu: "10m", memory: "16Mi" },
+      limits: { cpu: "100m", memory: "64Mi" },
+    },
+    // No readiness probe: a failing exporter must not take the pooler out of the Service.
+    livenessProbe: { tcpSocket: { port: p.metricsPortName }, periodSeconds: 20, failureThreshold: 3 },
+    securityContext: CONTAINER_SECURITY,
+    ...(single ? {} : { volumeMounts: [{ ...runMount, readOnly: true }] }),
+  }));
   return {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -110,58 +205,11 @@ export function podSpec(
         labelSelector: { matchLabels: selectorLabels(names.instance) },
       },
     ],
-    containers: [
-      {
-        name: "pgbouncer",
-        image: `${workload.image}:${workload.version}`,
-        command: ["pgbouncer", POD_PATHS.iniFile],
-        ports: [{ name: PORT_NAMES.client, containerPort: workload.port, protocol: "TCP" }],
-        resources: {
-          requests: { cpu: r.cpuRequest, memory: r.memoryRequest },
-          limits: { cpu: r.cpuLimit, memory: r.memoryLimit },
-        },
-        readinessProbe: {
-          tcpSocket: { port: PORT_NAMES.client },
-          periodSeconds: 5,
-          failureThreshold: 2,
-        },
-        livenessProbe: {
-          tcpSocket: { port: PORT_NAMES.client },
-          initialDelaySeconds: 10,
-          periodSeconds: 10,
-          failureThreshold: 6,
-        },
-        lifecycle: { preStop: { exec: { command: preStopCommand(workload.preStopDelaySeconds) } } },
-        securityContext: CONTAINER_SECURITY,
-        volumeMounts: [
-          { name: "config", mountPath: POD_PATHS.configDir, readOnly: true },
-          { name: "auth", mountPath: POD_PATHS.authDir, readOnly: true },
-        ],
-      },
-      {
-        name: "exporter",
-        image: exporter.image,
-        args: [`--web.listen-address=:${exporter.port}`, "--web.telemetry-path=/metrics"],
-        env: [
-          {
-            name: "PGBOUNCER_EXPORTER_CONNECTION_STRING",
-            valueFrom: { secretKeyRef: { name: names.secret, key: SECRET_KEYS.exporterConnection } },
-          },
-        ],
-        ports: [{ name: PORT_NAMES.metrics, containerPort: exporter.port, protocol: "TCP" }],
-        resources: {
-          requests: { cpu: "10m", memory: "16Mi" },
-          limits: { cpu: "100m", memory: "64Mi" },
-        },
-        // No readiness probe: a failing exporter must not take the pooler out of the Service.
-        livenessProbe: { tcpSocket: { port: PORT_NAMES.metrics }, periodSeconds: 20, failureThreshold: 3 },
-        securityContext: CONTAINER_SECURITY,
-      },
-    ],
+    containers: [...pgbouncers, ...exporters],
     volumes: [
       {
         name: "config",
-        configMap: { name: names.configMap, items: [{ key: "pgbouncer.ini", path: "pgbouncer.ini" }] },
+        configMap: { name: names.configMap, items: layout.map((p) => ({ key: p.iniFile, path: p.iniFile })) },
       },
       {
         name: "auth",
@@ -171,6 +219,7 @@ export function podSpec(
           defaultMode: 0o440,
         },
       },
+      ...(single ? [] : [{ name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }]),
     ],
   };
 }
@@ -187,8 +236,12 @@ export class PgBouncer extends pulumi.ComponentResource {
   readonly port: pulumi.Output<number>;
   readonly metricsPort: pulumi.Output<number>;
   readonly serviceName: pulumi.Output<string>;
-  /** The rendered pgbouncer.ini (contains no secret). */
+  /** The rendered pgbouncer.ini of the first (or only) process; it contains no secret. */
   readonly ini: string;
+  /** The rendered ini of every process of a pod, in process order. */
+  readonly inis: readonly string[];
+  /** Names of the exporters' container ports, one per process (for the scrape config). */
+  readonly metricsPortNames: readonly string[];
   /** Labels that select the pooler's pods (for scraping and policies). */
   readonly podSelector: Readonly<Record<string, string>>;
   readonly deployment: k8s.apps.v1.Deployment;
@@ -198,12 +251,15 @@ export class PgBouncer extends pulumi.ComponentResource {
     const labels = commonLabels(name, args.workload.version);
     const meta = { namespace: args.namespace, labels };
 
-    this.ini = renderIni(podIniInput(args, args.credentials.iniAuth));
+    const layout = processLayout(args.workload, args.exporter);
+    this.inis = podIniInputs(args, args.credentials.iniAuth).map(renderIni);
+    this.ini = this.inis[0];
+    this.metricsPortNames = layout.map((p) => p.metricsPortName);
     this.podSelector = selectorLabels(name);
 
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      { metadata: meta, data: { "pgbouncer.ini": this.ini } },
+      { metadata: meta, data: Object.fromEntries(layout.map((p, i) => [p.iniFile, this.inis[i]])) },
       { parent: this },
     );
 
@@ -214,7 +270,18 @@ export class PgBouncer extends pulumi.ComponentResource {
         type: "Opaque",
         stringData: {
           [SECRET_KEYS.authFile]: pulumi.secret(args.credentials.authFile),
-          [SECRET_KEYS.exporterConnection]: pulumi.secret(args.credentials.exporterConnectionString),
+          ...Object.fromEntries(
+            layout.map((p) => [
+              p.connectionKey,
+              pulumi.secret(
+                layout.length === 1
+                  ? args.credentials.exporterConnectionString
+                  : pulumi
+                      .output(args.credentials.exporterConnectionString)
+                      .apply((url) => socketConnectionString(url, socketDir(p.index))),
+              ),
+            ]),
+          ),
         },
       },
       { parent: this },
@@ -316,7 +383,16 @@ export function networkPolicySpec(
             podSelector: { matchLabels: { ...args.network.prometheusPodSelector } },
           },
         ],
-        ports: [{ protocol: "TCP", port: args.exporter.port }],
+        ports: [
+          {
+            protocol: "TCP",
+            port: args.exporter.port,
+            // one exporter per PgBouncer process, on consecutive ports
+            ...(args.workload.processesPerPod > 1
+              ? { endPort: args.exporter.port + args.workload.processesPerPod - 1 }
+              : {}),
+          },
+        ],
       },
     ],
   };

@@ -1,12 +1,13 @@
-import type { IniAuth, IniInput } from "./ini";
+import type { IniAuth, IniInput, IniProcess } from "./ini";
 import type { DatabaseSettings, ExporterSettings, PoolSettings, WorkloadSettings } from "./settings";
 
 /** Where the pod mounts its files. */
 export const POD_PATHS = {
   configDir: "/etc/pgbouncer",
-  iniFile: "/etc/pgbouncer/pgbouncer.ini",
   authDir: "/etc/pgbouncer/auth",
   authFile: "/etc/pgbouncer/auth/userlist.txt",
+  /** Shared by the processes of a multi-process pod: one unix socket directory each, for peering. */
+  runDir: "/var/run/pgbouncer",
 } as const;
 
 export interface PodIniSettings {
@@ -16,20 +17,47 @@ export interface PodIniSettings {
   readonly exporter: ExporterSettings;
 }
 
+/** The ini file of process `index` (1-based) in the ConfigMap; a single process keeps `pgbouncer.ini`. */
+export function iniFileName(index: number, processes: number): string {
+  return processes === 1 ? "pgbouncer.ini" : `pgbouncer-${index}.ini`;
+}
+
+/** The unix socket directory of process `index` of a multi-process pod. */
+export function socketDir(index: number): string {
+  return `${POD_PATHS.runDir}/${index}`;
+}
+
 /**
- * The ini input of the pod: listens on every interface of the pod, no unix socket (the root filesystem is
- * read-only and the exporter uses TCP), no pidfile, logs to stderr. A local harness reuses this and rewrites
- * only version, paths, address and port.
+ * The ini input of every PgBouncer process of the pod. Each listens on every interface of the pod; no
+ * pidfile; logs to stderr. One process needs no unix socket (the root filesystem is read-only and the
+ * exporter uses TCP). Several share the port through `so_reuseport`, and each has its own unix socket
+ * directory, through which its peers forward cancel requests (`peer_id`, `[peers]`) and its exporter
+ * reaches exactly this process. A local harness reuses the first and rewrites only version, paths,
+ * address and port.
  */
+export function podIniInputs(s: PodIniSettings, auth: Omit<IniAuth, "file">): IniInput[] {
+  const k = s.workload.processesPerPod;
+  const indexes = Array.from({ length: k }, (_, i) => i + 1);
+  return indexes.map((i) => {
+    const process: IniProcess | undefined =
+      k === 1
+        ? undefined
+        : { soReuseport: true, peerId: i, peers: indexes.map((j) => ({ id: j, host: socketDir(j) })) };
+    return {
+      version: s.workload.version,
+      listen: { addr: "0.0.0.0", port: s.workload.port },
+      database: { name: s.database.name, host: s.database.host, port: s.database.port },
+      pool: s.pool,
+      auth: { ...auth, file: POD_PATHS.authFile },
+      statsUsers: [s.exporter.statsUser],
+      adminUsers: [],
+      paths: { unixSocketDir: k === 1 ? "" : socketDir(i), pidfile: "", logfile: "" },
+      ...(process ? { process } : {}),
+    };
+  });
+}
+
+/** The ini input of the pod's first (or only) process. */
 export function podIniInput(s: PodIniSettings, auth: Omit<IniAuth, "file">): IniInput {
-  return {
-    version: s.workload.version,
-    listen: { addr: "0.0.0.0", port: s.workload.port },
-    database: { name: s.database.name, host: s.database.host, port: s.database.port },
-    pool: s.pool,
-    auth: { ...auth, file: POD_PATHS.authFile },
-    statsUsers: [s.exporter.statsUser],
-    adminUsers: [],
-    paths: { unixSocketDir: "", pidfile: "", logfile: "" },
-  };
+  return podIniInputs(s, auth)[0];
 }

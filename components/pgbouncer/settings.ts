@@ -348,8 +348,20 @@ export function checkPoolerSettings(
         `or raise ${keys.database}.maxConnections`,
     );
   }
-  if (s.exporter.port === s.workload.port) {
-    issues.add(`${keys.exporter}.port`, `is ${s.exporter.port}; must differ from ${keys.workload}.port`);
+  // One exporter per process, on consecutive ports from exporter.port.
+  const lastExporterPort = s.exporter.port + s.workload.processesPerPod - 1;
+  if (s.workload.port >= s.exporter.port && s.workload.port <= lastExporterPort) {
+    issues.add(
+      `${keys.exporter}.port`,
+      `is ${s.exporter.port}; the exporters of ${s.workload.processesPerPod} process(es) use ports ` +
+        `${s.exporter.port}-${lastExporterPort}, which must not include ${keys.workload}.port (${s.workload.port})`,
+    );
+  } else if (lastExporterPort > 65535) {
+    issues.add(
+      `${keys.exporter}.port`,
+      `is ${s.exporter.port}; the exporters of ${s.workload.processesPerPod} processes need ports up to ` +
+        `${lastExporterPort}, above 65535`,
+    );
   }
 }
 
