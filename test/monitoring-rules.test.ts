@@ -260,6 +260,20 @@ describe("monitoring scrape config", () => {
     assert.equal(podLabelMeta("a.b/c-d"), "__meta_kubernetes_pod_label_a_b_c_d");
   });
 
+  it("keeps every exporter port of a multi-process pod, in both modes", () => {
+    const many = { ...target, portNames: ["metrics", "metrics-2"] };
+    const job = kubernetesScrapeJob(MON, many);
+    assert.deepEqual(job.relabel_configs[2], {
+      source_labels: ["__meta_kubernetes_pod_container_port_name"],
+      action: "keep",
+      regex: "metrics|metrics-2",
+    });
+    assert.deepEqual(
+      podMonitorSpec(MON, many).podMetricsEndpoints.map((e) => e.port),
+      ["metrics", "metrics-2"],
+    );
+  });
+
   it("builds the same job over static targets", () => {
     assert.deepEqual(staticScrapeJob(MON, ["127.0.0.1:9127"]), {
       job_name: "pgbouncer",
