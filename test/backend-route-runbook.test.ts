@@ -9,8 +9,7 @@ import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../comp
 import { ConfigError } from "../components/common/config-reader";
 import { vaultReadsFor } from "../components/credentials";
 import { ALERT_NAMES } from "../components/monitoring/rules";
-import { DEPLOYMENT_NAME, SERVICE_NAME, poolBudget } from "../components/pgbouncer";
-import { ROLLING_SURGE } from "../components/pgbouncer/settings";
+import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../components/pgbouncer";
 import { CONFIG_NAMESPACE, type StackSettings, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
 import { type OfflineRun, runOffline } from "../tools/offline/engine";
@@ -124,14 +123,7 @@ describe("docs/runbook.md matches the code", () => {
 
   it("quotes each stack's pool budget exactly as poolBudget words it", () => {
     for (const [stack, s] of Object.entries(settings)) {
-      const b = poolBudget({
-        replicas: s.workload.replicas,
-        surge: ROLLING_SURGE,
-        processesPerPod: s.workload.processesPerPod,
-        serverCapPerProcess: s.pool.maxDbConnections,
-        postgresMaxConnections: s.database.maxConnections,
-        postgresReservedConnections: s.database.reservedConnections,
-      });
+      const b = settingsPoolBudget(s);
       assert.ok(RUNBOOK.includes(`- ${stack}: ${b.arithmetic}\n`), `${stack}: ${b.arithmetic}`);
     }
   });

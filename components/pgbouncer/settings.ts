@@ -6,7 +6,7 @@ import {
   IssueList,
   MEMORY_QUANTITY,
 } from "../common/config-reader";
-import { poolBudget } from "./budget";
+import { type PoolBudget, poolBudget } from "./budget";
 import { OLDEST_SECURE, compareVersions, isVersion } from "./versions";
 
 /** How PgBouncer hands server connections to clients. */
@@ -321,6 +321,22 @@ export function readNetwork(r: ConfigReader): NetworkSettings {
   return n;
 }
 
+/** The pool budget of a stack's settings: its replicas, surge pod, processes, server cap and PostgreSQL. */
+export function settingsPoolBudget(s: {
+  workload: WorkloadSettings;
+  pool: PoolSettings;
+  database: DatabaseSettings;
+}): PoolBudget {
+  return poolBudget({
+    replicas: s.workload.replicas,
+    surge: ROLLING_SURGE,
+    processesPerPod: s.workload.processesPerPod,
+    serverCapPerProcess: s.pool.maxDbConnections,
+    postgresMaxConnections: s.database.maxConnections,
+    postgresReservedConnections: s.database.reservedConnections,
+  });
+}
+
 /** Checks that cover several sections: the budget, port clashes. */
 export function checkPoolerSettings(
   issues: IssueList,
@@ -332,14 +348,7 @@ export function checkPoolerSettings(
     exporter: ExporterSettings;
   },
 ): void {
-  const budget = poolBudget({
-    replicas: s.workload.replicas,
-    surge: ROLLING_SURGE,
-    processesPerPod: s.workload.processesPerPod,
-    serverCapPerProcess: s.pool.maxDbConnections,
-    postgresMaxConnections: s.database.maxConnections,
-    postgresReservedConnections: s.database.reservedConnections,
-  });
+  const budget = settingsPoolBudget(s);
   if (!budget.fits) {
     issues.add(
       `${keys.pool}.maxDbConnections`,
