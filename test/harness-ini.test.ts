@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { UnsupportedParameterError, renderIni } from "../components/pgbouncer/ini";
-import { podIniInput } from "../components/pgbouncer/pod-ini";
+import { podIniInput, podIniInputs } from "../components/pgbouncer/pod-ini";
 import { supportsParameter } from "../components/pgbouncer/versions";
 import { parseSettings, type StackSettings } from "../stacks/settings";
 import {
@@ -146,15 +146,52 @@ describe("harness ini (tools/harness)", () => {
     );
   });
 
-  it("GIVEN several processes on 1.18 THEN so_reuseport is rendered and peering is refused by the renderer", () => {
-    const settings = loadStackSettings("prod");
-    const r = rewrites("1.18.0", []);
-    const ini = harnessIni(settings, { type: "scram-sha-256" }, { ...r, process: { soReuseport: true } });
-    assert.equal(iniValue(ini, "so_reuseport"), "1");
-    assert.throws(
-      () =>
-        harnessIni(settings, { type: "scram-sha-256" }, { ...r, process: { soReuseport: true, peerId: 1 } }),
-      UnsupportedParameterError,
-    );
+  describe("GIVEN prod with two processes per pod (peering over per-process unix sockets)", () => {
+    const prod = loadStackSettings("prod");
+    const two: StackSettings = {
+      ...prod,
+      workload: { ...prod.workload, processesPerPod: 2 },
+      pool: { ...prod.pool, maxDbConnections: 25, defaultPoolSize: 25 },
+    };
+    const auth = { type: two.credentials.authType };
+    const dirs = ["/tmp/h/p0", "/tmp/h/p1"];
+
+    it("THEN on 1.18 so_reuseport stays, peering is dropped and the drop is logged", () => {
+      const log: string[] = [];
+      const r = { ...rewrites("1.18.0", log), processIndex: 1, peerSocketDirs: dirs };
+      const harness = harnessIni(two, auth, r).split("\n");
+      const pod = renderIni(podIniInputs(two, auth)[1]).split("\n");
+      const { removed } = lineDiff(pod, harness);
+      assert.ok(harness.includes("so_reuseport = 1"));
+      assert.ok(removed.includes("peer_id = 2"));
+      assert.ok(removed.includes("[peers]"));
+      assert.ok(!harness.some((l) => l.startsWith("peer_id") || l === "[peers]"));
+      assert.ok(log.some((m) => /lacks peering/.test(m)));
+    });
+
+    it("THEN on a release with peering the peers point at the local socket directories", () => {
+      const log: string[] = [];
+      const ini = harnessIni(two, auth, {
+        ...rewrites("1.25.2", log),
+        processIndex: 1,
+        peerSocketDirs: dirs,
+      });
+      assert.equal(iniValue(ini, "peer_id"), "2");
+      assert.ok(ini.includes(`[peers]\n1 = host=${dirs[0]}\n2 = host=${dirs[1]}\n`), ini);
+      assert.deepEqual(log, []);
+      assert.throws(
+        () => harnessIni(two, auth, { ...rewrites("1.25.2", []), processIndex: 1 }),
+        /peerSocketDirs/,
+      );
+    });
+
+    it("THEN peering in the harness ini is refused by the renderer itself on 1.18", () => {
+      const input = {
+        ...podIniInputs(two, auth)[0],
+        version: "1.18.0",
+        pool: { ...two.pool, maxPreparedStatements: 0 },
+      };
+      assert.throws(() => renderIni(input), UnsupportedParameterError);
+    });
   });
 });

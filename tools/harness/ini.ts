@@ -3,8 +3,8 @@
  * would run, and only the version, listen address/port, database host/port and file paths are rewritten.
  */
 import { type IniAuth, type IniInput, type IniProcess, renderIni } from "../../components/pgbouncer/ini";
-import { type PodIniSettings, podIniInput } from "../../components/pgbouncer/pod-ini";
-import { supportsParameter } from "../../components/pgbouncer/versions";
+import { type PodIniSettings, podIniInputs } from "../../components/pgbouncer/pod-ini";
+import { supportsParameter, supportsSection } from "../../components/pgbouncer/versions";
 import { runOk } from "./proc";
 
 export const PGBOUNCER_BIN = "/usr/sbin/pgbouncer";
@@ -31,10 +31,16 @@ export interface HarnessRewrites {
     readonly logfile: string;
   };
   /**
-   * Several processes on one port (`so_reuseport`); only for the multi-process benchmark.
-   * @default one process, as `podIniInput` renders it
+   * Which process of a multi-process pod (`pgbouncer.processesPerPod` > 1) this ini is for, 0-based.
+   * @default 0
    */
-  readonly process?: IniProcess;
+  readonly processIndex?: number;
+  /**
+   * The local unix socket directory of every process, in process order: the pod's peers
+   * (`/var/run/pgbouncer/<n>`) are rewritten to these. Required with several processes on a release that
+   * has peering (1.19+).
+   */
+  readonly peerSocketDirs?: readonly string[];
   /** Where adjustments are reported. @default a line on stderr */
   readonly log?: (message: string) => void;
 }
@@ -55,8 +61,12 @@ export function harnessIniInput(
   auth: Omit<IniAuth, "file">,
   rewrites: HarnessRewrites,
 ): HarnessIniInput {
-  const pod = podIniInput(settings, auth);
+  const pods = podIniInputs(settings, auth);
+  const index = rewrites.processIndex ?? 0;
+  const pod = pods[index];
+  if (!pod) throw new Error(`harness: process ${index} does not exist; the stack runs ${pods.length}`);
   const adjustments: string[] = [];
+  const process = harnessProcess(pod.process, rewrites, adjustments);
   let pool = pod.pool;
   if (pool.maxPreparedStatements > 0 && !supportsParameter(rewrites.version, "max_prepared_statements")) {
     adjustments.push(
@@ -66,7 +76,7 @@ export function harnessIniInput(
     );
     pool = { ...pool, maxPreparedStatements: 0 };
   }
-  const log = rewrites.log ?? ((m: string) => process.stderr.write(`harness: ${m}\n`));
+  const log = rewrites.log ?? ((m: string) => globalThis.process.stderr.write(`harness: ${m}\n`));
   for (const a of adjustments) log(a);
   const input: IniInput = {
     ...pod,
@@ -80,9 +90,36 @@ export function harnessIniInput(
       pidfile: rewrites.paths.pidfile,
       logfile: rewrites.paths.logfile,
     },
-    ...(rewrites.process ? { process: rewrites.process } : {}),
+    ...(process ? { process } : {}),
   };
   return { input, adjustments };
+}
+
+/**
+ * The pod's process settings for the harness: `so_reuseport` as the pod has it; peering kept with the
+ * peers' socket directories rewritten where the local release has it, and dropped (reported) where not.
+ */
+function harnessProcess(
+  pod: IniProcess | undefined,
+  rewrites: HarnessRewrites,
+  adjustments: string[],
+): IniProcess | undefined {
+  if (!pod) return undefined;
+  const peering = pod.peerId !== undefined || (pod.peers?.length ?? 0) > 0;
+  if (!peering) return pod;
+  if (!supportsParameter(rewrites.version, "peer_id") || !supportsSection(rewrites.version, "peers")) {
+    adjustments.push(
+      `local PgBouncer ${rewrites.version} lacks peering (peer_id, [peers]; 1.19+): the processes run ` +
+        `with so_reuseport but without peering, so a cancel request that reaches another process is lost`,
+    );
+    return { soReuseport: pod.soReuseport };
+  }
+  const dirs = rewrites.peerSocketDirs;
+  const peers = pod.peers ?? [];
+  if (!dirs || dirs.length < peers.length) {
+    throw new Error("harness: several processes with peering need peerSocketDirs, one per process");
+  }
+  return { ...pod, peers: peers.map((p, j) => ({ ...p, host: dirs[j] })) };
 }
 
 /** pgbouncer.ini for the harness, rendered by the program's own renderer (see {@link harnessIniInput}). */

@@ -34,6 +34,8 @@ export interface PgBouncerFiles {
   readonly port: number;
   /** 0-based process number within the group. */
   readonly index: number;
+  /** The unix socket directory of every process of the group, in order (for peering). */
+  readonly peerSocketDirs: readonly string[];
 }
 
 export interface StartPgBouncerOptions {
@@ -111,8 +113,9 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
   try {
     writeOwned(authFile, opts.authFile);
     port = opts.port ?? (typeof opts.ini === "string" ? 0 : await freePort());
+    const peerSocketDirs = Array.from({ length: count }, (_, i) => path.join(dir, `p${i}`));
     for (let i = 0; i < count; i++) {
-      const pdir = path.join(dir, `p${i}`);
+      const pdir = peerSocketDirs[i];
       fs.mkdirSync(pdir);
       fs.chownSync(pdir, uid, gid);
       const f: PgBouncerFiles = {
@@ -124,6 +127,7 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
         iniFile: path.join(pdir, "pgbouncer.ini"),
         port,
         index: i,
+        peerSocketDirs,
       };
       let text: string;
       if (typeof opts.ini === "string") {

@@ -76,7 +76,7 @@ export async function startPooledStack(
     const statsPassword = crypto.randomBytes(12).toString("hex");
     const exists = await pg.psql(`SELECT 1 FROM pg_roles WHERE rolname = '${user}'`);
     await pg.psql(
-      `${exists === "1" ? "ALTER" : "CREATE"} ROLE ${quoteIdent(user)} LOGIN PASSWORD '${appPassword}'`,
+      `${exists === "1" ? "ALTER" : "CREATE"} ROLE ${quoteIdent(user)} LOGIN PASSWORD '${appPassword.replace(/'/g, "''")}'`,
     );
     if ((await pg.psql(`SELECT 1 FROM pg_database WHERE datname = '${dbName}'`)) !== "1") {
       await pg.psql(`CREATE DATABASE ${quoteIdent(dbName)} OWNER ${quoteIdent(user)}`);
@@ -107,7 +107,8 @@ export async function startPooledStack(
               pidfile: f.pidfile,
               logfile: f.logfile,
             },
-            ...(processes > 1 ? { process: { soReuseport: true } } : {}),
+            processIndex: f.index,
+            peerSocketDirs: f.peerSocketDirs,
             log: f.index === 0 ? opts.log : () => undefined,
           },
         );
