@@ -135,3 +135,35 @@ describe("harness: a real PgBouncer from the rendered prod ini in front of a rea
     }
   });
 });
+
+describe("harness: what PgBouncer does with a unix_socket_dir that does not exist", function () {
+  this.timeout(30_000);
+
+  it("starts on TCP only and warns; it does not create the directory (a pod must mount it)", async () => {
+    const bouncer = await startPgBouncer({
+      authFile: authFileText([{ user: "stats", secret: scramSecret("x") }]),
+      ini: (f) =>
+        [
+          "[databases]",
+          "clipper = host=127.0.0.1 port=1 dbname=clipper",
+          "[pgbouncer]",
+          "listen_addr = 127.0.0.1",
+          `listen_port = ${f.port}`,
+          `unix_socket_dir = ${f.dir}/missing/1`,
+          `pidfile = ${f.pidfile}`,
+          `logfile = ${f.logfile}`,
+          "auth_type = scram-sha-256",
+          `auth_file = ${f.authFile}`,
+          "",
+        ].join("\n"),
+    });
+    try {
+      const dir = `${bouncer.files[0].dir}/missing/1`;
+      assert.equal(fs.existsSync(dir), false);
+      assert.match(bouncer.logs(), /WARNING cannot listen on unix:.*No such file or directory/);
+      assert.equal(bouncer.pids().length, 1);
+    } finally {
+      await bouncer.stop();
+    }
+  });
+});
