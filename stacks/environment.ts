@@ -2,8 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { loadPoolerCredentials } from "../components/credentials";
 import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
-import { PgBouncer } from "../components/pgbouncer";
-import type { StackSettings } from "./settings";
+import { PgBouncer, poolSizingWarning } from "../components/pgbouncer";
+import { type StackSettings, key } from "./settings";
 
 /**
  * The stack outputs: an API the backend reads with a `StackReference` (camelCase, flat, stable), e.g.
@@ -45,6 +45,8 @@ export interface EnvironmentOutputs {
  * registered, so a bad Vault value leaves nothing half-deployed.
  */
 export async function deployEnvironment(settings: StackSettings): Promise<EnvironmentOutputs> {
+  const sizing = poolSizingWarning(settings, { pool: key("pool"), database: key("database") });
+  if (sizing) void pulumi.log.warn(sizing);
   const credentials = await loadPoolerCredentials(settings.credentials, {
     statsUser: settings.exporter.statsUser,
     pgbouncerPort: settings.workload.port,

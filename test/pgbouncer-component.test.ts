@@ -270,17 +270,30 @@ describe("PgBouncer component with several processes per pod", () => {
     assert.deepStrictEqual(pooler.metricsPortNames, ["metrics", "metrics-2"]);
   });
 
-  it("mounts the socket directory as the only writable volume, in memory", () => {
+  it("gives each process its own socket directory as an in-memory volume, the only writable ones", () => {
     const pod = deploymentSpec().template.spec;
     assert.deepStrictEqual(
       pod.volumes.filter((v: any) => v.emptyDir),
-      [{ name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
+      [
+        { name: "run-1", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+        { name: "run-2", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+      ],
     );
-    for (const c of pod.containers.filter((c: any) => c.name.startsWith("exporter"))) {
-      assert.deepStrictEqual(c.volumeMounts, [
-        { name: "run", mountPath: "/var/run/pgbouncer", readOnly: true },
-      ]);
-    }
+    const mounts = (name: string) =>
+      pod.containers
+        .find((c: any) => c.name === name)
+        .volumeMounts.filter((m: any) => m.name.startsWith("run"))
+        .map((m: any) => [m.mountPath, m.readOnly]);
+    // PgBouncer does not create its unix_socket_dir: each must be a mount point of its own.
+    assert.deepStrictEqual(mounts("pgbouncer-1"), [
+      ["/var/run/pgbouncer/1", false],
+      ["/var/run/pgbouncer/2", true],
+    ]);
+    assert.deepStrictEqual(mounts("pgbouncer-2"), [
+      ["/var/run/pgbouncer/1", true],
+      ["/var/run/pgbouncer/2", false],
+    ]);
+    assert.deepStrictEqual(mounts("exporter-2"), [["/var/run/pgbouncer/2", true]]);
   });
 
   it("admits Prometheus to every exporter port", () => {

@@ -16,7 +16,12 @@ function settingKeys(): string[] {
   const keys = new Set<string>();
   for (const variant of [
     raw,
-    { ...raw, credentials: { authQuery: { dbname: "clipper" } }, backend: { namespace: "other" } },
+    {
+      ...raw,
+      credentials: { authQuery: { dbname: "clipper" } },
+      backend: { namespace: "other" },
+      database: { ...(raw.database as object), cpuCores: 16 },
+    },
   ]) {
     const issues = new IssueList();
     parseSettings(variant, issues);

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { ConfigError } from "../components/common/config-reader";
+import { poolSizingWarning } from "../components/pgbouncer";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { stackFileConfig } from "../stacks/stack-file";
 
@@ -120,6 +121,16 @@ describe("stack settings", () => {
       expectProblem(
         { pool: { maxClientConn: 10 } },
         /^clipper-pgbouncer:pool.maxClientConn: is 10; must be at least/,
+      ));
+    it("a server_login_retry of 0", () =>
+      expectProblem(
+        { pool: { serverLoginRetrySeconds: 0 } },
+        /^clipper-pgbouncer:pool.serverLoginRetrySeconds: is 0; must be an integer from 1 to 3600/,
+      ));
+    it("a CPU core count of 0", () =>
+      expectProblem(
+        { database: { maxConnections: 100, cpuCores: 0 } },
+        /^clipper-pgbouncer:database.cpuCores: is 0; must be an integer from 1 to 1024/,
       ));
     it("a negative timeout", () =>
       expectProblem(
@@ -253,6 +264,27 @@ describe("stack settings", () => {
         problems({ pool: { defaultPoolSize: 0, maxClientConn: 0 }, pgbouncer: { replicas: -1 } }).length >= 3,
         true,
       );
+    });
+  });
+
+  describe("the pool sizing warning (docs/tuning.md)", () => {
+    const keys = { pool: "clipper-pgbouncer:pool", database: "clipper-pgbouncer:database" };
+    const prod = parseSettings(rawStackConfig(stackFileConfig("prod")));
+    const withCores = (cpuCores?: number) => ({ ...prod, database: { ...prod.database, cpuCores } });
+
+    it("says nothing when PostgreSQL's cores are not set", () => {
+      assert.strictEqual(poolSizingWarning(withCores(undefined), keys), undefined);
+    });
+    it("warns above 10 steady-state server connections per core, with the arithmetic", () => {
+      assert.strictEqual(
+        poolSizingWarning(withCores(8), keys),
+        "clipper-pgbouncer:pool.maxDbConnections: 2 replicas x 1 process(es) x 50 = 100 server connections in " +
+          "steady state for 8 PostgreSQL cores (clipper-pgbouncer:database.cpuCores), 12.5 per core; above 10 " +
+          "per core they add contention, not throughput, on CPU-bound work (docs/tuning.md)",
+      );
+    });
+    it("says nothing at exactly 10 per core", () => {
+      assert.strictEqual(poolSizingWarning(withCores(10), keys), undefined);
     });
   });
 

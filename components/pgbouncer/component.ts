@@ -140,8 +140,15 @@ export function podSpec(
   const single = layout.length === 1;
   const configMount = { name: "config", mountPath: POD_PATHS.configDir, readOnly: true };
   const authMount = { name: "auth", mountPath: POD_PATHS.authDir, readOnly: true };
-  // Several processes need a writable directory for their unix sockets (peering, their exporters).
-  const runMount = { name: "run", mountPath: POD_PATHS.runDir };
+  // Several processes need a unix socket directory each (peering, their exporters). PgBouncer does not
+  // create it, so each is its own emptyDir, whose mount point the kubelet creates. A process writes only its
+  // own; it connects to its peers' sockets, which a read-only mount allows.
+  const runVolume = (i: number) => `run-${i}`;
+  const runMount = (i: number, readOnly: boolean) => ({
+    name: runVolume(i),
+    mountPath: socketDir(i),
+    readOnly,
+  });
   const probe = (p: ProcessLayout): k8s.types.input.core.v1.Probe =>
     single
       ? { tcpSocket: { port: PORT_NAMES.client } }
@@ -164,7 +171,9 @@ export function podSpec(
     livenessProbe: { ...probe(p), initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
     lifecycle: { preStop: { exec: { command: preStopCommand(workload.preStopDelaySeconds) } } },
     securityContext: CONTAINER_SECURITY,
-    volumeMounts: single ? [configMount, authMount] : [configMount, authMount, runMount],
+    volumeMounts: single
+      ? [configMount, authMount]
+      : [configMount, authMount, ...layout.map((q) => runMount(q.index, q.index !== p.index))],
   }));
   const exporters = layout.map((p): k8s.types.input.core.v1.Container => ({
     name: p.exporterContainer,
@@ -184,7 +193,7 @@ export function podSpec(
     // No readiness probe: a failing exporter must not take the pooler out of the Service.
     livenessProbe: { tcpSocket: { port: p.metricsPortName }, periodSeconds: 20, failureThreshold: 3 },
     securityContext: CONTAINER_SECURITY,
-    ...(single ? {} : { volumeMounts: [{ ...runMount, readOnly: true }] }),
+    ...(single ? {} : { volumeMounts: [runMount(p.index, true)] }),
   }));
   return {
     automountServiceAccountToken: false,
@@ -219,7 +228,12 @@ export function podSpec(
           defaultMode: 0o440,
         },
       },
-      ...(single ? [] : [{ name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }]),
+      ...(single
+        ? []
+        : layout.map((p) => ({
+            name: runVolume(p.index),
+            emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
+          }))),
     ],
   };
 }

@@ -90,6 +90,7 @@ export function pgbouncerParameters(input: IniInput): [string, Value][] {
     ["query_wait_timeout", pool.queryWaitTimeoutSeconds],
     ["server_idle_timeout", pool.serverIdleTimeoutSeconds],
     ["server_lifetime", pool.serverLifetimeSeconds],
+    ["server_login_retry", pool.serverLoginRetrySeconds],
     // The exporter (and many drivers) send it; PgBouncer would refuse the login otherwise.
     ["ignore_startup_parameters", "extra_float_digits"],
   );

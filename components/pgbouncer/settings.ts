@@ -38,6 +38,12 @@ export interface PoolSettings {
   /** `server_lifetime`: server connections are recycled after this. @default 3600 */
   readonly serverLifetimeSeconds: number;
   /**
+   * `server_login_retry`: after a failed server login (PostgreSQL restarting), PgBouncer refuses clients
+   * this long before it tries again. @default 1 (PgBouncer's own 15 kept clients out for 15 s after a
+   * 0.3 s PostgreSQL restart here; 1 recovered in 1.1 s, see docs/tuning.md)
+   */
+  readonly serverLoginRetrySeconds: number;
+  /**
    * `max_prepared_statements`: protocol-level prepared statements in transaction mode (PgBouncer 1.21+);
    * 0 turns the feature off. @default 200
    */
@@ -59,6 +65,11 @@ export interface DatabaseSettings {
   readonly maxConnections: number;
   /** Connections kept for others (superuser reserve, migrations, backups). @default 3 */
   readonly reservedConnections: number;
+  /**
+   * PostgreSQL's CPU cores, which the program cannot see. When set, a pool far above what those cores can
+   * run at once gets a warning (never an error), see {@link poolSizingWarning}. @default unset: no warning
+   */
+  readonly cpuCores?: number;
 }
 
 export interface ResourceSettings {
@@ -130,6 +141,7 @@ export const POOL_DEFAULTS: PoolSettings = {
   queryWaitTimeoutSeconds: 120,
   serverIdleTimeoutSeconds: 600,
   serverLifetimeSeconds: 3600,
+  serverLoginRetrySeconds: 1,
   maxPreparedStatements: 200,
 };
 
@@ -188,6 +200,10 @@ export function readPool(r: ConfigReader): PoolSettings {
     queryWaitTimeoutSeconds: r.int("queryWaitTimeoutSeconds", d.queryWaitTimeoutSeconds, SECONDS_DAY),
     serverIdleTimeoutSeconds: r.int("serverIdleTimeoutSeconds", d.serverIdleTimeoutSeconds, SECONDS_DAY),
     serverLifetimeSeconds: r.int("serverLifetimeSeconds", d.serverLifetimeSeconds, SECONDS_DAY),
+    serverLoginRetrySeconds: r.int("serverLoginRetrySeconds", d.serverLoginRetrySeconds, {
+      min: 1,
+      max: 3600,
+    }),
     maxPreparedStatements: r.int("maxPreparedStatements", d.maxPreparedStatements, { min: 0, max: 100000 }),
   };
   r.rejectUnknown();
@@ -222,6 +238,7 @@ export function readDatabase(r: ConfigReader): DatabaseSettings {
     name: r.string("name", d.name, PG_IDENTIFIER, "a lower-case PostgreSQL identifier"),
     maxConnections: r.int("maxConnections", undefined, { min: 1, max: 262143 }),
     reservedConnections: r.int("reservedConnections", d.reservedConnections, { min: 0, max: 262143 }),
+    ...(r.has("cpuCores") ? { cpuCores: r.int("cpuCores", undefined, { min: 1, max: 1024 }) } : {}),
   };
   r.rejectUnknown();
   if (db.reservedConnections >= db.maxConnections) {
@@ -335,6 +352,32 @@ export function settingsPoolBudget(s: {
     postgresMaxConnections: s.database.maxConnections,
     postgresReservedConnections: s.database.reservedConnections,
   });
+}
+
+/** Above this many steady-state server connections per PostgreSQL core, a stack gets a warning. */
+export const SERVER_CONNECTIONS_PER_CORE_WARNING = 10;
+
+/**
+ * The sizing rule of docs/tuning.md as a warning: with CPU-bound transactions, server connections beyond a
+ * few per PostgreSQL core add contention, not throughput (measured here: 2.5 to 5 per core did best, 25 per
+ * core lost). Steady state only: the surge pod replaces one that is leaving. Undefined when there is
+ * nothing to say or `database.cpuCores` is unset.
+ */
+export function poolSizingWarning(
+  s: { workload: WorkloadSettings; pool: PoolSettings; database: DatabaseSettings },
+  keys: { pool: string; database: string },
+): string | undefined {
+  const cores = s.database.cpuCores;
+  if (cores === undefined) return undefined;
+  const total = s.workload.replicas * s.workload.processesPerPod * s.pool.maxDbConnections;
+  if (total <= SERVER_CONNECTIONS_PER_CORE_WARNING * cores) return undefined;
+  return (
+    `${keys.pool}.maxDbConnections: ${s.workload.replicas} replicas x ${s.workload.processesPerPod} ` +
+    `process(es) x ${s.pool.maxDbConnections} = ${total} server connections in steady state for ` +
+    `${cores} PostgreSQL cores (${keys.database}.cpuCores), ${(total / cores).toFixed(1)} per core; above ` +
+    `${SERVER_CONNECTIONS_PER_CORE_WARNING} per core they add contention, not throughput, on CPU-bound work ` +
+    `(docs/tuning.md)`
+  );
 }
 
 /** Checks that cover several sections: the budget, port clashes. */
