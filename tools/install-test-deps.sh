@@ -10,8 +10,19 @@ command -v pgbench >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pgbe
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 
+# actionlint checks the GitHub workflows; it is a Go module (the Go toolchain and module proxy are enough).
+actionlint_version=v1.7.12
+if ! command -v actionlint >/dev/null 2>&1 && [[ ! -x "${HOME}/go/bin/actionlint" ]]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "install-test-deps: building actionlint ${actionlint_version}"
+    go install "github.com/rhysd/actionlint/cmd/actionlint@${actionlint_version}"
+  else
+    echo "install-test-deps: no Go toolchain, so no actionlint: the workflow lint test will be skipped"
+  fi
+fi
+
 if ((${#missing[@]} == 0)); then
-  echo "install-test-deps: all present"
+  echo "install-test-deps: Debian packages all present"
   exit 0
 fi
 
