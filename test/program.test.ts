@@ -136,6 +136,22 @@ describe("the program with two PgBouncer processes per pod (prod, cap halved to 
   });
 });
 
+describe("the program under `pulumi preview` (unknown provider outputs)", () => {
+  for (const stack of ["staging", "prod"]) {
+    it(`${stack}: registers the same resources as an update and exports every output`, async () => {
+      const vault = fakeVault(stack).source;
+      const up = await runOffline({ stack, vault });
+      const preview = await runOffline({ stack, vault, preview: true });
+      assert.deepStrictEqual(
+        preview.resources.map((r) => `${r.type} ${r.name}`),
+        up.resources.map((r) => `${r.type} ${r.name}`),
+      );
+      assert.deepStrictEqual(Object.keys(preview.outputs).sort(), Object.keys(up.outputs).sort());
+      assert.strictEqual(preview.outputs.dbPort, 6432);
+    });
+  }
+});
+
 describe("the program refuses bad settings before registering anything", () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     [

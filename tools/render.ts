@@ -10,7 +10,7 @@ import * as yaml from "js-yaml";
 import { vaultReadsFor } from "../components/credentials";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
-import { type OfflineRun, type VaultSource, runOffline } from "./offline/engine";
+import { type OfflineRun, UNKNOWN_IN_PREVIEW, type VaultSource, runOffline } from "./offline/engine";
 import { REDACTED, redact, toManifest } from "./offline/manifests";
 
 /** Vault data for an offline run: every key the stack reads, with a placeholder value. */
@@ -58,7 +58,7 @@ export function writeRender(run: OfflineRun, outDir: string): string[] {
   const outputs = Object.fromEntries(
     Object.entries(run.outputs).map(([k, v]) => [
       k,
-      run.secretOutputs.includes(k) ? REDACTED : v === undefined ? "(known after pulumi up)" : v,
+      run.secretOutputs.includes(k) ? REDACTED : v === undefined ? UNKNOWN_IN_PREVIEW : v,
     ]),
   );
   fs.writeFileSync(

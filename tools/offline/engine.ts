@@ -35,6 +35,9 @@ export interface OfflineRun {
 
 export const VAULT_READ = "vault:kv/getSecretV2:getSecretV2";
 
+/** The value of a stack output that a preview cannot know yet. */
+export const UNKNOWN_IN_PREVIEW = "(known after pulumi up)";
+
 export interface OfflineOptions {
   /** Stack name; its `Pulumi.<stack>.yaml` is the config. */
   readonly stack: string;
@@ -130,7 +133,10 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
     for (const [k, v] of Object.entries(exported)) {
       if (pulumi.Output.isInstance(v)) {
         const o = v;
-        outputs[k] = await new Promise((resolve) => o.apply(resolve));
+        // In a preview an output computed by the provider stays unknown and `apply` never runs; every
+        // Output carries its known-ness as a promise (not in the SDK's types, stable at runtime).
+        const known = await (o as unknown as { isKnown: Promise<boolean> }).isKnown;
+        outputs[k] = known ? await new Promise((resolve) => o.apply(resolve)) : UNKNOWN_IN_PREVIEW;
         if (await pulumi.isSecret(o)) secretOutputs.push(k);
       } else {
         outputs[k] = v;
