@@ -1,6 +1,16 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { PgBouncer, type PgBouncerArgs, SERVICE_NAME, socketConnectionString } from "../components/pgbouncer";
+import {
+  PgBouncer,
+  type PgBouncerArgs,
+  SERVICE_NAME,
+  socketConnectionString,
+  preStopCommand,
+} from "../components/pgbouncer";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { stackFileConfig } from "../stacks/stack-file";
 import { isSecretMarker } from "../tools/offline/manifests";
@@ -311,5 +321,27 @@ describe("socketConnectionString", () => {
       ),
       "postgres://pgbouncer_exporter:p%40ss%2Fw@/pgbouncer?sslmode=disable&host=%2Fvar%2Frun%2Fpgbouncer%2F2&port=6432",
     );
+  });
+});
+
+describe("the preStop hook's shell script", () => {
+  it("passes shellcheck as the POSIX sh the image runs it with", () => {
+    const [shell, flag, script] = preStopCommand(prod.workload.preStopDelaySeconds);
+    assert.deepStrictEqual([shell, flag], ["/bin/sh", "-c"]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prestop-"));
+    try {
+      const file = path.join(dir, "prestop.sh");
+      fs.writeFileSync(file, `#!/bin/sh\n${script}\n`);
+      const r = spawnSync("shellcheck", ["--shell=sh", file], { encoding: "utf8" });
+      assert.strictEqual(r.error, undefined, "shellcheck is missing: run tools/install-test-deps.sh");
+      assert.strictEqual(r.status, 0, r.stdout);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("really drains: SIGINT to PID 1 after the delay, then waits while it lives", () => {
+    const script = preStopCommand(7)[2];
+    assert.strictEqual(script, "sleep 7; kill -INT 1; while kill -0 1 2>/dev/null; do sleep 1; done");
   });
 });
