@@ -12,6 +12,8 @@ import {
   scramKeys,
   scramVerifier,
 } from "../components/credentials";
+import { CONFIG_NAMESPACE } from "../stacks/settings";
+import { kvV2ReadResult } from "../tools/offline/engine";
 
 /** What the mocked Vault holds: mount → secret name → data; `deleted` marks a deleted current version. */
 let vaultData: Record<string, Record<string, Record<string, string>>> = {};
@@ -23,26 +25,7 @@ const providers: (string | undefined)[] = [];
 function vaultAnswer(inputs: Record<string, unknown>): Record<string, unknown> {
   const mount = String(inputs.mount);
   const name = String(inputs.name);
-  const data = vaultData[mount]?.[name];
-  // What the Vault provider reports for a KV v2 secret that does not exist.
-  if (data === undefined) {
-    // A gRPC error carries its text in `details`, which is all the invoke passes on.
-    const message = `no secret found at "${mount}/data/${name}"`;
-    throw Object.assign(new Error(message), { details: message });
-  }
-  return {
-    id: `${mount}/data/${name}`,
-    mount,
-    name,
-    path: `${mount}/data/${name}`,
-    data: deleted ? {} : data,
-    dataJson: JSON.stringify(deleted ? {} : data),
-    customMetadata: {},
-    createdTime: "2026-01-01T00:00:00Z",
-    deletionTime: deleted ? "2026-01-02T00:00:00Z" : "",
-    destroyed: false,
-    version: 3,
-  };
+  return kvV2ReadResult(mount, name, vaultData[mount]?.[name], { deleted, version: 3 });
 }
 
 function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
@@ -141,7 +124,7 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
           throw new Error(`unexpected call ${args.token}`);
         },
       },
-      "clipper-pgbouncer",
+      CONFIG_NAMESPACE,
       "test",
       false,
     );

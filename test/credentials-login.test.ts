@@ -18,7 +18,8 @@ import {
   scramKeys,
   scramVerifier,
 } from "../components/credentials";
-import type { StackSettings } from "../stacks/settings";
+import { CONFIG_NAMESPACE, type StackSettings } from "../stacks/settings";
+import { kvV2ReadResult } from "../tools/offline/engine";
 import {
   type Conn,
   type PgBouncerHandle,
@@ -30,6 +31,7 @@ import {
   sleep,
   startPgBouncer,
   startPostgres,
+  localRewrites,
 } from "../tools/harness";
 import { pgBinary } from "../tools/harness/postgres";
 import { run } from "../tools/harness/proc";
@@ -78,14 +80,7 @@ async function bouncerFor(
     ini: (f) =>
       harnessIni(settings, creds.iniAuth, {
         version,
-        listen: { addr: "127.0.0.1", port: f.port },
-        database: { host: pg.host, port: pg.port },
-        paths: {
-          authFile: f.authFile,
-          unixSocketDir: f.unixSocketDir,
-          pidfile: f.pidfile,
-          logfile: f.logfile,
-        },
+        ...localRewrites(f, pg),
         log: () => undefined,
       }),
   });
@@ -102,10 +97,11 @@ describe("credentials: a real login through PgBouncer 1.18 to PostgreSQL 15 with
         newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs as Record<string, unknown> }),
         call: (args) => {
           if (args.token !== VAULT_KV2_READ_TOKEN) throw new Error(`unexpected call ${args.token}`);
-          return { data: vaultData, dataJson: JSON.stringify(vaultData), destroyed: false, deletionTime: "" };
+          const { mount, name } = args.inputs as { mount: string; name: string };
+          return kvV2ReadResult(mount, name, vaultData);
         },
       },
-      "clipper-pgbouncer",
+      CONFIG_NAMESPACE,
       "staging",
       false,
     );

@@ -12,6 +12,7 @@ import {
   scramSecret,
   startPgBouncer,
   startPostgres,
+  localRewrites,
 } from "../tools/harness";
 import { supportsParameter } from "../components/pgbouncer/versions";
 import { loadStackSettings } from "../tools/load/stack-settings";
@@ -47,14 +48,7 @@ describe("harness: a real PgBouncer from the rendered prod ini in front of a rea
           { type: settings.credentials.authType },
           {
             version,
-            listen: { addr: "127.0.0.1", port: f.port },
-            database: { host: pg.host, port: pg.port },
-            paths: {
-              authFile: f.authFile,
-              unixSocketDir: f.unixSocketDir,
-              pidfile: f.pidfile,
-              logfile: f.logfile,
-            },
+            ...localRewrites(f, pg),
             log: (m) => adjustments.push(m),
           },
         ),

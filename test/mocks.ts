@@ -1,5 +1,6 @@
 /** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
 import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE } from "../stacks/settings";
 import { autoName } from "../tools/offline/manifests";
 
 export interface Registered {
@@ -29,7 +30,7 @@ export async function resetMocks(preview = false): Promise<void> {
         throw new Error(`unexpected call ${args.token}`);
       },
     },
-    "clipper-pgbouncer",
+    CONFIG_NAMESPACE,
     "test",
     preview,
   );

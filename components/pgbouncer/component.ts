@@ -239,8 +239,9 @@ export function podSpec(
 }
 
 /**
- * PgBouncer in front of PostgreSQL: Deployment (PgBouncer + exporter sidecar), ConfigMap with the rendered
- * pgbouncer.ini, Secret with the auth file and exporter connection string, Service `pgbouncer`,
+ * PgBouncer in front of PostgreSQL: Deployment (a PgBouncer container and an exporter sidecar per process,
+ * `processesPerPod`), ConfigMap with the rendered ini of each process, Secret with the auth file and the
+ * exporters' connection strings, Service `pgbouncer`,
  * PodDisruptionBudget and NetworkPolicy. ConfigMap and Secret are auto-named, so any change to them
  * replaces them under a new name and rolls the pods one at a time.
  */

@@ -32,8 +32,8 @@ export function socketDir(index: number): string {
  * pidfile; logs to stderr. One process needs no unix socket (the root filesystem is read-only and the
  * exporter uses TCP). Several share the port through `so_reuseport`, and each has its own unix socket
  * directory, through which its peers forward cancel requests (`peer_id`, `[peers]`) and its exporter
- * reaches exactly this process. A local harness reuses the first and rewrites only version, paths,
- * address and port.
+ * reaches exactly this process. The local harness renders from these too (`tools/harness/ini.ts`) and
+ * rewrites only version, paths, address and port.
  */
 export function podIniInputs(s: PodIniSettings, auth: Omit<IniAuth, "file">): IniInput[] {
   const k = s.workload.processesPerPod;

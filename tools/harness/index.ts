@@ -27,6 +27,7 @@ export {
   harnessIni,
   harnessIniInput,
   iniValue,
+  localRewrites,
   localPgBouncerVersion,
 } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";

@@ -1,11 +1,12 @@
 /**
- * The harness's pgbouncer.ini comes from the program's own renderer: `podIniInput` builds what the pod
+ * The harness's pgbouncer.ini comes from the program's own renderer: `podIniInputs` builds what the pod
  * would run, and only the version, listen address/port, database host/port and file paths are rewritten.
  */
 import { type IniAuth, type IniInput, type IniProcess, renderIni } from "../../components/pgbouncer/ini";
 import { type PodIniSettings, podIniInputs } from "../../components/pgbouncer/pod-ini";
 import { supportsParameter, supportsSection } from "../../components/pgbouncer/versions";
 import { runOk } from "./proc";
+import type { PgBouncerFiles } from "./pgbouncer";
 
 export const PGBOUNCER_BIN = "/usr/sbin/pgbouncer";
 
@@ -18,6 +19,26 @@ export async function localPgBouncerVersion(bin = PGBOUNCER_BIN): Promise<string
 }
 
 /** What the harness changes in the pod's ini; nothing else may differ. */
+/**
+ * The rewrites every local run makes: PgBouncer on 127.0.0.1 at the port and paths the harness picked for
+ * process `f`, the database at the local PostgreSQL.
+ */
+export function localRewrites(
+  f: Pick<PgBouncerFiles, "port" | "authFile" | "unixSocketDir" | "pidfile" | "logfile">,
+  pg: { readonly host: string; readonly port: number },
+): Pick<HarnessRewrites, "listen" | "database" | "paths"> {
+  return {
+    listen: { addr: "127.0.0.1", port: f.port },
+    database: { host: pg.host, port: pg.port },
+    paths: {
+      authFile: f.authFile,
+      unixSocketDir: f.unixSocketDir,
+      pidfile: f.pidfile,
+      logfile: f.logfile,
+    },
+  };
+}
+
 export interface HarnessRewrites {
   /** The local PgBouncer's release (see {@link localPgBouncerVersion}). */
   readonly version: string;

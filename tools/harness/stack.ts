@@ -4,7 +4,7 @@
  */
 import * as crypto from "node:crypto";
 import type { StackSettings } from "../../stacks/settings";
-import { harnessIniInput, localPgBouncerVersion } from "./ini";
+import { harnessIniInput, localPgBouncerVersion, localRewrites } from "./ini";
 import { renderIni } from "../../components/pgbouncer/ini";
 import { type PgBouncerHandle, startPgBouncer } from "./pgbouncer";
 import { type Conn, type PostgresHandle, startPostgres } from "./postgres";
@@ -99,14 +99,7 @@ export async function startPooledStack(
           { type: settings.credentials.authType },
           {
             version,
-            listen: { addr: "127.0.0.1", port: f.port },
-            database: { host: pg.host, port: pg.port },
-            paths: {
-              authFile: f.authFile,
-              unixSocketDir: f.unixSocketDir,
-              pidfile: f.pidfile,
-              logfile: f.logfile,
-            },
+            ...localRewrites(f, pg),
             processIndex: f.index,
             peerSocketDirs: f.peerSocketDirs,
             log: f.index === 0 ? opts.log : () => undefined,

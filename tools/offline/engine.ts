@@ -4,6 +4,7 @@
  * inputs keep their secret marker so a caller can redact them or prove they are secret.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { VAULT_KV2_READ_TOKEN } from "../../components/credentials";
 import { CONFIG_NAMESPACE } from "../../stacks/settings";
 import { stackFileConfig } from "../../stacks/stack-file";
 import { autoName } from "./manifests";
@@ -33,8 +34,6 @@ export interface OfflineRun {
   readonly secretOutputs: readonly string[];
 }
 
-export const VAULT_READ = "vault:kv/getSecretV2:getSecretV2";
-
 /** The value of a stack output that a preview cannot know yet. */
 export const UNKNOWN_IN_PREVIEW = "(known after pulumi up)";
 
@@ -55,27 +54,33 @@ export interface OfflineOptions {
   readonly preview?: boolean;
 }
 
-function vaultAnswer(vault: VaultSource, inputs: Record<string, unknown>): Record<string, unknown> {
-  const mount = String(inputs.mount);
-  const name = String(inputs.name);
-  const data = vault(mount, name);
+/**
+ * What the Vault provider answers for a KV v2 read of `mount`/`name`: the secret's data, or, for a missing
+ * secret, the provider's error (the runtime passes on only an error's `details`).
+ */
+export function kvV2ReadResult(
+  mount: string,
+  name: string,
+  data: Record<string, string> | undefined,
+  opts: { deleted?: boolean; version?: number } = {},
+): Record<string, unknown> {
   if (data === undefined) {
-    // What the provider reports for a missing KV v2 secret; the runtime passes on only `details`.
     const message = `error reading from Vault: no secret found at "${mount}/data/${name}"`;
     throw Object.assign(new Error(message), { details: message });
   }
+  const visible = opts.deleted ? {} : data;
   return {
     id: `${mount}/data/${name}`,
     mount,
     name,
     path: `${mount}/data/${name}`,
-    data,
-    dataJson: JSON.stringify(data),
+    data: visible,
+    dataJson: JSON.stringify(visible),
     customMetadata: {},
     createdTime: "2026-01-01T00:00:00Z",
-    deletionTime: "",
+    deletionTime: opts.deleted ? "2026-01-02T00:00:00Z" : "",
     destroyed: false,
-    version: 1,
+    version: opts.version ?? 1,
   };
 }
 
@@ -109,8 +114,10 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
           calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
           pending++;
           try {
-            if (args.token === VAULT_READ)
-              return vaultAnswer(opts.vault, args.inputs as Record<string, unknown>);
+            if (args.token === VAULT_KV2_READ_TOKEN) {
+              const inputs = args.inputs as { mount: string; name: string };
+              return kvV2ReadResult(inputs.mount, inputs.name, opts.vault(inputs.mount, inputs.name));
+            }
             throw new Error(`the offline engine has no answer for ${args.token}`);
           } finally {
             pending--;
