@@ -9,6 +9,7 @@ import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../comp
 import { ConfigError } from "../components/common/config-reader";
 import { vaultReadsFor } from "../components/credentials";
 import { ALERT_NAMES } from "../components/monitoring/rules";
+import { deriveThresholds } from "../components/monitoring/thresholds";
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../components/pgbouncer";
 import { CONFIG_NAMESPACE, type StackSettings, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
@@ -184,6 +185,15 @@ describe("docs/runbook.md matches the code", () => {
       assert.ok(FLAT.includes(`uid \`${dashboardUid}\``), dashboardUid);
     }
     assert.ok(RUNBOOK.includes(`/d/${settings.prod.monitoring.dashboardUid}\``));
+  });
+
+  it("quotes each stack's exhaustion level as the alert derives it, below the cap", () => {
+    for (const [stack, s] of Object.entries(settings)) {
+      const t = deriveThresholds(s.pool, s.monitoring.exhaustionServerConnections);
+      assert.ok(t.exhaustionServerConnections < t.serverCap, stack);
+      const quoted = `${t.exhaustionServerConnections} of ${t.serverCap} in ${stack}`;
+      assert.ok(FLAT.includes(quoted), quoted);
+    }
   });
 
   it("figures quoted in prose are the prod settings'", () => {
