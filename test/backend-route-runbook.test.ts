@@ -187,6 +187,22 @@ describe("docs/runbook.md matches the code", () => {
     assert.ok(RUNBOOK.includes(`/d/${settings.prod.monitoring.dashboardUid}\``));
   });
 
+  it("the field-ownership section names the patch's manager, the keys it owns and the values it sets", () => {
+    const section = RUNBOOK.split("### Field ownership")[1].split("\n## ")[0];
+    const { backend, namespace } = settings.prod;
+    assert.ok(section.includes(`conflicts with "${FIELD_MANAGER}"`));
+    assert.ok(section.includes(`the \`${FIELD_MANAGER}\` entry lists`));
+    for (const k of [backend.hostKey, backend.portKey]) {
+      assert.ok(section.includes(`\`f:${k}\``), k);
+      assert.ok(section.includes(`\`.data.${k}\``), k);
+    }
+    assert.ok(section.includes(`dbHost    # ${String(prod.outputs.dbHost)}\n`));
+    assert.ok(section.includes(`dbPort    # ${String(prod.outputs.dbPort)}\n`));
+    const apply = `kubectl -n ${namespace} apply --server-side -f ${backend.configMapName}.yaml`;
+    assert.ok(section.split(apply).length - 1 >= 2, apply);
+    assert.ok(!/kubectl[^\n]*--force-conflicts/.test(section), "the backend team must not force");
+  });
+
   it("quotes each stack's exhaustion level as the alert derives it, below the cap", () => {
     for (const [stack, s] of Object.entries(settings)) {
       const t = deriveThresholds(s.pool, s.monitoring.exhaustionServerConnections);
