@@ -1,6 +1,6 @@
 /**
  * The real round trip: the auth file and ini this program renders let a real client log in with SCRAM
- * through a real PgBouncer (Debian's 1.18) to a real PostgreSQL 15, and a wrong password is refused.
+ * through a real PgBouncer (the release the stacks deploy) to a real PostgreSQL 15, and a wrong password is refused.
  * Vault is mocked (the invoke answers with the values below); everything after the read is real.
  */
 import * as assert from "node:assert/strict";
@@ -18,6 +18,7 @@ import {
   scramKeys,
   scramVerifier,
 } from "../components/credentials";
+import { PGBOUNCER_RELEASE } from "../components/pgbouncer/release";
 import { CONFIG_NAMESPACE, type StackSettings } from "../stacks/settings";
 import { kvV2ReadResult } from "../tools/offline/engine";
 import {
@@ -26,7 +27,6 @@ import {
   type PostgresHandle,
   freePort,
   harnessIni,
-  localPgBouncerVersion,
   psql,
   sleep,
   startPgBouncer,
@@ -45,7 +45,7 @@ const AUTH_PASSWORD = `auth-"lookup"-p@ss'`;
 
 let vaultData: Record<string, string> = {};
 
-/** How PgBouncer 1.18 (SCRAM) and PostgreSQL word a refused login. */
+/** How PgBouncer (SCRAM) and PostgreSQL word a refused login. */
 const REFUSED = /SASL authentication failed|password authentication failed/;
 
 function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
@@ -73,20 +73,14 @@ async function bouncerFor(
   port: number,
   authFileOverride?: string,
 ): Promise<PgBouncerHandle> {
-  const version = await localPgBouncerVersion();
   return startPgBouncer({
     authFile: authFileOverride ?? (await promiseOf(creds.authFile)),
     port,
-    ini: (f) =>
-      harnessIni(settings, creds.iniAuth, {
-        version,
-        ...localRewrites(f, pg),
-        log: () => undefined,
-      }),
+    ini: (f) => harnessIni(settings, creds.iniAuth, localRewrites(f, pg)),
   });
 }
 
-describe("credentials: a real login through PgBouncer 1.18 to PostgreSQL 15 with the rendered auth file", function () {
+describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.version} to PostgreSQL 15 with the rendered auth file`, function () {
   this.timeout(120_000);
   const stack = loadStackSettings("staging");
   let pg: PostgresHandle;

@@ -98,6 +98,12 @@ describe("pgbouncer.ini renderer", () => {
     assert.ok(!ini.includes("max_prepared_statements"));
   });
 
+  it("writes max_prepared_statements = 0 where the release has it (its default is 200 since 1.24)", () => {
+    const ini = renderIni({ ...prodInput, pool: { ...prod.pool, maxPreparedStatements: 0 } });
+    assert.equal(prodInput.version, "1.25.2");
+    assert.match(ini, /^max_prepared_statements = 0$/m);
+  });
+
   it("refuses auth_dbname before 1.19 and accepts it after", () => {
     const auth = {
       type: "scram-sha-256" as const,

@@ -94,8 +94,12 @@ export function pgbouncerParameters(input: IniInput): [string, Value][] {
     // The exporter (and many drivers) send it; PgBouncer would refuse the login otherwise.
     ["ignore_startup_parameters", "extra_float_digits"],
   );
-  // 0 is PgBouncer's "off"; leave the parameter out so older releases can read the file too.
-  if (pool.maxPreparedStatements > 0) params.push(["max_prepared_statements", pool.maxPreparedStatements]);
+  // 0 is PgBouncer's "off". It must be written where the release has the parameter: since 1.24 its
+  // default is 200, so leaving it out would turn prepared statements on. Releases before 1.21 lack it
+  // (and are off): leave it out there, so they can read the file.
+  if (pool.maxPreparedStatements > 0 || supportsParameter(input.version, "max_prepared_statements")) {
+    params.push(["max_prepared_statements", pool.maxPreparedStatements]);
+  }
   if (input.process?.soReuseport) params.push(["so_reuseport", 1]);
   if (input.process?.peerId !== undefined) params.push(["peer_id", input.process.peerId]);
   return params;

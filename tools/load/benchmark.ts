@@ -99,7 +99,6 @@ async function runOne(
       stack = await startPooledStack(variantSettings(env.base, c.variant), {
         postgres: env.pg,
         appPassword: env.password,
-        log: () => undefined,
       });
     }
     const conn = stack ? stack.pooled : env.direct;
@@ -325,7 +324,7 @@ if (require.main === module) {
     try {
       const password = "bench-" + Math.random().toString(36).slice(2);
       // the role and database, created once through the harness, then used with a known password
-      const probe = await startPooledStack(base, { postgres: pg, appPassword: password, log });
+      const probe = await startPooledStack(base, { postgres: pg, appPassword: password });
       const direct = probe.direct;
       await probe.stop();
       await initPgbench(direct, scale);

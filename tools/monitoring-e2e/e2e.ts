@@ -122,9 +122,9 @@ async function main(): Promise<void> {
   const children: ReturnType<typeof spawnAsUser>[] = [];
   const figures: Record<string, string> = {};
   try {
-    stack = await startPooledStack(settings, { log });
+    stack = await startPooledStack(settings);
     const s = stack;
-    log(`PgBouncer ${s.pgbouncer.host}:${s.pgbouncer.port}, PostgreSQL ${s.postgres.port}`);
+    log(`PgBouncer ${s.version} on ${s.pgbouncer.host}:${s.pgbouncer.port}, PostgreSQL ${s.postgres.port}`);
 
     const exporterPort = await freePort();
     const c = s.console;
