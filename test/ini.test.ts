@@ -115,6 +115,22 @@ describe("pgbouncer.ini renderer", () => {
     assert.match(renderIni({ ...base, version: "1.19.0" }), /^auth_dbname = postgres$/m);
   });
 
+  it("routes auth_dbname in [databases] (PgBouncer refuses lookups into a database it does not list)", () => {
+    const query = { user: "pgbouncer_auth", query: "SELECT 1", dbname: "clipper_auth" };
+    const ini = renderIni({ ...prodInput, auth: { ...prodInput.auth, query } });
+    const db = prodInput.database;
+    const databases = ini.split("[databases]\n")[1].split("\n\n")[0].split("\n");
+    assert.deepEqual(databases, [
+      `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
+      `clipper_auth = host=${db.host} port=${db.port} dbname=clipper_auth`,
+    ]);
+    const same = renderIni({
+      ...prodInput,
+      auth: { ...prodInput.auth, query: { ...query, dbname: db.name } },
+    });
+    assert.equal(same.split("[databases]\n")[1].split("\n\n")[0].split("\n").length, 1);
+  });
+
   it("refuses peering ([peers], peer_id) before 1.19", () => {
     const process = { soReuseport: true, peerId: 1, peers: [{ id: 1, host: "/tmp/p1" }] };
     const base = { ...prodInput, process, pool: { ...prod.pool, maxPreparedStatements: 0 } };

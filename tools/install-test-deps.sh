@@ -10,6 +10,8 @@
 # Environment:
 #   PGBOUNCER_TARBALL  the release tarball to build from (e.g. the upstream pgbouncer-<version>.tar.gz);
 #                      default ../shared/vendor/pgbouncer/ beside the project. Its sha256 must match.
+#   PGBOUNCER_TARBALL_SHA256  the sha256 to check that tarball against instead (upstream's published one,
+#                      should it differ from the vendored file's)
 #   PGBOUNCER_BIN      a pgbouncer binary of the release to use as it is (no build); the harness uses it too.
 #                      A `pgbouncer` on PATH that reports the release is used as it is as well.
 set -euo pipefail
@@ -100,9 +102,12 @@ if ! is_release "${cache}/bin/pgbouncer"; then
     echo "  or set PGBOUNCER_BIN to a pgbouncer ${version} binary." >&2
     exit 1
   fi
+  expected=${PGBOUNCER_TARBALL_SHA256:-$sha256}
   actual=$(sha256sum "$tarball" | cut -d' ' -f1)
-  if [[ $actual != "$sha256" ]]; then
-    echo "install-test-deps: ${tarball} has sha256 ${actual}, expected ${sha256}; not building it" >&2
+  if [[ $actual != "$expected" ]]; then
+    echo "install-test-deps: ${tarball} has sha256 ${actual}, expected ${expected}; not building it." >&2
+    echo "  If it is upstream's ${upstream_url} and upstream publishes ${actual}," >&2
+    echo "  set PGBOUNCER_TARBALL_SHA256 to that value." >&2
     exit 1
   fi
   build_deps=(gcc make libc6-dev pkg-config libevent-dev libssl-dev libc-ares-dev)

@@ -119,6 +119,7 @@ export function renderIni(input: IniInput): string {
     );
   }
   const params = pgbouncerParameters(input);
+  const { auth } = input;
   for (const [name, value] of params) {
     if (!supportsParameter(input.version, name)) {
       throw new UnsupportedParameterError(name, input.version, PARAMETER_SINCE[name]);
@@ -126,10 +127,16 @@ export function renderIni(input: IniInput): string {
     checkValue(name, value);
   }
   const db = input.database;
+  // PgBouncer looks auth_dbname up in [databases] and refuses every lookup login ("bouncer config error")
+  // when it is not there: route it to the same server.
+  const authDb = auth.query?.dbname;
   const lines = [
     "; Rendered by the clipper-pgbouncer Pulumi program; edit the stack settings, not this file.",
     "[databases]",
     `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
+    ...(authDb !== undefined && authDb !== db.name
+      ? [`${authDb} = host=${db.host} port=${db.port} dbname=${authDb}`]
+      : []),
     "",
     "[pgbouncer]",
     ...params.map(([k, v]) => `${k} = ${v}`),
