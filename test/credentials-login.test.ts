@@ -1,9 +1,10 @@
 /**
  * The real round trip: the auth file and ini this program renders let a real client log in with SCRAM
- * through a real PgBouncer (Debian's 1.18) to a real PostgreSQL 15, and a wrong password is refused.
+ * through a real PgBouncer (the release the stacks deploy) to a real PostgreSQL 15, and a wrong password is refused.
  * Vault is mocked (the invoke answers with the values below); everything after the read is real.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import {
   AUTH_QUERY_DEFAULTS,
@@ -18,6 +19,7 @@ import {
   scramKeys,
   scramVerifier,
 } from "../components/credentials";
+import { PGBOUNCER_RELEASE } from "../components/pgbouncer/release";
 import { CONFIG_NAMESPACE, type StackSettings } from "../stacks/settings";
 import { kvV2ReadResult } from "../tools/offline/engine";
 import {
@@ -26,7 +28,6 @@ import {
   type PostgresHandle,
   freePort,
   harnessIni,
-  localPgBouncerVersion,
   psql,
   sleep,
   startPgBouncer,
@@ -45,7 +46,7 @@ const AUTH_PASSWORD = `auth-"lookup"-p@ss'`;
 
 let vaultData: Record<string, string> = {};
 
-/** How PgBouncer 1.18 (SCRAM) and PostgreSQL word a refused login. */
+/** How PgBouncer (SCRAM) and PostgreSQL word a refused login. */
 const REFUSED = /SASL authentication failed|password authentication failed/;
 
 function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
@@ -73,20 +74,14 @@ async function bouncerFor(
   port: number,
   authFileOverride?: string,
 ): Promise<PgBouncerHandle> {
-  const version = await localPgBouncerVersion();
   return startPgBouncer({
     authFile: authFileOverride ?? (await promiseOf(creds.authFile)),
     port,
-    ini: (f) =>
-      harnessIni(settings, creds.iniAuth, {
-        version,
-        ...localRewrites(f, pg),
-        log: () => undefined,
-      }),
+    ini: (f) => harnessIni(settings, creds.iniAuth, localRewrites(f, pg)),
   });
 }
 
-describe("credentials: a real login through PgBouncer 1.18 to PostgreSQL 15 with the rendered auth file", function () {
+describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.version} to PostgreSQL 15 with the rendered auth file`, function () {
   this.timeout(120_000);
   const stack = loadStackSettings("staging");
   let pg: PostgresHandle;
@@ -317,6 +312,84 @@ describe("credentials: a real login through PgBouncer 1.18 to PostgreSQL 15 with
       bouncer = undefined;
       await attempt;
       await pg.psql(`ALTER ROLE ${AUTH_QUERY_DEFAULTS.user} PASSWORD ${sqlLiteral(AUTH_PASSWORD)}`);
+    });
+  });
+
+  describe("GIVEN auth_query mode with auth_dbname as rendered (the lookup runs in one database; 1.19+)", () => {
+    const authDb = "clipper_auth";
+    const emptyDb = "clipper_noauth";
+    const user = "clipper_lookup_db";
+    const password = "looked-up-in-auth-db-5";
+    const withDbname = (dbname: string): CredentialSettings => ({
+      ...stack.credentials,
+      authQuery: {
+        user: AUTH_QUERY_DEFAULTS.user,
+        passwordKey: "auth_password",
+        query: AUTH_QUERY_DEFAULTS.query,
+        dbname,
+      },
+    });
+    let port: number;
+    let bouncer: PgBouncerHandle | undefined;
+
+    const start = async (dbname: string) => {
+      const creds = await loadPoolerCredentials(withDbname(dbname), {
+        statsUser: stack.exporter.statsUser,
+        pgbouncerPort: port,
+      });
+      bouncer = await bouncerFor(stack, pg, creds, port);
+      return { host: bouncer.host, port: bouncer.port, database: stack.database.name };
+    };
+
+    before(async () => {
+      const exists = await pg.psql(`SELECT 1 FROM pg_roles WHERE rolname = '${AUTH_QUERY_DEFAULTS.user}'`);
+      await pg.psql(
+        `${exists === "1" ? "ALTER" : "CREATE"} ROLE ${AUTH_QUERY_DEFAULTS.user} LOGIN PASSWORD ${sqlLiteral(AUTH_PASSWORD)}`,
+      );
+      for (const db of [authDb, emptyDb]) {
+        if ((await pg.psql(`SELECT 1 FROM pg_database WHERE datname = '${db}'`)) !== "1") {
+          await pg.psql(`CREATE DATABASE ${db}`);
+        }
+      }
+      await pg.psql(authQueryFunctionSql(AUTH_QUERY_DEFAULTS.user), { database: authDb });
+      // the application database must not be where the lookup happens
+      await pg.psql("DROP SCHEMA IF EXISTS pgbouncer CASCADE", { database: stack.database.name });
+      await pg.psql(`CREATE ROLE ${user} LOGIN PASSWORD ${sqlLiteral(password)}`);
+      vaultData = { auth_password: AUTH_PASSWORD, exporter_password: STATS_PASSWORD };
+      port = await freePort();
+    });
+
+    afterEach(async () => {
+      await bouncer?.stop();
+      bouncer = undefined;
+    });
+
+    it("THEN the rendered ini names auth_dbname and routes it, and a user absent from the auth file logs in", async () => {
+      const at = await start(authDb);
+      const ini = fs.readFileSync(bouncer?.files[0].iniFile ?? "", "utf8");
+      assert.match(ini, new RegExp(`^auth_dbname = ${authDb}$`, "m"));
+      assert.match(ini, new RegExp(`^${authDb} = host=${pg.host} port=${pg.port} dbname=${authDb}$`, "m"));
+      const conn: Conn = { ...at, user, password };
+      assert.equal(
+        await psql(conn, "SELECT current_user, current_database()"),
+        `${user}|${stack.database.name}`,
+      );
+      await assert.rejects(psql({ ...conn, password: "nope" }, "SELECT 1"), REFUSED);
+    });
+
+    it("THEN a superuser is still refused", async () => {
+      await pg.psql(`ALTER ROLE postgres PASSWORD ${sqlLiteral("superuser-password-9")}`);
+      const at = await start(authDb);
+      await assert.rejects(
+        psql({ ...at, user: "postgres", password: "superuser-password-9" }, "SELECT 1"),
+        /no such user/,
+      );
+    });
+
+    it("AND with auth_dbname naming a database without the lookup function the same login fails", async () => {
+      const at = await start(emptyDb);
+      await assert.rejects(psql({ ...at, user, password }, "SELECT 1"));
+      assert.match(bouncer?.logs() ?? "", /pgbouncer\.get_auth|schema "pgbouncer" does not exist/);
     });
   });
 });

@@ -1,15 +1,9 @@
 import * as assert from "node:assert/strict";
 import { UnsupportedParameterError, renderIni } from "../components/pgbouncer/ini";
-import { podIniInput, podIniInputs } from "../components/pgbouncer/pod-ini";
-import { supportsParameter } from "../components/pgbouncer/versions";
+import { podIniInputs } from "../components/pgbouncer/pod-ini";
+import { PGBOUNCER_RELEASE } from "../components/pgbouncer/release";
 import { parseSettings, type StackSettings } from "../stacks/settings";
-import {
-  type HarnessRewrites,
-  harnessIni,
-  harnessIniInput,
-  iniValue,
-  localPgBouncerVersion,
-} from "../tools/harness";
+import { type HarnessRewrites, harnessIni, iniValue, localPgBouncerVersion } from "../tools/harness";
 import { requireBinary } from "../tools/harness/proc";
 import { loadStackSettings } from "../tools/load/stack-settings";
 
@@ -37,82 +31,91 @@ function lineDiff(a: string[], b: string[]): { removed: string[]; added: string[
   return { removed, added };
 }
 
-const keyOf = (line: string) => /^([a-z_]+) =/.exec(line)?.[1] ?? line;
+const keyOf = (line: string) => /^([a-z_0-9]+) =/.exec(line)?.[1] ?? line;
 
 /** Parameters the harness may rewrite; the database line may differ in host and port only. */
 const REWRITTEN = ["listen_addr", "listen_port", "unix_socket_dir", "pidfile", "logfile", "auth_file"];
+const DIRS = ["/tmp/h/p0", "/tmp/h/p1"];
 
-function rewrites(version: string, log: string[]): HarnessRewrites {
+function rewrites(processIndex = 0): HarnessRewrites {
   return {
-    version,
     listen: { addr: "127.0.0.1", port: 40001 },
     database: { host: "127.0.0.1", port: 40002 },
     paths: {
       authFile: "/tmp/h/userlist.txt",
-      unixSocketDir: "/tmp/h/p0",
-      pidfile: "/tmp/h/p0/pgbouncer.pid",
-      logfile: "/tmp/h/p0/pgbouncer.log",
+      unixSocketDir: DIRS[processIndex],
+      pidfile: `${DIRS[processIndex]}/pgbouncer.pid`,
+      logfile: `${DIRS[processIndex]}/pgbouncer.log`,
     },
-    log: (m) => log.push(m),
+    processIndex,
+    peerSocketDirs: DIRS,
   };
 }
 
-function checkOnlyRewrites(settings: StackSettings, version: string): { removed: string[]; log: string[] } {
+/** Keys of `[section] key = value` lines (sections named), so a peer line and a parameter never collide. */
+function keys(lines: readonly string[]): string[] {
+  let section = "";
+  const out: string[] = [];
+  for (const l of lines) {
+    const s = /^\[(\w+)\]$/.exec(l);
+    if (s) section = s[1];
+    else if (/^[a-z_0-9]+ =/.test(l)) out.push(`${section}.${keyOf(l)}`);
+  }
+  return out;
+}
+
+/**
+ * Diffs the pod's ini of one process against the harness's: only the rewritten lines may differ, and no
+ * parameter or section of the pod's ini may be missing from the harness's. Returns the dropped keys.
+ */
+function checkOnlyRewrites(settings: StackSettings, processIndex = 0): string[] {
   const auth = { type: settings.credentials.authType };
-  const log: string[] = [];
-  const pod = renderIni(podIniInput(settings, auth)).split("\n");
-  const harness = harnessIni(settings, auth, rewrites(version, log)).split("\n");
+  const pod = renderIni(podIniInputs(settings, auth)[processIndex]).split("\n");
+  const harness = harnessIni(settings, auth, rewrites(processIndex)).split("\n");
+  const dropped = keys(pod).filter((k) => !keys(harness).includes(k));
+  const sections = (ls: string[]) => ls.filter((l) => /^\[\w+\]$/.test(l));
+  assert.deepEqual(sections(harness), sections(pod));
   const { removed, added } = lineDiff(pod, harness);
   const db = settings.database;
-  const dropsPrepared =
-    settings.pool.maxPreparedStatements > 0 && !supportsParameter(version, "max_prepared_statements");
+  const peers = pod.filter((l) => /^\d+ = host=/.test(l));
   const expectedRemoved = [
     `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
     ...REWRITTEN.map((k) => pod.find((l) => keyOf(l) === k) as string),
-    ...(dropsPrepared ? [`max_prepared_statements = ${settings.pool.maxPreparedStatements}`] : []),
+    ...peers,
   ];
   assert.deepEqual([...removed].sort(), [...expectedRemoved].sort());
-  assert.deepEqual(added.map(keyOf).sort(), [db.name, ...REWRITTEN].sort());
+  assert.deepEqual(added.map(keyOf).sort(), [db.name, ...REWRITTEN, ...peers.map(keyOf)].sort());
   assert.ok(added.includes(`${db.name} = host=127.0.0.1 port=40002 dbname=${db.name}`));
-  return { removed, log };
+  for (const [j, line] of peers.entries()) {
+    const want = `${keyOf(line)} = host=${DIRS[j]} port=40001`;
+    assert.ok(added.includes(want), `peer ${keyOf(line)} not rewritten`);
+  }
+  return dropped;
+}
+
+/** prod with two processes per pod: the server cap divided between them, peering over unix sockets. */
+function twoProcesses(): StackSettings {
+  const prod = loadStackSettings("prod");
+  return {
+    ...prod,
+    workload: { ...prod.workload, processesPerPod: 2 },
+    pool: { ...prod.pool, maxDbConnections: 25, defaultPoolSize: 25 },
+  };
 }
 
 describe("harness ini (tools/harness)", () => {
-  let local: string;
-  before(async () => {
-    local = await localPgBouncerVersion();
-  });
-
   for (const stack of ["prod", "staging"]) {
     describe(`GIVEN the ${stack} stack's settings`, () => {
       const settings = loadStackSettings(stack);
 
-      it("THEN the harness ini differs from the pod ini only in address, port, paths (and unsupported parameters)", () => {
-        const { log } = checkOnlyRewrites(settings, local);
-        if (!supportsParameter(local, "max_prepared_statements")) {
-          assert.equal(log.length, 1);
-          assert.match(
-            log[0],
-            new RegExp(`maxPreparedStatements ${settings.pool.maxPreparedStatements} -> 0`),
-          );
-        }
+      it("THEN the harness ini differs from the pod ini only in address, port and paths: zero dropped parameters", () => {
+        assert.deepEqual(checkOnlyRewrites(settings), []);
       });
 
-      it("THEN for PgBouncer 1.18 max_prepared_statements is dropped and the change is logged", () => {
-        const { removed, log } = checkOnlyRewrites(settings, "1.18.0");
-        assert.ok(removed.includes(`max_prepared_statements = ${settings.pool.maxPreparedStatements}`));
-        assert.equal(log.length, 1);
-        assert.match(log[0], /lacks max_prepared_statements/);
-      });
-
-      it("THEN for the pod's own version nothing but the rewritten lines differ and nothing is logged", () => {
-        const { removed, log } = checkOnlyRewrites(settings, settings.workload.version);
-        assert.deepEqual(log, []);
-        assert.ok(!removed.some((l) => l.startsWith("max_prepared_statements")));
-      });
-
-      it("THEN pool sizes reach the ini unchanged", () => {
-        const ini = harnessIni(settings, { type: settings.credentials.authType }, rewrites(local, []));
+      it("THEN max_prepared_statements and the pool sizes reach the ini unchanged", () => {
+        const ini = harnessIni(settings, { type: settings.credentials.authType }, rewrites());
+        assert.equal(iniValue(ini, "max_prepared_statements"), String(settings.pool.maxPreparedStatements));
+        assert.ok(settings.pool.maxPreparedStatements > 0);
         assert.equal(iniValue(ini, "max_db_connections"), String(settings.pool.maxDbConnections));
         assert.equal(iniValue(ini, "default_pool_size"), String(settings.pool.defaultPoolSize));
         assert.equal(iniValue(ini, "pool_mode"), settings.pool.mode);
@@ -121,25 +124,40 @@ describe("harness ini (tools/harness)", () => {
   }
 
   it("GIVEN defaults (only the required settings) THEN only the rewritten lines differ", () => {
-    checkOnlyRewrites(
+    const dropped = checkOnlyRewrites(
       parseSettings({
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
       }),
-      "1.18.0",
+    );
+    assert.deepEqual(dropped, []);
+  });
+
+  it("GIVEN a harness that dropped a parameter THEN the diff check fails (the check can fail)", () => {
+    const settings = loadStackSettings("prod");
+    const auth = { type: settings.credentials.authType };
+    const pod = renderIni(podIniInputs(settings, auth)[0]).split("\n");
+    const harness = harnessIni(settings, auth, rewrites())
+      .split("\n")
+      .filter((l) => !l.startsWith("max_prepared_statements"));
+    assert.deepEqual(
+      keys(pod).filter((k) => !keys(harness).includes(k)),
+      ["pgbouncer.max_prepared_statements"],
+    );
+    assert.notDeepEqual(
+      lineDiff(pod, harness).removed.filter((l) => l.startsWith("max_prep")),
+      [],
     );
   });
 
-  it("GIVEN maxPreparedStatements 0 THEN no adjustment is made", () => {
-    const base = loadStackSettings("prod");
-    const settings = { ...base, pool: { ...base.pool, maxPreparedStatements: 0 } };
-    const log: string[] = [];
-    const { adjustments } = harnessIniInput(settings, { type: "scram-sha-256" }, rewrites("1.18.0", log));
-    assert.deepEqual(adjustments, []);
-    assert.deepEqual(log, []);
+  it("GIVEN the harness THEN the local PgBouncer is the release the stacks deploy", async () => {
+    assert.equal(await localPgBouncerVersion(), PGBOUNCER_RELEASE.version);
+    for (const stack of ["prod", "staging"]) {
+      assert.equal(loadStackSettings(stack).workload.version, PGBOUNCER_RELEASE.version);
+    }
   });
 
-  it("GIVEN a missing binary THEN the harness names the Debian package to install", () => {
+  it("GIVEN a missing binary THEN the harness names the package to install", () => {
     assert.throws(
       () => requireBinary("/nonexistent/pgbouncer", "pgbouncer"),
       /install the Debian package "pgbouncer"/,
@@ -147,40 +165,25 @@ describe("harness ini (tools/harness)", () => {
   });
 
   describe("GIVEN prod with two processes per pod (peering over per-process unix sockets)", () => {
-    const prod = loadStackSettings("prod");
-    const two: StackSettings = {
-      ...prod,
-      workload: { ...prod.workload, processesPerPod: 2 },
-      pool: { ...prod.pool, maxDbConnections: 25, defaultPoolSize: 25 },
-    };
+    const two = twoProcesses();
     const auth = { type: two.credentials.authType };
-    const dirs = ["/tmp/h/p0", "/tmp/h/p1"];
 
-    it("THEN on 1.18 so_reuseport stays, peering is dropped and the drop is logged", () => {
-      const log: string[] = [];
-      const r = { ...rewrites("1.18.0", log), processIndex: 1, peerSocketDirs: dirs };
-      const harness = harnessIni(two, auth, r).split("\n");
-      const pod = renderIni(podIniInputs(two, auth)[1]).split("\n");
-      const { removed } = lineDiff(pod, harness);
-      assert.ok(harness.includes("so_reuseport = 1"));
-      assert.ok(removed.includes("peer_id = 2"));
-      assert.ok(removed.includes("[peers]"));
-      assert.ok(!harness.some((l) => l.startsWith("peer_id") || l === "[peers]"));
-      assert.ok(log.some((m) => /lacks peering/.test(m)));
-    });
-
-    it("THEN on a release with peering the peers point at the local socket directories", () => {
-      const log: string[] = [];
-      const ini = harnessIni(two, auth, {
-        ...rewrites("1.25.2", log),
-        processIndex: 1,
-        peerSocketDirs: dirs,
+    for (const i of [0, 1]) {
+      it(`THEN process ${i + 1}'s harness ini keeps so_reuseport, peer_id and [peers]: zero dropped parameters`, () => {
+        assert.deepEqual(checkOnlyRewrites(two, i), []);
+        const ini = harnessIni(two, auth, rewrites(i));
+        assert.equal(iniValue(ini, "so_reuseport"), "1");
+        assert.equal(iniValue(ini, "peer_id"), String(i + 1));
+        assert.ok(
+          ini.includes(`[peers]\n1 = host=${DIRS[0]} port=40001\n2 = host=${DIRS[1]} port=40001\n`),
+          ini,
+        );
       });
-      assert.equal(iniValue(ini, "peer_id"), "2");
-      assert.ok(ini.includes(`[peers]\n1 = host=${dirs[0]}\n2 = host=${dirs[1]}\n`), ini);
-      assert.deepEqual(log, []);
+    }
+
+    it("THEN without the local socket directories the harness refuses to render peering", () => {
       assert.throws(
-        () => harnessIni(two, auth, { ...rewrites("1.25.2", []), processIndex: 1 }),
+        () => harnessIni(two, auth, { ...rewrites(1), peerSocketDirs: undefined }),
         /peerSocketDirs/,
       );
     });

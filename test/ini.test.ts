@@ -98,6 +98,12 @@ describe("pgbouncer.ini renderer", () => {
     assert.ok(!ini.includes("max_prepared_statements"));
   });
 
+  it("writes max_prepared_statements = 0 where the release has it (its default is 200 since 1.24)", () => {
+    const ini = renderIni({ ...prodInput, pool: { ...prod.pool, maxPreparedStatements: 0 } });
+    assert.equal(prodInput.version, "1.25.2");
+    assert.match(ini, /^max_prepared_statements = 0$/m);
+  });
+
   it("refuses auth_dbname before 1.19 and accepts it after", () => {
     const auth = {
       type: "scram-sha-256" as const,
@@ -107,6 +113,22 @@ describe("pgbouncer.ini renderer", () => {
     const base = { ...prodInput, auth, pool: { ...prod.pool, maxPreparedStatements: 0 } };
     assert.throws(() => renderIni({ ...base, version: "1.18.0" }), /does not accept "auth_dbname"/);
     assert.match(renderIni({ ...base, version: "1.19.0" }), /^auth_dbname = postgres$/m);
+  });
+
+  it("routes auth_dbname in [databases] (PgBouncer refuses lookups into a database it does not list)", () => {
+    const query = { user: "pgbouncer_auth", query: "SELECT 1", dbname: "clipper_auth" };
+    const ini = renderIni({ ...prodInput, auth: { ...prodInput.auth, query } });
+    const db = prodInput.database;
+    const databases = ini.split("[databases]\n")[1].split("\n\n")[0].split("\n");
+    assert.deepEqual(databases, [
+      `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
+      `clipper_auth = host=${db.host} port=${db.port} dbname=clipper_auth`,
+    ]);
+    const same = renderIni({
+      ...prodInput,
+      auth: { ...prodInput.auth, query: { ...query, dbname: db.name } },
+    });
+    assert.equal(same.split("[databases]\n")[1].split("\n\n")[0].split("\n").length, 1);
   });
 
   it("refuses peering ([peers], peer_id) before 1.19", () => {

@@ -1,13 +1,8 @@
 import * as assert from "node:assert/strict";
-import { supportsParameter } from "../components/pgbouncer/versions";
 import type { StackSettings } from "../stacks/settings";
-import { localPgBouncerVersion } from "../tools/harness";
 import { criteriaFor } from "../tools/load/criteria";
 import { type LocalTarget, startLocalTarget } from "../tools/load/local";
-import { variantSettings } from "../tools/load/benchmark";
-import { probeCancels } from "../tools/load/cancel";
 import { formatFault, runFault } from "../tools/load/fault";
-import { runPgbench } from "../tools/load/pgbench";
 import { PgClient, PgError } from "../tools/load/pgwire";
 import { loadStackSettings } from "../tools/load/stack-settings";
 import { type ValidationReport, runValidation } from "../tools/load/validate";
@@ -19,11 +14,10 @@ import { type ValidationReport, runValidation } from "../tools/load/validate";
 describe("load smoke: pgbench through the rendered prod pooler, judged by the spec's criteria", function () {
   this.timeout(90_000);
   const prod = loadStackSettings("prod");
-  const quiet = () => undefined;
   let local: LocalTarget;
 
   before(async () => {
-    local = await startLocalTarget(prod, { workload: "tpcb", scale: 1, log: quiet });
+    local = await startLocalTarget(prod, { workload: "tpcb", scale: 1 });
   });
   after(async () => {
     await local?.stack.stop();
@@ -94,7 +88,6 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
       small = await startLocalTarget(settings, {
         workload: "tpcb",
         postgres: local.stack.postgres,
-        log: quiet,
       });
       report = await validate(settings, small.target, 20);
     });
@@ -111,26 +104,6 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
       ]);
       assert.equal(report.verdict.peakActivePerProcess, cap);
     });
-  });
-
-  it("GIVEN pgbench -M prepared THEN it works only where the local PgBouncer has max_prepared_statements", async () => {
-    const supported = supportsParameter(await localPgBouncerVersion(), "max_prepared_statements");
-    const r = await runPgbench({
-      conn: local.stack.pooled,
-      clients: 4,
-      durationSeconds: 2,
-      workload: "select-only",
-      protocol: "prepared",
-    });
-    if (supported) {
-      assert.equal(r.ok, true, r.stderr);
-    } else {
-      // 1.18: clients abort on "prepared statement does not exist" while pgbench counts 0 failed
-      assert.equal(r.failed, 0);
-      assert.ok(r.abortedClients > 0, r.stderr);
-      assert.equal(r.exitCode, 2);
-      assert.equal(r.ok, false);
-    }
   });
 
   it("GIVEN clients that cannot log in THEN the run fails on connection errors and on pgbench's exit code", async () => {
@@ -162,41 +135,5 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
     assert.equal(r.analysis.failedAfterRecovery, 0, formatFault(r));
     assert.ok(r.analysis.transactions > 0);
     assert.notEqual(r.analysis.recoveredMs, undefined, formatFault(r));
-  });
-
-  describe("GIVEN two PgBouncer processes on one port (so_reuseport; 1.18 has no peering)", () => {
-    let two: LocalTarget | undefined;
-    before(async () => {
-      const settings = variantSettings(prod, { cap: 10, processes: 2 });
-      two = await startLocalTarget(settings, {
-        workload: "sleep",
-        postgres: local.stack.postgres,
-        log: quiet,
-      });
-    });
-    after(async () => {
-      await two?.stack.stop();
-    });
-
-    it("THEN clients reach both processes, and a cancel request reaching the other process is lost", async () => {
-      assert.ok(two);
-      assert.equal(two.stack.pgbouncer.pids().length, 2);
-      const probe = await probeCancels(two.stack, 16, 2);
-      assert.equal(probe.spread.length, 2);
-      assert.equal(probe.spread[0] + probe.spread[1], 16);
-      assert.ok(
-        probe.spread.every((n) => n > 0),
-        `spread ${probe.spread.join("/")}`,
-      );
-      assert.deepEqual(probe.other, []);
-      // each cancel lands on a random process: all 16 reaching the owner by chance has odds of 2^-16
-      assert.ok(probe.lost > 0, JSON.stringify(probe));
-      assert.equal(probe.cancelled + probe.lost, 16);
-    });
-
-    it("AND with one process every cancel request arrives", async () => {
-      const probe = await probeCancels(local.stack, 16, 2);
-      assert.deepEqual({ cancelled: probe.cancelled, lost: probe.lost }, { cancelled: 16, lost: 0 });
-    });
   });
 });

@@ -247,7 +247,10 @@ describe("PgBouncer component with several processes per pod", () => {
       assert.match(ini, /^so_reuseport = 1$/m);
       assert.match(ini, new RegExp(`^peer_id = ${i + 1}$`, "m"));
       assert.match(ini, new RegExp(`^unix_socket_dir = /var/run/pgbouncer/${i + 1}$`, "m"));
-      assert.match(ini, /^\[peers\]\n1 = host=\/var\/run\/pgbouncer\/1\n2 = host=\/var\/run\/pgbouncer\/2$/m);
+      assert.match(
+        ini,
+        /^\[peers\]\n1 = host=\/var\/run\/pgbouncer\/1 port=6432\n2 = host=\/var\/run\/pgbouncer\/2 port=6432$/m,
+      );
       assert.match(ini, /^max_db_connections = 50$/m, "pool limits are per process");
     }
   });

@@ -1,10 +1,47 @@
 #!/usr/bin/env bash
-# Installs what the tests run for real: PostgreSQL (with pgbench), PgBouncer, Prometheus's promtool
-# and the shell linter, from Debian. Skips apt entirely when everything is already there. Needs root or sudo.
+# Installs what the tests run for real: PostgreSQL (with pgbench), Prometheus's promtool and the shell linter
+# from Debian; Debian's PgBouncer (1.18, only for the tests of the version gating); and the PgBouncer release
+# the stacks deploy (components/pgbouncer/pgbouncer-release.json), built from its release tarball after a
+# sha256 check.
+# The build is cached per machine (~/.cache/clipper-pgbouncer/pgbouncer-<version>/) and copied into the
+# project's gitignored .deps/pgbouncer/, which the harness runs. Skips apt entirely when everything is there.
+# Needs root or sudo for apt.
+#
+# Environment:
+#   PGBOUNCER_TARBALL  the release tarball to build from (e.g. the upstream pgbouncer-<version>.tar.gz);
+#                      default ../shared/vendor/pgbouncer/ beside the project. Its sha256 must match.
+#   PGBOUNCER_TARBALL_SHA256  the sha256 to check that tarball against instead (upstream's published one,
+#                      should it differ from the vendored file's)
+#   PGBOUNCER_BIN      a pgbouncer binary of the release to use as it is (no build); the harness uses it too.
+#                      A `pgbouncer` on PATH that reports the release is used as it is as well.
 set -euo pipefail
 
+root=$(cd "$(dirname "$0")/.." && pwd)
+release_json="${root}/components/pgbouncer/pgbouncer-release.json"
+field() { node -p "require(process.argv[1])[process.argv[2]]" "$release_json" "$1"; }
+version=$(field version)
+sha256=$(field sha256)
+upstream_url=$(field upstreamUrl)
+vendored="${root}/../shared/$(field vendoredTarball)"
+prefix="${root}/.deps/pgbouncer"
+cache_root="${XDG_CACHE_HOME:-${HOME}/.cache}/clipper-pgbouncer"
+cache="${cache_root}/pgbouncer-${version}"
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=false
+apt_install() {
+  if [[ $apt_updated == false ]]; then
+    "${sudo_cmd[@]}" apt-get update -qq
+    apt_updated=true
+  fi
+  # Debian's packages would start services on a normal system; the tests start their own servers.
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 missing=()
-command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
+[[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 command -v pgbench >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null || missing+=(postgresql-contrib)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
@@ -23,13 +60,97 @@ fi
 
 if ((${#missing[@]} == 0)); then
   echo "install-test-deps: Debian packages all present"
+else
+  echo "install-test-deps: installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# --- PgBouncer ${version}, the release the stacks deploy ---
+
+# True when $1 is an executable whose first --version line is "PgBouncer <version>".
+is_release() {
+  [[ -x $1 ]] && [[ $("$1" --version 2>/dev/null | head -n 1) == "PgBouncer ${version}" ]]
+}
+
+if [[ -n ${PGBOUNCER_BIN:-} ]]; then
+  if is_release "$PGBOUNCER_BIN"; then
+    echo "install-test-deps: PgBouncer ${version} from PGBOUNCER_BIN=${PGBOUNCER_BIN}"
+    exit 0
+  fi
+  echo "install-test-deps: PGBOUNCER_BIN=${PGBOUNCER_BIN} is not an executable PgBouncer ${version}" >&2
+  exit 1
+fi
+on_path=$(command -v pgbouncer 2>/dev/null || true)
+if [[ -n $on_path ]] && is_release "$on_path"; then
+  echo "install-test-deps: PgBouncer ${version} on PATH (${on_path})"
+  exit 0
+fi
+if is_release "${prefix}/bin/pgbouncer"; then
+  echo "install-test-deps: PgBouncer ${version} in ${prefix}"
   exit 0
 fi
 
-sudo_cmd=()
-if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-echo "install-test-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-# Debian's packages would start services on a normal system; the tests start their own servers.
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends pgbouncer postgresql postgresql-contrib prometheus shellcheck >/dev/null
+mkdir -p "$cache_root"
+# One build at a time per machine: a second run waits, then finds the cache filled.
+exec 9>"${cache_root}/pgbouncer.lock"
+flock 9
+if ! is_release "${cache}/bin/pgbouncer"; then
+  tarball=${PGBOUNCER_TARBALL:-$vendored}
+  if [[ ! -f $tarball ]]; then
+    echo "install-test-deps: no PgBouncer ${version} tarball at ${tarball}." >&2
+    echo "  Download ${upstream_url} and set PGBOUNCER_TARBALL to it (sha256 ${sha256})," >&2
+    echo "  or set PGBOUNCER_BIN to a pgbouncer ${version} binary." >&2
+    exit 1
+  fi
+  expected=${PGBOUNCER_TARBALL_SHA256:-$sha256}
+  actual=$(sha256sum "$tarball" | cut -d' ' -f1)
+  if [[ $actual != "$expected" ]]; then
+    echo "install-test-deps: ${tarball} has sha256 ${actual}, expected ${expected}; not building it." >&2
+    echo "  If it is upstream's ${upstream_url} and upstream publishes ${actual}," >&2
+    echo "  set PGBOUNCER_TARBALL_SHA256 to that value." >&2
+    exit 1
+  fi
+  build_deps=(gcc make libc6-dev pkg-config libevent-dev libssl-dev libc-ares-dev)
+  need=()
+  for p in "${build_deps[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  done
+  if ((${#need[@]} > 0)); then
+    echo "install-test-deps: installing the PgBouncer build dependencies ${need[*]}"
+    apt_install "${need[@]}"
+  fi
+  echo "install-test-deps: building PgBouncer ${version} into ${cache}"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  started=$SECONDS
+  tar xzf "$tarball" -C "$work"
+  rm -rf "${cache}.tmp"
+  (
+    cd "${work}/pgbouncer-${version}"
+    ./configure --prefix="${cache}.tmp" >"${work}/configure.log" 2>&1 || {
+      tail -n 30 "${work}/configure.log" >&2
+      exit 1
+    }
+    make -j"$(nproc)" >"${work}/make.log" 2>&1 || {
+      tail -n 30 "${work}/make.log" >&2
+      exit 1
+    }
+    make install >>"${work}/make.log" 2>&1
+  )
+  is_release "${cache}.tmp/bin/pgbouncer" || {
+    echo "install-test-deps: the build does not report PgBouncer ${version}" >&2
+    exit 1
+  }
+  rm -rf "$cache"
+  mv "${cache}.tmp" "$cache"
+  echo "install-test-deps: built PgBouncer ${version} in $((SECONDS - started)) s"
+fi
+flock -u 9
+
+# A copy, not a link: the harness runs pgbouncer as the postgres user, who cannot enter a private home.
+rm -rf "$prefix"
+mkdir -p "$(dirname "$prefix")"
+cp -a "$cache" "$prefix"
+chmod -R a+rX "$prefix"
+is_release "${prefix}/bin/pgbouncer"
+echo "install-test-deps: PgBouncer ${version} in ${prefix}"

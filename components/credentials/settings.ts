@@ -28,8 +28,10 @@ export interface AuthQuerySettings {
    */
   readonly query: string;
   /**
-   * `auth_dbname` (PgBouncer 1.19+): the database the query runs in. @default unset: the query runs in the
-   * database the client asked for, so the function must exist in every pooled database.
+   * `auth_dbname` (PgBouncer 1.19+): the database the query runs in; the ini routes it in `[databases]` to
+   * the same server (PgBouncer refuses lookups into a database it does not list).
+   * @default unset: the query runs in the database the client asked for, so the function must exist in
+   * every pooled database.
    */
   readonly dbname?: string;
 }

@@ -2,5 +2,6 @@ export * from "./budget";
 export * from "./component";
 export * from "./ini";
 export * from "./pod-ini";
+export * from "./release";
 export * from "./settings";
 export * from "./versions";

@@ -94,8 +94,12 @@ export function pgbouncerParameters(input: IniInput): [string, Value][] {
     // The exporter (and many drivers) send it; PgBouncer would refuse the login otherwise.
     ["ignore_startup_parameters", "extra_float_digits"],
   );
-  // 0 is PgBouncer's "off"; leave the parameter out so older releases can read the file too.
-  if (pool.maxPreparedStatements > 0) params.push(["max_prepared_statements", pool.maxPreparedStatements]);
+  // 0 is PgBouncer's "off". It must be written where the release has the parameter: since 1.24 its
+  // default is 200, so leaving it out would turn prepared statements on. Releases before 1.21 lack it
+  // (and are off): leave it out there, so they can read the file.
+  if (pool.maxPreparedStatements > 0 || supportsParameter(input.version, "max_prepared_statements")) {
+    params.push(["max_prepared_statements", pool.maxPreparedStatements]);
+  }
   if (input.process?.soReuseport) params.push(["so_reuseport", 1]);
   if (input.process?.peerId !== undefined) params.push(["peer_id", input.process.peerId]);
   return params;
@@ -115,6 +119,7 @@ export function renderIni(input: IniInput): string {
     );
   }
   const params = pgbouncerParameters(input);
+  const { auth } = input;
   for (const [name, value] of params) {
     if (!supportsParameter(input.version, name)) {
       throw new UnsupportedParameterError(name, input.version, PARAMETER_SINCE[name]);
@@ -122,10 +127,16 @@ export function renderIni(input: IniInput): string {
     checkValue(name, value);
   }
   const db = input.database;
+  // PgBouncer looks auth_dbname up in [databases] and refuses every lookup login ("bouncer config error")
+  // when it is not there: route it to the same server.
+  const authDb = auth.query?.dbname;
   const lines = [
     "; Rendered by the clipper-pgbouncer Pulumi program; edit the stack settings, not this file.",
     "[databases]",
     `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
+    ...(authDb !== undefined && authDb !== db.name
+      ? [`${authDb} = host=${db.host} port=${db.port} dbname=${authDb}`]
+      : []),
     "",
     "[pgbouncer]",
     ...params.map(([k, v]) => `${k} = ${v}`),

@@ -42,7 +42,13 @@ export function podIniInputs(s: PodIniSettings, auth: Omit<IniAuth, "file">): In
     const process: IniProcess | undefined =
       k === 1
         ? undefined
-        : { soReuseport: true, peerId: i, peers: indexes.map((j) => ({ id: j, host: socketDir(j) })) };
+        : {
+            soReuseport: true,
+            peerId: i,
+            // A peer's port defaults to 6432, not to listen_port: name it, or a pod on another port loses
+            // every forwarded cancel (its peers' sockets are named after listen_port).
+            peers: indexes.map((j) => ({ id: j, host: socketDir(j), port: s.workload.port })),
+          };
     return {
       version: s.workload.version,
       listen: { addr: "0.0.0.0", port: s.workload.port },

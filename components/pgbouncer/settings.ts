@@ -7,6 +7,7 @@ import {
   MEMORY_QUANTITY,
 } from "../common/config-reader";
 import { type PoolBudget, poolBudget } from "./budget";
+import { PGBOUNCER_RELEASE } from "./release";
 import { OLDEST_SECURE, compareVersions, isVersion } from "./versions";
 
 /** How PgBouncer hands server connections to clients. */
@@ -87,7 +88,10 @@ export interface ResourceSettings {
 export interface WorkloadSettings {
   /** Image repository; the tag is `version`. @default ghcr.io/cloudnative-pg/pgbouncer */
   readonly image: string;
-  /** PgBouncer release the image runs; must carry the 1.25.2 security fixes. @default 1.25.2 */
+  /**
+   * PgBouncer release the image runs; must carry the 1.25.2 security fixes.
+   * @default the release in `components/pgbouncer/pgbouncer-release.json` (1.25.2), which the tests also run
+   */
   readonly version: string;
   /** @default 2 */
   readonly replicas: number;
@@ -155,7 +159,7 @@ export const DATABASE_DEFAULTS: Omit<DatabaseSettings, "maxConnections"> = {
 
 export const WORKLOAD_DEFAULTS: WorkloadSettings = {
   image: "ghcr.io/cloudnative-pg/pgbouncer",
-  version: "1.25.2",
+  version: PGBOUNCER_RELEASE.version,
   replicas: 2,
   processesPerPod: 1,
   port: 6432,

@@ -1,6 +1,7 @@
 /**
- * The local PostgreSQL + PgBouncer harness: a real PostgreSQL 15 and Debian's PgBouncer on 127.0.0.1, run as
- * the unprivileged `postgres` user from mktemp dirs, PgBouncer configured by the program's own renderer.
+ * The local PostgreSQL + PgBouncer harness: a real PostgreSQL 15 and the PgBouncer release the stacks
+ * deploy, on 127.0.0.1, run as the unprivileged `postgres` user from mktemp dirs, PgBouncer configured by
+ * the program's own renderer.
  */
 export {
   PG_BIN,
@@ -21,15 +22,13 @@ export {
   startPgBouncer,
 } from "./pgbouncer";
 export {
-  PGBOUNCER_BIN,
-  type HarnessIniInput,
-  type HarnessRewrites,
-  harnessIni,
-  harnessIniInput,
-  iniValue,
-  localRewrites,
+  DEBIAN_PGBOUNCER_BIN,
+  PROJECT_PGBOUNCER_BIN,
+  binaryVersion,
   localPgBouncerVersion,
-} from "./ini";
+  pgbouncerBinary,
+} from "./binary";
+export { type HarnessRewrites, harnessIni, harnessIniInput, iniValue, localRewrites } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, sleep } from "./proc";
 export { HARNESS_APP_USER, type PooledStack, type StartPooledStackOptions, startPooledStack } from "./stack";

@@ -1,9 +1,10 @@
-/** Debian's PgBouncer, run as `postgres` from files in a mktemp dir, one or several processes on one port. */
+/** The PgBouncer release the stacks deploy (or another by path), run as `postgres` from files in a mktemp dir, one or several processes on one port. */
 import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { PGBOUNCER_BIN, iniValue } from "./ini";
+import { pgbouncerBinary } from "./binary";
+import { iniValue } from "./ini";
 import {
   exited,
   freePort,
@@ -53,6 +54,11 @@ export interface StartPgBouncerOptions {
   readonly processes?: number;
   /** Listening port for the function form. @default a free port */
   readonly port?: number;
+  /**
+   * The pgbouncer binary. Pass `DEBIAN_PGBOUNCER_BIN` only to exercise an older release.
+   * @default the release the stacks deploy, see `pgbouncerBinary`
+   */
+  readonly bin?: string;
 }
 
 export interface PgBouncerHandle {
@@ -64,7 +70,8 @@ export interface PgBouncerHandle {
   pids(): number[];
   /**
    * Sends `sig` to every process and waits until they are gone (SIGKILL after `timeoutMs`), then removes
-   * the temp dir. PgBouncer 1.18: SIGINT = safe shutdown (PAUSE, then SHUTDOWN), SIGTERM = immediate.
+   * the temp dir. SIGINT = safe shutdown (SHUTDOWN WAIT_FOR_SERVERS); SIGTERM = SHUTDOWN
+   * WAIT_FOR_CLIENTS since 1.23 (immediate before); SIGQUIT = immediate.
    * @default SIGTERM, 30 s
    */
   stop(sig?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
@@ -79,7 +86,7 @@ export interface PgBouncerHandle {
 
 /** Starts PgBouncer as `postgres`; resolves once every process is listening and the port accepts. */
 export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBouncerHandle> {
-  const bin = requireBinary(PGBOUNCER_BIN, "pgbouncer");
+  const bin = opts.bin ? requireBinary(opts.bin, "pgbouncer") : pgbouncerBinary();
   runAsIds();
   const count = opts.processes ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new Error(`harness: processes must be >= 1, got ${count}`);

@@ -4,10 +4,10 @@
  */
 import * as crypto from "node:crypto";
 import type { StackSettings } from "../../stacks/settings";
-import { harnessIniInput, localPgBouncerVersion, localRewrites } from "./ini";
-import { renderIni } from "../../components/pgbouncer/ini";
+import { localPgBouncerVersion, pgbouncerBinary } from "./binary";
+import { harnessIni, localRewrites } from "./ini";
 import { type PgBouncerHandle, startPgBouncer } from "./pgbouncer";
-import { type Conn, type PostgresHandle, startPostgres } from "./postgres";
+import { type Conn, type PostgresHandle, psql, startPostgres } from "./postgres";
 import { authFileText, scramSecret } from "./scram";
 
 export interface StartPooledStackOptions {
@@ -15,8 +15,6 @@ export interface StartPooledStackOptions {
   readonly fsync?: boolean;
   /** PostgreSQL's max_connections. @default the stack's `database.maxConnections` */
   readonly maxConnections?: number;
-  /** Where harness adjustments are reported. @default stderr */
-  readonly log?: (message: string) => void;
   /** Reuse a running PostgreSQL (the database and user are created if missing). @default start one */
   readonly postgres?: PostgresHandle;
   /**
@@ -37,8 +35,8 @@ export interface PooledStack {
   readonly pgbouncer: PgBouncerHandle;
   /** The rendered ini of process 0. */
   readonly ini: string;
-  /** What the harness changed beyond paths, address and port (see `harnessIniInput`). */
-  readonly adjustments: readonly string[];
+  /** The PgBouncer release running (the stack's `pgbouncer.version`). */
+  readonly version: string;
   /** The application user through PgBouncer. */
   readonly pooled: Conn;
   /** The application user straight to PostgreSQL over TCP. */
@@ -61,7 +59,13 @@ export async function startPooledStack(
   settings: StackSettings,
   opts: StartPooledStackOptions = {},
 ): Promise<PooledStack> {
-  const version = await localPgBouncerVersion();
+  const version = await localPgBouncerVersion(pgbouncerBinary());
+  if (version !== settings.workload.version) {
+    throw new Error(
+      `harness: the stack deploys PgBouncer ${settings.workload.version}, the local one is ${version}; ` +
+        "the harness runs the stack's own release with its ini unchanged",
+    );
+  }
   const pg =
     opts.postgres ??
     (await startPostgres({
@@ -88,38 +92,35 @@ export async function startPooledStack(
       { user: settings.exporter.statsUser, secret: scramSecret(statsPassword) },
     ]);
     const processes = settings.workload.processesPerPod;
-    const adjustments: string[] = [];
     let ini0 = "";
     bouncer = await startPgBouncer({
       authFile,
       processes,
       ini: (f) => {
-        const { input, adjustments: a } = harnessIniInput(
-          settings,
-          { type: settings.credentials.authType },
-          {
-            version,
-            ...localRewrites(f, pg),
-            processIndex: f.index,
-            peerSocketDirs: f.peerSocketDirs,
-            log: f.index === 0 ? opts.log : () => undefined,
-          },
-        );
-        const text = renderIni(input);
-        if (f.index === 0) {
-          ini0 = text;
-          adjustments.push(...a);
-        }
+        const text = harnessIni(settings, { type: settings.credentials.authType }, localRewrites(f, pg));
+        if (f.index === 0) ini0 = text;
         return text;
       },
     });
     const b = bouncer;
+    // One SCRAM login per process before handing the pooler out. PgBouncer 1.25.2 with SCRAM verifiers
+    // in the auth file logs in to PostgreSQL with the keys of a client's SCRAM login; a server
+    // connection it starts before any client finished one fails ("password is SCRAM secret but client
+    // authentication did not provide SCRAM keys") and every client logging in on that pool is refused
+    // with "server login failed: wrong password type". Measured: 2 and 3 of 10 and 12 fresh two-process
+    // starts under a 50-client burst, none of 24 with one process (docs/tuning.md).
+    for (const f of b.files) {
+      await psql(
+        { host: f.unixSocketDir, port: b.port, user, database: dbName, password: appPassword },
+        "SELECT 1",
+      );
+    }
     return {
       settings,
       postgres: pg,
       pgbouncer: b,
       ini: ini0,
-      adjustments,
+      version,
       pooled: { host: b.host, port: b.port, user, database: dbName, password: appPassword },
       direct: { host: pg.host, port: pg.port, user, database: dbName, password: appPassword },
       console: {

@@ -6,7 +6,6 @@
 import { type PooledStack, sleep } from "../harness";
 import { consolesOf } from "./local";
 import { PgClient } from "./pgwire";
-import { PoolSampler } from "./sampler";
 
 export interface CancelProbe {
   readonly clients: number;
@@ -15,32 +14,56 @@ export interface CancelProbe {
   /** Queries that ran to completion: their cancel request was lost. */
   readonly lost: number;
   readonly other: readonly string[];
-  /** Client connections per process, as SHOW POOLS saw them. */
+  /** Client connections per process, from each process's SHOW CLIENTS. */
   readonly spread: readonly number[];
+  /**
+   * Cancel requests sent on purpose to a process that does not own the client (over that process's own
+   * unix socket): only peering delivers them. The rest go to the shared TCP port, as libpq sends them.
+   */
+  readonly sentToPeer: number;
+  /** Of those, how many were delivered. */
+  readonly deliveredViaPeer: number;
+}
+
+export interface CancelProbeOptions {
+  /**
+   * With several processes, send every `crossEvery`-th cancel to a process that does not own the client
+   * instead of the port; 0 sends all to the port. @default 2 (every second one)
+   */
+  readonly crossEvery?: number;
 }
 
 /**
- * `clients` connections each start `SELECT pg_sleep(sleepSeconds)` and cancel it 300 ms later, the way
- * libpq does. Keep `clients` at or below the server cap, or waiting queries are not running yet.
+ * `clients` connections through the shared port each start `SELECT pg_sleep(sleepSeconds)` and cancel it
+ * 300 ms later, the way libpq does. Keep `clients` at or below the server cap, or waiting queries are not
+ * running yet.
  */
 export async function probeCancels(
   stack: PooledStack,
   clients: number,
   sleepSeconds: number,
+  opts: CancelProbeOptions = {},
 ): Promise<CancelProbe> {
+  const crossEvery = opts.crossEvery ?? 2;
   const conns = await Promise.all(Array.from({ length: clients }, () => PgClient.connect(stack.pooled)));
   try {
-    const sampler = await PoolSampler.open(consolesOf(stack), stack.pooled.database);
-    const spread = (await sampler.sample()).processes.map((p) => p.clActive);
-    sampler.close();
+    const owners = await ownersOf(stack, conns);
+    const consoles = consolesOf(stack);
+    const spread = consoles.map((_, i) => owners.filter((o) => o === i).length);
+    const cross = conns.map((_, j) => consoles.length > 1 && crossEvery > 0 && j % crossEvery === 0);
     const outcomes = await Promise.all(
-      conns.map(async (c) => {
+      conns.map(async (c, j) => {
         const q = c.query(`SELECT pg_sleep(${sleepSeconds})`).then(
           () => "completed",
           (e: { code?: string; message: string }) => e.code ?? e.message,
         );
         await sleep(300);
-        await c.cancel(stack.pooled);
+        if (cross[j]) {
+          const peer = stack.pgbouncer.files[(owners[j] + 1) % consoles.length];
+          await c.cancel({ host: peer.unixSocketDir, port: stack.pgbouncer.port });
+        } else {
+          await c.cancel(stack.pooled);
+        }
         return q;
       }),
     );
@@ -50,8 +73,31 @@ export async function probeCancels(
       lost: outcomes.filter((o) => o === "completed").length,
       other: outcomes.filter((o) => o !== "57014" && o !== "completed"),
       spread,
+      sentToPeer: cross.filter(Boolean).length,
+      deliveredViaPeer: outcomes.filter((o, j) => cross[j] && o === "57014").length,
     };
   } finally {
     for (const c of conns) c.close();
   }
+}
+
+/** For each connection, the index of the PgBouncer process that owns it (matched by its local TCP port). */
+async function ownersOf(stack: PooledStack, conns: readonly PgClient[]): Promise<number[]> {
+  const consoles = consolesOf(stack);
+  const ports = await Promise.all(
+    consoles.map(async (console) => {
+      const c = await PgClient.connect(console, { applicationName: "clipper-cancel-probe" });
+      try {
+        const rows = await c.records("SHOW CLIENTS");
+        return new Set(rows.filter((r) => r.database === stack.pooled.database).map((r) => Number(r.port)));
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  return conns.map((c) => {
+    const i = ports.findIndex((p) => p.has(c.localPort ?? -1));
+    if (i < 0) throw new Error(`cancel probe: no PgBouncer process lists client port ${c.localPort}`);
+    return i;
+  });
 }

@@ -25,8 +25,10 @@ export const FAULTS: readonly Fault[] = [
 const FAULT_TEXT: Record<Fault, string> = {
   "postgres-fast": "PostgreSQL restart, fast shutdown (SIGINT: rolls back open transactions, disconnects)",
   "postgres-immediate": "PostgreSQL restart, immediate shutdown (SIGQUIT: a crash; recovery on start)",
-  "pgbouncer-sigint": "PgBouncer restart with SIGINT (1.18: safe shutdown = PAUSE, then SHUTDOWN)",
-  "pgbouncer-sigterm": "PgBouncer restart with SIGTERM (1.18: immediate shutdown)",
+  "pgbouncer-sigint":
+    "PgBouncer restart with SIGINT (safe shutdown: SHUTDOWN WAIT_FOR_SERVERS, transactions in flight finish)",
+  "pgbouncer-sigterm":
+    "PgBouncer restart with SIGTERM (1.23+: SHUTDOWN WAIT_FOR_CLIENTS, waits for clients to leave; 1.18: immediate)",
 };
 
 /** One transaction attempt (or connection attempt) of one worker; times in ms from the run's start. */

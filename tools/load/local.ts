@@ -25,13 +25,11 @@ export async function startLocalTarget(
     scale?: number;
     postgres?: PostgresHandle;
     maxConnections?: number;
-    log?: (m: string) => void;
   },
 ): Promise<LocalTarget> {
   const stack = await startPooledStack(settings, {
     postgres: o.postgres,
     maxConnections: o.maxConnections,
-    log: o.log,
   });
   try {
     if (o.workload !== "sleep") {
@@ -45,7 +43,7 @@ export async function startLocalTarget(
       stack,
       target: {
         description:
-          `local harness: ${n} PgBouncer process${n > 1 ? "es" : ""} on 127.0.0.1:${stack.pgbouncer.port}, PostgreSQL 15 on ` +
+          `local harness: ${n} PgBouncer ${stack.version} process${n > 1 ? "es" : ""} on 127.0.0.1:${stack.pgbouncer.port}, PostgreSQL 15 on ` +
           `127.0.0.1:${stack.postgres.port} (max_connections ${stack.postgres.maxConnections})`,
         pooled: stack.pooled,
         consoles: consolesOf(stack),

@@ -267,6 +267,11 @@ export class PgClient {
    * does). Behind several PgBouncer processes on one port, that connection may reach a process that does
    * not know the key: without peering (1.19+) the cancel is then lost.
    */
+  /** The client's own TCP port (what PgBouncer's SHOW CLIENTS lists as `port`); undefined on a unix socket. */
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+
   cancel(conn: Pick<Conn, "host" | "port">): Promise<void> {
     const key = this.key;
     if (!key) return Promise.reject(new Error("no BackendKeyData received"));

@@ -9,7 +9,7 @@ import { type PgbenchResult, type Workload, runPgbench } from "./pgbench";
 import { type PoolSample, PoolSampler, sampleEvery } from "./sampler";
 
 export interface ValidationTarget {
-  /** For the report: "local harness (PgBouncer 1.18.0, 1 process)" or the port-forward. */
+  /** For the report: "local harness: 1 PgBouncer 1.25.2 process on ..." or the port-forward. */
   readonly description: string;
   /** The application user through the pooler. */
   readonly pooled: Conn;

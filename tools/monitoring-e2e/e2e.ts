@@ -2,7 +2,8 @@
  * The monitoring, end to end against the real thing: the local harness's PostgreSQL + PgBouncer (from the
  * stack's rendered ini, with a small server cap), the real pgbouncer_exporter 0.12.1, and a real Prometheus
  * loading the rendered scrape job and rules. An overload through the pooler must fire
- * PgBouncerPoolExhaustion and PgBouncerWaitingClients, every dashboard query must return data, and
+ * PgBouncerPoolExhaustion and PgBouncerWaitingClients, every dashboard query and every metric an alert
+ * rule reads must return data, and
  * PgBouncerDown must fire once PgBouncer stops. Not part of the test run; see run.sh.
  *
  *   ts-node tools/monitoring-e2e/e2e.ts --exporter PATH [--stack staging] [--server-cap 5]
@@ -16,6 +17,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { ConfigReader, IssueList } from "../../components/common/config-reader";
 import { panelSpecs } from "../../components/monitoring/dashboard";
+import { metricNamesIn } from "../../components/monitoring/metrics";
 import { queryContext } from "../../components/monitoring/queries";
 import { type AlertName, alertRuleGroup, renderRulesFile } from "../../components/monitoring/rules";
 import { staticScrapeJob } from "../../components/monitoring/scrape";
@@ -76,7 +78,11 @@ async function main(): Promise<void> {
 
   // The stack's settings with a small per-process server cap, so that the overload exhausts it quickly.
   const raw = rawStackConfig(stackFileConfig(stackName));
-  const base = parseSettings(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== "monitoring")));
+  // the stack's monitoring is read below with shortened intervals; parseSettings only needs its runbook URL
+  const base = parseSettings({
+    ...Object.fromEntries(Object.entries(raw).filter(([k]) => k !== "monitoring")),
+    monitoring: { runbookBaseUrl: "https://runbooks.invalid/pgbouncer" },
+  });
   const settings = {
     ...base,
     pool: {
@@ -122,9 +128,9 @@ async function main(): Promise<void> {
   const children: ReturnType<typeof spawnAsUser>[] = [];
   const figures: Record<string, string> = {};
   try {
-    stack = await startPooledStack(settings, { log });
+    stack = await startPooledStack(settings);
     const s = stack;
-    log(`PgBouncer ${s.pgbouncer.host}:${s.pgbouncer.port}, PostgreSQL ${s.postgres.port}`);
+    log(`PgBouncer ${s.version} on ${s.pgbouncer.host}:${s.pgbouncer.port}, PostgreSQL ${s.postgres.port}`);
 
     const exporterPort = await freePort();
     const c = s.console;
@@ -241,6 +247,27 @@ async function main(): Promise<void> {
     }
     figures["dashboard queries with data"] = `${queriesChecked - empty.length} of ${queriesChecked}`;
 
+    // every metric an alert rule reads, while the load runs: a renamed or dropped SHOW column shows here
+    const ruleMetrics = [
+      ...new Set(alertRuleGroup(settings.pool, mon).rules.flatMap((r) => metricNamesIn(r.expr))),
+    ].sort();
+    const missing: string[] = [];
+    for (const m of ruleMetrics) {
+      const r = await prom<{ result: unknown[] }>(
+        promBase,
+        `/api/v1/query?query=${encodeURIComponent(`${m}{job="${mon.jobName}"}`)}`,
+      );
+      log(`alert metric ${m}: ${r.result.length} series`);
+      if (r.result.length === 0) missing.push(m);
+    }
+    figures["alert metrics with data"] =
+      `${ruleMetrics.length - missing.length} of ${ruleMetrics.length} (${ruleMetrics.join(", ")})`;
+    const version = await prom<{ result: { metric: Record<string, string> }[] }>(
+      promBase,
+      `/api/v1/query?query=${encodeURIComponent(`pgbouncer_version_info{job="${mon.jobName}"}`)}`,
+    );
+    figures["pgbouncer_version_info version"] = version.result.map((x) => x.metric.version).join(", ");
+
     const bench = await load;
     figures["pgbench"] =
       `exit ${bench.exitCode}, ${bench.tps.toFixed(0)} tps, latency ${bench.latencyAvgMs.toFixed(1)} ms`;
@@ -262,6 +289,7 @@ async function main(): Promise<void> {
     if (empty.length > 0) {
       throw new Error(`dashboard queries without data:\n  ${empty.join("\n  ")}`);
     }
+    if (missing.length > 0) throw new Error(`alert metrics without data: ${missing.join(", ")}`);
     log("PASS");
   } finally {
     for (const ch of children) ch.kill("SIGTERM");
