@@ -111,9 +111,9 @@ export interface WorkloadSettings {
   readonly spreadTopologyKey: string;
   /**
    * What the scheduler does when no node keeps the spread over `spreadTopologyKey` within a skew of 1.
-   * `DoNotSchedule` keeps the pod Pending rather than put two replicas on one node, for a stack that must
-   * never co-locate them (the policy pack then requires `nodeTaintsPolicy: Honor`, which is always
-   * rendered). @default ScheduleAnyway: two replicas on one node beat one replica during maintenance
+   * `DoNotSchedule` keeps the pod Pending rather than put it next to another replica while some other
+   * usable node exists, even one without room for it (the policy pack then requires
+   * `nodeTaintsPolicy: Honor`, which is always rendered). @default ScheduleAnyway: two replicas on one node beat one replica during maintenance
    * (docs/runbook.md, "Maintenance")
    */
   readonly spreadWhenUnsatisfiable: WhenUnsatisfiable;
