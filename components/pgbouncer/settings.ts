@@ -113,14 +113,15 @@ export interface WorkloadSettings {
    * What the scheduler does when no node keeps the spread over `spreadTopologyKey` within a skew of 1.
    * `DoNotSchedule` keeps the pod Pending rather than put it next to another replica while some other
    * usable node exists, even one without room for it (the policy pack then requires
-   * `nodeTaintsPolicy: Honor`, which is always rendered). @default ScheduleAnyway: two replicas on one node beat one replica during maintenance
+   * `nodeTaintsPolicy: Honor`, which is always rendered).
+   * @default ScheduleAnyway: two replicas on one node beat one replica during maintenance
    * (docs/runbook.md, "Maintenance")
    */
   readonly spreadWhenUnsatisfiable: WhenUnsatisfiable;
   /**
    * Also spread, softly (`ScheduleAnyway`), over `topology.kubernetes.io/zone`. Only for clusters whose
-   * nodes all carry that label: the scheduler scores nodes without it as it scores none, and then the soft
-   * hostname spread is lost too. @default false
+   * nodes all carry that label: a node without it gets no spread score at all, so on a cluster without
+   * zone labels the soft hostname spread would be lost too. @default false
    */
   readonly zoneSpread: boolean;
 }
