@@ -92,6 +92,7 @@ describe("docs/runbook.md, Maintenance, matches the code", () => {
     const r = deployment.spec.strategy.rollingUpdate;
     assert.ok(FLAT.includes(`(\`maxUnavailable: ${r.maxUnavailable}\`, \`maxSurge: ${r.maxSurge}\`)`));
     const w = settings.prod.workload;
+    assert.ok(FLAT.includes(`(< ${w.resources.cpuRequest} request)`), "the CPU request of the measured case");
     assert.ok(FLAT.includes(`\`pgbouncer.preStopDelaySeconds\` (${w.preStopDelaySeconds} s)`));
     assert.ok(
       FLAT.includes(`\`pgbouncer.terminationGracePeriodSeconds\` (${w.terminationGracePeriodSeconds} s)`),
