@@ -4,4 +4,5 @@ export * from "./ini";
 export * from "./pod-ini";
 export * from "./release";
 export * from "./settings";
+export * from "./spread";
 export * from "./versions";
