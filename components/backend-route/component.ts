@@ -5,6 +5,7 @@ import {
   ROUTE_ANNOTATION,
   backendConfigData,
   patchAnnotations,
+  patchOptions,
   routeAnnotationValue,
   routeEndpoint,
 } from "./route";
@@ -29,8 +30,9 @@ export interface BackendRouteArgs {
 /**
  * Points the backend at the pooler, or back at PostgreSQL: a server-side apply of two keys of the backend's
  * ConfigMap, then of one pod template annotation of its Deployment, which rolls the backend exactly when the
- * route changes. Both patches keep their changes when deleted (`retainOnDelete`): a `pulumi destroy` must
- * not strip DB_HOST from a running backend; go `direct` first (docs/runbook.md).
+ * route changes. Both patches keep their changes when deleted (`retainOnDelete`), and are protected while the
+ * route is `pgbouncer`: `pulumi destroy` is refused until the backend has gone `direct` (see `patchOptions`
+ * and docs/runbook.md).
  */
 export class BackendRoute extends pulumi.ComponentResource {
   readonly route: BackendRouteTarget;
@@ -57,7 +59,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         metadata: { name: s.configMapName, namespace, annotations },
         data: endpoint.apply((e) => backendConfigData(s, e)),
       },
-      { parent: this, dependsOn, retainOnDelete: true },
+      { parent: this, dependsOn, ...patchOptions(s.route) },
     );
 
     this.deploymentPatch = new k8s.apps.v1.DeploymentPatch(
@@ -73,7 +75,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         },
       },
       // After the ConfigMap: pods started by the rollout must read the new values.
-      { parent: this, dependsOn: [this.configPatch], retainOnDelete: true },
+      { parent: this, dependsOn: [this.configPatch], ...patchOptions(s.route) },
     );
 
     this.route = s.route;

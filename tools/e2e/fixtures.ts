@@ -127,6 +127,11 @@ export async function applyFixtures(kubectl: Kubectl, s: StackSettings): Promise
       input: JSON.stringify(namespaceManifest(ns)),
     });
   }
+  await applyBackend(kubectl, s);
+}
+
+/** The backend team's own apply of their ConfigMap and Deployment (server-side, their field manager). */
+export async function applyBackend(kubectl: Kubectl, s: StackSettings): Promise<void> {
   await kubectl(["apply", "--server-side", `--field-manager=${BACKEND_FIELD_MANAGER}`, "-f", "-"], {
     input: asList([backendConfigMap(s), backendDeployment(s)]),
   });
