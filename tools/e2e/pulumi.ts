@@ -65,12 +65,15 @@ export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_SUPPRESS_COPILOT_LINK: "true",
+    // `npm test` type-checks the program; the e2e tests the engine, so ts-node only transpiles (faster).
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
   const configFile = path.join(opts.dir, "pulumi-config", `Pulumi.${opts.stack}.yaml`);
 
   const exec = (args: readonly string[], cwd: string, o: { quiet?: boolean; timeoutMs?: number } = {}) =>
     new Promise<PulumiResult>((resolve) => {
       opts.log(`$ pulumi ${args.join(" ")}`);
+      const started = Date.now();
       const child = spawn(opts.pulumi, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
       let stdout = "";
@@ -85,6 +88,9 @@ export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
       const timer = setTimeout(() => child.kill("SIGTERM"), o.timeoutMs ?? 600_000);
       child.on("exit", (code) => {
         clearTimeout(timer);
+        opts.log(
+          `  (pulumi ${args[0]} exited ${code} after ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        );
         resolve({ code: code ?? 1, output, stdout });
       });
     });
