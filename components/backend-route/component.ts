@@ -20,8 +20,10 @@ export interface BackendRouteArgs {
   /** PostgreSQL itself (`database.host`, `database.port`): where `route: direct` sends the backend. */
   readonly database: Endpoint;
   /**
-   * Resources that must be ready before the backend is sent to the pooler (its Deployment and Service).
-   * Ignored for `route: direct`, so that a rollback never waits on a broken pooler.
+   * Resources that must be ready before the backend is sent to the pooler (its Deployment and Service, its
+   * monitoring). While the route is `pgbouncer` they are also deleted only after the patches, which are
+   * protected then: a `pulumi destroy` is refused before it deletes any of them. Ignored for
+   * `route: direct`, so that a rollback never waits on a broken pooler.
    * @default none
    */
   readonly poolerReady?: readonly pulumi.Resource[];
