@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   const hashes = stackFileHashes(args.stacks);
   const world = await startWorld({ tools, log });
   let ok = false;
+  const configFiles: string[] = [];
   try {
     const timings: string[] = [];
     for (const stack of args.stacks) {
@@ -96,6 +97,9 @@ async function main(): Promise<void> {
         env: world.env,
         log,
       });
+      configFiles.push(
+        `pulumi up --stack ${stack} --config-file ${p.configFile}   # back after step 8 (route direct)`,
+      );
       for (const [k, v] of Object.entries(E2E_OVERRIDES)) await p.configSet(k, v);
       await runScenario({ world, stack, pulumi: p, log });
       timings.push(`${stack} ${seconds(t)}`);
@@ -118,7 +122,8 @@ async function main(): Promise<void> {
       log(
         `  export PULUMI_BACKEND_URL=file://${path.join(kept.dir, "pulumi-state")} PULUMI_CONFIG_PASSPHRASE=${PASSPHRASE}`,
       );
-      log(`  export PATH=${tools.path}`);
+      log(`  export PATH="$PATH:${path.join(tools.cache, "bin")}"`);
+      for (const line of configFiles) log(`  ${line}`);
       log(`stop it with: npm run e2e -- --down`);
     } else {
       await world.stop();
