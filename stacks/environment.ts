@@ -77,7 +77,9 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     defaultNamespace: settings.namespace,
     pooler: { host: pooler.host, port: pooler.port },
     database: { host: settings.database.host, port: settings.database.port },
-    poolerReady: [pooler],
+    // Everything else first: the switch waits for the whole pooler and its alerts, and a `pulumi destroy`
+    // that the protected patches refuse (route pgbouncer) deletes nothing, as every object is deleted after them.
+    poolerReady: [pooler, monitoring],
   });
   return {
     dbHost: backend.host,

@@ -4,6 +4,7 @@ import {
   connectionUrl,
   metricsEndpoint,
   patchAnnotations,
+  patchOptions,
   routeAnnotationValue,
   routeEndpoint,
 } from "../components/backend-route";
@@ -40,6 +41,11 @@ describe("backend route: pure core", () => {
   it("patchForce only when conflicts are forced", () => {
     assert.strictEqual(patchAnnotations(true)["pulumi.com/patchForce"], "true");
     assert.ok(!("pulumi.com/patchForce" in patchAnnotations(false)));
+  });
+
+  it("destroy is refused while the backend uses the pooler; a deleted patch always leaves its values", () => {
+    assert.deepStrictEqual(patchOptions("pgbouncer"), { protect: true, retainOnDelete: true });
+    assert.deepStrictEqual(patchOptions("direct"), { protect: false, retainOnDelete: true });
   });
 
   it("connectionUrl percent-encodes the login and parses back to it", () => {

@@ -308,7 +308,10 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
 
     it("a deleted current version", async () => {
       deleted = true;
-      await refused(CREDENTIAL_DEFAULTS, /deleted or destroyed/);
+      await refused(
+        CREDENTIAL_DEFAULTS,
+        /key "app_user" \(credentials\.appUserKey\): cannot be read: the secret's current version is deleted or destroyed[\s\S]*key "app_password"[\s\S]*key "exporter_password"/,
+      );
     });
 
     for (const key of ["app_user", "app_password", "exporter_password"]) {

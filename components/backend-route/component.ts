@@ -5,6 +5,7 @@ import {
   ROUTE_ANNOTATION,
   backendConfigData,
   patchAnnotations,
+  patchOptions,
   routeAnnotationValue,
   routeEndpoint,
 } from "./route";
@@ -19,8 +20,10 @@ export interface BackendRouteArgs {
   /** PostgreSQL itself (`database.host`, `database.port`): where `route: direct` sends the backend. */
   readonly database: Endpoint;
   /**
-   * Resources that must be ready before the backend is sent to the pooler (its Deployment and Service).
-   * Ignored for `route: direct`, so that a rollback never waits on a broken pooler.
+   * Resources that must be ready before the backend is sent to the pooler (its Deployment and Service, its
+   * monitoring). While the route is `pgbouncer` they are also deleted only after the patches, which are
+   * protected then: a `pulumi destroy` is refused before it deletes any of them. Ignored for
+   * `route: direct`, so that a rollback never waits on a broken pooler.
    * @default none
    */
   readonly poolerReady?: readonly pulumi.Resource[];
@@ -29,8 +32,9 @@ export interface BackendRouteArgs {
 /**
  * Points the backend at the pooler, or back at PostgreSQL: a server-side apply of two keys of the backend's
  * ConfigMap, then of one pod template annotation of its Deployment, which rolls the backend exactly when the
- * route changes. Both patches keep their changes when deleted (`retainOnDelete`): a `pulumi destroy` must
- * not strip DB_HOST from a running backend; go `direct` first (docs/runbook.md).
+ * route changes. Both patches keep their changes when deleted (`retainOnDelete`), and are protected while the
+ * route is `pgbouncer`: `pulumi destroy` is refused until the backend has gone `direct` (see `patchOptions`
+ * and docs/runbook.md).
  */
 export class BackendRoute extends pulumi.ComponentResource {
   readonly route: BackendRouteTarget;
@@ -57,7 +61,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         metadata: { name: s.configMapName, namespace, annotations },
         data: endpoint.apply((e) => backendConfigData(s, e)),
       },
-      { parent: this, dependsOn, retainOnDelete: true },
+      { parent: this, dependsOn, ...patchOptions(s.route) },
     );
 
     this.deploymentPatch = new k8s.apps.v1.DeploymentPatch(
@@ -73,7 +77,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         },
       },
       // After the ConfigMap: pods started by the rollout must read the new values.
-      { parent: this, dependsOn: [this.configPatch], retainOnDelete: true },
+      { parent: this, dependsOn: [this.configPatch], ...patchOptions(s.route) },
     );
 
     this.route = s.route;

@@ -48,6 +48,17 @@ export function patchAnnotations(forceConflicts: boolean): Record<string, string
   };
 }
 
+/**
+ * Resource options of both patches. Deleting a patch releases its fields under server-side apply, and the
+ * backend team's manager lost them when the stack took them over, so a real API server would drop DB_HOST
+ * and DB_PORT from the ConfigMap altogether: hence `retainOnDelete`, which leaves them as they are. Left as
+ * they are while `route` is `pgbouncer`, they would point at the pooler `pulumi destroy` deletes: hence
+ * `protect`, which refuses the destroy until the runbook's rollback (`route: direct`, `pulumi up`) has run.
+ */
+export function patchOptions(route: BackendRouteTarget): { protect: boolean; retainOnDelete: true } {
+  return { protect: route === "pgbouncer", retainOnDelete: true };
+}
+
 /** `postgres://user:password@host:port/database`, user and password percent-encoded. */
 export function connectionUrl(login: Login, endpoint: Endpoint, database: string): string {
   return (

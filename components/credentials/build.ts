@@ -14,7 +14,7 @@ import {
   secretKind,
   userNameProblem,
 } from "./secrets";
-import type { CredentialSettings } from "./settings";
+import { type CredentialSettings, vaultKeys } from "./settings";
 
 /** What the credentials need from the rest of the stack settings. */
 export interface CredentialContext {
@@ -79,7 +79,14 @@ export function buildCredentials(
     problems.push({ ...at, key, setting, message });
 
   if (secret.deleted) {
-    problems.push({ ...at, message: "its current version is deleted or destroyed; write a new version" });
+    // Name every key the stack reads: the person fixing it writes a new version holding all of them.
+    for (const { key, setting } of vaultKeys(settings)) {
+      problem(
+        key,
+        setting,
+        "cannot be read: the secret's current version is deleted or destroyed; write a new version",
+      );
+    }
     throw new VaultCredentialError(problems);
   }
   const present = Object.keys(secret.data).sort();

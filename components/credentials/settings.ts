@@ -173,8 +173,19 @@ export interface VaultRead {
 
 /** Every Vault secret and key `settings` make the program read (for offline renders and runbooks). */
 export function vaultReadsFor(settings: CredentialSettings): VaultRead[] {
-  const keys = settings.authQuery
-    ? [settings.authQuery.passwordKey, settings.statsPasswordKey]
-    : [settings.appUserKey, settings.appPasswordKey, settings.statsPasswordKey];
-  return [{ mount: settings.vaultMount, name: settings.vaultPath, keys }];
+  return [
+    { mount: settings.vaultMount, name: settings.vaultPath, keys: vaultKeys(settings).map((k) => k.key) },
+  ];
+}
+
+/** The keys the stack reads from its Vault secret, each with the setting (below `credentials.`) naming it. */
+export function vaultKeys(settings: CredentialSettings): { key: string; setting: string }[] {
+  const stats = { key: settings.statsPasswordKey, setting: "statsPasswordKey" };
+  return settings.authQuery
+    ? [{ key: settings.authQuery.passwordKey, setting: "authQuery.passwordKey" }, stats]
+    : [
+        { key: settings.appUserKey, setting: "appUserKey" },
+        { key: settings.appPasswordKey, setting: "appPasswordKey" },
+        stats,
+      ];
 }

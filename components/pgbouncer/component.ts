@@ -306,7 +306,13 @@ export class PgBouncer extends pulumi.ComponentResource {
           selector: { matchLabels: selectorLabels(name) },
           strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: ROLLING_SURGE } },
           template: {
-            metadata: { labels, annotations: { ...args.podAnnotations } },
+            // No empty map: the API server drops it, and the offline render must show what a real apply keeps.
+            metadata: {
+              labels,
+              ...(Object.keys(args.podAnnotations ?? {}).length > 0
+                ? { annotations: { ...args.podAnnotations } }
+                : {}),
+            },
             spec: podSpec(args, {
               configMap: config.metadata.name,
               secret: secret.metadata.name,

@@ -1,0 +1,127 @@
+/**
+ * Step 9: the offline render (`npm run render`) against what the real run created. Every field the render
+ * writes must be on the live object with the same value, up to auto-name suffixes, secret values (the
+ * render has placeholders) and what the API server adds (defaults, status, managed fields).
+ */
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import type { StackSettings } from "../../stacks/settings";
+import { PROJECT_DIR } from "../../stacks/stack-file";
+import { REDACTED } from "../offline/manifests";
+import { type KubeObject, list } from "./kube";
+import type { ScenarioContext } from "./scenario";
+
+type Manifest = Record<string, unknown> & {
+  kind: string;
+  apiVersion: string;
+  metadata: Record<string, unknown>;
+};
+
+const KIND_RESOURCE: Record<string, string> = {
+  Deployment: "deployments.apps",
+  ConfigMap: "configmaps",
+  Secret: "secrets",
+  Service: "services",
+  PodDisruptionBudget: "poddisruptionbudgets.policy",
+  NetworkPolicy: "networkpolicies.networking.k8s.io",
+  PodMonitor: "podmonitors.monitoring.coreos.com",
+  PrometheusRule: "prometheusrules.monitoring.coreos.com",
+};
+
+/** `<logical name>-<suffix>`: the render's 8-hex suffix, the provider's random one. */
+const AUTO_NAMED = /^(.+)-[0-9a-z]{8}$/;
+
+export async function renderManifests(stack: string, outDir: string): Promise<Manifest[]> {
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      path.join(PROJECT_DIR, "node_modules", ".bin", "ts-node"),
+      ["--transpile-only", path.join(PROJECT_DIR, "tools", "render.ts"), "--stack", stack, "--out", outDir],
+      { cwd: PROJECT_DIR, timeout: 120_000 },
+      (err, _out, stderr) => (err ? reject(new Error(`npm run render failed: ${stderr}`)) : resolve()),
+    ),
+  );
+  return fs
+    .readdirSync(outDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => yaml.load(fs.readFileSync(path.join(outDir, f), "utf8")) as Manifest);
+}
+
+export async function compareRender(ctx: ScenarioContext, s: StackSettings): Promise<void> {
+  const rendered = await renderManifests(ctx.stack, path.join(ctx.world.dir, "render", ctx.stack));
+  const live = new Map<string, KubeObject[]>();
+  const liveOf = async (kind: string, ns: string) => {
+    const key = `${kind}/${ns}`;
+    if (!live.has(key)) live.set(key, await list(ctx.world.kubectl, KIND_RESOURCE[kind], ns));
+    return live.get(key) ?? [];
+  };
+  // Auto-named objects: the render's name -> the live name (same kind, same logical name).
+  const names = new Map<string, string>();
+  const pairs: [Manifest, KubeObject][] = [];
+  for (const m of rendered) {
+    assert.ok(KIND_RESOURCE[m.kind], `step 9 knows how to find a ${m.kind}`);
+    const name = String(m.metadata.name);
+    const ns = typeof m.metadata.namespace === "string" ? m.metadata.namespace : s.namespace;
+    const objs = await liveOf(m.kind, ns);
+    let obj = objs.find((o) => o.metadata.name === name);
+    const auto = AUTO_NAMED.exec(name);
+    if (!obj && auto) {
+      const candidates = objs.filter((o) => AUTO_NAMED.exec(o.metadata.name)?.[1] === auto[1]);
+      assert.equal(candidates.length, 1, `one live ${m.kind} named ${auto[1]}-*, got ${candidates.length}`);
+      obj = candidates[0];
+      names.set(name, obj.metadata.name);
+    }
+    assert.ok(obj, `the render's ${m.kind} ${ns}/${name} exists in the cluster`);
+    pairs.push([m, obj]);
+  }
+  const problems: string[] = [];
+  for (const [m, obj] of pairs) {
+    const want = rename(m, names) as Manifest;
+    if (m.kind === "Secret") {
+      // Values are placeholders offline; the keys must match.
+      const keys = Object.keys(want.stringData ?? {}).sort();
+      assert.deepEqual(Object.keys(obj.data ?? {}).sort(), keys, `Secret ${obj.metadata.name} keys`);
+      delete want.stringData;
+    }
+    const { name: _n, ...meta } = want.metadata;
+    void _n;
+    subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
+  }
+  assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
+  ctx.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
+}
+
+/** Replaces every string equal to a rendered auto-name by the live name. */
+function rename(v: unknown, names: ReadonlyMap<string, string>): unknown {
+  if (typeof v === "string") return names.get(v) ?? v;
+  if (Array.isArray(v)) return v.map((x) => rename(x, names));
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x, names)]));
+  }
+  return v;
+}
+
+/** Every field of `want` is in `got` with the same value (arrays: same length, element by element). */
+function subsetDiff(want: unknown, got: unknown, at: string, out: string[]): void {
+  if (want === REDACTED) return;
+  if (Array.isArray(want)) {
+    if (!Array.isArray(got) || got.length !== want.length) {
+      out.push(`${at}: rendered ${JSON.stringify(want)}, live ${JSON.stringify(got)}`);
+      return;
+    }
+    want.forEach((w, i) => subsetDiff(w, got[i], `${at}[${i}]`, out));
+    return;
+  }
+  if (want && typeof want === "object") {
+    if (!got || typeof got !== "object") {
+      out.push(`${at}: rendered ${JSON.stringify(want)}, live ${JSON.stringify(got)}`);
+      return;
+    }
+    for (const [k, w] of Object.entries(want))
+      subsetDiff(w, (got as Record<string, unknown>)[k], `${at}.${k}`, out);
+    return;
+  }
+  if (want !== got) out.push(`${at}: rendered ${JSON.stringify(want)}, live ${JSON.stringify(got)}`);
+}
