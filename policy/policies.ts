@@ -325,6 +325,52 @@ export function checkProductionAvailability(resources: readonly PolicyInputResou
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 5. In production, no topology spread that can strand a replica.
+
+/** The defaults the API server gives a spread constraint's unset fields. */
+const SPREAD_DEFAULTS = {
+  whenUnsatisfiable: "DoNotSchedule",
+  nodeTaintsPolicy: "Ignore",
+  nodeAffinityPolicy: "Honor",
+};
+
+/**
+ * A hard spread (`whenUnsatisfiable: DoNotSchedule`) must count only nodes the pod can use: with
+ * `nodeTaintsPolicy: Ignore` (the default) cordoned and tainted nodes count as empty domains, and with
+ * `nodeAffinityPolicy: Ignore` so do nodes the pod's node selector or affinity excludes. Either way a pod
+ * that a drain evicts next to a cordoned node can stay Pending, the PodDisruptionBudget then allows no more
+ * disruptions, and the workload runs short of a replica until a node comes back (docs/runbook.md,
+ * "Maintenance"). A soft spread (`ScheduleAnyway`) never keeps a pod Pending and is not checked.
+ */
+export function checkSpreadCannotStrand(r: PolicyInputResource, report: Report): void {
+  const spec = podSpecOf(r);
+  if (!spec) return;
+  const what = `${r.type.split(":").pop()} ${metadataOf(r).name ?? r.name}`;
+  for (const c of (plain(spec.topologySpreadConstraints) ?? []).map(plain)) {
+    const when = plain(c?.whenUnsatisfiable) ?? SPREAD_DEFAULTS.whenUnsatisfiable;
+    if (when !== "DoNotSchedule") continue;
+    const hard = `the DoNotSchedule spread over ${plain(c?.topologyKey)}`;
+    const taints = plain(c?.nodeTaintsPolicy);
+    if ((taints ?? SPREAD_DEFAULTS.nodeTaintsPolicy) !== "Honor") {
+      report(
+        `${what}: ${hard} has nodeTaintsPolicy ${taints ?? `unset (${SPREAD_DEFAULTS.nodeTaintsPolicy})`}, so ` +
+          `cordoned and tainted nodes count as empty domains and a pod a node drain evicts can stay Pending; ` +
+          `set nodeTaintsPolicy: Honor, or whenUnsatisfiable: ScheduleAnyway`,
+        r.urn,
+      );
+    }
+    const affinity = plain(c?.nodeAffinityPolicy) ?? SPREAD_DEFAULTS.nodeAffinityPolicy;
+    if (affinity !== "Honor") {
+      report(
+        `${what}: ${hard} has nodeAffinityPolicy ${affinity}, so nodes the pod may not use count as empty ` +
+          `domains and a pod a node drain evicts can stay Pending; set nodeAffinityPolicy: Honor (the default)`,
+        r.urn,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The policies.
 
 function fromStack(args: StackValidationArgs): PolicyInputResource[] {
@@ -408,15 +454,33 @@ export const noPlaintextSecretsPolicy: ResourceValidationPolicy = {
     ),
 };
 
+/** Whether the stack these resources belong to (by their URNs) is held to the production rules. */
+export function isProductionStack(resources: readonly PolicyInputResource[]): boolean {
+  const stack = stackName(resources);
+  return stack !== undefined && PRODUCTION_STACKS.includes(stack);
+}
+
 export const productionAvailabilityPolicy: StackValidationPolicy = {
   name: "prod-replicas-and-pdb",
   description: `In production (${PRODUCTION_STACKS.join(", ")}), every Deployment has >= ${MIN_PROD_REPLICAS} replicas and a PodDisruptionBudget.`,
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const resources = fromStack(args);
-    const stack = stackName(resources);
-    if (stack === undefined || !PRODUCTION_STACKS.includes(stack)) return;
+    if (!isProductionStack(resources)) return;
     checkProductionAvailability(resources, reportViolation);
+  },
+};
+
+export const productionSpreadPolicy: StackValidationPolicy = {
+  name: "prod-spread-cannot-strand",
+  description:
+    `In production (${PRODUCTION_STACKS.join(", ")}), a DoNotSchedule topology spread counts only nodes ` +
+    "the pod can use (nodeTaintsPolicy and nodeAffinityPolicy Honor), so a node drain cannot strand a replica.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, reportViolation) => {
+    const resources = fromStack(args);
+    if (!isProductionStack(resources)) return;
+    for (const r of resources) checkSpreadCannotStrand(r, reportViolation);
   },
 };
 
@@ -425,4 +489,5 @@ export const POLICIES = [
   restrictedPodSecurityPolicy,
   noPlaintextSecretsPolicy,
   productionAvailabilityPolicy,
+  productionSpreadPolicy,
 ];

@@ -126,12 +126,18 @@ describe("PgBouncer component (prod settings)", () => {
       assert.deepStrictEqual(c.livenessProbe.tcpSocket, { port: "pgbouncer" });
     });
 
-    it("THEN replicas are spread across nodes", () => {
-      const [t] = deploymentSpec().template.spec.topologySpreadConstraints;
-      assert.deepStrictEqual(
-        [t.topologyKey, t.maxSkew, t.whenUnsatisfiable],
-        ["kubernetes.io/hostname", 1, "DoNotSchedule"],
-      );
+    it("THEN replicas spread softly over the nodes they can use, counting only their own revision", () => {
+      assert.deepStrictEqual(deploymentSpec().template.spec.topologySpreadConstraints, [
+        {
+          maxSkew: 1,
+          topologyKey: "kubernetes.io/hostname",
+          whenUnsatisfiable: "ScheduleAnyway",
+          nodeTaintsPolicy: "Honor",
+          nodeAffinityPolicy: "Honor",
+          labelSelector: { matchLabels: deploymentSpec().selector.matchLabels },
+          matchLabelKeys: ["pod-template-hash"],
+        },
+      ]);
     });
 
     it("THEN the ConfigMap carries the rendered ini and the Deployment mounts it by its generated name", () => {
@@ -199,6 +205,31 @@ describe("PgBouncer component (prod settings)", () => {
       const after = deploymentSpec().template.spec.volumes.find((v: any) => v.name === "config").configMap
         .name;
       assert.notStrictEqual(after, before);
+    });
+  });
+
+  describe("GIVEN a stack that must never co-locate the replicas, on a cluster with zones", () => {
+    it("THEN the node spread is hard, still over usable nodes only, and zones are spread softly", async () => {
+      await build(
+        args({ workload: { ...prod.workload, spreadWhenUnsatisfiable: "DoNotSchedule", zoneSpread: true } }),
+      );
+      const spread = deploymentSpec().template.spec.topologySpreadConstraints;
+      assert.deepStrictEqual(
+        spread.map((c: any) => [
+          c.topologyKey,
+          c.whenUnsatisfiable,
+          c.maxSkew,
+          c.nodeTaintsPolicy,
+          c.nodeAffinityPolicy,
+          c.matchLabelKeys,
+        ]),
+        [
+          ["kubernetes.io/hostname", "DoNotSchedule", 1, "Honor", "Honor", ["pod-template-hash"]],
+          ["topology.kubernetes.io/zone", "ScheduleAnyway", 1, "Honor", "Honor", ["pod-template-hash"]],
+        ],
+      );
+      for (const c of spread)
+        assert.deepStrictEqual(c.labelSelector.matchLabels, deploymentSpec().selector.matchLabels);
     });
   });
 

@@ -13,6 +13,7 @@ import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { vaultReadsFor } from "../components/credentials";
+import { selectorLabels, strandingSpreadConstraints } from "../components/pgbouncer";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, stackFileConfig } from "../stacks/stack-file";
 import { type RecordedResource, runOffline } from "../tools/offline/engine";
@@ -106,7 +107,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     return found;
   }
 
-  it("serves the four policies", async () => {
+  it("serves the five policies", async () => {
     const info = await new Promise<analyzerPb.AnalyzerInfo>((ok, ko) =>
       client.getAnalyzerInfo(new Empty(), (e, res) => (e ? ko(e) : ok(res))),
     );
@@ -120,6 +121,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
         "no-plaintext-secrets",
         "pool-budget-fits-postgres",
         "prod-replicas-and-pdb",
+        "prod-spread-cannot-strand",
         "restricted-pod-security",
       ],
     );
@@ -143,5 +145,21 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     const policies = new Set(found.map((d) => d.policy));
     assert.ok(policies.has("prod-replicas-and-pdb"), JSON.stringify(found));
     assert.ok(policies.has("no-plaintext-secrets"), JSON.stringify(found));
+  });
+
+  it("reports a prod Deployment whose spread counts cordoned nodes (the spread that stranded a replica)", async () => {
+    const workload = parseSettings(rawStackConfig(stackFileConfig("prod"))).workload;
+    const found = await analyze("prod", (rs) => {
+      const d = rs.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
+      const pod = (d.inputs as { spec: { template: { spec: { topologySpreadConstraints: unknown } } } }).spec
+        .template.spec;
+      pod.topologySpreadConstraints = strandingSpreadConstraints(workload, selectorLabels("pgbouncer"));
+    });
+    assert.deepStrictEqual(
+      found.map((d) => d.policy),
+      ["prod-spread-cannot-strand"],
+      JSON.stringify(found),
+    );
+    assert.match(found[0].message, /nodeTaintsPolicy unset \(Ignore\)/);
   });
 });

@@ -6,6 +6,7 @@ import * as assert from "assert";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { vaultReadsFor } from "../components/credentials";
 import { poolBudget } from "../components/pgbouncer/budget";
+import { selectorLabels, spreadConstraints, strandingSpreadConstraints } from "../components/pgbouncer";
 import {
   MIN_PROD_REPLICAS,
   POLICIES,
@@ -15,6 +16,7 @@ import {
   checkPoolBudget,
   checkProductionAvailability,
   checkRestrictedPod,
+  checkSpreadCannotStrand,
   postgresLimitsFromStackFile,
   resolveLimits,
   surgePods,
@@ -344,6 +346,63 @@ describe("policy pack", () => {
     });
   });
 
+  describe("prod-spread-cannot-strand", () => {
+    const prodWorkload = () => parseSettings(rawStackConfig(stackFileConfig("prod"))).workload;
+    const withSpread = (stack: string, spread: unknown) =>
+      mutate(stacks[stack], DEPLOYMENT, (p) => (p.spec.template.spec.topologySpreadConstraints = spread));
+    const found = (resources: readonly PolicyInputResource[]) =>
+      violations((r) => checkSpreadCannotStrand(one(resources, DEPLOYMENT), r));
+
+    for (const stack of ["staging", "prod"]) {
+      it(`passes on ${stack} as deployed`, () => {
+        assert.deepStrictEqual(found(stacks[stack]), []);
+      });
+    }
+
+    it("passes on the hard node spread a stack may choose, since it counts only usable nodes", () => {
+      const hard = spreadConstraints(
+        { ...prodWorkload(), spreadWhenUnsatisfiable: "DoNotSchedule", zoneSpread: true },
+        selectorLabels("pgbouncer"),
+      );
+      assert.deepStrictEqual(found(withSpread("prod", hard)), []);
+    });
+
+    it("fails on the spread that stranded a replica (DoNotSchedule, nodeTaintsPolicy left unset)", () => {
+      const old = strandingSpreadConstraints(prodWorkload(), selectorLabels("pgbouncer"));
+      assert.deepStrictEqual(found(withSpread("prod", old)), [
+        "Deployment pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeTaintsPolicy " +
+          "unset (Ignore), so cordoned and tainted nodes count as empty domains and a pod a node drain evicts " +
+          "can stay Pending; set nodeTaintsPolicy: Honor, or whenUnsatisfiable: ScheduleAnyway",
+      ]);
+    });
+
+    it("fails on nodeTaintsPolicy Ignore spelled out, and on nodeAffinityPolicy Ignore", () => {
+      const [c] = strandingSpreadConstraints(prodWorkload(), selectorLabels("pgbouncer"));
+      assert.match(
+        found(withSpread("prod", [{ ...c, nodeTaintsPolicy: "Ignore" }])).join("\n"),
+        /has nodeTaintsPolicy Ignore, so cordoned/,
+      );
+      const ignoresAffinity = [{ ...c, nodeTaintsPolicy: "Honor", nodeAffinityPolicy: "Ignore" }];
+      assert.deepStrictEqual(found(withSpread("prod", ignoresAffinity)), [
+        "Deployment pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeAffinityPolicy " +
+          "Ignore, so nodes the pod may not use count as empty domains and a pod a node drain evicts can stay " +
+          "Pending; set nodeAffinityPolicy: Honor (the default)",
+      ]);
+    });
+
+    it("takes an unset whenUnsatisfiable as the API's default, DoNotSchedule", () => {
+      const [c] = strandingSpreadConstraints(prodWorkload(), selectorLabels("pgbouncer"));
+      const unset: Partial<typeof c> = { ...c };
+      delete unset.whenUnsatisfiable;
+      assert.strictEqual(found(withSpread("prod", [unset])).length, 1);
+    });
+
+    it("leaves a soft spread alone: ScheduleAnyway never keeps a pod Pending", () => {
+      const [c] = strandingSpreadConstraints(prodWorkload(), selectorLabels("pgbouncer"));
+      assert.deepStrictEqual(found(withSpread("prod", [{ ...c, whenUnsatisfiable: "ScheduleAnyway" }])), []);
+    });
+  });
+
   describe("the pack over the offline records (as CrossGuard calls it)", () => {
     function stackArgs(resources: readonly PolicyInputResource[], config: object = {}): StackValidationArgs {
       return {
@@ -409,8 +468,27 @@ describe("policy pack", () => {
       );
     });
 
+    it("a prod spread that can strand a replica reaches the report, and only that", async () => {
+      const workload = parseSettings(rawStackConfig(stackFileConfig("prod"))).workload;
+      const old = strandingSpreadConstraints(workload, selectorLabels("pgbouncer"));
+      const broken = mutate(
+        stacks.prod,
+        DEPLOYMENT,
+        (p) => (p.spec.template.spec.topologySpreadConstraints = old),
+      );
+      const found = await runPack(broken);
+      assert.strictEqual(found.length, 1, found.join("\n"));
+      assert.match(found[0], /^prod-spread-cannot-strand: Deployment pgbouncer: the DoNotSchedule spread/);
+    });
+
     it("staging is not held to the production rules", async () => {
-      const single = mutate(stacks.staging, DEPLOYMENT, (p) => (p.spec.replicas = 1));
+      const single = mutate(stacks.staging, DEPLOYMENT, (p) => {
+        p.spec.replicas = 1;
+        p.spec.template.spec.topologySpreadConstraints = strandingSpreadConstraints(
+          { spreadTopologyKey: "kubernetes.io/hostname" },
+          selectorLabels("pgbouncer"),
+        );
+      });
       assert.deepStrictEqual(await runPack(single), []);
     });
   });

@@ -78,6 +78,21 @@ describe("stack settings", () => {
       assert.strictEqual(s.workload.version, "1.25.2");
       assert.strictEqual(s.pool.maxPreparedStatements, 200);
       assert.strictEqual(s.credentials.authType, "scram-sha-256");
+      assert.deepStrictEqual(
+        [s.workload.spreadTopologyKey, s.workload.spreadWhenUnsatisfiable, s.workload.zoneSpread],
+        ["kubernetes.io/hostname", "ScheduleAnyway", false],
+      );
+    });
+    it("a stack may choose a hard node spread and a zone spread", () => {
+      const s = parseSettings({
+        database: { maxConnections: 200 },
+        monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+        pgbouncer: { spreadWhenUnsatisfiable: "DoNotSchedule", zoneSpread: true },
+      });
+      assert.deepStrictEqual(
+        [s.workload.spreadWhenUnsatisfiable, s.workload.zoneSpread],
+        ["DoNotSchedule", true],
+      );
     });
   });
 
@@ -198,6 +213,21 @@ describe("stack settings", () => {
       expectProblem(
         { pgbouncer: { preStopDelaySeconds: 30, terminationGracePeriodSeconds: 35 } },
         /^clipper-pgbouncer:pgbouncer.terminationGracePeriodSeconds: is 35; must be at least clipper-pgbouncer:pgbouncer.preStopDelaySeconds \(30\) \+ 10/,
+      ));
+    it("a spread policy the scheduler does not know", () =>
+      expectProblem(
+        { pgbouncer: { spreadWhenUnsatisfiable: "Never" } },
+        /^clipper-pgbouncer:pgbouncer.spreadWhenUnsatisfiable: is "Never"; must be one of "ScheduleAnyway", "DoNotSchedule"/,
+      ));
+    it("a zone spread that is not a boolean", () =>
+      expectProblem(
+        { pgbouncer: { zoneSpread: "yes" } },
+        /^clipper-pgbouncer:pgbouncer.zoneSpread: is "yes"; must be true or false/,
+      ));
+    it("a zone spread on top of a spread that already is over zones", () =>
+      expectProblem(
+        { pgbouncer: { zoneSpread: true, spreadTopologyKey: "topology.kubernetes.io/zone" } },
+        /^clipper-pgbouncer:pgbouncer.zoneSpread: is true while clipper-pgbouncer:pgbouncer.spreadTopologyKey is "topology.kubernetes.io\/zone": the replicas already spread over zones/,
       ));
     it("a malformed CPU quantity", () =>
       expectProblem(

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PoolerCredentials } from "../credentials/types";
 import { renderIni } from "./ini";
 import { POD_PATHS, iniFileName, podIniInputs, socketDir } from "./pod-ini";
+import { spreadConstraints } from "./spread";
 import {
   type DatabaseSettings,
   type ExporterSettings,
@@ -206,14 +207,7 @@ export function podSpec(
       fsGroup: RUN_AS,
       seccompProfile: { type: "RuntimeDefault" },
     },
-    topologySpreadConstraints: [
-      {
-        maxSkew: 1,
-        topologyKey: workload.spreadTopologyKey,
-        whenUnsatisfiable: "DoNotSchedule",
-        labelSelector: { matchLabels: selectorLabels(names.instance) },
-      },
-    ],
+    topologySpreadConstraints: spreadConstraints(workload, selectorLabels(names.instance)),
     containers: [...pgbouncers, ...exporters],
     volumes: [
       {

@@ -7,6 +7,7 @@ import {
   MEMORY_QUANTITY,
 } from "../common/config-reader";
 import { type PoolBudget, poolBudget } from "./budget";
+import { type WhenUnsatisfiable, ZONE_TOPOLOGY_KEY } from "./spread";
 import { OLDEST_SECURE, compareVersions, isVersion } from "./versions";
 
 /** How PgBouncer hands server connections to clients. */
@@ -108,6 +109,20 @@ export interface WorkloadSettings {
   readonly terminationGracePeriodSeconds: number;
   /** Node label the replicas are spread over. @default kubernetes.io/hostname */
   readonly spreadTopologyKey: string;
+  /**
+   * What the scheduler does when no node keeps the spread over `spreadTopologyKey` within a skew of 1.
+   * `DoNotSchedule` keeps the pod Pending rather than put it next to another replica while some other
+   * usable node exists, even one without room for it (the policy pack then requires
+   * `nodeTaintsPolicy: Honor`, which is always rendered). @default ScheduleAnyway: two replicas on one node beat one replica during maintenance
+   * (docs/runbook.md, "Maintenance")
+   */
+  readonly spreadWhenUnsatisfiable: WhenUnsatisfiable;
+  /**
+   * Also spread, softly (`ScheduleAnyway`), over `topology.kubernetes.io/zone`. Only for clusters whose
+   * nodes all carry that label: the scheduler scores nodes without it as it scores none, and then the soft
+   * hostname spread is lost too. @default false
+   */
+  readonly zoneSpread: boolean;
 }
 
 /** The prometheus-community/pgbouncer_exporter sidecar. */
@@ -163,6 +178,8 @@ export const WORKLOAD_DEFAULTS: WorkloadSettings = {
   preStopDelaySeconds: 10,
   terminationGracePeriodSeconds: 120,
   spreadTopologyKey: "kubernetes.io/hostname",
+  spreadWhenUnsatisfiable: "ScheduleAnyway",
+  zoneSpread: false,
 };
 
 export const EXPORTER_DEFAULTS: ExporterSettings = {
@@ -291,6 +308,11 @@ export function readWorkload(r: ConfigReader): WorkloadSettings {
       /^[a-z0-9./-]+$/,
       "a node label key",
     ),
+    spreadWhenUnsatisfiable: r.oneOf("spreadWhenUnsatisfiable", d.spreadWhenUnsatisfiable, [
+      "ScheduleAnyway",
+      "DoNotSchedule",
+    ]),
+    zoneSpread: r.bool("zoneSpread", d.zoneSpread),
   };
   res.rejectUnknown();
   r.rejectUnknown();
@@ -306,6 +328,13 @@ export function readWorkload(r: ConfigReader): WorkloadSettings {
       `${r.key}.terminationGracePeriodSeconds`,
       `is ${w.terminationGracePeriodSeconds}; must be at least ${r.key}.preStopDelaySeconds ` +
         `(${w.preStopDelaySeconds}) + 10, or in-flight transactions are killed`,
+    );
+  }
+  if (w.zoneSpread && w.spreadTopologyKey === ZONE_TOPOLOGY_KEY) {
+    r.issues.add(
+      `${r.key}.zoneSpread`,
+      `is true while ${r.key}.spreadTopologyKey is "${ZONE_TOPOLOGY_KEY}": the replicas already spread ` +
+        `over zones; set one of them`,
     );
   }
   compareQuantities(r, res.key, w.resources.cpuRequest, w.resources.cpuLimit, "cpu", cpuMillis);
