@@ -1,6 +1,10 @@
 import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
 import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route/settings";
-import { type MonitoringSettings, readMonitoring } from "../components/monitoring/settings";
+import {
+  type MonitoringSettings,
+  checkMonitoringAgainstPool,
+  readMonitoring,
+} from "../components/monitoring/settings";
 import { type CredentialSettings, readCredentials } from "../components/credentials/settings";
 import {
   type DatabaseSettings,
@@ -95,6 +99,7 @@ export function parseSettings(
     { workload: key("pgbouncer"), pool: key("pool"), database: key("database"), exporter: key("exporter") },
     settings,
   );
+  checkMonitoringAgainstPool(issues, { monitoring: key("monitoring"), pool: key("pool") }, settings);
   issues.throwIfAny();
   return settings;
 }

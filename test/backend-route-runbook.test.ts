@@ -9,6 +9,7 @@ import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../comp
 import { ConfigError } from "../components/common/config-reader";
 import { vaultReadsFor } from "../components/credentials";
 import { ALERT_NAMES } from "../components/monitoring/rules";
+import { deriveThresholds } from "../components/monitoring/thresholds";
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../components/pgbouncer";
 import { CONFIG_NAMESPACE, type StackSettings, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
@@ -184,6 +185,31 @@ describe("docs/runbook.md matches the code", () => {
       assert.ok(FLAT.includes(`uid \`${dashboardUid}\``), dashboardUid);
     }
     assert.ok(RUNBOOK.includes(`/d/${settings.prod.monitoring.dashboardUid}\``));
+  });
+
+  it("the field-ownership section names the patch's manager, the keys it owns and the values it sets", () => {
+    const section = RUNBOOK.split("### Field ownership")[1].split("\n## ")[0];
+    const { backend, namespace } = settings.prod;
+    assert.ok(section.includes(`conflicts with "${FIELD_MANAGER}"`));
+    assert.ok(section.includes(`the \`${FIELD_MANAGER}\` entry lists`));
+    for (const k of [backend.hostKey, backend.portKey]) {
+      assert.ok(section.includes(`\`f:${k}\``), k);
+      assert.ok(section.includes(`\`.data.${k}\``), k);
+    }
+    assert.ok(section.includes(`dbHost    # ${String(prod.outputs.dbHost)}\n`));
+    assert.ok(section.includes(`dbPort    # ${String(prod.outputs.dbPort)}\n`));
+    const apply = `kubectl -n ${namespace} apply --server-side -f ${backend.configMapName}.yaml`;
+    assert.ok(section.split(apply).length - 1 >= 2, apply);
+    assert.ok(!/kubectl[^\n]*--force-conflicts/.test(section), "the backend team must not force");
+  });
+
+  it("quotes each stack's exhaustion level as the alert derives it, below the cap", () => {
+    for (const [stack, s] of Object.entries(settings)) {
+      const t = deriveThresholds(s.pool, s.monitoring.exhaustionServerConnections);
+      assert.ok(t.exhaustionServerConnections < t.serverCap, stack);
+      const quoted = `${t.exhaustionServerConnections} of ${t.serverCap} in ${stack}`;
+      assert.ok(FLAT.includes(quoted), quoted);
+    }
   });
 
   it("figures quoted in prose are the prod settings'", () => {

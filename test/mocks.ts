@@ -1,7 +1,7 @@
 /** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE } from "../stacks/settings";
-import { autoName } from "../tools/offline/manifests";
+import { offlineName } from "../tools/offline/resource";
 
 export interface Registered {
   readonly type: string;
@@ -22,7 +22,7 @@ export async function resetMocks(preview = false): Promise<void> {
         const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
         const meta = (state.metadata ?? {}) as Record<string, unknown>;
         if (args.type.startsWith("kubernetes:") && meta.name === undefined) {
-          state.metadata = { ...meta, name: autoName(args.name, args.inputs) };
+          state.metadata = { ...meta, name: offlineName(args.type, args.name, args.inputs) };
         }
         return { id: `${args.name}-id`, state };
       },

@@ -149,7 +149,8 @@ function split(n: number): [number, number] {
 }
 
 function scenarios(c: ScenarioContext): Scenario[] {
-  const t = deriveThresholds(c.pool);
+  const t = deriveThresholds(c.pool, c.mon.exhaustionServerConnections);
+  const cap = t.serverCap;
   const T = c.pool.queryWaitTimeoutSeconds;
   const healthy: State = {
     up: 1,
@@ -176,12 +177,43 @@ function scenarios(c: ScenarioContext): Scenario[] {
         clients: Math.floor(t.utilizationClientConnections),
         cancels: t.errorsPerSecond,
       },
-      fires: {},
+      // on a small pool, 80% of the cap rounded down can already be one below the cap (4 of 5)
+      fires:
+        Math.floor(t.utilizationServerConnections) >= t.exhaustionServerConnections
+          ? { PgBouncerPoolExhaustion: critical(pool) }
+          : {},
+    },
+    ...(cap >= 2
+      ? [
+          {
+            name: `busy servers one below the cap (${cap - 1} of ${cap}): exhaustion fires before the pool is full`,
+            state: { ...healthy, busy: split(cap - 1) },
+            fires: {
+              PgBouncerPoolExhaustion: critical(pool),
+              ...(cap - 1 > t.utilizationServerConnections
+                ? { PgBouncerHighUtilization: warning(pool) }
+                : {}),
+            },
+          },
+        ]
+      : []),
+    {
+      name: `busy servers one below the exhaustion threshold (${t.exhaustionServerConnections - 1})`,
+      state: { ...healthy, busy: split(t.exhaustionServerConnections - 1) },
+      fires:
+        t.exhaustionServerConnections - 1 > t.utilizationServerConnections
+          ? { PgBouncerHighUtilization: warning(pool) }
+          : {},
     },
     {
       name: "busy servers at the exhaustion threshold (summed over users)",
       state: { ...healthy, busy: split(t.exhaustionServerConnections) },
-      fires: { PgBouncerPoolExhaustion: critical(pool), PgBouncerHighUtilization: warning(pool) },
+      fires: {
+        PgBouncerPoolExhaustion: critical(pool),
+        ...(t.exhaustionServerConnections > t.utilizationServerConnections
+          ? { PgBouncerHighUtilization: warning(pool) }
+          : {}),
+      },
     },
     {
       name: "two processes each one below exhaustion (limits are per process)",
@@ -330,6 +362,21 @@ const VARIANTS: { name: string; c: ScenarioContext }[] = [
         },
       },
     },
+  },
+  {
+    name: "staging's pool (cap 20: exhaustion at 19, one below the cap)",
+    c: { pool: { ...POOL_DEFAULTS, maxDbConnections: 20, maxClientConn: 200 }, mon: MON },
+  },
+  {
+    name: "a one-connection pool with its threshold set explicitly (cap 1, exhaustion at 1)",
+    c: {
+      pool: { ...POOL_DEFAULTS, maxDbConnections: 1, maxClientConn: 20 },
+      mon: { ...MON, exhaustionServerConnections: 1 },
+    },
+  },
+  {
+    name: "an explicit threshold on the default pool (cap 50, exhaustion at 40)",
+    c: { pool: POOL_DEFAULTS, mon: { ...MON, exhaustionServerConnections: 40 } },
   },
   {
     name: "query_wait_timeout off",

@@ -91,7 +91,8 @@ describe("monitoring alert rules", () => {
   it("derives the numbers in the expressions from the pool settings", () => {
     const exhaustion = (p: PoolSettings) => alertRuleGroup(p, MON).rules[0].expr;
     assert.match(exhaustion(POOL_DEFAULTS), / >= 48$/);
-    assert.match(exhaustion(SMALL), / >= 5$/);
+    assert.match(exhaustion(SMALL), / >= 4$/); // 96% of 5 rounds up to 5, the full pool: one below instead
+    assert.match(alertRuleGroup(SMALL, { ...MON, exhaustionServerConnections: 3 }).rules[0].expr, / >= 3$/);
     const util = alertRuleGroup(SMALL, MON).rules[5].expr;
     assert.match(util, /\) \/ 5 > 0\.8 or /);
     assert.match(alertRuleGroup(POOL_DEFAULTS, MON).rules[1].expr, / > 0\.05$/);
@@ -162,13 +163,19 @@ describe("monitoring dashboard", () => {
   });
 
   it("sets panel thresholds to the alert thresholds, moving with the pool", () => {
-    for (const pool of [POOL_DEFAULTS, SMALL]) {
-      const t = deriveThresholds(pool);
+    const cases: [PoolSettings, MonitoringSettings, number][] = [
+      [POOL_DEFAULTS, MON, 48],
+      [SMALL, MON, 4],
+      [POOL_DEFAULTS, { ...MON, exhaustionServerConnections: 45 }, 45],
+    ];
+    for (const [pool, mon, exhaustion] of cases) {
+      const t = deriveThresholds(pool, mon.exhaustionServerConnections);
+      assert.equal(t.exhaustionServerConnections, exhaustion);
       const d = buildDashboard({
         uid: "u",
         title: "t",
         datasourceName: "P",
-        context: queryContext(pool, MON),
+        context: queryContext(pool, mon),
       });
       const steps = (title: string) =>
         (d.panels ?? [])

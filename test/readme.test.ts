@@ -2,6 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { IssueList } from "../components/common/config-reader";
+import { deriveThresholds } from "../components/monitoring/thresholds";
 import { CONFIG_NAMESPACE, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, stackFileConfig } from "../stacks/stack-file";
 
@@ -62,6 +63,16 @@ describe("README", () => {
     const testLine = lines.indexOf(test.replace("npm ci", "npm ci --no-audit --no-fund"));
     assert.ok(testLine >= 0, ci);
     assert.ok(lines.indexOf("npm run e2e") > testLine, `.ci/run runs npm run e2e after the tests:\n${ci}`);
+  });
+
+  it("quotes each stack's exhaustion level as the alert derives it", () => {
+    const flat = readme.replace(/\s+/g, " ");
+    for (const stack of ["prod", "staging"]) {
+      const s = parseSettings(rawStackConfig(stackFileConfig(stack)));
+      const t = deriveThresholds(s.pool, s.monitoring.exhaustionServerConnections);
+      const quoted = `${t.exhaustionServerConnections} of ${stack}'s ${t.serverCap}`;
+      assert.ok(flat.includes(quoted), quoted);
+    }
   });
 
   it("names only npm scripts that exist", () => {

@@ -19,14 +19,17 @@ export interface QueryContext {
 
 export function queryContext(
   pool: Pick<PoolSettings, "maxDbConnections" | "maxClientConn" | "queryWaitTimeoutSeconds">,
-  m: Pick<MonitoringSettings, "jobName" | "rateWindowSeconds" | "scrapeIntervalSeconds">,
+  m: Pick<
+    MonitoringSettings,
+    "jobName" | "rateWindowSeconds" | "scrapeIntervalSeconds" | "exhaustionServerConnections"
+  >,
 ): QueryContext {
   return {
     jobName: m.jobName,
     rateWindowSeconds: m.rateWindowSeconds,
     scrapeIntervalSeconds: m.scrapeIntervalSeconds,
     queryWaitTimeoutSeconds: pool.queryWaitTimeoutSeconds,
-    thresholds: deriveThresholds(pool),
+    thresholds: deriveThresholds(pool, m.exhaustionServerConnections),
   };
 }
 

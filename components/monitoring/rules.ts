@@ -43,7 +43,12 @@ export interface RuleGroup {
 /** What the rules need from the stack settings. */
 export type RuleSettings = Pick<
   MonitoringSettings,
-  "jobName" | "rateWindowSeconds" | "scrapeIntervalSeconds" | "evaluationIntervalSeconds" | "runbookBaseUrl"
+  | "jobName"
+  | "rateWindowSeconds"
+  | "scrapeIntervalSeconds"
+  | "evaluationIntervalSeconds"
+  | "runbookBaseUrl"
+  | "exhaustionServerConnections"
 > & { readonly for: AlertForSettings };
 
 export type RulePoolSettings = Pick<
@@ -96,7 +101,7 @@ export function alertRuleGroup(pool: RulePoolSettings, m: RuleSettings): RuleGro
       `${q.busyServerConnections} >= ${t.exhaustionServerConnections}`,
       `PgBouncer pool nearly exhausted on ${WHERE}`,
       `{{ $value }} server connections are busy, at or above ${t.exhaustionServerConnections} ` +
-        `(${p.exhaustionPercent}% of max_db_connections ${t.serverCap}, the per-process server cap). ` +
+        `(${t.exhaustionBasis}, the per-process server cap). ` +
         `New transactions queue for a server connection.`,
     ),
     rule(

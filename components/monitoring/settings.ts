@@ -1,4 +1,6 @@
-import { ConfigReader } from "../common/config-reader";
+import { ConfigReader, type IssueList } from "../common/config-reader";
+import type { PoolSettings } from "../pgbouncer/settings";
+import { derivedExhaustion, exhaustionRange } from "./thresholds";
 
 /** How the cluster's Prometheus finds targets and rules. */
 export type MonitoringMode = "prometheus-operator" | "plain";
@@ -48,6 +50,13 @@ export interface MonitoringSettings {
   readonly datasourceName: string;
   /** Base URL of the runbook; each alert links `<base>#<alertname in lower case>`. Required. */
   readonly runbookBaseUrl: string;
+  /**
+   * Busy server connections (per process and database) at which `PgBouncerPoolExhaustion` fires; from 1 to
+   * one below `pool.maxDbConnections` (a cap of 1 allows only 1).
+   * @default 96% of `pool.maxDbConnections` rounded up, but at most one below it (48 of 50, 19 of 20, 4 of
+   * 5); a stack with a cap of 1 must set it
+   */
+  readonly exhaustionServerConnections?: number;
   readonly for: AlertForSettings;
 }
 
@@ -80,6 +89,11 @@ const DASHBOARD_UID = /^[a-zA-Z0-9_-]{1,40}$/;
 const HTTP_URL = /^https?:\/\/[^\s#]+$/;
 const FOR_RANGE = { min: 0, max: 86400 };
 
+/** `{ [key]: value }`, or nothing when the value is unset (an unset setting is an absent field). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
+}
+
 /** Reads and validates the `monitoring` section; problems go to the reader's issue list. */
 export function readMonitoring(r: ConfigReader): MonitoringSettings {
   const d = MONITORING_DEFAULTS;
@@ -101,6 +115,10 @@ export function readMonitoring(r: ConfigReader): MonitoringSettings {
     dashboardUid: r.string("dashboardUid", d.dashboardUid, DASHBOARD_UID, "1 to 40 letters, digits, - or _"),
     datasourceName: r.string("datasourceName", d.datasourceName),
     runbookBaseUrl: r.string("runbookBaseUrl", undefined, HTTP_URL, "an http(s) URL without a #fragment"),
+    ...optional(
+      "exhaustionServerConnections",
+      r.optionalInt("exhaustionServerConnections", { min: 1, max: 10000 }),
+    ),
     for: {
       poolExhaustion: f.int("poolExhaustion", df.poolExhaustion, FOR_RANGE),
       highWaitTime: f.int("highWaitTime", df.highWaitTime, FOR_RANGE),
@@ -127,4 +145,36 @@ export function readMonitoring(r: ConfigReader): MonitoringSettings {
     );
   }
   return m;
+}
+
+/**
+ * Checks the monitoring settings against the pool's: an explicit exhaustion threshold must lie below the
+ * per-process cap, and a cap of 1 needs one (no derived threshold lies below it).
+ */
+export function checkMonitoringAgainstPool(
+  issues: IssueList,
+  keys: { monitoring: string; pool: string },
+  s: { monitoring: MonitoringSettings; pool: Pick<PoolSettings, "maxDbConnections"> },
+): void {
+  const cap = s.pool.maxDbConnections;
+  const explicit = s.monitoring.exhaustionServerConnections;
+  const field = `${keys.monitoring}.exhaustionServerConnections`;
+  if (explicit === undefined) {
+    if (derivedExhaustion(cap) === undefined) {
+      issues.add(
+        field,
+        `is not set, and ${keys.pool}.maxDbConnections is ${cap}: no busy count below the cap is left to ` +
+          `alert at; set it to 1 (PgBouncerPoolExhaustion then fires when the one connection is busy)`,
+      );
+    }
+    return;
+  }
+  const range = exhaustionRange(cap);
+  if (explicit < range.min || explicit > range.max) {
+    issues.add(
+      field,
+      `is ${explicit}; must be an integer from ${range.min} to ${range.max}, below ` +
+        `${keys.pool}.maxDbConnections (${cap}), or PgBouncerPoolExhaustion fires only once the pool is full`,
+    );
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The spec's pass/fail criteria for a load run, with every limit derived from the stack's pool settings
  * through the same thresholds the alerts use (`deriveThresholds`): busy server connections per process
- * below the exhaustion level (96% of `max_db_connections`), fewer than 10 waiting clients, the pool back
+ * below the exhaustion level (96% of `max_db_connections`, at most one below it), fewer than 10 waiting clients, the pool back
  * to its baseline afterwards, zero connection errors, and pgbench's own exit code.
  */
 import { deriveThresholds } from "../../components/monitoring/thresholds";
@@ -18,8 +18,12 @@ export interface Criteria {
   readonly waitingBelow: number;
 }
 
-export function criteriaFor(pool: Pick<PoolSettings, "maxDbConnections" | "maxClientConn">): Criteria {
-  const t = deriveThresholds(pool);
+/** `exhaustionServerConnections` is the stack's `monitoring.exhaustionServerConnections`, when it sets one. */
+export function criteriaFor(
+  pool: Pick<PoolSettings, "maxDbConnections" | "maxClientConn">,
+  exhaustionServerConnections?: number,
+): Criteria {
+  const t = deriveThresholds(pool, exhaustionServerConnections);
   return {
     serverCap: t.serverCap,
     activeBelow: t.exhaustionServerConnections,

@@ -63,7 +63,7 @@ export interface ValidationReport {
 }
 
 export async function runValidation(o: ValidationOptions): Promise<ValidationReport> {
-  const criteria = criteriaFor(o.settings.pool);
+  const criteria = criteriaFor(o.settings.pool, o.settings.monitoring.exhaustionServerConnections);
   const db = o.target.pooled.database;
   const sampler = await PoolSampler.open(o.target.consoles, db);
   try {

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       highUtilization: forSeconds,
     },
   };
-  const t = deriveThresholds(settings.pool);
+  const t = deriveThresholds(settings.pool, settings.monitoring.exhaustionServerConnections);
   log(
     `pool: server cap ${cap} -> exhaustion at ${t.exhaustionServerConnections}, waiting > ${t.waitingClients}; ` +
       `scrape/eval ${scrape}s, for ${forSeconds}s, ${clients} clients for ${loadSeconds}s`,

@@ -7,14 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../../components/credentials";
 import { CONFIG_NAMESPACE } from "../../stacks/settings";
 import { stackFileConfig } from "../../stacks/stack-file";
-import { autoName } from "./manifests";
+import { type RecordedResource, offlineName } from "./resource";
 
-/** A resource as the engine would receive it. */
-export interface RecordedResource {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-}
+export type { RecordedResource } from "./resource";
 
 /** A provider function call (Vault reads). */
 export interface RecordedCall {
@@ -26,6 +21,8 @@ export interface RecordedCall {
 export type VaultSource = (mount: string, name: string) => Record<string, string> | undefined;
 
 export interface OfflineRun {
+  /** The stack that ran. */
+  readonly stack: string;
   readonly resources: readonly RecordedResource[];
   readonly calls: readonly RecordedCall[];
   /** Stack outputs, resolved. */
@@ -103,10 +100,11 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
             inputs: args.inputs as Record<string, unknown>,
           });
           const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
-          // Auto-naming as the Kubernetes provider does it (name + suffix); here the suffix is a content hash.
+          // Auto-naming: the provider appends a random suffix; offline, ConfigMaps and Secrets get a
+          // content hash and other objects keep their logical name (see offlineName).
           const meta = (state.metadata ?? {}) as Record<string, unknown>;
           if (args.type.startsWith("kubernetes:") && meta.name === undefined) {
-            state.metadata = { ...meta, name: autoName(args.name, args.inputs) };
+            state.metadata = { ...meta, name: offlineName(args.type, args.name, args.inputs) };
           }
           return { id: `${args.name}-id`, state };
         },
@@ -150,7 +148,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       }
     }
     await settle(() => resources.length + pending);
-    return { resources, calls, outputs, secretOutputs };
+    return { stack: opts.stack, resources, calls, outputs, secretOutputs };
   } finally {
     running = false;
   }

@@ -2,8 +2,7 @@
  * Turns recorded resources into files: Kubernetes objects as manifests `kubectl apply` understands,
  * everything else as JSON, secret values redacted.
  */
-import * as crypto from "crypto";
-import type { RecordedResource } from "./engine";
+import { type RecordedResource, offlineName } from "./resource";
 
 /** How Pulumi marks a secret value on the wire (and in mock inputs). */
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -52,19 +51,38 @@ export function kubernetesType(type: string): { apiVersion: string; kind: string
   return { apiVersion: group === "core" ? version : `${group}/${version}`, kind };
 }
 
-/** The name the mock engine gives an auto-named object: stable, and new whenever its content changes. */
-export function autoName(logicalName: string, inputs: unknown): string {
-  const hash = crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 8);
-  return `${logicalName}-${hash}`;
+/**
+ * Whether a resource is a server-side patch of an object another team owns (the backend's ConfigMap and
+ * Deployment). Its manifest is applied, never pruned: it carries no render-set label.
+ */
+export function isPatch(type: string): boolean {
+  return /^kubernetes:[^:]+:[^:]+Patch$/.test(type);
 }
 
-/** The manifest of a Kubernetes resource, or undefined for resources of other providers. */
-export function toManifest(r: RecordedResource): Record<string, unknown> | undefined {
+/**
+ * The label on every object the render owns (not on patches, not in pod templates), naming the render it
+ * came from. It is what a label-based prune selects: `kubectl apply --prune -l clipper.io/render-set=…`.
+ */
+export const RENDER_SET_LABEL = "clipper.io/render-set";
+
+/** The render-set label's value for one stack of one project, e.g. `clipper-pgbouncer.prod`. */
+export function renderSetValue(project: string, stack: string): string {
+  return `${project}.${stack}`;
+}
+
+/**
+ * The manifest of a Kubernetes resource, or undefined for resources of other providers. With `renderSet`,
+ * every object except a patch gets the `RENDER_SET_LABEL` label with that value.
+ */
+export function toManifest(r: RecordedResource, renderSet?: string): Record<string, unknown> | undefined {
   const t = kubernetesType(r.type);
   if (!t) return undefined;
   const inputs = redact(r.inputs) as Record<string, unknown>;
   const { apiVersion, kind, metadata, ...rest } = inputs;
   const meta = { ...(metadata as Record<string, unknown>) };
-  if (meta.name === undefined) meta.name = autoName(r.name, r.inputs);
+  if (meta.name === undefined) meta.name = offlineName(r.type, r.name, r.inputs);
+  if (renderSet !== undefined && !isPatch(r.type)) {
+    meta.labels = { ...(meta.labels as Record<string, string> | undefined), [RENDER_SET_LABEL]: renderSet };
+  }
   return { apiVersion: apiVersion ?? t.apiVersion, kind: kind ?? t.kind, metadata: meta, ...rest };
 }
