@@ -181,8 +181,24 @@ export async function runGitOps(ctx: GitOpsContext): Promise<Timings> {
     await timed(
       "sequence 2: client-side apply with the label prune, A -> B -> C (-> C + monitoring kinds)",
       async () => {
+        // The README: kubectl refuses the label prune together with --server-side, hence a client-side apply.
+        const ssaLabel = cmds(A).labelPrune.argv.slice(1);
+        const refused = await ctx.world.kubectlRaw([ssaLabel[0], "--server-side", ...ssaLabel.slice(1)]);
+        log(`  --server-side --prune -l: exit ${refused.code}: ${refused.stderr.trim()}`);
+        assert.notEqual(refused.code, 0, "kubectl refuses --prune -l with --server-side");
+        assert.match(refused.stderr, /server-side apply/);
+        assert.deepEqual(await counted(), {}, "and applies nothing");
         await run(cmds(A).labelPrune, "label-prune apply A");
         await expectExactly(A, "after A");
+        // The README: a client-side apply copies each object, the Secret included, into an annotation.
+        const secret = await getJson(k, ["secret", (await names("secret"))[0], "-n", ns]);
+        const lastApplied =
+          secret.metadata.annotations?.["kubectl.kubernetes.io/last-applied-configuration"] ?? "";
+        assert.match(
+          lastApplied,
+          /"(string)?[dD]ata":\{[^}]*"userlist\.txt"/,
+          "the Secret's data is in last-applied-configuration",
+        );
         await run(cmds(B).labelPrune, "label-prune apply B");
         await expectExactly(B, "after B");
         await run(cmds(C).labelPrune, "label-prune apply C");
