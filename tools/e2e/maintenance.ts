@@ -4,7 +4,8 @@
  *
  * - `runMaintenanceRender`: the rendered Deployment and PDB applied into namespaces of their own: the old
  *   spread strands a pod (the negative case, so the test can fail), the fixed one does not; a drain in
- *   steady state, and a drain next to a cordoned node.
+ *   steady state, a drain next to a cordoned node, and a drain next to a full node (the reason for the
+ *   soft default: a hard spread leaves the pod Pending there).
  * - `runMaintenanceLive`: the same drains on the Deployment a real `pulumi up` made, plus the hard spread
  *   (`pgbouncer.spreadWhenUnsatisfiable: DoNotSchedule`) and a drain during a `pulumi up` that rolls the pods.
  *
@@ -294,6 +295,100 @@ export async function strandingDrain(
   }
 }
 
+/** A pod pinned to `node` (no scheduler) that takes all but `leaveMilliCpu` of its allocatable CPU. */
+async function fill(ctx: MaintenanceContext, node: string, leaveMilliCpu: number): Promise<string> {
+  const n = await getJson<KubeObject & { status: { allocatable: { cpu: string } } }>(ctx.world.kubectl, [
+    "node",
+    node,
+  ]);
+  const cpu = n.status.allocatable.cpu;
+  const milli = cpu.endsWith("m") ? Number(cpu.slice(0, -1)) : Number(cpu) * 1000;
+  const name = `e2e-filler-${node}`;
+  await applyObjects(ctx, [
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "default", labels: { "clipper.io/e2e": "filler" } },
+      spec: {
+        nodeName: node,
+        containers: [
+          {
+            name: "filler",
+            image: "registry.k8s.io/pause:3.10",
+            resources: { requests: { cpu: `${milli - leaveMilliCpu}m` } },
+          },
+        ],
+      },
+    },
+  ]);
+  return name;
+}
+
+/**
+ * Scenario 5, the reason for the ScheduleAnyway default: the one usable node without a pooler pod has no
+ * room. With a hard spread (Honor, as `spreadWhenUnsatisfiable: DoNotSchedule` renders it) the evicted pod
+ * stays Pending; the default soft spread, applied over it, puts it next to the other pod.
+ */
+export async function fullNodeDrain(
+  ctx: MaintenanceContext,
+  objects: readonly RenderedObject[],
+): Promise<void> {
+  const ns = "clipper-full-node";
+  const p = pooler(ctx, ns);
+  const s = stackSettings(STACK);
+  const selector = selectorLabels(DEPLOYMENT_NAME);
+  const hard = spreadConstraints({ ...s.workload, spreadWhenUnsatisfiable: "DoNotSchedule" }, selector);
+  const filler: string[] = [];
+  await applyObjects(ctx, [namespaceManifest(ns)]);
+  try {
+    await applyObjects(ctx, intoNamespace(objects, ns, hard));
+    assert.deepEqual(await policyReports(p), [], "the policy pack allows the hard spread with Honor");
+    const before = (await settled(p, 60_000)).pods;
+    const nodes = before.map((x) => x.node ?? "");
+    const [a, x] = nodes;
+    const free = NODE_NAMES.filter((n) => !nodes.includes(n));
+    // Leave less CPU than one pooler pod requests (the render's containers, summed).
+    for (const n of free) filler.push(await fill(ctx, n, 50));
+    const sampler = startSampler(p, { limitMs: 180_000 });
+    try {
+      const t = Date.now();
+      const d = await drain(p, x, 60);
+      assert.equal(d.code, 0, `drain ${x}:\n${d.output}`);
+      const pending = await waitFor(
+        "a pooler pod Pending on the hard spread",
+        async () => (await observe(p)).pods.find((y) => !y.terminating && y.unschedulable !== undefined),
+        BOUNDS.readyAfterDrainMs,
+        250,
+      );
+      ctx.log(`  hard spread, free node full: ${pending.unschedulable}`);
+      assert.match(pending.unschedulable ?? "", /Insufficient cpu/);
+      assert.match(pending.unschedulable ?? "", /didn't match pod topology spread constraints/);
+      assert.equal((await observe(p)).pdb?.disruptionsAllowed, 0, "the PDB allows nothing more");
+      const fixed = spreadConstraints(s.workload, selector);
+      await applyObjects(ctx, intoNamespace(objects, ns, fixed));
+      const { ms, pods } = await settled(p, 60_000);
+      ctx.log(
+        `  default soft spread: ${p.replicas} Ready ${(ms / 1000).toFixed(1)} s after the apply ` +
+          `(${((Date.now() - t) / 1000).toFixed(1)} s after the drain began)`,
+      );
+      assert.deepEqual(
+        pods.map((y) => y.node),
+        [a, a],
+        `both on ${a}, next to each other (${describe(pods)})`,
+      );
+      expectClean("drain next to a full node", await sampler.stop(), ctx.log);
+    } finally {
+      await sampler.stop();
+      await uncordonAll(p);
+    }
+  } finally {
+    for (const f of filler) {
+      await ctx.world.kubectlRaw(["delete", "pod", f, "-n", "default", "--grace-period=0", "--force"]);
+    }
+    await dropNamespace(ctx, ns);
+  }
+}
+
 /** The render's Deployment and PDB (what the drain needs; kwok needs no ConfigMap or Secret). */
 async function renderedPooler(ctx: MaintenanceContext): Promise<RenderedObject[]> {
   const r = await render(STACK, path.join(ctx.world.dir, "maintenance-render"));
@@ -318,6 +413,9 @@ export async function runMaintenanceRender(ctx: MaintenanceContext): Promise<Tim
   } finally {
     await dropNamespace(ctx, ns);
   }
+  await timed(timings, "render: hard spread next to a full node (why ScheduleAnyway)", ctx.log, () =>
+    fullNodeDrain(ctx, objects),
+  );
   return timings;
 }
 
