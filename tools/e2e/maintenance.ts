@@ -442,9 +442,12 @@ export async function runMaintenanceLive(
     assert.deepEqual(await policyReports(p), [], "the policy pack accepts the hard spread (Honor)");
     await cordonedDrain(p);
   });
-  await timed(timings, "live: drain during a pulumi up that rolls the pods", ctx.log, () =>
-    drainDuringUp(ctx, p),
-  );
+  await timed(timings, "live: drain during a pulumi up that rolls the pods", ctx.log, async () => {
+    // Back to the default spread in the same `up`: the pods roll for the pool size and the spread.
+    await ctx.pulumi.ok(["config", "rm", "--path", "pgbouncer.spreadWhenUnsatisfiable"]);
+    await drainDuringUp(ctx, p);
+    assert.deepEqual(await liveSpread(p), spreadConstraints(s.workload, selector), "back to the soft spread");
+  });
   return timings;
 }
 
@@ -458,10 +461,12 @@ async function drainDuringUp(ctx: MaintenanceContext & { pulumi: PulumiStack }, 
   const poolSize = s.pool.defaultPoolSize - 10;
   await ctx.pulumi.configSet("pool.defaultPoolSize", String(poolSize));
   const sampler = startSampler(p, { limitMs: 400_000 });
+  let running: Promise<unknown> | undefined;
   try {
     const up = ctx.pulumi.run(["up", "--yes", "--skip-preview", "--policy-pack", "policy"], {
       timeoutMs: 300_000,
     });
+    running = up;
     const newRs = await waitFor(
       "the new ReplicaSet to have a pod",
       async () => {
@@ -499,6 +504,8 @@ async function drainDuringUp(ctx: MaintenanceContext & { pulumi: PulumiStack }, 
     assert.ok(!after.some((x) => x.node === victim), `none on the drained ${victim}`);
     expectClean(`drain ${victim} during pulumi up`, await sampler.stop(), ctx.log);
   } finally {
+    // On a failure, the `pulumi up` still runs: wait for it (it is bounded) rather than leave it behind.
+    await running;
     await sampler.stop();
     await uncordonAll(p);
   }
