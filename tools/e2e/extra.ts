@@ -28,9 +28,15 @@ export interface ExtraContext {
 
 const STACK = "prod";
 
-export async function runExtra(ctx: ExtraContext, parts: ReadonlySet<ExtraPart>): Promise<Timings> {
+export async function runExtra(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
   const timings: Timings = [];
   const { world, log } = ctx;
+  const parts = new Set(wanted);
+  if (parts.has("maintenance") && !world.local.kube) {
+    // It cordons and drains nodes: only ever the fake nodes of a cluster this run started.
+    log("\n[maintenance] skipped: it drains nodes, and this cluster is KUBECONFIG's, not the local kwok one");
+    parts.delete("maintenance");
+  }
   if (parts.has("gitops")) timings.push(...(await runGitOps({ world, log })));
   if (parts.has("maintenance")) timings.push(...(await runMaintenanceRender({ world, log })));
   if (!parts.has("maintenance") && !parts.has("ownership")) return timings;
