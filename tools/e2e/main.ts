@@ -1,8 +1,10 @@
 /**
- * `npm run e2e [-- --stack <s>]... [--keep] [--world-only]` and `npm run e2e -- --down`.
+ * `npm run e2e [-- --stack <s>]... [--only <parts>] [--keep] [--world-only]` and `npm run e2e -- --down`.
  *
  * The real Pulumi CLI and providers against a local kube-apiserver (with etcd, controller-manager, scheduler
- * and kwok's fake nodes) and OpenBao: the scenario of tools/e2e/scenario.ts for every stack. `--keep` leaves
+ * and kwok's fake nodes) and OpenBao: the scenario of tools/e2e/scenario.ts for every stack, then the parts of
+ * tools/e2e/extra.ts (GitOps renders, node maintenance, field ownership); `--only scenario,gitops,...`
+ * picks some of them. `--keep` leaves
  * the world running and prints how to reach it; `--down` stops what `--keep` left.
  */
 import * as crypto from "node:crypto";
@@ -11,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
 import { exitOnSignals } from "../harness/proc";
+import { EXTRA_PARTS, runExtra } from "./extra";
 import { applyFixtures, stackSettings } from "./fixtures";
 import { PASSPHRASE, pulumiStack } from "./pulumi";
 import { runScenario } from "./scenario";
@@ -29,27 +32,35 @@ interface Args {
   readonly keep: boolean;
   readonly down: boolean;
   readonly worldOnly: boolean;
+  /** `scenario` and the parts of extra.ts to run (all by default). */
+  readonly only: ReadonlySet<string>;
 }
+
+const PARTS: readonly string[] = ["scenario", ...EXTRA_PARTS];
 
 function parseArgs(argv: readonly string[]): Args {
   const stacks: string[] = [];
   let keep = false;
   let down = false;
   let worldOnly = false;
+  let only = new Set(PARTS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--stack" && argv[i + 1]) stacks.push(argv[++i]);
     else if (a === "--keep") keep = true;
     else if (a === "--down") down = true;
     else if (a === "--world-only") worldOnly = true;
+    else if (a === "--only" && argv[i + 1] && argv[i + 1].split(",").every((x) => PARTS.includes(x)))
+      only = new Set(argv[++i].split(","));
     else {
       console.error(
-        `usage: npm run e2e -- [--stack <${listStacks().join("|")}>]... [--keep] [--world-only] | --down`,
+        `usage: npm run e2e -- [--stack <${listStacks().join("|")}>]... [--only <${PARTS.join(",")}>] ` +
+          `[--keep] [--world-only] | --down`,
       );
       process.exit(2);
     }
   }
-  return { stacks: stacks.length > 0 ? stacks : listStacks(), keep, down, worldOnly };
+  return { stacks: stacks.length > 0 ? stacks : listStacks(), keep, down, worldOnly, only };
 }
 
 const log = (line: string) => console.log(line);
@@ -86,7 +97,7 @@ async function main(): Promise<void> {
   const configFiles: string[] = [];
   try {
     const timings: string[] = [];
-    for (const stack of args.stacks) {
+    for (const stack of args.only.has("scenario") ? args.stacks : []) {
       const t = Date.now();
       await applyFixtures(world.kubectl, stackSettings(stack));
       if (args.worldOnly) continue;
@@ -103,6 +114,13 @@ async function main(): Promise<void> {
       for (const [k, v] of Object.entries(E2E_OVERRIDES)) await p.configSet(k, v);
       await runScenario({ world, stack, pulumi: p, log });
       timings.push(`${stack} ${seconds(t)}`);
+    }
+    const extra = new Set(EXTRA_PARTS.filter((x) => args.only.has(x)));
+    if (!args.worldOnly && extra.size > 0) {
+      const t = Date.now();
+      const parts = await runExtra({ world, tools, log, overrides: E2E_OVERRIDES }, extra);
+      for (const [name, s] of parts) log(`  ${s.toFixed(1).padStart(6)} s  ${name}`);
+      timings.push(`${[...extra].join("+")} ${seconds(t)}`);
     }
     const after = stackFileHashes(args.stacks);
     for (const [file, hash] of Object.entries(hashes)) {

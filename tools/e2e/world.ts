@@ -292,6 +292,9 @@ async function startControlPlane(
     "--authorization-mode=Node,RBAC",
     // PodSecurity is on by default; named here because the scenario depends on it.
     "--enable-admission-plugins=PodSecurity",
+    // As kubeadm and managed clusters run it: without it the API server itself refuses a privileged
+    // container ("disallowed by cluster policy") before Pod Security admission can.
+    "--allow-privileged=true",
     "--profiling=false",
   ]);
   const apiReady = async (path_: string) => {
