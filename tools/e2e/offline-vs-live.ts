@@ -10,7 +10,8 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import type { StackSettings } from "../../stacks/settings";
 import { PROJECT_DIR } from "../../stacks/stack-file";
-import { REDACTED } from "../offline/manifests";
+import { RENDER_DIRS } from "../offline/gitops";
+import { REDACTED, RENDER_SET_LABEL } from "../offline/manifests";
 import { type KubeObject, list } from "./kube";
 import type { ScenarioContext } from "./scenario";
 
@@ -31,8 +32,21 @@ const KIND_RESOURCE: Record<string, string> = {
   PrometheusRule: "prometheusrules.monitoring.coreos.com",
 };
 
-/** `<logical name>-<suffix>`: the render's 8-hex suffix, the provider's random one. */
+/**
+ * The provider's auto-name: `<logical name>-<random 8>`. The render names ConfigMaps and Secrets
+ * `<logical name>-<content hash>` and every other object by its logical name (stable across renders).
+ */
 const AUTO_NAMED = /^(.+)-[0-9a-z]{8}$/;
+
+/** The live objects that are the provider's auto-named instance of a rendered name. */
+function autoNamedMatches(rendered: string, objs: readonly KubeObject[]): KubeObject[] {
+  const byLogical = (logical: string) =>
+    objs.filter((o) => AUTO_NAMED.exec(o.metadata.name)?.[1] === logical);
+  const stable = byLogical(rendered);
+  if (stable.length > 0) return stable;
+  const hashed = AUTO_NAMED.exec(rendered);
+  return hashed ? byLogical(hashed[1]) : [];
+}
 
 export async function renderManifests(stack: string, outDir: string): Promise<Manifest[]> {
   await new Promise<void>((resolve, reject) =>
@@ -43,10 +57,15 @@ export async function renderManifests(stack: string, outDir: string): Promise<Ma
       (err, _out, stderr) => (err ? reject(new Error(`npm run render failed: ${stderr}`)) : resolve()),
     ),
   );
-  return fs
-    .readdirSync(outDir)
-    .filter((f) => f.endsWith(".yaml"))
-    .map((f) => yaml.load(fs.readFileSync(path.join(outDir, f), "utf8")) as Manifest);
+  const manifests = [RENDER_DIRS.objects, RENDER_DIRS.patches].flatMap((d) =>
+    fs
+      .readdirSync(path.join(outDir, d))
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => yaml.load(fs.readFileSync(path.join(outDir, d, f), "utf8")) as Manifest),
+  );
+  // A render of no object would make step 9 pass on nothing.
+  if (manifests.length === 0) throw new Error(`the render in ${outDir} holds no manifest`);
+  return manifests;
 }
 
 export async function compareRender(ctx: ScenarioContext, s: StackSettings): Promise<void> {
@@ -66,10 +85,13 @@ export async function compareRender(ctx: ScenarioContext, s: StackSettings): Pro
     const ns = typeof m.metadata.namespace === "string" ? m.metadata.namespace : s.namespace;
     const objs = await liveOf(m.kind, ns);
     let obj = objs.find((o) => o.metadata.name === name);
-    const auto = AUTO_NAMED.exec(name);
-    if (!obj && auto) {
-      const candidates = objs.filter((o) => AUTO_NAMED.exec(o.metadata.name)?.[1] === auto[1]);
-      assert.equal(candidates.length, 1, `one live ${m.kind} named ${auto[1]}-*, got ${candidates.length}`);
+    if (!obj) {
+      const candidates = autoNamedMatches(name, objs);
+      assert.equal(
+        candidates.length,
+        1,
+        `one live ${m.kind} auto-named from ${name}, got ${candidates.length}`,
+      );
       obj = candidates[0];
       names.set(name, obj.metadata.name);
     }
@@ -87,6 +109,12 @@ export async function compareRender(ctx: ScenarioContext, s: StackSettings): Pro
     }
     const { name: _n, ...meta } = want.metadata;
     void _n;
+    // The render-set label marks a render's own objects for a GitOps prune; a `pulumi up` has none.
+    if (meta.labels && typeof meta.labels === "object") {
+      const { [RENDER_SET_LABEL]: _set, ...labels } = meta.labels as Record<string, unknown>;
+      void _set;
+      meta.labels = labels;
+    }
     subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
   }
   assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
