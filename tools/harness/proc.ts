@@ -85,7 +85,9 @@ export function run(
   args: readonly string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asUser?: boolean } = {},
 ): Promise<RunResult> {
-  const [cmd, argv] = opts.asUser ? ["runuser", ["-u", RUN_AS, "--", file, ...args]] : [file, [...args]];
+  const [cmd, argv] = opts.asUser
+    ? ["runuser", ["-u", RUN_AS, "--", runnableCopy(file), ...args]]
+    : [file, [...args]];
   return new Promise((resolve) => {
     execFile(
       cmd,
@@ -116,11 +118,46 @@ export async function runOk(
   return r.stdout;
 }
 
+/** Whether every other user may run `file`: it and each folder above it carry the "others" execute bit. */
+export function othersCanRun(file: string): boolean {
+  let p = path.resolve(file);
+  try {
+    if ((fs.statSync(p).mode & 0o001) === 0) return false;
+    for (p = path.dirname(p); ; p = path.dirname(p)) {
+      if ((fs.statSync(p).mode & 0o001) === 0) return false;
+      if (p === path.dirname(p)) return true;
+    }
+  } catch {
+    return false;
+  }
+}
+
+const copies = new Map<string, string>();
+
+/**
+ * `file`, or a copy the {@link RUN_AS} user can run. A binary built under a closed folder (a clone in a
+ * `mktemp -d` folder, `/root`) is copied once per process into a temp folder open to that user; a
+ * statically found one (`/usr/sbin/pgbouncer`) is used as it is.
+ */
+export function runnableCopy(file: string): string {
+  if (othersCanRun(file)) return file;
+  const known = copies.get(file);
+  if (known) return known;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "harness-bin-"));
+  fs.chmodSync(dir, 0o755);
+  const copy = path.join(dir, path.basename(file));
+  fs.copyFileSync(file, copy);
+  fs.chmodSync(copy, 0o755);
+  copies.set(file, copy);
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return copy;
+}
+
 /** Starts a long-running server as {@link RUN_AS}, its stdout and stderr appended to `logFile`. */
 export function spawnAsUser(file: string, args: readonly string[], logFile: string): ChildProcess {
   const fd = fs.openSync(logFile, "a");
   try {
-    return spawn("runuser", ["-u", RUN_AS, "--", file, ...args], { stdio: ["ignore", fd, fd] });
+    return spawn("runuser", ["-u", RUN_AS, "--", runnableCopy(file), ...args], { stdio: ["ignore", fd, fd] });
   } finally {
     fs.closeSync(fd);
   }
