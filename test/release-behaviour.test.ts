@@ -109,7 +109,7 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
   });
 
   describe("GIVEN two processes from a processesPerPod: 2 render (so_reuseport, peer_id, [peers])", () => {
-    const two = variantSettings(prod, { cap: 10, processes: 2 });
+    const two = variantSettings(prod, { cap: 16, processes: 2 });
     const clients = 16;
     let stack: PooledStack;
 

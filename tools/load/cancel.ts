@@ -34,9 +34,15 @@ export interface CancelProbeOptions {
 }
 
 /**
+ * How long after its query a client sends the cancel: long enough for a new server connection's login and
+ * the query to reach PostgreSQL on a busy machine (at 300 ms one of 16 was seen still on its way).
+ */
+export const CANCEL_AFTER_MS = 1000;
+
+/**
  * `clients` connections through the shared port each start `SELECT pg_sleep(sleepSeconds)` and cancel it
- * 300 ms later, the way libpq does. Keep `clients` at or below the server cap, or waiting queries are not
- * running yet.
+ * {@link CANCEL_AFTER_MS} later, the way libpq does. Keep `clients` at or below the server cap of each
+ * process (the kernel may give one process all of them), or waiting queries are not running yet.
  */
 export async function probeCancels(
   stack: PooledStack,
@@ -57,7 +63,7 @@ export async function probeCancels(
           () => "completed",
           (e: { code?: string; message: string }) => e.code ?? e.message,
         );
-        await sleep(300);
+        await sleep(CANCEL_AFTER_MS);
         if (cross[j]) {
           const peer = stack.pgbouncer.files[(owners[j] + 1) % consoles.length];
           await c.cancel({ host: peer.unixSocketDir, port: stack.pgbouncer.port });
