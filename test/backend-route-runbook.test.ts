@@ -7,13 +7,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../components/backend-route";
 import { ConfigError } from "../components/common/config-reader";
-import { vaultReadsFor } from "../components/credentials";
 import { ALERT_NAMES } from "../components/monitoring/rules";
 import { deriveThresholds } from "../components/monitoring/thresholds";
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../components/pgbouncer";
 import { CONFIG_NAMESPACE, type StackSettings, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
 import { type OfflineRun, runOffline } from "../tools/offline/engine";
+import { vaultFor } from "./support/offline-vault";
 
 const RUNBOOK = fs.readFileSync(path.join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
 /** The runbook with line breaks folded, for phrases prettier may wrap. */
@@ -47,14 +47,6 @@ function isKnownSetting(section: string, field: string): boolean {
     );
   }
   return true;
-}
-
-function vaultFor(stack: string) {
-  const reads = vaultReadsFor(settings[stack].credentials);
-  return (mount: string, name: string) => {
-    const read = reads.find((r) => r.mount === mount && r.name === name);
-    return read && Object.fromEntries(read.keys.map((k) => [k, /user/.test(k) ? "clipper_app" : `pw-${k}`]));
-  };
 }
 
 describe("docs/runbook.md matches the code", () => {

@@ -5,12 +5,12 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { vaultReadsFor } from "../components/credentials";
 import { WORKLOAD_DEFAULTS, ZONE_TOPOLOGY_KEY, selectorLabels } from "../components/pgbouncer";
 import { POLICIES } from "../policy/policies";
 import { type StackSettings, parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, listStacks, stackFileConfig } from "../stacks/stack-file";
 import { type OfflineRun, runOffline } from "../tools/offline/engine";
+import { vaultFor } from "./support/offline-vault";
 
 const RUNBOOK = fs.readFileSync(path.join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
 const SECTION = RUNBOOK.split(/^## Maintenance$/m)[1]?.split(/^## /m)[0] ?? "";
@@ -20,14 +20,6 @@ const FLAT = SECTION.replace(/\s+/g, " ");
 const settings: Record<string, StackSettings> = Object.fromEntries(
   listStacks().map((s) => [s, parseSettings(rawStackConfig(stackFileConfig(s)))]),
 );
-
-function vaultFor(stack: string) {
-  const reads = vaultReadsFor(settings[stack].credentials);
-  return (mount: string, name: string) => {
-    const read = reads.find((r) => r.mount === mount && r.name === name);
-    return read && Object.fromEntries(read.keys.map((k) => [k, /user/.test(k) ? "clipper_app" : `pw-${k}`]));
-  };
-}
 
 describe("docs/runbook.md, Maintenance, matches the code", () => {
   let prod: OfflineRun;
