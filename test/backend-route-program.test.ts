@@ -165,10 +165,17 @@ for (const stack of ["staging", "prod"]) {
 }
 
 describe("backend route through the program: connectionUrl without a password", () => {
-  it("GIVEN Vault holds the app's SCRAM verifier THEN connectionUrl is left out and the rest is exported", async () => {
+  it("GIVEN authFileSecret verifier and Vault holding the app's SCRAM verifier THEN connectionUrl is left out and the rest is exported", async () => {
     const s = settingsOf("staging").credentials;
+    const raw = rawStackConfig(stackFileConfig("staging"));
     const run = await runOffline({
       stack: "staging",
+      config: {
+        "clipper-pgbouncer:credentials": JSON.stringify({
+          ...(raw.credentials as object),
+          authFileSecret: "verifier",
+        }),
+      },
       vault: fakeVault("staging", { [s.appPasswordKey]: scramVerifier(APP_USER, APP_PASSWORD) }),
     });
     assert.ok(!("connectionUrl" in run.outputs));

@@ -8,6 +8,7 @@ import {
   VaultCredentialError,
   loadPoolerCredentials,
   md5Secret,
+  parseAuthFile,
   parseScramVerifier,
   scramKeys,
   scramVerifier,
@@ -62,16 +63,10 @@ const QUERY_SETTINGS: CredentialSettings = {
   },
 };
 
-/** The auth file as `user → secret`, parsed the way PgBouncer reads it. */
-function authEntries(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n").filter((l) => l !== "")) {
-    const m = /^"((?:[^"]|"")*)" "((?:[^"]|"")*)"$/.exec(line);
-    assert.ok(m, `not an auth file line: ${line}`);
-    out.set(m[1].replace(/""/g, '"'), m[2].replace(/""/g, '"'));
-  }
-  return out;
-}
+const authEntries = parseAuthFile;
+
+/** The settings with the auth file holding the verifier of the application user (the explicit hazard mode). */
+const VERIFIER: CredentialSettings = { ...CREDENTIAL_DEFAULTS, authFileSecret: "verifier" };
 
 class AfterCredentials extends pulumi.CustomResource {
   constructor(name: string, props: pulumi.Inputs) {
@@ -149,22 +144,19 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
       ]);
     });
 
-    it("writes SCRAM verifiers of the app and stats users, never their passwords", async () => {
+    it("writes the application user's password (PgBouncer's server login) and the stats user's verifier", async () => {
       const c = await loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX);
       const text = await promiseOf(c.authFile);
-      assert.ok(!text.includes(APP_PASSWORD) && !text.includes(STATS_PASSWORD), text);
       const entries = authEntries(text);
       assert.deepEqual([...entries.keys()], [APP_USER, STATS_USER]);
-      for (const [user, password] of [
-        [APP_USER, APP_PASSWORD],
-        [STATS_USER, STATS_PASSWORD],
-      ]) {
-        const v = parseScramVerifier(entries.get(user) ?? "");
-        assert.ok(v, `${user}: ${entries.get(user)}`);
-        // The verifier proves the password: its StoredKey is what a client with the password derives.
-        assert.deepEqual(v.storedKey, scramKeys(password, v.salt, v.iterations).storedKey);
-        assert.notDeepEqual(v.storedKey, scramKeys(password + "x", v.salt, v.iterations).storedKey);
-      }
+      assert.equal(entries.get(APP_USER), APP_PASSWORD);
+      // The stats user only logs in to PgBouncer's console: a verifier will do, and its password stays out.
+      assert.ok(!text.includes(STATS_PASSWORD), text);
+      const v = parseScramVerifier(entries.get(STATS_USER) ?? "");
+      assert.ok(v, `${STATS_USER}: ${entries.get(STATS_USER)}`);
+      // The verifier proves the password: its StoredKey is what a client with the password derives.
+      assert.deepEqual(v.storedKey, scramKeys(STATS_PASSWORD, v.salt, v.iterations).storedKey);
+      assert.notDeepEqual(v.storedKey, scramKeys(STATS_PASSWORD + "x", v.salt, v.iterations).storedKey);
       assert.deepEqual(c.iniAuth, { type: "scram-sha-256" });
     });
 
@@ -203,18 +195,39 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
         await promiseOf((await loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX)).authFile),
       );
       assert.notEqual(after.get(APP_USER), before.get(APP_USER));
-      assert.equal(after.get(APP_USER), scramVerifier(APP_USER, APP_PASSWORD + "-rotated"));
+      assert.equal(after.get(APP_USER), APP_PASSWORD + "-rotated");
       assert.equal(after.get(STATS_USER), before.get(STATS_USER));
     });
 
-    it("uses a SCRAM verifier stored in Vault (copied from pg_authid) verbatim", async () => {
-      const verifier = scramVerifier(APP_USER, "copied from postgres", 8192);
-      setVault({ ...DEFAULT_DATA, app_password: verifier });
-      const entries = authEntries(
-        await promiseOf((await loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX)).authFile),
-      );
-      assert.equal(entries.get(APP_USER), verifier);
-    });
+    for (const [what, value] of [
+      ["a SCRAM verifier (copied from pg_authid)", scramVerifier(APP_USER, "copied from postgres", 8192)],
+      ["an md5 hash", md5Secret(APP_USER, "from pg_authid")],
+    ]) {
+      it(`refuses ${what} in Vault, naming the key and what to store instead (the upgrade path)`, async () => {
+        setVault({ ...DEFAULT_DATA, app_password: value });
+        await refused(
+          CREDENTIAL_DEFAULTS,
+          new RegExp(
+            `key "app_password" \\(credentials\\.appPasswordKey\\): holds ${what.split(" (")[0]}, but ` +
+              `credentials\\.authFileSecret is "password" \\(the default\\)`,
+          ),
+          [value],
+        );
+        await assert.rejects(loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX), (e: Error) => {
+          assert.ok(
+            e.message.includes(
+              `vault kv patch -mount=${CREDENTIAL_DEFAULTS.vaultMount} ${CREDENTIAL_DEFAULTS.vaultPath} app_password=<password>`,
+            ),
+            e.message,
+          );
+          assert.ok(
+            e.message.includes("set credentials.authFileSecret: verifier (refused in prod"),
+            e.message,
+          );
+          return true;
+        });
+      });
+    }
 
     it("passes an explicit Vault provider to the invoke", async () => {
       const provider = new VaultProvider("vault-test");
@@ -226,21 +239,57 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
     });
   });
 
+  describe("GIVEN authFileSecret verifier (explicit; its hazard is in the TSDoc and the runbook)", () => {
+    it("writes SCRAM verifiers of the app and stats users, never their passwords", async () => {
+      const text = await promiseOf((await loadPoolerCredentials(VERIFIER, CTX)).authFile);
+      assert.ok(!text.includes(APP_PASSWORD) && !text.includes(STATS_PASSWORD), text);
+      const entries = authEntries(text);
+      assert.equal(entries.get(APP_USER), scramVerifier(APP_USER, APP_PASSWORD));
+      assert.equal(entries.get(STATS_USER), scramVerifier(STATS_USER, STATS_PASSWORD));
+    });
+
+    it("uses a SCRAM verifier stored in Vault (copied from pg_authid) verbatim", async () => {
+      const verifier = scramVerifier(APP_USER, "copied from postgres", 8192);
+      setVault({ ...DEFAULT_DATA, app_password: verifier });
+      const entries = authEntries(await promiseOf((await loadPoolerCredentials(VERIFIER, CTX)).authFile));
+      assert.equal(entries.get(APP_USER), verifier);
+    });
+
+    it("refuses a malformed SCRAM verifier", async () => {
+      setVault({ ...DEFAULT_DATA, app_password: "SCRAM-SHA-256$4096:c2FsdA==$broken" });
+      await refused(VERIFIER, /key "app_password".*starts like a SCRAM-SHA-256 verifier but is not one/, [
+        "c2FsdA==",
+      ]);
+    });
+
+    it("refuses an md5 hash under scram-sha-256", async () => {
+      setVault({ ...DEFAULT_DATA, app_password: md5Secret(APP_USER, "x") });
+      await refused(VERIFIER, /key "app_password".*md5 hash, which cannot answer scram-sha-256/);
+    });
+  });
+
   describe("GIVEN authType md5", () => {
     const md5: CredentialSettings = { ...CREDENTIAL_DEFAULTS, authType: "md5" };
+    const md5Verifier: CredentialSettings = { ...md5, authFileSecret: "verifier" };
 
-    it('writes "md5" + md5(password + user) for both users', async () => {
+    it("writes the application user's password and the stats user's md5 hash", async () => {
       const c = await loadPoolerCredentials(md5, CTX);
       const entries = authEntries(await promiseOf(c.authFile));
-      assert.equal(entries.get(APP_USER), md5Secret(APP_USER, APP_PASSWORD));
+      assert.equal(entries.get(APP_USER), APP_PASSWORD);
       assert.equal(entries.get(STATS_USER), md5Secret(STATS_USER, STATS_PASSWORD));
       assert.deepEqual(c.iniAuth, { type: "md5" });
     });
 
-    it("uses an md5 hash stored in Vault verbatim", async () => {
+    it('with authFileSecret verifier writes "md5" + md5(password + user) for both users', async () => {
+      const entries = authEntries(await promiseOf((await loadPoolerCredentials(md5Verifier, CTX)).authFile));
+      assert.equal(entries.get(APP_USER), md5Secret(APP_USER, APP_PASSWORD));
+      assert.equal(entries.get(STATS_USER), md5Secret(STATS_USER, STATS_PASSWORD));
+    });
+
+    it("with authFileSecret verifier uses an md5 hash stored in Vault verbatim", async () => {
       const hash = md5Secret(APP_USER, "from pg_authid");
       setVault({ ...DEFAULT_DATA, app_password: hash });
-      const entries = authEntries(await promiseOf((await loadPoolerCredentials(md5, CTX)).authFile));
+      const entries = authEntries(await promiseOf((await loadPoolerCredentials(md5Verifier, CTX)).authFile));
       assert.equal(entries.get(APP_USER), hash);
     });
   });
@@ -367,20 +416,6 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
       await refused(CREDENTIAL_DEFAULTS, /key "app_password".*printable ASCII/, ["secret-value"]);
       setVault({ ...DEFAULT_DATA, exporter_password: "s\u00e9cret-value" });
       await refused(CREDENTIAL_DEFAULTS, /key "exporter_password".*printable ASCII/, ["cret-value"]);
-    });
-
-    it("a malformed SCRAM verifier", async () => {
-      setVault({ ...DEFAULT_DATA, app_password: "SCRAM-SHA-256$4096:c2FsdA==$broken" });
-      await refused(
-        CREDENTIAL_DEFAULTS,
-        /key "app_password".*starts like a SCRAM-SHA-256 verifier but is not one/,
-        ["c2FsdA=="],
-      );
-    });
-
-    it("an md5 hash under scram-sha-256", async () => {
-      setVault({ ...DEFAULT_DATA, app_password: md5Secret(APP_USER, "x") });
-      await refused(CREDENTIAL_DEFAULTS, /key "app_password".*md5 hash, which cannot answer scram-sha-256/);
     });
 
     it("a verifier where the exporter needs the password", async () => {

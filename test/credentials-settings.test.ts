@@ -34,12 +34,14 @@ describe("credentials settings", () => {
   it("defaults to file mode, scram-sha-256, secret/clipper/pgbouncer", () => {
     assert.deepEqual(read(undefined), CREDENTIAL_DEFAULTS);
     assert.equal(read({}).authType, "scram-sha-256");
+    assert.equal(read({}).authFileSecret, "password");
     assert.equal(read({}).authQuery, undefined);
   });
 
-  it("takes md5 only when asked, and custom mount, path and keys", () => {
+  it("takes md5 and the verifier in the auth file only when asked, and custom mount, path and keys", () => {
     const s = read({
       authType: "md5",
+      authFileSecret: "verifier",
       vaultMount: "kv",
       vaultPath: "teams/clipper/pooler",
       appUserKey: "username",
@@ -48,6 +50,7 @@ describe("credentials settings", () => {
     });
     assert.deepEqual(s, {
       authType: "md5",
+      authFileSecret: "verifier",
       vaultMount: "kv",
       vaultPath: "teams/clipper/pooler",
       appUserKey: "username",
@@ -88,6 +91,18 @@ describe("credentials settings", () => {
   describe("refuses", () => {
     it("an auth type other than scram-sha-256 or md5", () =>
       refused({ authType: "plain" }, `${KEY}.authType`, /"plain"; must be one of "scram-sha-256", "md5"/));
+    it("an auth file secret other than password or verifier", () =>
+      refused(
+        { authFileSecret: "scram" },
+        `${KEY}.authFileSecret`,
+        /"scram"; must be one of "password", "verifier"/,
+      ));
+    it("authFileSecret together with auth_query (auth_user's entry is always its password)", () =>
+      refused(
+        { authFileSecret: "verifier", authQuery: {} },
+        `${KEY}.authFileSecret`,
+        /not used when .*authQuery is set/,
+      ));
     it("a Vault path with an empty segment", () =>
       refused({ vaultPath: "clipper//pgbouncer" }, `${KEY}.vaultPath`, /a Vault secret path/));
     it("a mount with a leading slash", () =>

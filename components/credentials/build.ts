@@ -12,6 +12,7 @@ import {
   passwordProblem,
   scramVerifier,
   secretKind,
+  type SecretKind,
   userNameProblem,
 } from "./secrets";
 import { type CredentialSettings, vaultKeys } from "./settings";
@@ -104,12 +105,19 @@ export function buildCredentials(
     return v;
   };
 
-  /** A password the program itself must know: for the exporter, or for PgBouncer's own login. */
-  const readPassword = (key: string, setting: string, why: string): string | undefined => {
+  /**
+   * A password the program itself must know: for the exporter, for PgBouncer's own login, or for the auth
+   * file. `refusal` says why a verifier or hash will not do.
+   */
+  const readPassword = (
+    key: string,
+    setting: string,
+    refusal: (kind: SecretKind) => string,
+  ): string | undefined => {
     const v = read(key, setting);
     if (v === undefined) return undefined;
     if (v !== "" && secretKind(v) !== "password") {
-      problem(key, setting, `holds a ${secretKind(v)}, but ${why} needs the password itself`);
+      problem(key, setting, refusal(secretKind(v)));
       return undefined;
     }
     const bad = passwordProblem(v);
@@ -119,16 +127,46 @@ export function buildCredentials(
     }
     return v;
   };
+  const needs = (who: string) => (kind: SecretKind) =>
+    `holds a ${kind}, but ${who} needs the password itself`;
 
   /** The auth file's secret for a user whose login only PgBouncer checks. */
   const fileSecret = (user: string, password: string): string =>
     settings.authType === "md5" ? md5Secret(user, password) : scramVerifier(user, password);
 
+  /** `authFileSecret: verifier`: a verifier (or md5 hash) as given, or derived from the password. */
+  const verifierEntry = (value: string, user: string | undefined): string | undefined => {
+    const kind = secretKind(value);
+    if (kind === "scram-verifier") {
+      if (parseScramVerifier(value)) return value;
+      problem(
+        settings.appPasswordKey,
+        "appPasswordKey",
+        "starts like a SCRAM-SHA-256 verifier but is not one " +
+          "(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, as in pg_authid)",
+      );
+      return undefined;
+    }
+    if (kind === "md5-hash") {
+      if (settings.authType === "md5") return value;
+      problem(
+        settings.appPasswordKey,
+        "appPasswordKey",
+        "holds an md5 hash, which cannot answer scram-sha-256; store the password or the SCRAM verifier " +
+          "from pg_authid (or set credentials.authType md5)",
+      );
+      return undefined;
+    }
+    const bad = passwordProblem(value);
+    if (bad) problem(settings.appPasswordKey, "appPasswordKey", bad);
+    return bad || user === undefined ? undefined : fileSecret(user, value);
+  };
+
   const lines: string[] = [];
   const statsPassword = readPassword(
     settings.statsPasswordKey,
     "statsPasswordKey",
-    "the exporter's connection string",
+    needs("the exporter's connection string"),
   );
 
   let iniAuth: Omit<IniAuth, "file">;
@@ -140,7 +178,11 @@ export function buildCredentials(
     };
     // PgBouncer logs in as auth_user with no client whose SCRAM proof it could reuse: this entry must be
     // the password (a verifier would only let clients in, never PgBouncer out).
-    const pw = readPassword(q.passwordKey, "authQuery.passwordKey", "PgBouncer's own login as auth_user");
+    const pw = readPassword(
+      q.passwordKey,
+      "authQuery.passwordKey",
+      needs("PgBouncer's own login as auth_user"),
+    );
     if (q.user === ctx.statsUser) {
       problem(q.passwordKey, "authQuery.passwordKey", `authQuery.user "${q.user}" is also the stats user`);
     } else if (pw !== undefined) {
@@ -154,41 +196,22 @@ export function buildCredentials(
     else if (user === ctx.statsUser) {
       problem(settings.appUserKey, "appUserKey", "names the stats user; the application needs its own user");
     }
-    const value = read(settings.appPasswordKey, "appPasswordKey");
     let entry: string | undefined;
-    if (value !== undefined) {
-      const kind = secretKind(value);
-      if (kind === "scram-verifier") {
-        if (parseScramVerifier(value)) entry = value;
-        else {
-          problem(
-            settings.appPasswordKey,
-            "appPasswordKey",
-            "starts like a SCRAM-SHA-256 verifier but is not one " +
-              "(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, as in pg_authid)",
-          );
-        }
-      } else if (kind === "md5-hash") {
-        if (settings.authType === "md5") entry = value;
-        else {
-          problem(
-            settings.appPasswordKey,
-            "appPasswordKey",
-            "holds an md5 hash, which cannot answer scram-sha-256; store the password or the SCRAM verifier " +
-              "from pg_authid (or set credentials.authType md5)",
-          );
-        }
-      } else {
-        const bad = passwordProblem(value);
-        if (bad) problem(settings.appPasswordKey, "appPasswordKey", bad);
-        else if (user !== undefined && !userBad) entry = fileSecret(user, value);
-      }
+    if (settings.authFileSecret === "password") {
+      entry = readPassword(settings.appPasswordKey, "appPasswordKey", (kind) =>
+        verifierInPasswordMode(settings, kind),
+      );
+    } else {
+      const value = read(settings.appPasswordKey, "appPasswordKey");
+      if (value !== undefined)
+        entry = verifierEntry(value, user !== undefined && !userBad ? user : undefined);
     }
     if (user !== undefined && !userBad && user !== ctx.statsUser && entry !== undefined) {
       lines.push(authFileLine(user, entry));
     }
   }
 
+  // A verifier is enough here: the stats user only logs in to PgBouncer's admin console, never to PostgreSQL.
   if (statsPassword !== undefined)
     lines.push(authFileLine(ctx.statsUser, fileSecret(ctx.statsUser, statsPassword)));
 
@@ -198,4 +221,20 @@ export function buildCredentials(
     exporterConnectionString: exporterConnectionString(ctx.statsUser, statsPassword, ctx.pgbouncerPort),
     iniAuth,
   };
+}
+
+/**
+ * Why a verifier or hash in Vault is refused under `authFileSecret: password`, and what to store instead: the
+ * upgrade path of a stack that kept a verifier there before `password` became the default.
+ */
+export function verifierInPasswordMode(settings: CredentialSettings, kind: SecretKind): string {
+  const what = kind === "scram-verifier" ? "a SCRAM verifier" : "an md5 hash";
+  return (
+    `holds ${what}, but credentials.authFileSecret is "password" (the default): PgBouncer logs in to ` +
+    `PostgreSQL with the password itself, so that no client login can lock it out. Store the application ` +
+    `user's password under this key instead (vault kv patch -mount=${settings.vaultMount} ` +
+    `${settings.vaultPath} ${settings.appPasswordKey}=<password>); PostgreSQL's password can then be set any ` +
+    `ordinary way. To keep ${what}, set credentials.authFileSecret: verifier (refused in prod: one wrong ` +
+    `password can lock every login out until PgBouncer restarts; docs/runbook.md, "Authentication failures")`
+  );
 }

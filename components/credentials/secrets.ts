@@ -146,6 +146,22 @@ export function authFileLine(user: string, secret: string): string {
   return `${quoteAuthField(user)} ${quoteAuthField(secret)}`;
 }
 
+const AUTH_FILE_LINE = /^"((?:[^"]|"")*)"\s+"((?:[^"]|"")*)"/;
+
+/**
+ * The auth file's entries, `user → secret`, read as PgBouncer reads the lines {@link authFileLine} writes
+ * (two quoted fields, `""` for `"`; anything after them ignored). Lines that are not entries (blank,
+ * comments) are skipped; a user listed twice keeps its last secret.
+ */
+export function parseAuthFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = AUTH_FILE_LINE.exec(line.trim());
+    if (m) out.set(m[1].replace(/""/g, '"'), m[2].replace(/""/g, '"'));
+  }
+  return out;
+}
+
 /** The exporter's libpq URL to PgBouncer's admin console in the same pod. */
 export function exporterConnectionString(user: string, password: string, port: number): string {
   return (

@@ -4,6 +4,9 @@ import { PG_IDENTIFIER } from "../pgbouncer/settings";
 /** PgBouncer's `auth_type` values this program renders. */
 export type AuthType = "scram-sha-256" | "md5";
 
+/** What PgBouncer's auth file holds for the application user (file mode), see {@link CredentialSettings.authFileSecret}. */
+export type AuthFileSecret = "password" | "verifier";
+
 /**
  * `auth_query` mode: PgBouncer looks up the secret of a user missing from the auth file in PostgreSQL,
  * logged in as `user`. For databases with many users; the auth file then holds only `user` and the stats
@@ -43,6 +46,27 @@ export interface CredentialSettings {
    * @default scram-sha-256; md5 (deprecated by PostgreSQL) only when a stack asks for it
    */
   readonly authType: AuthType;
+  /**
+   * What the auth file holds for the application user (file mode; `authQuery.user` always gets its password).
+   *
+   * - `password`: the password itself. PgBouncer checks clients against it and logs in to PostgreSQL with it,
+   *   whatever verifier PostgreSQL stores, so PostgreSQL's password is set any ordinary way (`\password`,
+   *   `ALTER ROLE … PASSWORD '…'`) and no sequence of client logins (wrong or stale passwords, dropped
+   *   handshakes, bursts after a start) can make a later correct login fail. The file is a Kubernetes Secret,
+   *   a Pulumi secret, mounted read-only into the PgBouncer containers only; pgbouncer.ini and the ConfigMap
+   *   carry no password.
+   * - `verifier`: a SCRAM verifier (given in Vault, or derived from the password there), or an md5 hash with
+   *   `authType: md5`. **Hazard** on PgBouncer 1.25.2: with a SCRAM verifier PgBouncer can log in to
+   *   PostgreSQL only with the keys of a client's finished SCRAM login on the same process. If the first
+   *   finished login after a start uses a wrong password, every later login is refused with
+   *   `server login failed: wrong password type` until PgBouncer restarts; the first burst after a start
+   *   of a multi-process pod can be refused the same way; and PostgreSQL's verifier must be set from this
+   *   program's (`ALTER ROLE … PASSWORD '<verifier>'`), or every server login fails. The policy pack
+   *   refuses it in prod (docs/runbook.md, "Authentication failures").
+   *
+   * @default password: no client login can lock the pooler out
+   */
+  readonly authFileSecret: AuthFileSecret;
   /** Path where the KV v2 engine is mounted. @default secret */
   readonly vaultMount: string;
   /** Name of the KV v2 secret under the mount that holds every key below. @default clipper/pgbouncer */
@@ -52,8 +76,9 @@ export interface CredentialSettings {
    */
   readonly appUserKey: string;
   /**
-   * Key of the application user's secret in the Vault secret (file mode only): the password, or the SCRAM
-   * verifier copied from `pg_authid.rolpassword` (or an `md5…` hash in md5 mode). @default app_password
+   * Key of the application user's secret in the Vault secret (file mode only): the password. With
+   * `authFileSecret: verifier` it may also hold the SCRAM verifier copied from `pg_authid.rolpassword` (or
+   * an `md5…` hash in md5 mode). @default app_password
    */
   readonly appPasswordKey: string;
   /**
@@ -71,6 +96,7 @@ export interface CredentialSettings {
 
 export const CREDENTIAL_DEFAULTS: CredentialSettings = {
   authType: "scram-sha-256",
+  authFileSecret: "password",
   vaultMount: "secret",
   vaultPath: "clipper/pgbouncer",
   appUserKey: "app_user",
@@ -94,6 +120,7 @@ export function readCredentials(r: ConfigReader): CredentialSettings {
   const queryMode = r.has("authQuery");
   const base = {
     authType: r.oneOf("authType", d.authType, ["scram-sha-256", "md5"]),
+    authFileSecret: r.oneOf("authFileSecret", d.authFileSecret, ["password", "verifier"]),
     vaultMount: r.string("vaultMount", d.vaultMount, PATH, "a Vault mount path"),
     vaultPath: r.string("vaultPath", d.vaultPath, PATH, "a Vault secret path"),
     appUserKey: r.string("appUserKey", d.appUserKey, KEY, "a Vault key name"),
@@ -102,7 +129,7 @@ export function readCredentials(r: ConfigReader): CredentialSettings {
   };
   let authQuery: AuthQuerySettings | undefined;
   if (queryMode) {
-    for (const field of ["appUserKey", "appPasswordKey"]) {
+    for (const field of ["appUserKey", "appPasswordKey", "authFileSecret"]) {
       if (r.has(field)) {
         r.issues.add(
           `${r.key}.${field}`,
