@@ -7,6 +7,6 @@ import { POLICIES } from "./policies";
 
 new PolicyPack("clipper-pgbouncer", {
   description:
-    "Guardrails of the Clipper PgBouncer program: pool budget, restricted pods, no plaintext secrets, prod availability, prod spread.",
+    "Guardrails of the Clipper PgBouncer program: pool budget, restricted pods, no plaintext secrets, prod availability, prod spread, prod server login without a client's proof.",
   policies: POLICIES,
 });

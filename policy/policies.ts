@@ -10,6 +10,7 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { ConfigReader, IssueList } from "../components/common/config-reader";
+import { parseAuthFile, secretKind } from "../components/credentials/secrets";
 import { poolBudget } from "../components/pgbouncer/budget";
 import { readDatabase } from "../components/pgbouncer/settings";
 import { key, rawStackConfig } from "../stacks/settings";
@@ -62,27 +63,50 @@ export function surgePods(deployment: PolicyInputResource, replicas: number): nu
   return pct ? Math.ceil((replicas * Number(pct[1])) / 100) : Number(surge);
 }
 
-/** The pgbouncer.ini a PgBouncer Deployment mounts: from the ConfigMap its volumes name. */
+/**
+ * The text under a key matching `key` in the ConfigMap or Secret (`kind`) that a Deployment's volumes name.
+ * In a preview the auto-generated name may still be unknown: one candidate is then unambiguous.
+ */
+function mountedText(
+  deployment: PolicyInputResource,
+  resources: readonly PolicyInputResource[],
+  kind: "ConfigMap" | "Secret",
+  key: RegExp,
+): string | undefined {
+  const volumes: any[] = (plain(podSpecOf(deployment)?.volumes) ?? []).map(plain);
+  const names = new Set(
+    volumes
+      .map((v) =>
+        kind === "ConfigMap" ? plain(plain(v?.configMap)?.name) : plain(plain(v?.secret)?.secretName),
+      )
+      .filter((n) => n !== undefined),
+  );
+  const textOf = (r: PolicyInputResource): string | undefined => {
+    for (const field of ["stringData", "data"]) {
+      const data = plain(at(r.props, [field])) ?? {};
+      const k = Object.keys(data).find((x) => key.test(x));
+      const text = k === undefined ? undefined : plain(data[k]);
+      if (typeof text !== "string") continue;
+      // A Secret's `data` is base64, a ConfigMap's is text.
+      return kind === "Secret" && field === "data" ? Buffer.from(text, "base64").toString("utf8") : text;
+    }
+    return undefined;
+  };
+  const withText = resources.filter(
+    (r) => r.type === `kubernetes:core/v1:${kind}` && textOf(r) !== undefined,
+  );
+  const mounted = withText.filter((r) => names.has(metadataOf(r).name));
+  const found = mounted.length === 1 ? mounted : withText.length === 1 ? withText : [];
+  return found.length === 1 ? textOf(found[0]) : undefined;
+}
+
+/** The pgbouncer.ini a PgBouncer Deployment mounts: `pgbouncer.ini`, or `pgbouncer-<i>.ini` per process. */
 function mountedIni(
   deployment: PolicyInputResource,
   resources: readonly PolicyInputResource[],
 ): string | undefined {
-  const volumes: any[] = (plain(podSpecOf(deployment)?.volumes) ?? []).map(plain);
-  const names = new Set(volumes.map((v) => plain(plain(v?.configMap)?.name)).filter((n) => n !== undefined));
-  // `pgbouncer.ini`, or `pgbouncer-<i>.ini` per process of a multi-process pod (the same pool limits).
-  const iniOf = (r: PolicyInputResource): string | undefined => {
-    const data = plain(at(r.props, ["data"])) ?? {};
-    const key = Object.keys(data).find((k) => /^pgbouncer(-\d+)?\.ini$/.test(k));
-    const text = key === undefined ? undefined : plain(data[key]);
-    return typeof text === "string" ? text : undefined;
-  };
-  const withIni = resources.filter(
-    (r) => r.type === "kubernetes:core/v1:ConfigMap" && iniOf(r) !== undefined,
-  );
-  const mounted = withIni.filter((r) => names.has(metadataOf(r).name));
-  // In a preview the auto-generated name may still be unknown: one candidate is then unambiguous.
-  const found = mounted.length === 1 ? mounted : withIni.length === 1 ? withIni : [];
-  return found.length === 1 ? iniOf(found[0]) : undefined;
+  // The processes of a multi-process pod share the pool limits and the users: any one of them will do.
+  return mountedText(deployment, resources, "ConfigMap", /^pgbouncer(-\d+)?\.ini$/);
 }
 
 /**
@@ -371,6 +395,54 @@ export function checkSpreadCannotStrand(r: PolicyInputResource, report: Report):
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 6. In production, PgBouncer logs in to PostgreSQL without a client's SCRAM proof.
+
+/** The auth file's name in the Secret the PgBouncer containers mount. */
+export const AUTH_FILE_KEY = /^userlist\.txt$/;
+
+/**
+ * No user that PgBouncer logs in to PostgreSQL as (everyone in the auth file but the console-only
+ * `stats_users` and `admin_users` of the ini) has a SCRAM verifier in the auth file. With a verifier,
+ * PgBouncer 1.25.2 can log in to PostgreSQL only with the keys of a client's finished SCRAM login on the
+ * same process: one wrong password as the first login after a start locks every later login out until
+ * PgBouncer restarts (`credentials.authFileSecret: verifier`; docs/runbook.md, "Authentication failures").
+ * An auth file the policy cannot read is reported too: it cannot tell.
+ */
+export function checkServerLoginNeedsNoClientProof(
+  resources: readonly PolicyInputResource[],
+  report: Report,
+): void {
+  for (const d of pgBouncerDeployments(resources)) {
+    const name = metadataOf(d).name ?? d.name;
+    const authFile = mountedText(d, resources, "Secret", AUTH_FILE_KEY);
+    const ini = mountedIni(d, resources);
+    if (authFile === undefined || ini === undefined) {
+      report(
+        `Deployment ${name}: its ${authFile === undefined ? "auth file (Secret key userlist.txt)" : "pgbouncer.ini"} ` +
+          `could not be read, so whether PgBouncer's server login needs a client's SCRAM keys cannot be told`,
+        d.urn,
+      );
+      continue;
+    }
+    const consoleOnly = new Set(
+      ["stats_users", "admin_users"].flatMap((p) =>
+        (iniParameter(ini, "pgbouncer", p) ?? "").split(",").map((u) => u.trim()),
+      ),
+    );
+    for (const [user, secret] of parseAuthFile(authFile)) {
+      if (consoleOnly.has(user) || secretKind(secret) !== "scram-verifier") continue;
+      report(
+        `Deployment ${name}: the auth file holds a SCRAM verifier for ${user}, so PgBouncer can log in to ` +
+          `PostgreSQL as ${user} only with the keys of a client's finished SCRAM login: one wrong password ` +
+          `as the first login after a start locks every later login out until PgBouncer restarts. Set ` +
+          `credentials.authFileSecret: password (the default) and store the password in Vault`,
+        d.urn,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The policies.
 
 function fromStack(args: StackValidationArgs): PolicyInputResource[] {
@@ -484,10 +556,24 @@ export const productionSpreadPolicy: StackValidationPolicy = {
   },
 };
 
+export const productionServerLoginPolicy: StackValidationPolicy = {
+  name: "prod-server-login-without-client-proof",
+  description:
+    `In production (${PRODUCTION_STACKS.join(", ")}), PgBouncer's auth file holds no SCRAM verifier for a ` +
+    "user it logs in to PostgreSQL as, so that no client login can lock the pooler out.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, reportViolation) => {
+    const resources = fromStack(args);
+    if (!isProductionStack(resources)) return;
+    checkServerLoginNeedsNoClientProof(resources, reportViolation);
+  },
+};
+
 export const POLICIES = [
   poolBudgetPolicy,
   restrictedPodSecurityPolicy,
   noPlaintextSecretsPolicy,
   productionAvailabilityPolicy,
   productionSpreadPolicy,
+  productionServerLoginPolicy,
 ];

@@ -12,7 +12,7 @@ import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
-import { vaultReadsFor } from "../components/credentials";
+import { scramVerifier, vaultReadsFor } from "../components/credentials";
 import { selectorLabels, strandingSpreadConstraints } from "../components/pgbouncer";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { PROJECT_DIR, stackFileConfig } from "../stacks/stack-file";
@@ -107,7 +107,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     return found;
   }
 
-  it("serves the five policies", async () => {
+  it("serves the six policies", async () => {
     const info = await new Promise<analyzerPb.AnalyzerInfo>((ok, ko) =>
       client.getAnalyzerInfo(new Empty(), (e, res) => (e ? ko(e) : ok(res))),
     );
@@ -121,6 +121,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
         "no-plaintext-secrets",
         "pool-budget-fits-postgres",
         "prod-replicas-and-pdb",
+        "prod-server-login-without-client-proof",
         "prod-spread-cannot-strand",
         "restricted-pod-security",
       ],
@@ -161,5 +162,22 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
       JSON.stringify(found),
     );
     assert.match(found[0].message, /nodeTaintsPolicy unset \(Ignore\)/);
+  });
+
+  it("reads the auth file through the secret the CLI sends, and reports the application user's verifier in prod", async () => {
+    const found = await analyze("prod", (rs) => {
+      const secret = rs.find((r) => r.type === "kubernetes:core/v1:Secret")!;
+      const data = (secret.inputs as { stringData: { value: Record<string, string> } }).stringData.value;
+      data["userlist.txt"] = data["userlist.txt"].replace(
+        /^"clipper_app" ".*"$/m,
+        `"clipper_app" "${scramVerifier("clipper_app", "pw")}"`,
+      );
+    });
+    assert.deepStrictEqual(
+      found.map((d) => d.policy),
+      ["prod-server-login-without-client-proof"],
+      JSON.stringify(found),
+    );
+    assert.match(found[0].message, /SCRAM verifier for clipper_app/);
   });
 });

@@ -4,7 +4,7 @@
  */
 import * as assert from "assert";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
-import { vaultReadsFor } from "../components/credentials";
+import { scramVerifier, vaultReadsFor } from "../components/credentials";
 import { poolBudget } from "../components/pgbouncer/budget";
 import { selectorLabels, spreadConstraints, strandingSpreadConstraints } from "../components/pgbouncer";
 import {
@@ -16,13 +16,14 @@ import {
   checkPoolBudget,
   checkProductionAvailability,
   checkRestrictedPod,
+  checkServerLoginNeedsNoClientProof,
   checkSpreadCannotStrand,
   postgresLimitsFromStackFile,
   resolveLimits,
   surgePods,
 } from "../policy/policies";
 import { iniParameter } from "../policy/ini";
-import { stackOfUrn } from "../policy/resources";
+import { plain, stackOfUrn } from "../policy/resources";
 import { parseSettings, rawStackConfig } from "../stacks/settings";
 import { stackFileConfig } from "../stacks/stack-file";
 import { type VaultSource, runOffline } from "../tools/offline/engine";
@@ -36,9 +37,27 @@ function vaultFor(stack: string): VaultSource {
   };
 }
 
-/** The offline engine's records as CrossGuard would see them, with URNs naming the stack. */
-async function recorded(stack: string): Promise<PolicyInputResource[]> {
-  const run = await runOffline({ stack, vault: vaultFor(stack) });
+/** Vault holding the application user's SCRAM verifier (as copied from pg_authid) instead of the password. */
+function vaultWithVerifier(stack: string): VaultSource {
+  const c = parseSettings(rawStackConfig(stackFileConfig(stack))).credentials;
+  return (mount, name) => {
+    const data = vaultFor(stack)(mount, name);
+    return data && { ...data, [c.appPasswordKey]: scramVerifier("clipper_app", "the password") };
+  };
+}
+
+/**
+ * The offline engine's records as CrossGuard would see them, with URNs naming the stack; `credentials`
+ * overrides fields of the stack's `credentials` setting.
+ */
+async function recorded(stack: string, credentials: object = {}): Promise<PolicyInputResource[]> {
+  const raw = rawStackConfig(stackFileConfig(stack));
+  const config = {
+    "clipper-pgbouncer:credentials": JSON.stringify({ ...(raw.credentials as object), ...credentials }),
+  };
+  const verifiers = (credentials as { authFileSecret?: string }).authFileSecret === "verifier";
+  const vault = vaultFor(stack);
+  const run = await runOffline({ stack, config, vault: verifiers ? vaultWithVerifier(stack) : vault });
   return run.resources.map((r) => ({
     type: r.type,
     name: r.name,
@@ -69,10 +88,16 @@ function mutate(resources: readonly PolicyInputResource[], type: string, change:
 }
 
 const stacks: Record<string, PolicyInputResource[]> = {};
+/** The stacks rendered with `credentials.authFileSecret: verifier` (Vault holding a verifier). */
+const verifierStacks: Record<string, PolicyInputResource[]> = {};
+const SECRET = "kubernetes:core/v1:Secret";
 
 describe("policy pack", () => {
   before(async () => {
-    for (const stack of ["staging", "prod"]) stacks[stack] = await recorded(stack);
+    for (const stack of ["staging", "prod"]) {
+      stacks[stack] = await recorded(stack);
+      verifierStacks[stack] = await recorded(stack, { authFileSecret: "verifier" });
+    }
   });
 
   describe("pool-budget-fits-postgres", () => {
@@ -403,6 +428,43 @@ describe("policy pack", () => {
     });
   });
 
+  describe("prod-server-login-without-client-proof", () => {
+    const found = (resources: readonly PolicyInputResource[]) =>
+      violations((r) => checkServerLoginNeedsNoClientProof(resources, r));
+
+    for (const stack of ["staging", "prod"]) {
+      it(`passes on ${stack} as deployed: the application user's entry is its password, the stats user's a verifier`, () => {
+        assert.deepStrictEqual(found(stacks[stack]), []);
+      });
+    }
+
+    it("fails on authFileSecret verifier, naming the user and the fix", () => {
+      assert.deepStrictEqual(found(verifierStacks.prod), [
+        "Deployment pgbouncer: the auth file holds a SCRAM verifier for clipper_app, so PgBouncer can log in " +
+          "to PostgreSQL as clipper_app only with the keys of a client's finished SCRAM login: one wrong " +
+          "password as the first login after a start locks every later login out until PgBouncer restarts. " +
+          "Set credentials.authFileSecret: password (the default) and store the password in Vault",
+      ]);
+    });
+
+    it("reads a Secret's base64 data as well as its stringData", () => {
+      const asData = mutate(verifierStacks.prod, SECRET, (p) => {
+        const text = plain(p.stringData)["userlist.txt"] as string;
+        p.data = { "userlist.txt": Buffer.from(text).toString("base64") };
+        delete p.stringData;
+      });
+      assert.strictEqual(found(asData).length, 1);
+    });
+
+    it("reports an auth file it cannot read rather than passing it", () => {
+      const gone = stacks.prod.filter((r) => r.type !== SECRET);
+      assert.deepStrictEqual(found(gone), [
+        "Deployment pgbouncer: its auth file (Secret key userlist.txt) could not be read, so whether " +
+          "PgBouncer's server login needs a client's SCRAM keys cannot be told",
+      ]);
+    });
+  });
+
   describe("the pack over the offline records (as CrossGuard calls it)", () => {
     function stackArgs(resources: readonly PolicyInputResource[], config: object = {}): StackValidationArgs {
       return {
@@ -479,6 +541,16 @@ describe("policy pack", () => {
       const found = await runPack(broken);
       assert.strictEqual(found.length, 1, found.join("\n"));
       assert.match(found[0], /^prod-spread-cannot-strand: Deployment pgbouncer: the DoNotSchedule spread/);
+    });
+
+    it("a prod auth file with the application user's verifier reaches the report, and only that", async () => {
+      const found = await runPack(verifierStacks.prod);
+      assert.strictEqual(found.length, 1, found.join("\n"));
+      assert.match(
+        found[0],
+        /^prod-server-login-without-client-proof: Deployment pgbouncer: the auth file holds a SCRAM verifier for clipper_app/,
+      );
+      assert.deepStrictEqual(await runPack(verifierStacks.staging), [], "staging may choose the verifier");
     });
 
     it("staging is not held to the production rules", async () => {
