@@ -123,7 +123,7 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
     assert.equal(md5, md5Secret("keycheck", APP_PASSWORD));
   });
 
-  describe("GIVEN file mode with the password in Vault (verifier computed here, set in PostgreSQL)", () => {
+  describe("GIVEN the default: the password in Vault and in the auth file, PostgreSQL's set the ordinary way", () => {
     let bouncer: PgBouncerHandle;
     let creds: PoolerCredentials;
     let app: Conn;
@@ -136,9 +136,8 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
         pgbouncerPort: port,
       });
       assert.equal(creds.iniAuth.type, "scram-sha-256");
-      // The operational step: PostgreSQL's password is set from the same verifier PgBouncer holds.
-      const verifier = scramVerifier(APP_USER, APP_PASSWORD);
-      await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD ${sqlLiteral(verifier)}`);
+      // PostgreSQL hashes it with a salt of its own: PgBouncer logs in with the password, not a verifier.
+      await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD ${sqlLiteral(APP_PASSWORD)}`);
       await pg.psql(`CREATE DATABASE ${stack.database.name} OWNER ${APP_USER}`);
       bouncer = await bouncerFor(stack, pg, creds, port);
       app = {
@@ -154,14 +153,16 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       await bouncer?.stop();
     });
 
-    it("the auth file holds no password, and PostgreSQL stored our verifier verbatim", async () => {
+    it("the auth file holds the application's password, and PostgreSQL a verifier of its own", async () => {
       const text = await promiseOf(creds.authFile);
-      assert.ok(!text.includes(APP_PASSWORD.replace(/"/g, '""')) && !text.includes(APP_PASSWORD));
+      assert.ok(text.includes(authFileLine(APP_USER, APP_PASSWORD)), "the password is not in the auth file");
+      assert.ok(!text.includes(STATS_PASSWORD), "the stats user's password is in the auth file");
       const stored = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${APP_USER}'`);
-      assert.ok(text.includes(authFileLine(APP_USER, stored)), `${stored} not in the auth file`);
+      assert.match(stored, /^SCRAM-SHA-256\$/);
+      assert.notEqual(stored, scramVerifier(APP_USER, APP_PASSWORD), "PostgreSQL's salt is its own");
     });
 
-    it("PostgreSQL itself accepts the password against that verifier (direct login)", async () => {
+    it("PostgreSQL itself accepts the password (direct login)", async () => {
       const out = await psql({ ...app, host: pg.host, port: pg.port }, "SELECT current_user");
       assert.equal(out, APP_USER);
     });
@@ -186,7 +187,7 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
     });
   });
 
-  describe("GIVEN file mode with a SCRAM verifier copied from pg_authid in Vault", () => {
+  describe("GIVEN authFileSecret verifier and a SCRAM verifier copied from pg_authid in Vault", () => {
     let bouncer: PgBouncerHandle;
     const user = "clipper_copied";
     const password = "copied-password-7";
@@ -197,10 +198,13 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       const copied = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${user}'`);
       vaultData = { app_user: user, app_password: copied, exporter_password: STATS_PASSWORD };
       const port = await freePort();
-      const creds = await loadPoolerCredentials(stack.credentials, {
-        statsUser: stack.exporter.statsUser,
-        pgbouncerPort: port,
-      });
+      const creds = await loadPoolerCredentials(
+        { ...stack.credentials, authFileSecret: "verifier" },
+        {
+          statsUser: stack.exporter.statsUser,
+          pgbouncerPort: port,
+        },
+      );
       bouncer = await bouncerFor(stack, pg, creds, port);
     });
 
@@ -208,7 +212,7 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       await bouncer?.stop();
     });
 
-    it("logs in through PgBouncer; a wrong password is refused", async () => {
+    it("logs in through PgBouncer when the first login is right; a wrong password is refused", async () => {
       const conn: Conn = {
         host: bouncer.host,
         port: bouncer.port,

@@ -31,4 +31,21 @@ export {
 export { type HarnessRewrites, harnessIni, harnessIniInput, iniValue, localRewrites } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, sleep } from "./proc";
-export { HARNESS_APP_USER, type PooledStack, type StartPooledStackOptions, startPooledStack } from "./stack";
+export {
+  HARNESS_APP_USER,
+  type PooledStack,
+  type StartPooledStackOptions,
+  harnessVaultData,
+  postgresPasswordSql,
+  startPooledStack,
+} from "./stack";
+export {
+  type LoginOutcome,
+  PGBOUNCER_MAINTENANCE_PERIOD_MS,
+  REFUSED_PASSWORD,
+  abandonLogin,
+  adminCommand,
+  burst,
+  recoveryAfterOutageMs,
+  tryLogin,
+} from "./logins";

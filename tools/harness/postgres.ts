@@ -113,9 +113,10 @@ export interface PostgresHandle {
   pid(): number | undefined;
   /**
    * Stops the server (`fast`: SIGINT, rolls back and disconnects; `immediate`: SIGQUIT, a crash-like stop)
-   * and starts it again on the same port and data directory.
+   * and starts it again on the same port and data directory, after `downMs` and after `whileDown` (what
+   * clients do while it is down) have both finished. Resolves once it accepts connections again.
    */
-  restart(opts?: { mode?: "fast" | "immediate"; downMs?: number }): Promise<void>;
+  restart(opts?: { mode?: "fast" | "immediate"; downMs?: number; whileDown?: () => unknown }): Promise<void>;
   /** The server log so far. */
   logs(): string;
   /** Stops the server and removes the temp dir; safe to call twice. */
@@ -242,7 +243,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     pid,
     async restart(o = {}) {
       await shutdown(o.mode === "immediate" ? "SIGQUIT" : "SIGINT");
-      if (o.downMs) await sleep(o.downMs);
+      await Promise.all([sleep(o.downMs ?? 0), Promise.resolve(o.whileDown?.())]);
       await boot();
     },
     logs: () => readOr(logFile),

@@ -3,12 +3,18 @@
  * from the stack's rendered ini in front of it. What the tests, the validation tool and the benchmark use.
  */
 import * as crypto from "node:crypto";
+import {
+  type PlainCredentials,
+  buildCredentials,
+  parseAuthFile,
+  vaultKeys,
+} from "../../components/credentials";
 import type { StackSettings } from "../../stacks/settings";
 import { localPgBouncerVersion, pgbouncerBinary } from "./binary";
 import { harnessIni, localRewrites } from "./ini";
 import { type PgBouncerHandle, startPgBouncer } from "./pgbouncer";
-import { type Conn, type PostgresHandle, psql, startPostgres } from "./postgres";
-import { authFileText, scramSecret } from "./scram";
+import { type Conn, type PostgresHandle, startPostgres } from "./postgres";
+import { freePort } from "./proc";
 
 export interface StartPooledStackOptions {
   /** `fsync` of the local PostgreSQL. @default false */
@@ -24,6 +30,8 @@ export interface StartPooledStackOptions {
   readonly appUser?: string;
   /** The application user's password. @default a random one (set on the role every start) */
   readonly appPassword?: string;
+  /** The stats user's password. @default a random one */
+  readonly statsPassword?: string;
 }
 
 /** The application user of the local harness. */
@@ -43,6 +51,8 @@ export interface PooledStack {
   readonly direct: Conn;
   /** The exporter's stats user on PgBouncer's admin console (database `pgbouncer`). */
   readonly console: Conn;
+  /** The credentials the program built from the harness's Vault values (the auth file PgBouncer reads). */
+  readonly credentials: PlainCredentials;
   /** Stops PgBouncer, then PostgreSQL (unless it was passed in). */
   stop(): Promise<void>;
 }
@@ -52,8 +62,50 @@ function quoteIdent(s: string): string {
 }
 
 /**
- * Starts PostgreSQL and `settings.workload.processesPerPod` PgBouncer processes from the stack's ini. The
- * auth file lists the application user (file mode, as prod and staging run) and the stats user.
+ * The Vault secret the harness stands in for: every key the stack's settings read (`vaultKeys`), with the
+ * harness's values.
+ */
+export function harnessVaultData(
+  settings: StackSettings,
+  login: { user: string; password: string; statsPassword: string; authPassword?: string },
+): Record<string, string> {
+  const values: Record<string, string | undefined> = {
+    appUserKey: login.user,
+    appPasswordKey: login.password,
+    statsPasswordKey: login.statsPassword,
+    "authQuery.passwordKey": login.authPassword,
+  };
+  return Object.fromEntries(
+    vaultKeys(settings.credentials).map(({ key, setting }) => {
+      const v = values[setting];
+      if (v === undefined)
+        throw new Error(`harness: no value for the Vault key ${key} (credentials.${setting})`);
+      return [key, v];
+    }),
+  );
+}
+
+/**
+ * The SQL that gives PostgreSQL the application user's password the way the runbook says for the stack's
+ * `credentials.authFileSecret`: the password itself (any ordinary way) with `password`; the auth file's own
+ * verifier, verbatim, with `verifier` (PgBouncer can then log in only with a client's SCRAM keys).
+ */
+export function postgresPasswordSql(
+  settings: StackSettings,
+  authFile: string,
+  user: string,
+  password: string,
+): string {
+  const secret =
+    settings.credentials.authFileSecret === "password" ? password : (parseAuthFile(authFile).get(user) ?? "");
+  return `PASSWORD '${secret.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Starts PostgreSQL and `settings.workload.processesPerPod` PgBouncer processes from the stack's ini, with
+ * the auth file the program builds from the stack's credential settings (file mode, as prod and staging
+ * run; Vault answered by the harness). No client logs in before the pooler is handed out: whatever the
+ * first login does, the pooler must take it as production would.
  */
 export async function startPooledStack(
   settings: StackSettings,
@@ -74,47 +126,42 @@ export async function startPooledStack(
     }));
   let bouncer: PgBouncerHandle | undefined;
   try {
+    if (settings.credentials.authQuery) {
+      throw new Error(
+        "harness: the stack is in auth_query mode; the harness runs file mode (prod and staging)",
+      );
+    }
     const user = opts.appUser ?? HARNESS_APP_USER;
     const dbName = settings.database.name;
     const appPassword = opts.appPassword ?? crypto.randomBytes(12).toString("hex");
-    const statsPassword = crypto.randomBytes(12).toString("hex");
+    const statsPassword = opts.statsPassword ?? crypto.randomBytes(12).toString("hex");
+    const port = await freePort();
+    const credentials = buildCredentials(
+      settings.credentials,
+      { statsUser: settings.exporter.statsUser, pgbouncerPort: port },
+      { data: harnessVaultData(settings, { user, password: appPassword, statsPassword }) },
+    );
     const exists = await pg.psql(`SELECT 1 FROM pg_roles WHERE rolname = '${user}'`);
     await pg.psql(
-      `${exists === "1" ? "ALTER" : "CREATE"} ROLE ${quoteIdent(user)} LOGIN PASSWORD '${appPassword.replace(/'/g, "''")}'`,
+      `${exists === "1" ? "ALTER" : "CREATE"} ROLE ${quoteIdent(user)} LOGIN ` +
+        postgresPasswordSql(settings, credentials.authFile, user, appPassword),
     );
     if ((await pg.psql(`SELECT 1 FROM pg_database WHERE datname = '${dbName}'`)) !== "1") {
       await pg.psql(`CREATE DATABASE ${quoteIdent(dbName)} OWNER ${quoteIdent(user)}`);
     }
-    // The SCRAM secret copied from pg_authid serves client auth and PgBouncer's login to PostgreSQL.
-    const appSecret = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${user}'`);
-    const authFile = authFileText([
-      { user, secret: appSecret },
-      { user: settings.exporter.statsUser, secret: scramSecret(statsPassword) },
-    ]);
     const processes = settings.workload.processesPerPod;
     let ini0 = "";
     bouncer = await startPgBouncer({
-      authFile,
+      authFile: credentials.authFile,
       processes,
+      port,
       ini: (f) => {
-        const text = harnessIni(settings, { type: settings.credentials.authType }, localRewrites(f, pg));
+        const text = harnessIni(settings, credentials.iniAuth, localRewrites(f, pg));
         if (f.index === 0) ini0 = text;
         return text;
       },
     });
     const b = bouncer;
-    // One SCRAM login per process before handing the pooler out. PgBouncer 1.25.2 with SCRAM verifiers
-    // in the auth file logs in to PostgreSQL with the keys of a client's SCRAM login; a server
-    // connection it starts before any client finished one fails ("password is SCRAM secret but client
-    // authentication did not provide SCRAM keys") and every client logging in on that pool is refused
-    // with "server login failed: wrong password type". Measured: 2 and 3 of 10 and 12 fresh two-process
-    // starts under a 50-client burst, none of 24 with one process (docs/tuning.md).
-    for (const f of b.files) {
-      await psql(
-        { host: f.unixSocketDir, port: b.port, user, database: dbName, password: appPassword },
-        "SELECT 1",
-      );
-    }
     return {
       settings,
       postgres: pg,
@@ -130,6 +177,7 @@ export async function startPooledStack(
         database: "pgbouncer",
         password: statsPassword,
       },
+      credentials,
       async stop() {
         try {
           await b.stop();

@@ -34,6 +34,31 @@ interface Message {
   readonly body: Buffer;
 }
 
+/**
+ * Where a client may walk away from its login: after its StartupMessage, after its SCRAM client-first
+ * message, or after its client-final message (proof sent, answer never read).
+ */
+export type HandshakeStage = "startup" | "client-first" | "client-final";
+
+/** Thrown inside `startup` when the client leaves on purpose at the stage it was told. */
+class Abandoned extends Error {}
+
+/**
+ * SaltedPassword by (password, salt, iterations): PgBouncer hands every client of a user the same salt, so a
+ * burst of logins costs one PBKDF2 here instead of one per client (the server side is not affected).
+ */
+const saltedCache = new Map<string, Buffer>();
+function cachedSaltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
+  const key = `${iterations}\0${salt.toString("base64")}\0${password}`;
+  let v = saltedCache.get(key);
+  if (!v) {
+    v = saltedPassword(password, salt, iterations);
+    if (saltedCache.size > 1000) saltedCache.clear();
+    saltedCache.set(key, v);
+  }
+  return v;
+}
+
 function cstring(s: string): Buffer {
   return Buffer.concat([Buffer.from(s, "utf8"), Buffer.from([0])]);
 }
@@ -80,6 +105,27 @@ export class PgClient {
     conn: Conn,
     opts: { timeoutMs?: number; applicationName?: string } = {},
   ): Promise<PgClient> {
+    return PgClient.open(conn, opts);
+  }
+
+  /**
+   * Starts a login and drops the connection at `stage`, as a client that crashes or times out halfway
+   * does. Resolves once the socket is closed; rejects only when the server refused earlier than `stage`.
+   */
+  static async abandon(conn: Conn, stage: HandshakeStage, opts: { timeoutMs?: number } = {}): Promise<void> {
+    try {
+      const c = await PgClient.open(conn, { ...opts, abandonAfter: stage });
+      c.close();
+      throw new PgError(`the login finished before ${stage}: nothing was abandoned`, "XX000");
+    } catch (e) {
+      if (!(e instanceof Abandoned)) throw e;
+    }
+  }
+
+  private static async open(
+    conn: Conn,
+    opts: { timeoutMs?: number; applicationName?: string; abandonAfter?: HandshakeStage },
+  ): Promise<PgClient> {
     const socket = conn.host.startsWith("/")
       ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
       : net.connect({ host: conn.host, port: conn.port });
@@ -91,11 +137,11 @@ export class PgClient {
         socket.once("connect", resolve);
         socket.once("error", reject);
       });
-      await client.startup(conn, opts.applicationName ?? "clipper-load");
+      await client.startup(conn, opts.applicationName ?? "clipper-load", opts.abandonAfter);
       return client;
     } catch (e) {
       socket.destroy();
-      throw e instanceof PgError
+      throw e instanceof PgError || e instanceof Abandoned
         ? e
         : new PgError(`connection failed: ${(e as Error).message}`, "08006", "FATAL");
     } finally {
@@ -129,7 +175,12 @@ export class PgClient {
     this.socket.write(b);
   }
 
-  private async startup(conn: Conn, appName: string): Promise<void> {
+  private async startup(conn: Conn, appName: string, abandonAfter?: HandshakeStage): Promise<void> {
+    const sent = (stage: HandshakeStage) => {
+      if (abandonAfter !== stage) return;
+      this.socket.destroy();
+      throw new Abandoned(stage);
+    };
     const params = Buffer.concat([
       Buffer.from([0, 3, 0, 0]),
       cstring("user"),
@@ -141,6 +192,7 @@ export class PgClient {
       Buffer.from([0]),
     ]);
     this.send(frame(null, params));
+    sent("startup");
     let scram: { nonce: string; firstBare: string; serverSignature?: Buffer } | undefined;
     for (;;) {
       const m = await this.next();
@@ -175,11 +227,12 @@ export class PgClient {
         len.writeInt32BE(first.length);
         this.send(frame("p", Buffer.concat([cstring("SCRAM-SHA-256"), len, first])));
         scram = { nonce, firstBare };
+        sent("client-first");
       } else if (kind === 11 && scram) {
         const serverFirst = m.body.toString("utf8", 4);
         const attrs = Object.fromEntries(serverFirst.split(",").map((kv) => [kv[0], kv.slice(2)]));
         if (!attrs.r?.startsWith(scram.nonce)) throw new PgError("SCRAM: server nonce mismatch", "28000");
-        const salted = saltedPassword(password, Buffer.from(attrs.s, "base64"), Number(attrs.i));
+        const salted = cachedSaltedPassword(password, Buffer.from(attrs.s, "base64"), Number(attrs.i));
         const clientKey = hmac(salted, "Client Key");
         const storedKey = crypto.createHash("sha256").update(clientKey).digest();
         const finalNoProof = `c=biws,r=${attrs.r}`;
@@ -188,6 +241,7 @@ export class PgClient {
         const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]));
         scram.serverSignature = hmac(hmac(salted, "Server Key"), authMessage);
         this.send(frame("p", Buffer.from(`${finalNoProof},p=${proof.toString("base64")}`)));
+        sent("client-final");
       } else if (kind === 12 && scram) {
         const v = /v=([^,]+)/.exec(m.body.toString("utf8", 4))?.[1];
         if (!scram.serverSignature || v !== scram.serverSignature.toString("base64")) {
