@@ -14,10 +14,12 @@ import {
   applyBackend,
   backendNamespace,
   stackSettings,
+  vaultData,
   writeVaultSecret,
 } from "./fixtures";
 import { type KubeObject, getJson, list, waitFor } from "./kube";
 import { compareRender } from "./offline-vs-live";
+import { expectRotatedLogins } from "./rotation";
 import type { PulumiStack } from "./pulumi";
 import { verifyCommands } from "./runbook";
 import { kvDelete } from "./vault";
@@ -149,7 +151,8 @@ export async function runScenario(ctx: ScenarioContext): Promise<void> {
 
   step(
     "5",
-    "rotation: a new password in Vault, pulumi up: a new Secret and ReplicaSet, nothing else replaced",
+    "rotation: a new password in Vault, pulumi up: a new Secret and ReplicaSet, nothing else replaced; " +
+      "the new Secret serves a real PgBouncer, stale passwords first",
   );
   const before = await snapshot();
   const poolerRevision = revision(await getJson(k, ["deployment", DEPLOYMENT_NAME, "-n", ns]));
@@ -175,6 +178,14 @@ export async function runScenario(ctx: ScenarioContext): Promise<void> {
   );
   assert.deepEqual(replaced, [], "no other object was replaced");
   assert.equal(await backendRevision(), backendBefore + 1, "the backend did not roll on a pooler rotation");
+  const [v1, v2] = [vaultData(s, 1), vaultData(s, 2)];
+  log(
+    await expectRotatedLogins(k, s, {
+      user: v2[s.credentials.appUserKey],
+      stale: v1[s.credentials.appPasswordKey],
+      fresh: v2[s.credentials.appPasswordKey],
+    }),
+  );
 
   step("6", "rollback: backend.route direct, pulumi up; then back to pgbouncer");
   await p.configSet("backend.route", "direct");
