@@ -18,7 +18,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["test/**/*.ts"],
+    files: ["test/**/*.ts", "tools/test/**/*.ts"],
     rules: {
       // mocha's describe/it return values are not promises to await
       "@typescript-eslint/no-floating-promises": "off",

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { type StackSettings, parseSettings, rawStackConfig } from "./settings";
 
 /** The root of the project, where Pulumi.yaml and the stack files live. */
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -21,6 +22,14 @@ export function stackFileConfig(stack: string, dir: string = PROJECT_DIR): Recor
     out[k] = typeof v === "string" ? v : JSON.stringify(v);
   }
   return out;
+}
+
+/**
+ * The validated settings of `Pulumi.<stack>.yaml`, as the program reads them (throws the program's own
+ * `ConfigError` for a refused stack file). What tests, tools and the policy pack load a stack with.
+ */
+export function loadStackSettings(stack: string, dir: string = PROJECT_DIR): StackSettings {
+  return parseSettings(rawStackConfig(stackFileConfig(stack, dir)));
 }
 
 export function listStacks(dir: string = PROJECT_DIR): string[] {

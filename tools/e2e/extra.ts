@@ -6,8 +6,9 @@
  * `maintenance` and `ownership` share one prod stack of their own (a backend folder apart from the
  * scenario's), brought up once.
  */
+import { loadStackSettings } from "../../stacks/stack-file";
 import * as path from "node:path";
-import { applyFixtures, stackSettings, writeVaultSecret } from "./fixtures";
+import { applyFixtures, writeVaultSecret } from "./fixtures";
 import { runGitOps } from "./gitops";
 import { type Timings, runMaintenanceLive, runMaintenanceRender } from "./maintenance";
 import { ownership } from "./ownership";
@@ -41,7 +42,7 @@ export async function runExtra(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>
   if (parts.has("maintenance")) timings.push(...(await runMaintenanceRender({ world, log })));
   if (!parts.has("maintenance") && !parts.has("ownership")) return timings;
 
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const timed = async (name: string, f: () => Promise<void>) => {
     const t = Date.now();
     log(`\n[live] ${name}`);

@@ -4,8 +4,7 @@
  * PostgreSQL, applied under their own field manager), and the pooler's secret in Vault.
  */
 import { vaultReadsFor } from "../../components/credentials";
-import { type StackSettings, parseSettings, rawStackConfig } from "../../stacks/settings";
-import { stackFileConfig } from "../../stacks/stack-file";
+import type { StackSettings } from "../../stacks/settings";
 import { type Kubectl, asList } from "./kube";
 import { type VaultClient, ensureKv2, kvPut } from "./vault";
 
@@ -13,10 +12,6 @@ import { type VaultClient, ensureKv2, kvPut } from "./vault";
 export const BACKEND_FIELD_MANAGER = "clipper-backend-team";
 /** Marks namespaces this e2e made; an existing cluster's namespace without it is never touched. */
 export const E2E_LABEL = "clipper.io/e2e";
-
-export function stackSettings(stack: string): StackSettings {
-  return parseSettings(rawStackConfig(stackFileConfig(stack)));
-}
 
 export function backendNamespace(s: StackSettings): string {
   return s.backend.namespace ?? s.namespace;

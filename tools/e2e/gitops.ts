@@ -5,12 +5,13 @@
  * kind after each apply: exactly what the render holds, nothing left behind. A negative control (no prune)
  * shows that the count can fail; the patches of the backend's objects are applied last.
  */
+import { loadStackSettings } from "../../stacks/stack-file";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { FIELD_MANAGER } from "../../components/backend-route";
-import { type Command, APPLYSET_PARENT, countNames, kubectlCommands, kubectlType } from "../offline/gitops";
-import { RENDER_SET_LABEL } from "../offline/manifests";
-import { applyFixtures, backendNamespace, stackSettings } from "./fixtures";
+import { type Command, APPLYSET_PARENT, countNames, kubectlCommands, kubectlType } from "../render/gitops";
+import { RENDER_SET_LABEL } from "../../testing/manifests";
+import { applyFixtures, backendNamespace } from "./fixtures";
 import { type KubeObject, getJson, kubectlRaw } from "./kube";
 import { type Render, render } from "./renders";
 import type { Timings } from "./maintenance";
@@ -43,7 +44,7 @@ function namesOf(r: Render): Map<string, string[]> {
 
 export async function runGitOps(ctx: GitOpsContext): Promise<Timings> {
   const timings: Timings = [];
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const ns = s.namespace;
   const k = ctx.world.kubectl;
   const log = ctx.log;

@@ -11,10 +11,10 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
+import { PROJECT_DIR, listStacks, loadStackSettings } from "../../stacks/stack-file";
 import { exitOnSignals } from "../harness/proc";
 import { EXTRA_PARTS, runExtra } from "./extra";
-import { applyFixtures, stackSettings } from "./fixtures";
+import { applyFixtures } from "./fixtures";
 import { PASSPHRASE, pulumiStack } from "./pulumi";
 import { runScenario } from "./scenario";
 import { obtainToolchain } from "./toolchain";
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     const timings: string[] = [];
     for (const stack of args.only.has("scenario") ? args.stacks : []) {
       const t = Date.now();
-      await applyFixtures(world.kubectl, stackSettings(stack));
+      await applyFixtures(world.kubectl, loadStackSettings(stack));
       if (args.worldOnly) continue;
       const p = await pulumiStack({
         stack,

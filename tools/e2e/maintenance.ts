@@ -13,6 +13,7 @@
  * allows nothing while only one does. kwok runs no container: this proves scheduling and the PDB, not
  * PgBouncer serving (the preStop hook and the grace period are not exercised).
  */
+import { loadStackSettings } from "../../stacks/stack-file";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import {
@@ -36,7 +37,7 @@ import {
   startSampler,
   uncordonAll,
 } from "./drain";
-import { namespaceManifest, stackSettings } from "./fixtures";
+import { namespaceManifest } from "./fixtures";
 import { type KubeObject, getJson, waitFor } from "./kube";
 import type { PulumiStack } from "./pulumi";
 import { type RenderedObject, objectOf, render } from "./renders";
@@ -56,7 +57,7 @@ export interface MaintenanceContext {
 export type Timings = [string, number][];
 
 function pooler(ctx: MaintenanceContext, namespace: string): Pooler {
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   return {
     kubectl: ctx.world.kubectl,
     raw: ctx.world.kubectlRaw,
@@ -222,7 +223,7 @@ export async function strandingDrain(
 ): Promise<void> {
   const ns = "clipper-stranding";
   const p = pooler(ctx, ns);
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const selector = selectorLabels(DEPLOYMENT_NAME);
   await applyObjects(ctx, [namespaceManifest(ns)]);
   try {
@@ -335,7 +336,7 @@ export async function fullNodeDrain(
 ): Promise<void> {
   const ns = "clipper-full-node";
   const p = pooler(ctx, ns);
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const selector = selectorLabels(DEPLOYMENT_NAME);
   const hard = spreadConstraints({ ...s.workload, spreadWhenUnsatisfiable: "DoNotSchedule" }, selector);
   const filler: string[] = [];
@@ -427,7 +428,7 @@ export async function runMaintenanceLive(
   ctx: MaintenanceContext & { pulumi: PulumiStack; up: (extra?: string[]) => Promise<void> },
 ): Promise<Timings> {
   const timings: Timings = [];
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const p = pooler(ctx, s.namespace);
   const selector = selectorLabels(DEPLOYMENT_NAME);
   assert.deepEqual(await liveSpread(p), spreadConstraints(s.workload, selector), "live spread = rendered");
@@ -455,7 +456,7 @@ type ReplicaSet = KubeObject & { status?: { replicas?: number } };
 
 /** Scenario 3: a changed pool size rolls the pods; a node holding an old pod is drained meanwhile. */
 async function drainDuringUp(ctx: MaintenanceContext & { pulumi: PulumiStack }, p: Pooler): Promise<void> {
-  const s = stackSettings(STACK);
+  const s = loadStackSettings(STACK);
   const before = (await settled(p, 60_000)).pods;
   const oldRevision = before[0].revision;
   const poolSize = s.pool.defaultPoolSize - 10;

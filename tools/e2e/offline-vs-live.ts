@@ -10,8 +10,8 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import type { StackSettings } from "../../stacks/settings";
 import { PROJECT_DIR } from "../../stacks/stack-file";
-import { RENDER_DIRS } from "../offline/gitops";
-import { REDACTED, RENDER_SET_LABEL } from "../offline/manifests";
+import { RENDER_DIRS } from "../render/gitops";
+import { REDACTED, RENDER_SET_LABEL } from "../../testing/manifests";
 import { type KubeObject, list } from "./kube";
 import type { ScenarioContext } from "./scenario";
 

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { PROJECT_DIR } from "../../stacks/stack-file";
-import { RENDER_DIRS } from "../offline/gitops";
-import type { RenderIndex } from "../render";
+import { RENDER_DIRS } from "../render/gitops";
+import type { RenderIndex } from "../render/main";
 
 export interface Render {
   readonly dir: string;

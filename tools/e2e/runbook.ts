@@ -5,8 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR, stackFileConfig } from "../../stacks/stack-file";
-import { parseSettings, rawStackConfig } from "../../stacks/settings";
+import { PROJECT_DIR, loadStackSettings } from "../../stacks/stack-file";
 
 export interface VerifyCommand {
   readonly command: string;
@@ -22,7 +21,7 @@ export function verifyCommands(stack: string, s: StackSettings): VerifyCommand[]
   const section = runbook.split("\n## Verify\n")[1]?.split("\n## ")[0] ?? "";
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
   if (!block) throw new Error("docs/runbook.md has no ```sh block under ## Verify");
-  const prod = parseSettings(rawStackConfig(stackFileConfig(RUNBOOK_STACK)));
+  const prod = loadStackSettings(RUNBOOK_STACK);
   const move = (text: string) =>
     text
       .replaceAll(`-n ${prod.namespace} `, `-n ${s.namespace} `)

@@ -8,12 +8,11 @@ import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route"
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../../components/pgbouncer";
 import { ROLLING_SURGE } from "../../components/pgbouncer/settings";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR } from "../../stacks/stack-file";
+import { PROJECT_DIR, loadStackSettings } from "../../stacks/stack-file";
 import {
   BACKEND_FIELD_MANAGER,
   applyBackend,
   backendNamespace,
-  stackSettings,
   vaultData,
   writeVaultSecret,
 } from "./fixtures";
@@ -60,7 +59,7 @@ const RUN_ANNOTATION = "deployment.kubernetes.io/revision";
 type Snapshot = Map<string, string>;
 
 export async function runScenario(ctx: ScenarioContext): Promise<void> {
-  const s = stackSettings(ctx.stack);
+  const s = loadStackSettings(ctx.stack);
   const { pulumi: p, log } = ctx;
   const k = ctx.world.kubectl;
   const ns = s.namespace;

@@ -12,7 +12,7 @@ import { type Conn, exitOnSignals, type PooledStack, startPooledStack } from "..
 import { Args, runMain } from "./args";
 import { initPgbench } from "./pgbench";
 import { PgClient } from "./pgwire";
-import { listStacks, loadStackSettings } from "./stack-settings";
+import { listStacks, loadStackSettings } from "../../stacks/stack-file";
 
 export type Fault = "postgres-fast" | "postgres-immediate" | "pgbouncer-sigint" | "pgbouncer-sigterm";
 export const FAULTS: readonly Fault[] = [

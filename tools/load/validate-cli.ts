@@ -8,7 +8,7 @@ import { Args, UsageError, runMain } from "./args";
 import { startLocalTarget } from "./local";
 import { WORKLOADS, type Workload } from "./pgbench";
 import { portForward } from "./port-forward";
-import { listStacks, loadStackSettings } from "./stack-settings";
+import { listStacks, loadStackSettings } from "../../stacks/stack-file";
 import { type ValidationTarget, formatReport, runValidation } from "./validate";
 
 const USAGE = `usage: npm run validate -- --stack <${listStacks().join("|")}> (--local | --cluster) [options]

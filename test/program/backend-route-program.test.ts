@@ -1,0 +1,166 @@
+/**
+ * The backend switch through the whole program, run by the offline engine (mock Pulumi runtime, fake
+ * Vault): both stacks patch the backend's config and roll it, `backend.route = direct` sends it back to
+ * PostgreSQL (the rollback), and the outputs the backend reads are present, the connection URL a secret.
+ */
+import * as assert from "assert";
+import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
+import { scramVerifier } from "../../components/credentials";
+import { rawStackConfig } from "../../stacks/settings";
+import { loadStackSettings, stackFileConfig } from "../../stacks/stack-file";
+import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
+import { isSecretMarker } from "../../testing/manifests";
+import { OFFLINE_APP_USER as APP_USER, offlineVault } from "../../testing/offline-vault";
+
+/** Characters a URL must escape, so the test sees the encoding. */
+const APP_PASSWORD = "p@ss:w/rd?#1";
+
+/** The offline Vault with the application password below; `override` replaces values by key. */
+function fakeVault(stack: string, override: Record<string, string> = {}): VaultSource {
+  const c = loadStackSettings(stack).credentials;
+  return offlineVault(stack, { values: { [c.appPasswordKey]: APP_PASSWORD, ...override } });
+}
+
+function only(run: OfflineRun, type: string): RecordedResource {
+  const found = run.resources.filter((r) => r.type === type);
+  assert.strictEqual(found.length, 1, `expected one ${type}, got ${found.length}`);
+  return found[0];
+}
+
+const CONFIG_PATCH = "kubernetes:core/v1:ConfigMapPatch";
+const DEPLOYMENT_PATCH = "kubernetes:apps/v1:DeploymentPatch";
+
+for (const stack of ["staging", "prod"]) {
+  describe(`backend route through the program, stack ${stack}`, () => {
+    const s = loadStackSettings(stack);
+    const poolerHost = `pgbouncer.${s.namespace}.svc.cluster.local`;
+
+    describe("GIVEN the stack file (route pgbouncer)", () => {
+      let run: OfflineRun;
+      before(async () => {
+        run = await runOffline({ stack, vault: fakeVault(stack) });
+      });
+
+      it("patches the backend's ConfigMap with the pooler Service's DNS name and client port", () => {
+        const patch = only(run, CONFIG_PATCH);
+        const meta = patch.inputs.metadata as any;
+        assert.strictEqual(meta.name, s.backend.configMapName);
+        assert.strictEqual(meta.namespace, s.namespace);
+        assert.deepStrictEqual(patch.inputs.data, {
+          [s.backend.hostKey]: poolerHost,
+          [s.backend.portKey]: String(s.workload.port),
+        });
+      });
+
+      it("owns the keys under a fixed field manager, forcing conflicts as the stack says", () => {
+        for (const type of [CONFIG_PATCH, DEPLOYMENT_PATCH]) {
+          const ann = (only(run, type).inputs.metadata as any).annotations;
+          assert.strictEqual(ann["pulumi.com/patchFieldManager"], FIELD_MANAGER);
+          assert.strictEqual(ann["pulumi.com/patchForce"], s.backend.forceConflicts ? "true" : undefined);
+        }
+      });
+
+      it("rolls the backend Deployment through a pod template annotation naming the route", () => {
+        const patch = only(run, DEPLOYMENT_PATCH);
+        const inputs = patch.inputs as any;
+        assert.strictEqual(inputs.metadata.name, s.backend.deploymentName);
+        assert.deepStrictEqual(inputs.spec, {
+          template: {
+            metadata: { annotations: { [ROUTE_ANNOTATION]: `pgbouncer/${poolerHost}:${s.workload.port}` } },
+          },
+        });
+      });
+
+      it("exports dbHost, dbPort, dbRoute and metricsEndpoint in the clear", () => {
+        assert.strictEqual(run.outputs.dbHost, poolerHost);
+        assert.strictEqual(run.outputs.dbPort, s.workload.port);
+        assert.strictEqual(run.outputs.dbRoute, "pgbouncer");
+        assert.strictEqual(run.outputs.metricsEndpoint, `http://${poolerHost}:${s.exporter.port}/metrics`);
+        for (const k of ["dbHost", "dbPort", "dbRoute", "metricsEndpoint"]) {
+          assert.ok(!run.secretOutputs.includes(k), `${k} should not be secret`);
+        }
+      });
+
+      it("exports connectionUrl as a secret built from the Vault login and the pooler endpoint", () => {
+        assert.ok(run.secretOutputs.includes("connectionUrl"), "connectionUrl is not a secret");
+        const url = new URL(String(run.outputs.connectionUrl));
+        assert.strictEqual(url.protocol, "postgres:");
+        assert.strictEqual(decodeURIComponent(url.username), APP_USER);
+        assert.strictEqual(decodeURIComponent(url.password), APP_PASSWORD);
+        assert.strictEqual(url.hostname, poolerHost);
+        assert.strictEqual(url.port, String(s.workload.port));
+        assert.strictEqual(url.pathname, `/${s.database.name}`);
+      });
+
+      it("the app password appears in no resource input", () => {
+        const plain = JSON.stringify(
+          run.resources.map((r) => r.inputs),
+          (_k, v: unknown) => (isSecretMarker(v) ? "[secret]" : v),
+        );
+        assert.ok(!plain.includes(APP_PASSWORD));
+      });
+    });
+
+    describe("GIVEN backend.route = direct (the rollback)", () => {
+      let run: OfflineRun;
+      before(async () => {
+        run = await runOffline({
+          stack,
+          vault: fakeVault(stack),
+          config: {
+            "clipper-pgbouncer:backend": JSON.stringify({
+              ...(JSON.parse(stackFileConfig(stack)["clipper-pgbouncer:backend"]) as object),
+              route: "direct",
+            }),
+          },
+        });
+      });
+
+      it("patches DB_HOST/DB_PORT with PostgreSQL's host and port", () => {
+        assert.deepStrictEqual(only(run, CONFIG_PATCH).inputs.data, {
+          [s.backend.hostKey]: s.database.host,
+          [s.backend.portKey]: String(s.database.port),
+        });
+      });
+
+      it("changes the pod template annotation, so the backend rolls back", () => {
+        const ann = (only(run, DEPLOYMENT_PATCH).inputs as any).spec.template.metadata.annotations;
+        assert.strictEqual(ann[ROUTE_ANNOTATION], `direct/${s.database.host}:${s.database.port}`);
+      });
+
+      it("exports PostgreSQL's endpoint as dbHost/dbPort and in connectionUrl; metrics stay the pooler's", () => {
+        assert.strictEqual(run.outputs.dbRoute, "direct");
+        assert.strictEqual(run.outputs.dbHost, s.database.host);
+        assert.strictEqual(run.outputs.dbPort, s.database.port);
+        const url = new URL(String(run.outputs.connectionUrl));
+        assert.strictEqual(`${url.hostname}:${url.port}`, `${s.database.host}:${s.database.port}`);
+        assert.ok(run.secretOutputs.includes("connectionUrl"));
+        assert.strictEqual(run.outputs.metricsEndpoint, `http://${poolerHost}:${s.exporter.port}/metrics`);
+      });
+
+      it("keeps the pooler deployed, so going back to pgbouncer is one setting away", () => {
+        assert.ok(run.resources.some((r) => r.type === "kubernetes:apps/v1:Deployment"));
+      });
+    });
+  });
+}
+
+describe("backend route through the program: connectionUrl without a password", () => {
+  it("GIVEN authFileSecret verifier and Vault holding the app's SCRAM verifier THEN connectionUrl is left out and the rest is exported", async () => {
+    const s = loadStackSettings("staging").credentials;
+    const raw = rawStackConfig(stackFileConfig("staging"));
+    const run = await runOffline({
+      stack: "staging",
+      config: {
+        "clipper-pgbouncer:credentials": JSON.stringify({
+          ...(raw.credentials as object),
+          authFileSecret: "verifier",
+        }),
+      },
+      vault: fakeVault("staging", { [s.appPasswordKey]: scramVerifier(APP_USER, APP_PASSWORD) }),
+    });
+    assert.ok(!("connectionUrl" in run.outputs));
+    assert.strictEqual(run.outputs.dbRoute, "pgbouncer");
+    assert.ok(run.resources.some((r) => r.type === CONFIG_PATCH));
+  });
+});

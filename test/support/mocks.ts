@@ -1,0 +1,56 @@
+/** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE } from "../../stacks/settings";
+import { offlineName } from "../../testing/resource";
+
+export interface Registered {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+/** Every resource registered since the last `resetMocks`. */
+export const registered: Registered[] = [];
+
+/** Installs recording mocks; call in `before`, and `registered.length = 0` in `beforeEach` as needed. */
+export async function resetMocks(preview = false): Promise<void> {
+  registered.length = 0;
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+        const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
+        const meta = (state.metadata ?? {}) as Record<string, unknown>;
+        if (args.type.startsWith("kubernetes:") && meta.name === undefined) {
+          state.metadata = { ...meta, name: offlineName(args.type, args.name, args.inputs) };
+        }
+        return { id: `${args.name}-id`, state };
+      },
+      call: (args) => {
+        throw new Error(`unexpected call ${args.token}`);
+      },
+    },
+    CONFIG_NAMESPACE,
+    "test",
+    preview,
+  );
+}
+
+/** The value of an output (unknowns never resolve: do not use with preview mocks). */
+export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
+
+/** Waits until registrations have arrived at the mock monitor. */
+export async function settled(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The one registered resource of a type (fails when there is not exactly one). */
+export function one(type: string, list: readonly Registered[] = registered): Registered {
+  const found = list.filter((r) => r.type === type);
+  if (found.length !== 1) {
+    throw new Error(`expected one ${type}, got ${found.length}: ${list.map((r) => r.type).join(", ")}`);
+  }
+  return found[0];
+}

@@ -1,0 +1,43 @@
+/**
+ * The one offline Vault: what the render and every test that runs the program offline answer its Vault read
+ * with. Every key the stack's credential settings read is there: the user name keys hold `clipper_app` (a
+ * valid PostgreSQL identifier), every other key `offline-<key>`, a password that is easy to find should it
+ * ever leak out of a secret.
+ */
+import { vaultKeys, vaultReadsFor } from "../components/credentials";
+import { parseSettings, rawStackConfig } from "../stacks/settings";
+import { stackFileConfig } from "../stacks/stack-file";
+import type { VaultSource } from "./engine";
+
+/** The user name every offline Vault holds. */
+export const OFFLINE_APP_USER = "clipper_app";
+
+export interface OfflineVaultOptions {
+  /**
+   * Config keys the run sets or overrides (full keys, as `runOffline` takes them), so that the keys follow
+   * a changed `credentials` setting. @default none
+   */
+  readonly config?: Readonly<Record<string, string>>;
+  /** Values by Vault key that replace the offline ones (a verifier, a password with odd characters). */
+  readonly values?: Readonly<Record<string, string>>;
+}
+
+/** The offline value of each key `stack` (with `opts.config`) reads, by Vault key. */
+export function offlineVaultData(stack: string, opts: OfflineVaultOptions = {}): Record<string, string> {
+  const { credentials } = parseSettings(rawStackConfig({ ...stackFileConfig(stack), ...opts.config }));
+  const data = Object.fromEntries(
+    vaultKeys(credentials).map(({ key, setting }) => [
+      key,
+      setting === "appUserKey" ? OFFLINE_APP_USER : `offline-${key}`,
+    ]),
+  );
+  return { ...data, ...opts.values };
+}
+
+/** Vault as `runOffline` asks it: the data of the stack's secret at its mount and path, nothing elsewhere. */
+export function offlineVault(stack: string, opts: OfflineVaultOptions = {}): VaultSource {
+  const data = offlineVaultData(stack, opts);
+  const { credentials } = parseSettings(rawStackConfig({ ...stackFileConfig(stack), ...opts.config }));
+  const [read] = vaultReadsFor(credentials);
+  return (mount, name) => (mount === read.mount && name === read.name ? { ...data } : undefined);
+}

@@ -1,0 +1,139 @@
+import * as assert from "node:assert/strict";
+import type { StackSettings } from "../../../stacks/settings";
+import { criteriaFor } from "../../load/criteria";
+import { type LocalTarget, startLocalTarget } from "../../load/local";
+import { formatFault, runFault } from "../../load/fault";
+import { PgClient, PgError } from "../../load/pgwire";
+import { loadStackSettings } from "../../../stacks/stack-file";
+import { type ValidationReport, runValidation } from "../../load/validate";
+
+/**
+ * The load validation in seconds: a short pgbench through the rendered prod pooler, judged by the spec's
+ * criteria, and the same criteria failing against a pool too small for the load.
+ */
+describe("load smoke: pgbench through the rendered prod pooler, judged by the spec's criteria", function () {
+  this.timeout(90_000);
+  const prod = loadStackSettings("prod");
+  let local: LocalTarget;
+
+  before(async () => {
+    local = await startLocalTarget(prod, { workload: "tpcb", scale: 1 });
+  });
+  after(async () => {
+    await local?.stack.stop();
+  });
+
+  const validate = (settings: StackSettings, target: LocalTarget["target"], clients: number) =>
+    runValidation({
+      settings,
+      target,
+      clients,
+      durationSeconds: 3,
+      warmupSeconds: 1,
+      workload: "tpcb",
+      ratePerClient: 0,
+      sampleIntervalMs: 200,
+      settleSeconds: 5,
+    });
+
+  it("the minimal wire client logs in with SCRAM through PgBouncer and is refused a wrong password", async () => {
+    const c = await PgClient.connect(local.stack.pooled);
+    try {
+      const r = await c.query("SELECT current_user, inet_server_port()");
+      assert.deepEqual(r.rows, [[local.stack.pooled.user, String(local.stack.postgres.port)]]);
+    } finally {
+      c.close();
+    }
+    await assert.rejects(PgClient.connect({ ...local.stack.pooled, password: "wrong" }), PgError);
+  });
+
+  describe("GIVEN fewer clients than the server cap, flat out", () => {
+    let report: ValidationReport;
+    const clients = 20;
+    before(async () => {
+      assert.ok(clients < criteriaFor(prod.pool).activeBelow, "the smoke load must fit the prod pool");
+      report = await validate(prod, local.target, clients);
+    });
+
+    it("THEN every criterion passes", () => {
+      assert.deepEqual(
+        report.verdict.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+        [],
+      );
+      assert.equal(report.verdict.pass, true);
+    });
+
+    it("THEN pgbench exited 0 and PgBouncer counted the transactions pgbench reported", () => {
+      assert.equal(report.pgbench.exitCode, 0);
+      assert.ok(report.pgbench.transactions > 0);
+      // SHOW STATS also counts pgbench's own setup statements: at least pgbench's transactions
+      assert.ok(report.pooledTransactions >= report.pgbench.transactions);
+    });
+
+    it("THEN the server connections in use never exceeded the client count", () => {
+      assert.ok(report.verdict.peakActivePerProcess > 0);
+      assert.ok(report.verdict.peakActivePerProcess <= clients);
+    });
+  });
+
+  describe("GIVEN a pool too small for the load (a 4-connection cap, 20 clients flat out)", () => {
+    let report: ValidationReport;
+    let small: LocalTarget | undefined;
+    const cap = 4;
+    before(async () => {
+      const settings: StackSettings = {
+        ...prod,
+        pool: { ...prod.pool, maxDbConnections: cap, defaultPoolSize: cap, minPoolSize: 1 },
+      };
+      small = await startLocalTarget(settings, {
+        workload: "tpcb",
+        postgres: local.stack.postgres,
+      });
+      report = await validate(settings, small.target, 20);
+    });
+    after(async () => {
+      await small?.stack.stop();
+    });
+
+    it("THEN the run fails on busy server connections and on waiting clients, and only on those", () => {
+      assert.equal(report.verdict.pass, false);
+      const failed = report.verdict.checks.filter((c) => !c.ok).map((c) => c.name);
+      assert.deepEqual(failed, [
+        `busy server connections per process < ${criteriaFor({ ...prod.pool, maxDbConnections: cap }).activeBelow} (96% of max_db_connections ${cap})`,
+        `waiting clients < ${criteriaFor(prod.pool).waitingBelow}`,
+      ]);
+      assert.equal(report.verdict.peakActivePerProcess, cap);
+    });
+  });
+
+  it("GIVEN clients that cannot log in THEN the run fails on connection errors and on pgbench's exit code", async () => {
+    const target = { ...local.target, pooled: { ...local.target.pooled, password: "wrong" } };
+    const report = await runValidation({
+      settings: prod,
+      target,
+      clients: 2,
+      durationSeconds: 1,
+      warmupSeconds: 0,
+      workload: "tpcb",
+      ratePerClient: 0,
+      settleSeconds: 1,
+    });
+    const failed = report.verdict.checks.filter((c) => !c.ok).map((c) => c.name);
+    assert.ok(failed.includes("zero connection errors"), failed.join("; "));
+    assert.ok(failed.includes("pgbench exit code 0, no failed transactions"), failed.join("; "));
+    assert.notEqual(report.pgbench.exitCode, 0);
+  });
+
+  it("GIVEN a PgBouncer restart with SIGINT under load THEN no transaction in flight fails and new ones succeed", async () => {
+    const r = await runFault(local.stack, "pgbouncer-sigint", {
+      workers: 8,
+      seconds: 3,
+      atSeconds: 1,
+      accounts: 100_000,
+    });
+    assert.equal(r.analysis.failedInFlight, 0, formatFault(r));
+    assert.equal(r.analysis.failedAfterRecovery, 0, formatFault(r));
+    assert.ok(r.analysis.transactions > 0);
+    assert.notEqual(r.analysis.recoveredMs, undefined, formatFault(r));
+  });
+});

@@ -1,0 +1,136 @@
+import * as assert from "node:assert/strict";
+import { deriveThresholds } from "../../../components/monitoring/thresholds";
+import { type Criteria, type RunObservations, atBaseline, criteriaFor, evaluate } from "../../load/criteria";
+import { parsePgbench } from "../../load/pgbench";
+import type { PoolSample, ProcessSample } from "../../load/sampler";
+import { loadStackSettings } from "../../../stacks/stack-file";
+
+const idle: ProcessSample = {
+  clActive: 0,
+  clWaiting: 0,
+  svActive: 0,
+  svIdle: 0,
+  svUsed: 0,
+  svLogin: 0,
+  maxWaitMs: 0,
+  xactCount: 0,
+  queryCount: 0,
+  waitTimeUs: 0,
+};
+
+function sample(...processes: Partial<ProcessSample>[]): PoolSample {
+  const ps = processes.map((p) => ({ ...idle, ...p }));
+  const total = ps.reduce(
+    (a, p) => ({
+      ...a,
+      clActive: a.clActive + p.clActive,
+      clWaiting: a.clWaiting + p.clWaiting,
+      svActive: a.svActive + p.svActive,
+    }),
+    { ...idle },
+  );
+  return { t: 0, processes: ps, total };
+}
+
+/** pgbench's summary of a clean run, in its own format. */
+const CLEAN = parsePgbench(
+  0,
+  "number of transactions actually processed: 1000\nnumber of failed transactions: 0 (0.000%)\n" +
+    "latency average = 2.000 ms\ntps = 500.0 (without initial connection time)\n",
+  "",
+);
+
+describe("load criteria (tools/load/criteria)", () => {
+  const prod = loadStackSettings("prod");
+  const c: Criteria = criteriaFor(prod.pool);
+  const busy = c.activeBelow - 1;
+  const good: RunObservations = {
+    baseline: sample({}),
+    samples: [sample({ clActive: 100, svActive: busy, clWaiting: c.waitingBelow - 1 })],
+    after: sample({ svIdle: 10 }),
+    settled: true,
+    settleMs: 100,
+    pgbench: CLEAN,
+    samplingErrors: [],
+  };
+  const failedChecks = (o: Partial<RunObservations>) =>
+    evaluate(c, { ...good, ...o })
+      .checks.filter((k) => !k.ok)
+      .map((k) => k.name);
+
+  it("derives the prod limits from the pool settings: the spec's 48 of 50 and 10 waiting clients", () => {
+    assert.equal(prod.pool.maxDbConnections, 50);
+    assert.deepEqual(c, { serverCap: 50, activeBelow: 48, waitingBelow: 10 });
+    const staging = loadStackSettings("staging");
+    assert.equal(
+      criteriaFor(staging.pool).activeBelow,
+      deriveThresholds(staging.pool).exhaustionServerConnections,
+    );
+  });
+
+  it("passes a run just below every limit", () => {
+    assert.deepEqual(failedChecks({}), []);
+    assert.equal(evaluate(c, good).pass, true);
+  });
+
+  it("fails at the exhaustion level of one process, even when the sum over processes is spread", () => {
+    assert.deepEqual(failedChecks({ samples: [sample({ svActive: c.activeBelow })] }), [
+      `busy server connections per process < ${c.activeBelow} (96% of max_db_connections ${c.serverCap})`,
+    ]);
+    assert.deepEqual(failedChecks({ samples: [sample({ svActive: busy }, { svActive: busy })] }), []);
+  });
+
+  it("fails at the waiting limit, summed over processes", () => {
+    const half = Math.ceil(c.waitingBelow / 2);
+    assert.deepEqual(failedChecks({ samples: [sample({ clWaiting: half }, { clWaiting: half })] }), [
+      `waiting clients < ${c.waitingBelow}`,
+    ]);
+  });
+
+  it("fails when the pool did not return to its baseline", () => {
+    assert.deepEqual(failedChecks({ settled: false, after: sample({ svActive: 3 }) }), [
+      "pool back to baseline after the load",
+    ]);
+    assert.equal(atBaseline(idle, { ...idle, svActive: 1 }), false);
+    assert.equal(atBaseline(idle, { ...idle, clWaiting: 1 }), false);
+    assert.equal(atBaseline(idle, { ...idle, clActive: 1 }), false);
+    assert.equal(atBaseline(idle, { ...idle, svIdle: 40 }), true);
+  });
+
+  it("fails on sampling errors and on a run without samples", () => {
+    assert.deepEqual(failedChecks({ samplingErrors: ["server closed the connection unexpectedly"] }), [
+      "zero connection errors",
+    ]);
+    assert.deepEqual(failedChecks({ samples: [] }), ["samples taken during the load"]);
+  });
+
+  it("fails on pgbench's exit code even when it reports 0 failed transactions", () => {
+    const aborted = parsePgbench(
+      2,
+      CLEAN.stdout,
+      'pgbench: error: client 3 script 0 aborted in command 1 query 0: ERROR:  prepared statement "P_0" does not exist\n' +
+        "pgbench: error: Run was aborted; the above results are incomplete.\n",
+    );
+    assert.equal(aborted.failed, 0);
+    assert.equal(aborted.abortedClients, 1);
+    assert.equal(aborted.ok, false);
+    assert.deepEqual(failedChecks({ pgbench: aborted }), [
+      "zero connection errors",
+      "pgbench exit code 0, no failed transactions",
+    ]);
+  });
+
+  it("counts connection failures in pgbench's error lines", () => {
+    const refused = parsePgbench(
+      1,
+      "",
+      'pgbench: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  remaining connection slots ' +
+        "are reserved for non-replication superuser connections\npgbench: error: could not create connection for client 52\n",
+    );
+    assert.equal(refused.connectionErrors, 2);
+    assert.deepEqual(failedChecks({ pgbench: refused }), [
+      "zero connection errors",
+      "pgbench exit code 0, no failed transactions",
+    ]);
+  });
+});
