@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { deployEnvironment } from "./stacks/environment";
-import { parseSettings, rawStackConfig } from "./stacks/settings";
+import { parseSettings } from "./stacks/settings";
+import { rawStackConfig } from "./stacks/stack-file";
 
 // The whole stack config is validated before anything is registered; a refused setting ends the program
 // with every problem listed by key.

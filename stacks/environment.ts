@@ -3,7 +3,8 @@ import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/back
 import { loadPoolerCredentials } from "../components/credentials";
 import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
 import { PgBouncer, poolSizingWarning } from "../components/pgbouncer";
-import { type StackSettings, key } from "./settings";
+import { type StackSettings } from "./settings";
+import { key } from "./stack-file";
 
 /**
  * The stack outputs: an API the backend reads with a `StackReference` (camelCase, flat, stable), e.g.

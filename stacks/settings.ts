@@ -1,38 +1,26 @@
 import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
-import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route/settings";
+import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "./stack-file";
+import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route";
 import {
   type MonitoringSettings,
   checkMonitoringAgainstPool,
   readMonitoring,
-} from "../components/monitoring/settings";
-import { type CredentialSettings, readCredentials } from "../components/credentials/settings";
+} from "../components/monitoring";
+import { type CredentialSettings, readCredentials } from "../components/credentials";
 import {
-  type DatabaseSettings,
-  type ExporterSettings,
-  type NetworkSettings,
-  type PoolSettings,
-  type WorkloadSettings,
+  type PoolerSettings,
   checkPoolerSettings,
   readDatabase,
   readExporter,
   readNetwork,
   readPool,
   readWorkload,
-} from "../components/pgbouncer/settings";
-
-/** The project name in `Pulumi.yaml`: every setting is `clipper-pgbouncer:<key>`. */
-export const CONFIG_NAMESPACE = "clipper-pgbouncer";
+} from "../components/pgbouncer";
 
 /** Everything one environment deploys, typed; staging and prod differ only in their stack files. */
-export interface StackSettings {
+export interface StackSettings extends PoolerSettings {
   /** Kubernetes namespace of the pooler (it must exist). @default clipper */
   readonly namespace: string;
-  /** The PgBouncer Deployment (config key `pgbouncer`). */
-  readonly workload: WorkloadSettings;
-  readonly pool: PoolSettings;
-  readonly database: DatabaseSettings;
-  readonly exporter: ExporterSettings;
-  readonly network: NetworkSettings;
   readonly credentials: CredentialSettings;
   /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
   readonly backend: BackendRouteSettings;
@@ -52,10 +40,6 @@ const SECTIONS = [
   "backend",
   "monitoring",
 ] as const;
-
-export function key(section: string): string {
-  return `${CONFIG_NAMESPACE}:${section}`;
-}
 
 /**
  * Validates a whole stack's settings, given as the parsed value of each config key below
@@ -105,21 +89,9 @@ export function parseSettings(
 }
 
 /**
- * The raw settings of the running stack: every `clipper-pgbouncer:*` config value, JSON-decoded where it is
- * an object (as `pulumi config set --path` stores it).
+ * The validated settings of `Pulumi.<stack>.yaml`, as the program reads them (throws the program's own
+ * `ConfigError` for a refused stack file). What tests, tools and the e2e load a stack with.
  */
-export function rawStackConfig(all: Readonly<Record<string, string>>): Record<string, unknown> {
-  const raw: Record<string, unknown> = {};
-  const prefix = `${CONFIG_NAMESPACE}:`;
-  for (const [k, v] of Object.entries(all)) {
-    if (!k.startsWith(prefix)) continue;
-    let value: unknown = v;
-    try {
-      value = JSON.parse(v);
-    } catch {
-      // a plain string setting
-    }
-    raw[k.slice(prefix.length)] = value;
-  }
-  return raw;
+export function loadStackSettings(stack: string, dir: string = PROJECT_DIR): StackSettings {
+  return parseSettings(rawStackConfig(stackFileConfig(stack, dir)));
 }

@@ -1,7 +1,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { type StackSettings, parseSettings, rawStackConfig } from "./settings";
+
+/**
+ * The stack files and the config keys of the program: pure, so that the policy pack, the tools and the
+ * tests read a stack without loading the program's components.
+ */
 
 /** The root of the project, where Pulumi.yaml and the stack files live. */
 export const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -24,18 +28,38 @@ export function stackFileConfig(stack: string, dir: string = PROJECT_DIR): Recor
   return out;
 }
 
-/**
- * The validated settings of `Pulumi.<stack>.yaml`, as the program reads them (throws the program's own
- * `ConfigError` for a refused stack file). What tests, tools and the policy pack load a stack with.
- */
-export function loadStackSettings(stack: string, dir: string = PROJECT_DIR): StackSettings {
-  return parseSettings(rawStackConfig(stackFileConfig(stack, dir)));
-}
-
 export function listStacks(dir: string = PROJECT_DIR): string[] {
   return fs
     .readdirSync(dir)
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();
+}
+
+/** The project name in `Pulumi.yaml`: every setting is `clipper-pgbouncer:<key>`. */
+export const CONFIG_NAMESPACE = "clipper-pgbouncer";
+
+/** The full config key of a setting section, e.g. `clipper-pgbouncer:pool`. */
+export function key(section: string): string {
+  return `${CONFIG_NAMESPACE}:${section}`;
+}
+
+/**
+ * The raw settings of the running stack: every `clipper-pgbouncer:*` config value, JSON-decoded where it is
+ * an object (as `pulumi config set --path` stores it).
+ */
+export function rawStackConfig(all: Readonly<Record<string, string>>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  for (const [k, v] of Object.entries(all)) {
+    if (!k.startsWith(prefix)) continue;
+    let value: unknown = v;
+    try {
+      value = JSON.parse(v);
+    } catch {
+      // a plain string setting
+    }
+    raw[k.slice(prefix.length)] = value;
+  }
+  return raw;
 }

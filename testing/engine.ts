@@ -5,8 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials";
-import { CONFIG_NAMESPACE } from "../stacks/settings";
-import { stackFileConfig } from "../stacks/stack-file";
+import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
 import { type RecordedResource, offlineName } from "./resource";
 
 export type { RecordedResource } from "./resource";

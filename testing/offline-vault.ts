@@ -5,8 +5,8 @@
  * ever leak out of a secret.
  */
 import { vaultKeys, vaultReadsFor } from "../components/credentials";
-import { parseSettings, rawStackConfig } from "../stacks/settings";
-import { stackFileConfig } from "../stacks/stack-file";
+import { parseSettings } from "../stacks/settings";
+import { stackFileConfig, rawStackConfig } from "../stacks/stack-file";
 import type { VaultSource } from "./engine";
 
 /** The user name every offline Vault holds. */

@@ -1,4 +1,4 @@
-import type { Login } from "../credentials/login";
+import type { Login } from "../credentials";
 /**
  * The pure core of the backend switch: which endpoint each route gives the backend, the two ConfigMap keys,
  * the pod template annotation that rolls the backend, and the URLs published as stack outputs.

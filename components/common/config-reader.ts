@@ -215,6 +215,8 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** RFC 1123 subdomain: host names. */
 export const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A lower-case PostgreSQL identifier: PgBouncer and SQL take these unquoted (user and database names). */
+export const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Kubernetes CPU and memory quantities as this program accepts them. */
 export const CPU_QUANTITY = /^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$/;
 export const MEMORY_QUANTITY = /^[1-9][0-9]*(Ki|Mi|Gi)$/;

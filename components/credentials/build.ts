@@ -3,7 +3,6 @@
  * text, without Pulumi. Every problem is collected and thrown at once, naming the Vault mount, path and key
  * and never the value; the caller wraps the results in `pulumi.secret` immediately.
  */
-import type { IniAuth } from "../pgbouncer/ini";
 import {
   authFileLine,
   exporterConnectionString,
@@ -16,6 +15,7 @@ import {
   userNameProblem,
 } from "./secrets";
 import { type CredentialSettings, vaultKeys } from "./settings";
+import type { IniAuthSettings } from "./types";
 
 /** What the credentials need from the rest of the stack settings. */
 export interface CredentialContext {
@@ -63,7 +63,7 @@ export class VaultCredentialError extends Error {
 export interface PlainCredentials {
   readonly authFile: string;
   readonly exporterConnectionString: string;
-  readonly iniAuth: Omit<IniAuth, "file">;
+  readonly iniAuth: IniAuthSettings;
 }
 
 export function buildCredentials(
@@ -169,7 +169,7 @@ export function buildCredentials(
     needs("the exporter's connection string"),
   );
 
-  let iniAuth: Omit<IniAuth, "file">;
+  let iniAuth: IniAuthSettings;
   const q = settings.authQuery;
   if (q) {
     iniAuth = {

@@ -1,5 +1,4 @@
-import { ConfigReader } from "../common/config-reader";
-import { PG_IDENTIFIER } from "../pgbouncer/settings";
+import { ConfigReader, PG_IDENTIFIER } from "../common/config-reader";
 
 /** PgBouncer's `auth_type` values this program renders. */
 export type AuthType = "scram-sha-256" | "md5";

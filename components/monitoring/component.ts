@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as grafana from "@pulumiverse/grafana";
-import type { PoolSettings } from "../pgbouncer/settings";
+import type { PoolSettings } from "../pgbouncer";
 import { renderDashboardJson } from "./dashboard";
 import { queryContext } from "./queries";
 import { alertRuleGroup, prometheusRuleSpec, renderRulesFile } from "./rules";

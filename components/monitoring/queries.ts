@@ -3,7 +3,7 @@
  * `instance` (one PgBouncer process: pool limits are per process) and, for pool and stats series,
  * `database` (`max_db_connections` caps a database across its users).
  */
-import type { PoolSettings } from "../pgbouncer/settings";
+import type { PoolSettings } from "../pgbouncer";
 import type { MonitoringSettings } from "./settings";
 import { type Thresholds, deriveThresholds } from "./thresholds";
 

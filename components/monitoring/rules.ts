@@ -3,7 +3,7 @@
  * Prometheus, through a ConfigMap) and a PrometheusRule spec (prometheus-operator).
  */
 import * as yaml from "js-yaml";
-import type { PoolSettings } from "../pgbouncer/settings";
+import type { PoolSettings } from "../pgbouncer";
 import { type QueryContext, queries, queryContext } from "./queries";
 import type { AlertForSettings, MonitoringSettings } from "./settings";
 import { ALERT_POLICY } from "./thresholds";

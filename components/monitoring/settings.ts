@@ -1,5 +1,5 @@
 import { ConfigReader, type IssueList } from "../common/config-reader";
-import type { PoolSettings } from "../pgbouncer/settings";
+import type { PoolSettings } from "../pgbouncer";
 import { derivedExhaustion, exhaustionRange } from "./thresholds";
 
 /** How the cluster's Prometheus finds targets and rules. */

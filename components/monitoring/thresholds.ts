@@ -2,7 +2,7 @@
  * Alert and panel thresholds, derived from the pool settings so that they move with them: the spec's
  * "exhaustion at 48" is 96% of a 50-connection server cap, not the number 48.
  */
-import type { PoolSettings } from "../pgbouncer/settings";
+import type { PoolSettings } from "../pgbouncer";
 
 /** The spec's ratios and limits that are not pool sizes. */
 export const ALERT_POLICY = {

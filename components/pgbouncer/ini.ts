@@ -1,3 +1,4 @@
+import type { IniAuthSettings } from "../credentials";
 import type { PoolSettings } from "./settings";
 import {
   OLDEST_SUPPORTED,
@@ -8,17 +9,10 @@ import {
   supportsSection,
 } from "./versions";
 
-/** How PgBouncer authenticates clients. */
-export interface IniAuth {
-  /** `auth_type`. */
-  readonly type: "scram-sha-256" | "md5";
+/** How PgBouncer authenticates clients: the credentials' settings and the auth file's path. */
+export interface IniAuth extends IniAuthSettings {
   /** `auth_file`: path of the userlist inside the container. */
   readonly file: string;
-  /**
-   * `auth_user` + `auth_query` (+ `auth_dbname`, 1.19+): secrets of users missing from the auth file are
-   * looked up in PostgreSQL by this user.
-   */
-  readonly query?: { readonly user: string; readonly query: string; readonly dbname?: string };
 }
 
 /** Several PgBouncer processes behind one port. */

@@ -1,5 +1,6 @@
-import type { IniAuth, IniInput, IniProcess } from "./ini";
-import type { DatabaseSettings, ExporterSettings, PoolSettings, WorkloadSettings } from "./settings";
+import type { IniAuthSettings } from "../credentials";
+import type { IniInput, IniProcess } from "./ini";
+import type { PoolerSettings } from "./settings";
 
 /** Where the pod mounts its files. */
 export const POD_PATHS = {
@@ -10,12 +11,8 @@ export const POD_PATHS = {
   runDir: "/var/run/pgbouncer",
 } as const;
 
-export interface PodIniSettings {
-  readonly workload: WorkloadSettings;
-  readonly pool: PoolSettings;
-  readonly database: DatabaseSettings;
-  readonly exporter: ExporterSettings;
-}
+/** What the ini of a pod depends on. */
+export type PodIniSettings = Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter">;
 
 /** The ini file of process `index` (1-based) in the ConfigMap; a single process keeps `pgbouncer.ini`. */
 export function iniFileName(index: number, processes: number): string {
@@ -35,7 +32,7 @@ export function socketDir(index: number): string {
  * reaches exactly this process. The local harness renders from these too (`tools/harness/ini.ts`) and
  * rewrites only version, paths, address and port.
  */
-export function podIniInputs(s: PodIniSettings, auth: Omit<IniAuth, "file">): IniInput[] {
+export function podIniInputs(s: PodIniSettings, auth: IniAuthSettings): IniInput[] {
   const k = s.workload.processesPerPod;
   const indexes = Array.from({ length: k }, (_, i) => i + 1);
   return indexes.map((i) => {
@@ -64,6 +61,6 @@ export function podIniInputs(s: PodIniSettings, auth: Omit<IniAuth, "file">): In
 }
 
 /** The ini input of the pod's first (or only) process. */
-export function podIniInput(s: PodIniSettings, auth: Omit<IniAuth, "file">): IniInput {
+export function podIniInput(s: PodIniSettings, auth: IniAuthSettings): IniInput {
   return podIniInputs(s, auth)[0];
 }

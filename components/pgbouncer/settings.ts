@@ -5,6 +5,7 @@ import {
   DNS_NAME,
   IssueList,
   MEMORY_QUANTITY,
+  PG_IDENTIFIER,
 } from "../common/config-reader";
 import { type PoolBudget, poolBudget } from "./budget";
 import { PGBOUNCER_RELEASE } from "./release";
@@ -150,6 +151,16 @@ export interface NetworkSettings {
   readonly prometheusPodSelector: Readonly<Record<string, string>>;
 }
 
+/** What one stack sets for the pooler: the PgBouncer component's settings. */
+export interface PoolerSettings {
+  /** The PgBouncer Deployment (config key `pgbouncer`). */
+  readonly workload: WorkloadSettings;
+  readonly pool: PoolSettings;
+  readonly database: DatabaseSettings;
+  readonly exporter: ExporterSettings;
+  readonly network: NetworkSettings;
+}
+
 export const POOL_DEFAULTS: PoolSettings = {
   mode: "transaction",
   defaultPoolSize: 50,
@@ -204,8 +215,6 @@ export const ROLLING_SURGE = 1;
 
 const PORT = { min: 1, max: 65535 };
 const SECONDS_DAY = { min: 0, max: 86400 };
-/** PgBouncer user names are quoted in the ini; these need no quoting anywhere. */
-export const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const IMAGE_REPO = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 const IMAGE_REF = /^[a-z0-9]+([._/:-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$/;
 
@@ -373,11 +382,7 @@ export function readNetwork(r: ConfigReader): NetworkSettings {
 }
 
 /** The pool budget of a stack's settings: its replicas, surge pod, processes, server cap and PostgreSQL. */
-export function settingsPoolBudget(s: {
-  workload: WorkloadSettings;
-  pool: PoolSettings;
-  database: DatabaseSettings;
-}): PoolBudget {
+export function settingsPoolBudget(s: Pick<PoolerSettings, "workload" | "pool" | "database">): PoolBudget {
   return poolBudget({
     replicas: s.workload.replicas,
     surge: ROLLING_SURGE,
@@ -398,7 +403,7 @@ export const SERVER_CONNECTIONS_PER_CORE_WARNING = 10;
  * nothing to say or `database.cpuCores` is unset.
  */
 export function poolSizingWarning(
-  s: { workload: WorkloadSettings; pool: PoolSettings; database: DatabaseSettings },
+  s: Pick<PoolerSettings, "workload" | "pool" | "database">,
   keys: { pool: string; database: string },
 ): string | undefined {
   const cores = s.database.cpuCores;
@@ -418,12 +423,7 @@ export function poolSizingWarning(
 export function checkPoolerSettings(
   issues: IssueList,
   keys: { workload: string; pool: string; database: string; exporter: string },
-  s: {
-    workload: WorkloadSettings;
-    pool: PoolSettings;
-    database: DatabaseSettings;
-    exporter: ExporterSettings;
-  },
+  s: Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter">,
 ): void {
   const budget = settingsPoolBudget(s);
   if (!budget.fits) {

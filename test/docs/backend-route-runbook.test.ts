@@ -7,11 +7,16 @@ import * as fs from "fs";
 import * as path from "path";
 import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
 import { ConfigError } from "../../components/common/config-reader";
-import { ALERT_NAMES } from "../../components/monitoring/rules";
-import { deriveThresholds } from "../../components/monitoring/thresholds";
+import { ALERT_NAMES, deriveThresholds } from "../../components/monitoring";
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../../components/pgbouncer";
-import { CONFIG_NAMESPACE, type StackSettings, parseSettings, rawStackConfig } from "../../stacks/settings";
-import { PROJECT_DIR, listStacks, stackFileConfig, loadStackSettings } from "../../stacks/stack-file";
+import { type StackSettings, parseSettings, loadStackSettings } from "../../stacks/settings";
+import {
+  PROJECT_DIR,
+  listStacks,
+  stackFileConfig,
+  CONFIG_NAMESPACE,
+  rawStackConfig,
+} from "../../stacks/stack-file";
 import { type OfflineRun, runOffline } from "../../testing/engine";
 import { offlineVault } from "../../testing/offline-vault";
 

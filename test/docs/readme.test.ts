@@ -2,9 +2,9 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { IssueList } from "../../components/common/config-reader";
-import { deriveThresholds } from "../../components/monitoring/thresholds";
-import { CONFIG_NAMESPACE, parseSettings, rawStackConfig } from "../../stacks/settings";
-import { PROJECT_DIR, stackFileConfig, loadStackSettings } from "../../stacks/stack-file";
+import { deriveThresholds } from "../../components/monitoring";
+import { parseSettings, loadStackSettings } from "../../stacks/settings";
+import { PROJECT_DIR, stackFileConfig, CONFIG_NAMESPACE, rawStackConfig } from "../../stacks/stack-file";
 
 const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
 const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {

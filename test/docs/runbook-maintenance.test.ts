@@ -8,9 +8,10 @@ import * as path from "path";
 import { WORKLOAD_DEFAULTS, ZONE_TOPOLOGY_KEY, selectorLabels } from "../../components/pgbouncer";
 import { POLICIES } from "../../policy/policies";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR, listStacks, loadStackSettings } from "../../stacks/stack-file";
+import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
 import { type OfflineRun, runOffline } from "../../testing/engine";
 import { offlineVault } from "../../testing/offline-vault";
+import { loadStackSettings } from "../../stacks/settings";
 
 const RUNBOOK = fs.readFileSync(path.join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
 const SECTION = RUNBOOK.split(/^## Maintenance$/m)[1]?.split(/^## /m)[0] ?? "";

@@ -9,19 +9,19 @@ import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
-import { panelSpecs } from "../../components/monitoring/dashboard";
-import { queryContext } from "../../components/monitoring/queries";
 import {
+  panelSpecs,
+  queryContext,
   ALERT_NAMES,
   type AlertName,
   type RulePoolSettings,
   type RuleSettings,
   alertRuleGroup,
   renderRulesFile,
-} from "../../components/monitoring/rules";
-import { MONITORING_DEFAULTS } from "../../components/monitoring/settings";
-import { deriveThresholds } from "../../components/monitoring/thresholds";
-import { POOL_DEFAULTS } from "../../components/pgbouncer/settings";
+  MONITORING_DEFAULTS,
+  deriveThresholds,
+} from "../../components/monitoring";
+import { POOL_DEFAULTS } from "../../components/pgbouncer";
 
 function promtool(args: string[], cwd: string): { ok: boolean; output: string } {
   try {

@@ -14,9 +14,10 @@ import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { scramVerifier } from "../../components/credentials";
 import { selectorLabels, strandingSpreadConstraints } from "../../components/pgbouncer";
-import { PROJECT_DIR, loadStackSettings } from "../../stacks/stack-file";
+import { PROJECT_DIR } from "../../stacks/stack-file";
 import { type RecordedResource, runOffline } from "../../testing/engine";
 import { offlineVault } from "../../testing/offline-vault";
+import { loadStackSettings } from "../../stacks/settings";
 
 const PACK_DIR = path.join(PROJECT_DIR, "policy");
 const RUNNER = require.resolve("@pulumi/pulumi/cmd/run-policy-pack/index.js");

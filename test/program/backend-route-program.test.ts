@@ -6,11 +6,11 @@
 import * as assert from "assert";
 import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
 import { scramVerifier } from "../../components/credentials";
-import { rawStackConfig } from "../../stacks/settings";
-import { loadStackSettings, stackFileConfig } from "../../stacks/stack-file";
+import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
 import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
 import { isSecretMarker } from "../../testing/manifests";
 import { OFFLINE_APP_USER as APP_USER, offlineVault } from "../../testing/offline-vault";
+import { loadStackSettings } from "../../stacks/settings";
 
 /** Characters a URL must escape, so the test sees the encoding. */
 const APP_PASSWORD = "p@ss:w/rd?#1";

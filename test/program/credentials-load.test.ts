@@ -13,8 +13,8 @@ import {
   scramKeys,
   scramVerifier,
 } from "../../components/credentials";
-import { CONFIG_NAMESPACE } from "../../stacks/settings";
 import { kvV2ReadResult } from "../../testing/engine";
+import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
 
 /** What the mocked Vault holds: mount → secret name → data; `deleted` marks a deleted current version. */
 let vaultData: Record<string, Record<string, Record<string, string>>> = {};

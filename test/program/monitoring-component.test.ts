@@ -4,10 +4,10 @@ import {
   PgBouncerMonitoring,
   type PgBouncerMonitoringArgs,
   RULES_FILE_KEY,
+  alertRuleGroup,
+  MONITORING_DEFAULTS,
 } from "../../components/monitoring";
-import { alertRuleGroup } from "../../components/monitoring/rules";
-import { MONITORING_DEFAULTS } from "../../components/monitoring/settings";
-import { POOL_DEFAULTS } from "../../components/pgbouncer/settings";
+import { POOL_DEFAULTS } from "../../components/pgbouncer";
 import { type Registered, promiseOf, registered, resetMocks, settled } from "../support/mocks";
 
 const MON = { ...MONITORING_DEFAULTS, runbookBaseUrl: "https://runbooks.example/pgbouncer" };

@@ -11,9 +11,9 @@ import {
   socketConnectionString,
   preStopCommand,
 } from "../../components/pgbouncer";
-import { loadStackSettings } from "../../stacks/stack-file";
 import { isSecretMarker } from "../../testing/manifests";
 import { one, promiseOf, registered, resetMocks, settled } from "../support/mocks";
+import { loadStackSettings } from "../../stacks/settings";
 
 const prod = loadStackSettings("prod");
 

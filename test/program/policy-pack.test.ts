@@ -5,8 +5,13 @@
 import * as assert from "assert";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { scramVerifier } from "../../components/credentials";
-import { poolBudget } from "../../components/pgbouncer/budget";
-import { selectorLabels, spreadConstraints, strandingSpreadConstraints } from "../../components/pgbouncer";
+import {
+  poolBudget,
+  selectorLabels,
+  spreadConstraints,
+  iniParameter,
+  strandingSpreadConstraints,
+} from "../../components/pgbouncer";
 import {
   MIN_PROD_REPLICAS,
   POLICIES,
@@ -22,12 +27,11 @@ import {
   resolveLimits,
   surgePods,
 } from "../../policy/policies";
-import { iniParameter } from "../../policy/ini";
 import { plain, stackOfUrn } from "../../policy/resources";
-import { rawStackConfig } from "../../stacks/settings";
-import { stackFileConfig, loadStackSettings } from "../../stacks/stack-file";
+import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
 import { runOffline } from "../../testing/engine";
 import { OFFLINE_APP_USER, offlineVault } from "../../testing/offline-vault";
+import { loadStackSettings } from "../../stacks/settings";
 
 /**
  * The offline engine's records as CrossGuard would see them, with URNs naming the stack; `credentials`

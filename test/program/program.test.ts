@@ -1,10 +1,10 @@
 import * as assert from "assert";
 import { VAULT_KV2_READ_TOKEN } from "../../components/credentials";
-import { loadStackSettings } from "../../stacks/stack-file";
 import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
 import { redact, toManifest } from "../../testing/manifests";
 import { offlineVault, offlineVaultData } from "../../testing/offline-vault";
 import { validateManifest } from "../support/k8s-schema";
+import { loadStackSettings } from "../../stacks/settings";
 
 /** The offline Vault, and its secret values: canaries that must never show outside a Pulumi secret. */
 export function fakeVault(stack: string): { source: VaultSource; values: string[] } {

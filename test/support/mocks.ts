@@ -1,7 +1,7 @@
 /** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE } from "../../stacks/settings";
 import { offlineName } from "../../testing/resource";
+import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
 
 export interface Registered {
   readonly type: string;

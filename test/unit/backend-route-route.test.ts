@@ -8,9 +8,13 @@ import {
   routeAnnotationValue,
   routeEndpoint,
 } from "../../components/backend-route";
-import { appLogin } from "../../components/credentials/login";
-import { CREDENTIAL_DEFAULTS, type CredentialSettings } from "../../components/credentials/settings";
-import { md5Secret, scramVerifier } from "../../components/credentials/secrets";
+import {
+  appLogin,
+  CREDENTIAL_DEFAULTS,
+  type CredentialSettings,
+  md5Secret,
+  scramVerifier,
+} from "../../components/credentials";
 
 const POOLER = { host: "pgbouncer.clipper.svc.cluster.local", port: 6432 };
 const DATABASE = { host: "postgres.clipper.svc.cluster.local", port: 5432 };

@@ -4,9 +4,9 @@ import {
   BACKEND_ROUTE_DEFAULTS,
   type BackendRouteSettings,
   readBackendRoute,
-} from "../../components/backend-route/settings";
-import { parseSettings, rawStackConfig } from "../../stacks/settings";
-import { stackFileConfig, loadStackSettings } from "../../stacks/stack-file";
+} from "../../components/backend-route";
+import { parseSettings, loadStackSettings } from "../../stacks/settings";
+import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
 
 const KEY = "clipper-pgbouncer:backend";
 

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { poolBudget } from "../../components/pgbouncer/budget";
+import { poolBudget } from "../../components/pgbouncer";
 
 describe("pool budget", () => {
   const base = {

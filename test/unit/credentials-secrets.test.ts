@@ -15,7 +15,7 @@ import {
   scramVerifier,
   secretKind,
   userNameProblem,
-} from "../../components/credentials/secrets";
+} from "../../components/credentials";
 
 describe("credentials: SCRAM-SHA-256 verifiers", () => {
   it("match the RFC 7677 example exchange (user, pencil): client proof and server signature", () => {

@@ -6,7 +6,7 @@ import {
   type CredentialSettings,
   readCredentials,
   vaultReadsFor,
-} from "../../components/credentials/settings";
+} from "../../components/credentials";
 
 const KEY = "clipper-pgbouncer:credentials";
 

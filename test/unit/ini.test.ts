@@ -4,10 +4,11 @@ import {
   UnsupportedParameterError,
   pgbouncerParameters,
   renderIni,
-} from "../../components/pgbouncer/ini";
-import { podIniInput } from "../../components/pgbouncer/pod-ini";
-import { compareVersions, supportsParameter } from "../../components/pgbouncer/versions";
-import { loadStackSettings } from "../../stacks/stack-file";
+  podIniInput,
+  compareVersions,
+  supportsParameter,
+} from "../../components/pgbouncer";
+import { loadStackSettings } from "../../stacks/settings";
 
 const prod = loadStackSettings("prod");
 const prodInput: IniInput = podIniInput(prod, { type: "scram-sha-256" });

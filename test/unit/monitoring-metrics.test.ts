@@ -1,16 +1,17 @@
 import { strict as assert } from "assert";
-import { buildDashboard, panelSpecs } from "../../components/monitoring/dashboard";
 import {
+  buildDashboard,
+  panelSpecs,
   EXPORTER_METRICS,
   checkExpression,
   labelNamesIn,
   labelsOf,
   metricNamesIn,
-} from "../../components/monitoring/metrics";
-import { queryContext } from "../../components/monitoring/queries";
-import { alertRuleGroup } from "../../components/monitoring/rules";
-import { MONITORING_DEFAULTS } from "../../components/monitoring/settings";
-import { POOL_DEFAULTS } from "../../components/pgbouncer/settings";
+  queryContext,
+  alertRuleGroup,
+  MONITORING_DEFAULTS,
+} from "../../components/monitoring";
+import { POOL_DEFAULTS } from "../../components/pgbouncer";
 
 const MON = { ...MONITORING_DEFAULTS, runbookBaseUrl: "https://runbooks.example/pgbouncer" };
 

@@ -2,24 +2,25 @@ import { strict as assert } from "assert";
 import * as yaml from "js-yaml";
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
-import { DATASOURCE_VARIABLE, buildDashboard, panelSpecs } from "../../components/monitoring/dashboard";
-import { queryContext } from "../../components/monitoring/queries";
 import {
+  DATASOURCE_VARIABLE,
+  buildDashboard,
+  panelSpecs,
+  queryContext,
   ALERT_NAMES,
   alertRuleGroup,
   prometheusRuleManifest,
   renderRulesFile,
-} from "../../components/monitoring/rules";
-import {
   kubernetesScrapeJob,
   podLabelMeta,
   podMonitorSpec,
   scrapeAnnotations,
   staticScrapeJob,
-} from "../../components/monitoring/scrape";
-import { MONITORING_DEFAULTS, type MonitoringSettings } from "../../components/monitoring/settings";
-import { deriveThresholds } from "../../components/monitoring/thresholds";
-import { POOL_DEFAULTS, type PoolSettings } from "../../components/pgbouncer/settings";
+  MONITORING_DEFAULTS,
+  type MonitoringSettings,
+  deriveThresholds,
+} from "../../components/monitoring";
+import { POOL_DEFAULTS, type PoolSettings } from "../../components/pgbouncer";
 
 const MON: MonitoringSettings = {
   ...MONITORING_DEFAULTS,

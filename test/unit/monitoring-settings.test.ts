@@ -4,16 +4,14 @@ import {
   MONITORING_DEFAULTS,
   type MonitoringSettings,
   readMonitoring,
-} from "../../components/monitoring/settings";
-import {
   ALERT_POLICY,
   deriveThresholds,
   derivedExhaustion,
   exhaustionRange,
-} from "../../components/monitoring/thresholds";
-import { POOL_DEFAULTS } from "../../components/pgbouncer/settings";
-import { parseSettings, rawStackConfig } from "../../stacks/settings";
-import { stackFileConfig, loadStackSettings } from "../../stacks/stack-file";
+} from "../../components/monitoring";
+import { POOL_DEFAULTS } from "../../components/pgbouncer";
+import { parseSettings, loadStackSettings } from "../../stacks/settings";
+import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
 
 const KEY = "clipper-pgbouncer:monitoring";
 const RUNBOOK = "https://runbooks.example/pgbouncer";

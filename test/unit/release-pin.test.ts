@@ -7,8 +7,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { PGBOUNCER_RELEASE } from "../../components/pgbouncer/release";
-import { OLDEST_SECURE, compareVersions } from "../../components/pgbouncer/versions";
+import { PGBOUNCER_RELEASE, OLDEST_SECURE, compareVersions } from "../../components/pgbouncer";
 import { PROJECT_DIR } from "../../stacks/stack-file";
 
 const root = PROJECT_DIR;

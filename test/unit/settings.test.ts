@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { ConfigError } from "../../components/common/config-reader";
 import { poolSizingWarning } from "../../components/pgbouncer";
-import { parseSettings, rawStackConfig } from "../../stacks/settings";
-import { loadStackSettings } from "../../stacks/stack-file";
+import { parseSettings, loadStackSettings } from "../../stacks/settings";
+import { rawStackConfig } from "../../stacks/stack-file";
 
 /** The messages of the ConfigError that `raw` causes. */
 function problems(raw: Record<string, unknown>): string[] {

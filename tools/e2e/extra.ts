@@ -6,7 +6,6 @@
  * `maintenance` and `ownership` share one prod stack of their own (a backend folder apart from the
  * scenario's), brought up once.
  */
-import { loadStackSettings } from "../../stacks/stack-file";
 import * as path from "node:path";
 import { applyFixtures, writeVaultSecret } from "./fixtures";
 import { runGitOps } from "./gitops";
@@ -15,6 +14,7 @@ import { ownership } from "./ownership";
 import { pulumiStack } from "./pulumi";
 import type { Toolchain } from "./toolchain";
 import type { World } from "./world";
+import { loadStackSettings } from "../../stacks/settings";
 
 export const EXTRA_PARTS = ["gitops", "maintenance", "ownership"] as const;
 export type ExtraPart = (typeof EXTRA_PARTS)[number];

@@ -5,7 +5,6 @@
  * kind after each apply: exactly what the render holds, nothing left behind. A negative control (no prune)
  * shows that the count can fail; the patches of the backend's objects are applied last.
  */
-import { loadStackSettings } from "../../stacks/stack-file";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { FIELD_MANAGER } from "../../components/backend-route";
@@ -16,6 +15,7 @@ import { type KubeObject, getJson, kubectlRaw } from "./kube";
 import { type Render, render } from "./renders";
 import type { Timings } from "./maintenance";
 import type { World } from "./world";
+import { loadStackSettings } from "../../stacks/settings";
 
 const STACK = "prod";
 const B_SETTINGS = {

@@ -11,7 +11,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PROJECT_DIR, listStacks, loadStackSettings } from "../../stacks/stack-file";
+import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
 import { exitOnSignals } from "../harness/proc";
 import { EXTRA_PARTS, runExtra } from "./extra";
 import { applyFixtures } from "./fixtures";
@@ -19,6 +19,7 @@ import { PASSPHRASE, pulumiStack } from "./pulumi";
 import { runScenario } from "./scenario";
 import { obtainToolchain } from "./toolchain";
 import { startWorld } from "./world";
+import { loadStackSettings } from "../../stacks/settings";
 
 /** Where `--keep` records the world it leaves running. */
 export const STATE_FILE =

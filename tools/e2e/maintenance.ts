@@ -13,7 +13,6 @@
  * allows nothing while only one does. kwok runs no container: this proves scheduling and the PDB, not
  * PgBouncer serving (the preStop hook and the grace period are not exercised).
  */
-import { loadStackSettings } from "../../stacks/stack-file";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import {
@@ -42,6 +41,7 @@ import { type KubeObject, getJson, waitFor } from "./kube";
 import type { PulumiStack } from "./pulumi";
 import { type RenderedObject, objectOf, render } from "./renders";
 import { NODE_NAMES, type World } from "./world";
+import { loadStackSettings } from "../../stacks/settings";
 
 const STACK = "prod";
 /** Bounds of the scenarios (the plan's proposals; the measured figures are logged next to them). */

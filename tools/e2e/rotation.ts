@@ -6,8 +6,7 @@
  */
 import * as assert from "node:assert/strict";
 import { parseAuthFile } from "../../components/credentials";
-import { DEPLOYMENT_NAME, SECRET_KEYS, renderIni } from "../../components/pgbouncer";
-import { podIniInputs } from "../../components/pgbouncer/pod-ini";
+import { DEPLOYMENT_NAME, SECRET_KEYS, renderIni, podIniInputs } from "../../components/pgbouncer";
 import type { StackSettings } from "../../stacks/settings";
 import {
   REFUSED_PASSWORD,

@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR, loadStackSettings } from "../../stacks/stack-file";
+import { PROJECT_DIR } from "../../stacks/stack-file";
+import { loadStackSettings } from "../../stacks/settings";
 
 export interface VerifyCommand {
   readonly command: string;

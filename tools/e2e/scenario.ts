@@ -5,10 +5,9 @@
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
-import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../../components/pgbouncer";
-import { ROLLING_SURGE } from "../../components/pgbouncer/settings";
+import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget, ROLLING_SURGE } from "../../components/pgbouncer";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR, loadStackSettings } from "../../stacks/stack-file";
+import { PROJECT_DIR } from "../../stacks/stack-file";
 import {
   BACKEND_FIELD_MANAGER,
   applyBackend,
@@ -23,6 +22,7 @@ import type { PulumiStack } from "./pulumi";
 import { verifyCommands } from "./runbook";
 import { kvDelete } from "./vault";
 import type { World } from "./world";
+import { loadStackSettings } from "../../stacks/settings";
 
 export interface ScenarioContext {
   readonly world: World;

@@ -28,7 +28,7 @@ export {
   localPgBouncerVersion,
   pgbouncerBinary,
 } from "./binary";
-export { type HarnessRewrites, harnessIni, harnessIniInput, iniValue, localRewrites } from "./ini";
+export { type HarnessRewrites, harnessIni, harnessIniInput, localRewrites } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, sleep } from "./proc";
 export {

@@ -4,8 +4,14 @@
  * Nothing is dropped: the local PgBouncer is the release the stack deploys (see `./binary`), and the
  * renderer refuses a parameter that the stack's `pgbouncer.version` lacks.
  */
-import { type IniAuth, type IniInput, type IniProcess, renderIni } from "../../components/pgbouncer/ini";
-import { type PodIniSettings, podIniInputs } from "../../components/pgbouncer/pod-ini";
+import type { IniAuthSettings } from "../../components/credentials";
+import {
+  type IniInput,
+  type IniProcess,
+  renderIni,
+  type PodIniSettings,
+  podIniInputs,
+} from "../../components/pgbouncer";
 
 /**
  * The rewrites every local run makes: PgBouncer on 127.0.0.1 at the port and paths the harness picked for
@@ -63,7 +69,7 @@ export interface HarnessRewrites {
 /** The pod's ini input of one process with the harness rewrites applied, and nothing else changed. */
 export function harnessIniInput(
   settings: PodIniSettings,
-  auth: Omit<IniAuth, "file">,
+  auth: IniAuthSettings,
   rewrites: HarnessRewrites,
 ): IniInput {
   const pods = podIniInputs(settings, auth);
@@ -100,17 +106,8 @@ function harnessProcess(pod: IniProcess | undefined, rewrites: HarnessRewrites):
 /** pgbouncer.ini for the harness, rendered by the program's own renderer (see {@link harnessIniInput}). */
 export function harnessIni(
   settings: PodIniSettings,
-  auth: Omit<IniAuth, "file">,
+  auth: IniAuthSettings,
   rewrites: HarnessRewrites,
 ): string {
   return renderIni(harnessIniInput(settings, auth, rewrites));
-}
-
-/** The value of `key` in an ini text (first occurrence), or undefined. */
-export function iniValue(ini: string, key: string): string | undefined {
-  for (const line of ini.split("\n")) {
-    const m = /^\s*([A-Za-z_]+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m && m[1] === key) return m[2];
-  }
-  return undefined;
 }

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { pgbouncerBinary } from "./binary";
-import { iniValue } from "./ini";
+import { iniParameter } from "../../components/pgbouncer";
 import {
   exited,
   freePort,
@@ -139,16 +139,16 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
       let text: string;
       if (typeof opts.ini === "string") {
         text = opts.ini;
-        const p = Number(iniValue(text, "listen_port"));
-        const pidfile = iniValue(text, "pidfile");
+        const p = Number(iniParameter(text, "pgbouncer", "listen_port"));
+        const pidfile = iniParameter(text, "pgbouncer", "pidfile");
         if (!Number.isInteger(p) || p < 1) throw new Error("harness: the ini has no listen_port");
         if (!pidfile) throw new Error("harness: the ini has no pidfile; the harness signals that PID");
         port = p;
-        host = iniValue(text, "listen_addr") || host;
-        files.push({ ...f, port, pidfile, logfile: iniValue(text, "logfile") || f.logfile });
+        host = iniParameter(text, "pgbouncer", "listen_addr") || host;
+        files.push({ ...f, port, pidfile, logfile: iniParameter(text, "pgbouncer", "logfile") || f.logfile });
       } else {
         text = opts.ini(f);
-        host = iniValue(text, "listen_addr") || host;
+        host = iniParameter(text, "pgbouncer", "listen_addr") || host;
         files.push(f);
       }
       writeOwned(f.iniFile, text, 0o644);

@@ -26,7 +26,8 @@ import { Args, UsageError, runMain } from "./args";
 import { type CpuUse, measureCpu } from "./cpu";
 import { type PgbenchResult, type Workload, initPgbench, runPgbench } from "./pgbench";
 import { BackendSampler, sampleEvery } from "./sampler";
-import { listStacks, loadStackSettings } from "../../stacks/stack-file";
+import { listStacks } from "../../stacks/stack-file";
+import { loadStackSettings } from "../../stacks/settings";
 
 export type Protocol = "simple" | "prepared";
 export const PROTOCOLS: readonly Protocol[] = ["simple", "prepared"];

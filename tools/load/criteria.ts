@@ -4,8 +4,8 @@
  * below the exhaustion level (96% of `max_db_connections`, at most one below it), fewer than 10 waiting clients, the pool back
  * to its baseline afterwards, zero connection errors, and pgbench's own exit code.
  */
-import { deriveThresholds } from "../../components/monitoring/thresholds";
-import type { PoolSettings } from "../../components/pgbouncer/settings";
+import { deriveThresholds } from "../../components/monitoring";
+import type { PoolSettings } from "../../components/pgbouncer";
 import type { PgbenchResult } from "./pgbench";
 import type { PoolSample, ProcessSample } from "./sampler";
 

@@ -12,7 +12,8 @@ import { type Conn, exitOnSignals, type PooledStack, startPooledStack } from "..
 import { Args, runMain } from "./args";
 import { initPgbench } from "./pgbench";
 import { PgClient } from "./pgwire";
-import { listStacks, loadStackSettings } from "../../stacks/stack-file";
+import { listStacks } from "../../stacks/stack-file";
+import { loadStackSettings } from "../../stacks/settings";
 
 export type Fault = "postgres-fast" | "postgres-immediate" | "pgbouncer-sigint" | "pgbouncer-sigterm";
 export const FAULTS: readonly Fault[] = [

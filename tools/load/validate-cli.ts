@@ -8,8 +8,9 @@ import { Args, UsageError, runMain } from "./args";
 import { startLocalTarget } from "./local";
 import { WORKLOADS, type Workload } from "./pgbench";
 import { portForward } from "./port-forward";
-import { listStacks, loadStackSettings } from "../../stacks/stack-file";
+import { listStacks } from "../../stacks/stack-file";
 import { type ValidationTarget, formatReport, runValidation } from "./validate";
+import { loadStackSettings } from "../../stacks/settings";
 
 const USAGE = `usage: npm run validate -- --stack <${listStacks().join("|")}> (--local | --cluster) [options]
 

@@ -16,18 +16,23 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { ConfigReader, IssueList } from "../../components/common/config-reader";
-import { panelSpecs } from "../../components/monitoring/dashboard";
-import { metricNamesIn } from "../../components/monitoring/metrics";
-import { queryContext } from "../../components/monitoring/queries";
-import { type AlertName, alertRuleGroup, renderRulesFile } from "../../components/monitoring/rules";
-import { staticScrapeJob } from "../../components/monitoring/scrape";
-import { type MonitoringSettings, readMonitoring } from "../../components/monitoring/settings";
-import { deriveThresholds } from "../../components/monitoring/thresholds";
+import {
+  panelSpecs,
+  metricNamesIn,
+  queryContext,
+  type AlertName,
+  alertRuleGroup,
+  renderRulesFile,
+  staticScrapeJob,
+  type MonitoringSettings,
+  readMonitoring,
+  deriveThresholds,
+} from "../../components/monitoring";
 import { type PooledStack, exitOnSignals, freePort, sleep, startPooledStack } from "../harness";
 import { exited, makeRunDir, requireBinary, spawnAsUser, writeOwned } from "../harness/proc";
 import { runPgbench } from "../load/pgbench";
-import { key, parseSettings, rawStackConfig } from "../../stacks/settings";
-import { stackFileConfig } from "../../stacks/stack-file";
+import { parseSettings } from "../../stacks/settings";
+import { stackFileConfig, key, rawStackConfig } from "../../stacks/stack-file";
 
 function arg(name: string, def?: string): string {
   const i = process.argv.indexOf(`--${name}`);

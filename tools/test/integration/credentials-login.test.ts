@@ -19,8 +19,8 @@ import {
   scramKeys,
   scramVerifier,
 } from "../../../components/credentials";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer/release";
-import { CONFIG_NAMESPACE, type StackSettings } from "../../../stacks/settings";
+import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
+import { type StackSettings, loadStackSettings } from "../../../stacks/settings";
 import { kvV2ReadResult } from "../../../testing/engine";
 import {
   type Conn,
@@ -36,7 +36,7 @@ import {
 } from "../../harness";
 import { pgBinary } from "../../harness/postgres";
 import { run } from "../../harness/proc";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { CONFIG_NAMESPACE } from "../../../stacks/stack-file";
 
 const APP_USER = "clipper_app";
 // Characters that need quoting in a URL and in SQL, so that encoding mistakes show.

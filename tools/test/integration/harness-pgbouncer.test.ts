@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer/release";
+import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
 import {
   DEBIAN_PGBOUNCER_BIN,
   binaryVersion,
@@ -17,7 +17,7 @@ import {
   startPostgres,
   localRewrites,
 } from "../../harness";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { loadStackSettings } from "../../../stacks/settings";
 
 describe("harness: a real PgBouncer from the rendered prod ini in front of a real PostgreSQL", function () {
   this.timeout(60_000);

@@ -4,8 +4,8 @@ import { criteriaFor } from "../../load/criteria";
 import { type LocalTarget, startLocalTarget } from "../../load/local";
 import { formatFault, runFault } from "../../load/fault";
 import { PgClient, PgError } from "../../load/pgwire";
-import { loadStackSettings } from "../../../stacks/stack-file";
 import { type ValidationReport, runValidation } from "../../load/validate";
+import { loadStackSettings } from "../../../stacks/settings";
 
 /**
  * The load validation in seconds: a short pgbench through the rendered prod pooler, judged by the spec's

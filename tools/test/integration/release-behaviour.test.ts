@@ -6,7 +6,7 @@
  * the version gating.
  */
 import * as assert from "node:assert/strict";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer/release";
+import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
 import type { StackSettings } from "../../../stacks/settings";
 import {
   DEBIAN_PGBOUNCER_BIN,
@@ -25,7 +25,7 @@ import {
 import { variantSettings } from "../../load/benchmark";
 import { probeCancels } from "../../load/cancel";
 import { type PgbenchResult, initPgbench, runPgbench } from "../../load/pgbench";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { loadStackSettings } from "../../../stacks/settings";
 
 const prod = loadStackSettings("prod");
 

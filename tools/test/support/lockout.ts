@@ -18,7 +18,7 @@ import {
   authQueryFunctionSql,
   buildCredentials,
 } from "../../../components/credentials";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer/release";
+import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
 import type { StackSettings } from "../../../stacks/settings";
 import {
   type Conn,
@@ -34,7 +34,7 @@ import {
   startPgBouncer,
   startPostgres,
 } from "../../harness";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { loadStackSettings } from "../../../stacks/settings";
 
 /** How PgBouncer gets the application user's secret. */
 export type Mode = "password" | "verifier" | "auth-query";

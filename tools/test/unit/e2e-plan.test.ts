@@ -4,9 +4,9 @@
  */
 import * as assert from "assert";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
-import { loadStackSettings } from "../../../stacks/stack-file";
 import { verifyCommands } from "../../e2e/runbook";
 import { impossibleServerCap } from "../../e2e/scenario";
+import { loadStackSettings } from "../../../stacks/settings";
 
 for (const stack of ["prod", "staging"]) {
   describe(`e2e plan, stack ${stack}`, () => {

@@ -1,11 +1,14 @@
 import * as assert from "node:assert/strict";
-import { UnsupportedParameterError, renderIni } from "../../../components/pgbouncer/ini";
-import { podIniInputs } from "../../../components/pgbouncer/pod-ini";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer/release";
-import { parseSettings, type StackSettings } from "../../../stacks/settings";
-import { type HarnessRewrites, harnessIni, iniValue, localPgBouncerVersion } from "../../harness";
+import {
+  UnsupportedParameterError,
+  renderIni,
+  podIniInputs,
+  iniParameter,
+  PGBOUNCER_RELEASE,
+} from "../../../components/pgbouncer";
+import { parseSettings, type StackSettings, loadStackSettings } from "../../../stacks/settings";
+import { type HarnessRewrites, harnessIni, localPgBouncerVersion } from "../../harness";
 import { requireBinary } from "../../harness/proc";
-import { loadStackSettings } from "../../../stacks/stack-file";
 
 /** Lines only in `a` and lines only in `b`, by a longest-common-subsequence line diff. */
 function lineDiff(a: string[], b: string[]): { removed: string[]; added: string[] } {
@@ -114,11 +117,20 @@ describe("harness ini (tools/harness)", () => {
 
       it("THEN max_prepared_statements and the pool sizes reach the ini unchanged", () => {
         const ini = harnessIni(settings, { type: settings.credentials.authType }, rewrites());
-        assert.equal(iniValue(ini, "max_prepared_statements"), String(settings.pool.maxPreparedStatements));
+        assert.equal(
+          iniParameter(ini, "pgbouncer", "max_prepared_statements"),
+          String(settings.pool.maxPreparedStatements),
+        );
         assert.ok(settings.pool.maxPreparedStatements > 0);
-        assert.equal(iniValue(ini, "max_db_connections"), String(settings.pool.maxDbConnections));
-        assert.equal(iniValue(ini, "default_pool_size"), String(settings.pool.defaultPoolSize));
-        assert.equal(iniValue(ini, "pool_mode"), settings.pool.mode);
+        assert.equal(
+          iniParameter(ini, "pgbouncer", "max_db_connections"),
+          String(settings.pool.maxDbConnections),
+        );
+        assert.equal(
+          iniParameter(ini, "pgbouncer", "default_pool_size"),
+          String(settings.pool.defaultPoolSize),
+        );
+        assert.equal(iniParameter(ini, "pgbouncer", "pool_mode"), settings.pool.mode);
       });
     });
   }
@@ -172,8 +184,8 @@ describe("harness ini (tools/harness)", () => {
       it(`THEN process ${i + 1}'s harness ini keeps so_reuseport, peer_id and [peers]: zero dropped parameters`, () => {
         assert.deepEqual(checkOnlyRewrites(two, i), []);
         const ini = harnessIni(two, auth, rewrites(i));
-        assert.equal(iniValue(ini, "so_reuseport"), "1");
-        assert.equal(iniValue(ini, "peer_id"), String(i + 1));
+        assert.equal(iniParameter(ini, "pgbouncer", "so_reuseport"), "1");
+        assert.equal(iniParameter(ini, "pgbouncer", "peer_id"), String(i + 1));
         assert.ok(
           ini.includes(`[peers]\n1 = host=${DIRS[0]} port=40001\n2 = host=${DIRS[1]} port=40001\n`),
           ini,

@@ -8,7 +8,7 @@ import {
   threadsFor,
   variantSettings,
 } from "../../load/benchmark";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { loadStackSettings } from "../../../stacks/settings";
 
 const prod = loadStackSettings("prod");
 

@@ -1,9 +1,9 @@
 import * as assert from "node:assert/strict";
-import { deriveThresholds } from "../../../components/monitoring/thresholds";
+import { deriveThresholds } from "../../../components/monitoring";
 import { type Criteria, type RunObservations, atBaseline, criteriaFor, evaluate } from "../../load/criteria";
 import { parsePgbench } from "../../load/pgbench";
 import type { PoolSample, ProcessSample } from "../../load/sampler";
-import { loadStackSettings } from "../../../stacks/stack-file";
+import { loadStackSettings } from "../../../stacks/settings";
 
 const idle: ProcessSample = {
   clActive: 0,

@@ -1,4 +1,7 @@
-/** Reads the rendered pgbouncer.ini back: the value of one parameter in one section. */
+/**
+ * Reads a pgbouncer.ini back (the rendered one, or one from a cluster): the value of one parameter in one
+ * section. What the policy pack and the local harness read, each from the text it has.
+ */
 export function iniParameter(ini: string, section: string, name: string): string | undefined {
   let current = "";
   for (const raw of ini.split("\n")) {
