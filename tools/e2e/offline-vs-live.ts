@@ -4,12 +4,11 @@
  * render has placeholders) and what the API server adds (defaults, status, managed fields).
  */
 import * as assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import type { StackSettings } from "../../stacks/settings";
-import { PROJECT_DIR } from "../../stacks/stack-file";
+import { renderToDir } from "../render/spawn";
 import { RENDER_DIRS } from "../render/gitops";
 import { REDACTED, RENDER_SET_LABEL } from "../../testing/manifests";
 import { type KubeObject, list } from "./kube";
@@ -49,14 +48,7 @@ function autoNamedMatches(rendered: string, objs: readonly KubeObject[]): KubeOb
 }
 
 export async function renderManifests(stack: string, outDir: string): Promise<Manifest[]> {
-  await new Promise<void>((resolve, reject) =>
-    execFile(
-      path.join(PROJECT_DIR, "node_modules", ".bin", "ts-node"),
-      ["--transpile-only", path.join(PROJECT_DIR, "tools", "render.ts"), "--stack", stack, "--out", outDir],
-      { cwd: PROJECT_DIR, timeout: 120_000 },
-      (err, _out, stderr) => (err ? reject(new Error(`npm run render failed: ${stderr}`)) : resolve()),
-    ),
-  );
+  await renderToDir(stack, outDir);
   const manifests = [RENDER_DIRS.objects, RENDER_DIRS.patches].flatMap((d) =>
     fs
       .readdirSync(path.join(outDir, d))

@@ -2,11 +2,10 @@
  * The offline render (`npm run render`) as the e2e scenarios use it: one render per folder, with settings
  * changed by `--set`, read back as manifests and its `stack.json`.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { PROJECT_DIR } from "../../stacks/stack-file";
+import { renderToDir } from "../render/spawn";
 import { RENDER_DIRS } from "../render/gitops";
 import type { RenderIndex } from "../render/main";
 
@@ -29,24 +28,7 @@ export async function render(
   dir: string,
   sets: Readonly<Record<string, string>> = {},
 ): Promise<Render> {
-  const args = [
-    "--transpile-only",
-    path.join(PROJECT_DIR, "tools", "render.ts"),
-    "--stack",
-    stack,
-    "--out",
-    dir,
-    ...Object.entries(sets).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
-  ];
-  await new Promise<void>((resolve, reject) =>
-    execFile(
-      path.join(PROJECT_DIR, "node_modules", ".bin", "ts-node"),
-      args,
-      { cwd: PROJECT_DIR, timeout: 180_000 },
-      (err, _out, stderr) =>
-        err ? reject(new Error(`npm run render ${args.join(" ")}: ${stderr}`)) : resolve(),
-    ),
-  );
+  await renderToDir(stack, dir, sets);
   const objectsDir = path.join(dir, RENDER_DIRS.objects);
   return {
     dir,

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PGBOUNCER_RELEASE } from "../../components/pgbouncer";
-import { runOk } from "./proc";
+import { runOk } from "../common";
 
 /** Debian 12's PgBouncer (1.18.0): an older release, for the tests that exercise the version gating. */
 export const DEBIAN_PGBOUNCER_BIN = "/usr/sbin/pgbouncer";

@@ -6,7 +6,7 @@
 import { type HandshakeStage, PgClient } from "../load/pgwire";
 import type { PgBouncerFiles } from "./pgbouncer";
 import { type Conn, pgBinary } from "./postgres";
-import { run } from "./proc";
+import { runAsUser } from "./proc";
 
 /** How one login ended. */
 export type LoginOutcome =
@@ -74,7 +74,7 @@ export async function adminCommand(
   f: Pick<PgBouncerFiles, "unixSocketDir" | "port">,
   sql: string,
 ): Promise<string> {
-  const r = await run(
+  const r = await runAsUser(
     pgBinary("psql"),
     [
       "-X",
@@ -93,7 +93,6 @@ export async function adminCommand(
       sql,
     ],
     {
-      asUser: true,
       timeoutMs: 20_000,
       env: { PGPASSWORD: "", PGSSLMODE: "disable", PGCONNECT_TIMEOUT: "10" },
     },

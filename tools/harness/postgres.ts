@@ -8,9 +8,8 @@ import {
   makeRunDir,
   readPid,
   requireBinary,
-  run,
   runAsIds,
-  runOk,
+  runAsUserOk,
   signal,
   sleep,
   spawnAsUser,
@@ -18,6 +17,7 @@ import {
   untrack,
   within,
 } from "./proc";
+import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -196,7 +196,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   try {
     fs.mkdirSync(socketDir);
     fs.chownSync(socketDir, runAsIds().uid, runAsIds().gid);
-    await runOk(
+    await runAsUserOk(
       initdb,
       [
         "-D",
@@ -209,7 +209,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         "--locale=C",
         "--no-sync",
       ],
-      { asUser: true, timeoutMs: 60_000 },
+      { timeoutMs: 60_000 },
     );
     for (let attempt = 0; ; attempt++) {
       port = await freePort();

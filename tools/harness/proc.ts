@@ -2,11 +2,12 @@
  * Process plumbing shared by the harness: free ports, temp dirs the `postgres` user owns, running commands
  * as that user, and a last-resort cleanup when the Node process exits with servers still running.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { type RunOptions, type RunResult, run, runOk } from "../common";
 
 /** The unprivileged user every server runs as: PostgreSQL refuses root. */
 export const RUN_AS = "postgres";
@@ -73,49 +74,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
+/**
+ * Runs a command to completion as {@link RUN_AS} (through `runuser`, from a copy that user can run); never
+ * throws on a non-zero exit.
+ */
+export function runAsUser(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run("runuser", ["-u", RUN_AS, "--", runnableCopy(file), ...args], opts);
 }
 
-/** Runs a command to completion; never throws on a non-zero exit (the caller decides). */
-export function run(
-  file: string,
-  args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asUser?: boolean } = {},
-): Promise<RunResult> {
-  const [cmd, argv] = opts.asUser
-    ? ["runuser", ["-u", RUN_AS, "--", runnableCopy(file), ...args]]
-    : [file, [...args]];
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      argv,
-      {
-        env: { ...process.env, ...opts.env },
-        timeout: opts.timeoutMs ?? 60_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : "") });
-      },
-    );
-  });
-}
-
-/** Runs a command and returns its stdout, throwing with its stderr when it fails. */
-export async function runOk(
-  file: string,
-  args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asUser?: boolean } = {},
-): Promise<string> {
-  const r = await run(file, args, opts);
-  if (r.code !== 0) {
-    throw new Error(`${path.basename(file)} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
-  }
-  return r.stdout;
+/** {@link runAsUser}, returning stdout and throwing with stderr when the command fails. */
+export function runAsUserOk(file: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+  return runOk("runuser", ["-u", RUN_AS, "--", runnableCopy(file), ...args], opts);
 }
 
 /** Whether every other user may run `file`: it and each folder above it carry the "others" execute bit. */

@@ -22,12 +22,12 @@ import {
   startPostgres,
 } from "../harness";
 import type { StackSettings } from "../../stacks/settings";
-import { Args, UsageError, runMain } from "./args";
 import { type CpuUse, measureCpu } from "./cpu";
 import { type PgbenchResult, type Workload, initPgbench, runPgbench } from "./pgbench";
 import { BackendSampler, sampleEvery } from "./sampler";
 import { listStacks } from "../../stacks/stack-file";
 import { loadStackSettings } from "../../stacks/settings";
+import { Args, UsageError, runMain } from "../common";
 
 export type Protocol = "simple" | "prepared";
 export const PROTOCOLS: readonly Protocol[] = ["simple", "prepared"];

@@ -9,11 +9,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import { type Conn, exitOnSignals, type PooledStack, startPooledStack } from "../harness";
-import { Args, runMain } from "./args";
 import { initPgbench } from "./pgbench";
 import { PgClient } from "./pgwire";
 import { listStacks } from "../../stacks/stack-file";
 import { loadStackSettings } from "../../stacks/settings";
+import { Args, runMain } from "../common";
 
 export type Fault = "postgres-fast" | "postgres-immediate" | "pgbouncer-sigint" | "pgbouncer-sigterm";
 export const FAULTS: readonly Fault[] = [

@@ -4,13 +4,13 @@
  */
 import * as fs from "node:fs";
 import { exitOnSignals, localPgBouncerVersion } from "../harness";
-import { Args, UsageError, runMain } from "./args";
 import { startLocalTarget } from "./local";
 import { WORKLOADS, type Workload } from "./pgbench";
 import { portForward } from "./port-forward";
 import { listStacks } from "../../stacks/stack-file";
 import { type ValidationTarget, formatReport, runValidation } from "./validate";
 import { loadStackSettings } from "../../stacks/settings";
+import { Args, UsageError, runMain } from "../common";
 
 const USAGE = `usage: npm run validate -- --stack <${listStacks().join("|")}> (--local | --cluster) [options]
 

@@ -32,15 +32,12 @@ import { type PooledStack, exitOnSignals, freePort, sleep, startPooledStack } fr
 import { exited, makeRunDir, requireBinary, spawnAsUser, writeOwned } from "../harness/proc";
 import { runPgbench } from "../load/pgbench";
 import { parseSettings } from "../../stacks/settings";
-import { stackFileConfig, key, rawStackConfig } from "../../stacks/stack-file";
+import { key, listStacks, rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
+import { Args, runMain } from "../common";
 
-function arg(name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : def;
-  if (v === undefined) throw new Error(`--${name} is required`);
-  return v;
-}
-const num = (name: string, def: number) => Number(arg(name, String(def)));
+const USAGE =
+  "usage: ts-node tools/monitoring/main.ts --exporter PATH [--stack staging] [--server-cap 5] [--scrape 5] " +
+  "[--for 15] [--clients 80] [--load-seconds 90]";
 
 const log = (m: string) => process.stderr.write(`monitoring: ${m}\n`);
 
@@ -70,16 +67,18 @@ async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise
   }
 }
 
-async function main(): Promise<void> {
+async function main(argv: readonly string[]): Promise<number> {
+  const args = new Args(argv);
+  const exporterBin = path.resolve(args.string("exporter"));
+  const stackName = args.oneOf("stack", "staging", listStacks());
+  const cap = args.int("server-cap", 5, 1, 1000);
+  const scrape = args.int("scrape", 5, 1, 300);
+  const forSeconds = args.int("for", 15, 0, 3600);
+  const clients = args.int("clients", 80, 1, 10000);
+  const loadSeconds = args.int("load-seconds", 90, 1, 3600);
+  args.done();
   exitOnSignals();
-  const exporterBin = path.resolve(arg("exporter"));
   const prometheusBin = requireBinary("/usr/bin/prometheus", "prometheus");
-  const stackName = arg("stack", "staging");
-  const cap = num("server-cap", 5);
-  const scrape = num("scrape", 5);
-  const forSeconds = num("for", 15);
-  const clients = num("clients", 80);
-  const loadSeconds = num("load-seconds", 90);
 
   // The stack's settings with a small per-process server cap, so that the overload exhausts it quickly.
   const raw = rawStackConfig(stackFileConfig(stackName));
@@ -296,6 +295,7 @@ async function main(): Promise<void> {
     }
     if (missing.length > 0) throw new Error(`alert metrics without data: ${missing.join(", ")}`);
     log("PASS");
+    return 0;
   } finally {
     for (const ch of children) ch.kill("SIGTERM");
     await Promise.all(children.map((ch) => Promise.race([exited(ch), sleep(10_000)])));
@@ -306,7 +306,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  log(`FAIL: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-});
+runMain(USAGE, () => main(process.argv.slice(2)));

@@ -13,6 +13,7 @@ import { FIELD_MANAGER } from "../../components/backend-route";
 import { PROJECT_DIR, listStacks, stackFileConfig, CONFIG_NAMESPACE } from "../../stacks/stack-file";
 import { type OfflineRun, UNKNOWN_IN_PREVIEW, runOffline } from "../../testing/engine";
 import { offlineVault } from "../../testing/offline-vault";
+import { Args, UsageError, runMain } from "../common";
 import { type GitOpsApply, type Manifest, RENDER_DIRS, gitOpsApply } from "./gitops";
 import {
   REDACTED,
@@ -148,26 +149,20 @@ export async function renderStack(
   return writeRender(run, outDir);
 }
 
-function usage(): never {
-  console.error(
-    `usage: npm run render -- --stack <${listStacks().join("|")}> [--out DIR] [--set section.field=value ...]`,
-  );
-  process.exit(2);
-}
+const USAGE = `usage: npm run render -- --stack <${listStacks().join("|")}> [--out DIR] [--set section.field=value ...]`;
 
-async function main(argv: string[]): Promise<void> {
-  let stack: string | undefined;
-  let out: string | undefined;
-  const sets: [string, string][] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--stack") stack = argv[++i];
-    else if (argv[i] === "--out") out = argv[++i];
-    else if (argv[i] === "--set" && /^[A-Za-z][\w.]*=/.test(argv[i + 1] ?? "")) {
-      const s = argv[++i];
-      sets.push([s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]);
-    } else usage();
+async function main(argv: readonly string[]): Promise<number> {
+  const a = new Args(argv);
+  const stack = a.string("stack");
+  if (!listStacks().includes(stack)) {
+    throw new UsageError(`--stack is "${stack}"; the stacks are ${listStacks().join(", ")}`);
   }
-  if (!stack) usage();
+  const out = a.optional("out");
+  const sets = a.all("set").map((s): [string, string] => {
+    if (!/^[A-Za-z][\w.]*=/.test(s)) throw new UsageError(`--set "${s}" is not section.field=value`);
+    return [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)];
+  });
+  a.done();
   let config: Record<string, string> = {};
   for (const [k, v] of sets) config = withSetting({ ...stackFileConfig(stack), ...config }, k, v);
   const started = Date.now();
@@ -178,11 +173,7 @@ async function main(argv: string[]): Promise<void> {
   );
   for (const f of files) console.log(`  ${f}`);
   console.log(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : String(err));
-    process.exit(1);
-  });
-}
+if (require.main === module) runMain(USAGE, () => main(process.argv.slice(2)));

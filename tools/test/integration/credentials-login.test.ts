@@ -35,8 +35,8 @@ import {
   localRewrites,
 } from "../../harness";
 import { pgBinary } from "../../harness/postgres";
-import { run } from "../../harness/proc";
 import { CONFIG_NAMESPACE } from "../../../stacks/stack-file";
+import { run } from "../../common";
 
 const APP_USER = "clipper_app";
 // Characters that need quoting in a URL and in SQL, so that encoding mistakes show.

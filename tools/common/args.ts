@@ -1,6 +1,10 @@
-/** A small `--name value` / `--flag` parser for the load commands; unknown options are refused. */
+/**
+ * The one `--name value` / `--name=value` / `--flag` parser of every tool's command line; an option given
+ * twice keeps its last value (or all of them: {@link Args.all}); unknown options are refused.
+ */
 export class Args {
   private readonly values = new Map<string, string | true>();
+  private readonly repeated = new Map<string, (string | true)[]>();
   private readonly used = new Set<string>();
 
   constructor(argv: readonly string[]) {
@@ -8,10 +12,24 @@ export class Args {
       const a = argv[i];
       if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
       const eq = a.indexOf("=");
-      if (eq > 0) this.values.set(a.slice(2, eq), a.slice(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) this.values.set(a.slice(2), argv[++i]);
-      else this.values.set(a.slice(2), true);
+      const [name, value]: [string, string | true] =
+        eq > 0
+          ? [a.slice(2, eq), a.slice(eq + 1)]
+          : i + 1 < argv.length && !argv[i + 1].startsWith("--")
+            ? [a.slice(2), argv[++i]]
+            : [a.slice(2), true];
+      this.values.set(name, value);
+      this.repeated.set(name, [...(this.repeated.get(name) ?? []), value]);
     }
+  }
+
+  /** Every value of an option that may be given several times (`--set a=1 --set b=2`). */
+  all(name: string): string[] {
+    this.used.add(name);
+    return (this.repeated.get(name) ?? []).map((v) => {
+      if (v === true) throw new UsageError(`--${name} needs a value`);
+      return v;
+    });
   }
 
   flag(name: string): boolean {
