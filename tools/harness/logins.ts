@@ -3,7 +3,7 @@
  * logins can make a later correct login fail": whole logins (SCRAM, then one query), logins dropped
  * halfway, concurrent bursts, and PgBouncer's admin console over its unix socket.
  */
-import { type HandshakeStage, PgClient } from "../load/pgwire";
+import { type HandshakeStage, PgClient } from "./pgwire";
 import type { PgBouncerFiles } from "./pgbouncer";
 import { type Conn, pgBinary } from "./postgres";
 import { runAsUser } from "./proc";

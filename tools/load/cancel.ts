@@ -5,7 +5,7 @@
  */
 import { type PooledStack, sleep } from "../harness";
 import { consolesOf } from "./local";
-import { PgClient } from "./pgwire";
+import { PgClient } from "../harness/pgwire";
 
 export interface CancelProbe {
   readonly clients: number;

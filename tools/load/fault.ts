@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { type Conn, exitOnSignals, type PooledStack, startPooledStack } from "../harness";
 import { initPgbench } from "./pgbench";
-import { PgClient } from "./pgwire";
+import { PgClient } from "../harness/pgwire";
 import { listStacks } from "../../stacks/stack-file";
 import { loadStackSettings } from "../../stacks/settings";
 import { Args, runMain } from "../common";

@@ -3,7 +3,7 @@
  * persistent connections, so that sampling every half second costs no logins and no process starts.
  */
 import type { Conn } from "../harness";
-import { PgClient } from "./pgwire";
+import { PgClient } from "../harness/pgwire";
 
 /** One process's pool of the application database (`SHOW POOLS`, summed over users) and its totals. */
 export interface ProcessSample {

@@ -3,7 +3,7 @@ import type { StackSettings } from "../../../stacks/settings";
 import { criteriaFor } from "../../load/criteria";
 import { type LocalTarget, startLocalTarget } from "../../load/local";
 import { formatFault, runFault } from "../../load/fault";
-import { PgClient, PgError } from "../../load/pgwire";
+import { PgClient, PgError } from "../../harness/pgwire";
 import { type ValidationReport, runValidation } from "../../load/validate";
 import { loadStackSettings } from "../../../stacks/settings";
 

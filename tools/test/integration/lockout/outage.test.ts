@@ -12,7 +12,7 @@ import {
   sleep,
   tryLogin,
 } from "../../../harness";
-import { PgClient } from "../../../load/pgwire";
+import { PgClient } from "../../../harness/pgwire";
 import { PASSWORD, describeLockout, targets } from "../../support/lockout";
 
 describeLockout("PostgreSQL down, the documented bound", (ctx) => {

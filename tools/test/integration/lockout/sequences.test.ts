@@ -14,7 +14,7 @@ import {
   sleep,
   tryLogin,
 } from "../../../harness";
-import { type HandshakeStage, PgClient } from "../../../load/pgwire";
+import { type HandshakeStage, PgClient } from "../../../harness/pgwire";
 import {
   EXTRA_SEQUENCES,
   PASSWORD,

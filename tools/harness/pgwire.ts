@@ -5,8 +5,8 @@
  */
 import * as crypto from "node:crypto";
 import * as net from "node:net";
-import type { Conn } from "../harness";
-import { hmac, saltedPassword } from "../harness/scram";
+import type { Conn } from "./postgres";
+import { hmac, saltedPassword } from "./scram";
 
 /** An ErrorResponse from the server, or a broken connection (`code` "08006"). */
 export class PgError extends Error {
