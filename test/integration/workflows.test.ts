@@ -23,7 +23,7 @@ interface Job {
   environment?: string | { name: string };
   if?: string;
   container?: unknown;
-  strategy?: { matrix?: { include?: Record<string, string>[] } };
+  strategy?: { matrix?: { include?: Record<string, string>[]; node?: number[] } };
   steps: Step[];
 }
 interface Workflow {
@@ -75,7 +75,9 @@ function environmentOf(job: Job): string | undefined {
 
 const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {
   scripts: Record<string, string>;
+  engines: { node: string };
 };
+const ciRun = fs.readFileSync(path.join(PROJECT_DIR, ".ci", "run"), "utf8");
 
 describe("workflows", () => {
   const pr = load("pr.yml");
@@ -102,6 +104,35 @@ describe("workflows", () => {
           if (pulumiSteps(j).length > 0)
             assert.ok(upstream(wf, name).has(testJobs[0][0]), `${name} skips the tests`);
         }
+      });
+
+      it("runs what .ci/run runs before the e2e, in its order: the install script, npm ci, npm test", () => {
+        const testJob = Object.values(wf.jobs).find((j) => j.steps.some((s) => s.run === "npm test"));
+        assert.ok(testJob);
+        const runs = testJob.steps.map((s) => s.run?.trim()).filter((r): r is string => r !== undefined);
+        const order = ["bash tools/install-test-deps.sh", "npm ci", "npm test"];
+        const at = order.map((r) => runs.indexOf(r));
+        assert.ok(
+          at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1])),
+          `${file} runs ${runs.join(" | ")}`,
+        );
+        // .ci/run's test line is the same three commands, in the same order.
+        const ciLine = ciRun.split("\n").find((l) => l.includes("npm test")) ?? "";
+        const ciAt = ["tools/install-test-deps.sh", "npm ci", "npm test"].map((c) => ciLine.indexOf(c));
+        assert.ok(
+          ciAt.every((i, k) => i >= 0 && (k === 0 || i > ciAt[k - 1])),
+          ciLine,
+        );
+      });
+
+      it("tests on every Node release package.json declares (20, 22 and 24), with that Node", () => {
+        const testJob = Object.values(wf.jobs).find((j) => j.steps.some((s) => s.run === "npm test"));
+        const nodes = testJob?.strategy?.matrix?.node ?? [];
+        assert.deepStrictEqual(nodes, [20, 22, 24]);
+        const majors = pkg.engines.node.split("||").map((r) => Number(/(\d+)\./.exec(r)?.[1]));
+        assert.deepStrictEqual(majors, nodes, `engines ${pkg.engines.node}`);
+        const setup = testJob?.steps.find((s) => s.uses?.startsWith("actions/setup-node@"));
+        assert.strictEqual(setup?.with?.["node-version"], "${{ matrix.node }}");
       });
 
       it("every Pulumi step runs the policy pack and gets every credential from GitHub secrets", () => {

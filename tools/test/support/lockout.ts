@@ -67,6 +67,9 @@ export function stackWith(
 }
 
 /** The program's credentials for `password`, and PostgreSQL's role set as the runbook says for the mode. */
+/** The last `ALTER ROLE` each PostgreSQL got from {@link credentialsFor}. */
+const passwordSet = new WeakMap<PostgresHandle, string>();
+
 async function credentialsFor(pg: PostgresHandle, s: StackSettings, password: string, port: number) {
   const creds = buildCredentials(
     s.credentials,
@@ -80,7 +83,12 @@ async function credentialsFor(pg: PostgresHandle, s: StackSettings, password: st
       }),
     },
   );
-  await pg.psql(`ALTER ROLE ${USER} LOGIN ${postgresPasswordSql(s, creds.authFile, USER, password)}`);
+  const sql = `ALTER ROLE ${USER} LOGIN ${postgresPasswordSql(s, creds.authFile, USER, password)}`;
+  // Cold starts come by the dozen: set the role only when its password changes.
+  if (passwordSet.get(pg) !== sql) {
+    await pg.psql(sql);
+    passwordSet.set(pg, sql);
+  }
   return creds;
 }
 

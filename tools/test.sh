@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `npm test`: every check and every test tier of both packages, run at once. Most tiers wait on servers
+# (PostgreSQL, PgBouncer, promtool, the policy pack), so they overlap with the CPU-bound checks. Each job's
+# output goes to a log of its own and is printed, with its time, when the job ends; the run fails if any
+# job failed. tsc, ESLint and Prettier keep caches in node_modules/.cache/clipper (a fresh clone has none).
+#
+#   bash tools/test.sh [job...]      jobs: typecheck eslint prettier shellcheck unit integration docs
+#                                    tools-unit tools-integration (default: all)
+# Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 4).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+bin=node_modules/.bin
+cache=node_modules/.cache/clipper
+mkdir -p "$cache"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+declare -A commands=(
+  [typecheck]="$bin/tsc --noEmit --incremental --tsBuildInfoFile $cache/tsc.tsbuildinfo"
+  [eslint]="$bin/eslint --cache --cache-location $cache/eslint ."
+  [prettier]="$bin/prettier --check --log-level warn --cache --cache-location $cache/prettier ."
+  [shellcheck]="bash tools/shellcheck.sh"
+  [unit]="$bin/mocha --reporter dot 'test/unit/**/*.test.ts' 'test/program/**/*.test.ts'"
+  [integration]="$bin/mocha --reporter dot --parallel --jobs 3 'test/integration/**/*.test.ts'"
+  [docs]="$bin/mocha --reporter dot 'test/docs/**/*.test.ts'"
+  [tools-unit]="cd tools && ../$bin/mocha --reporter dot 'test/unit/**/*.test.ts'"
+  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/**/*.test.ts'"
+)
+# The longest first, so that they start before the CPU-bound checks take the cores.
+order=(tools-integration integration unit tools-unit docs typecheck eslint prettier shellcheck)
+if (($# > 0)); then order=("$@"); fi
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+seconds() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+begin=$(now_ms)
+declare -A pids
+for job in "${order[@]}"; do
+  [[ -n ${commands[$job]:-} ]] || {
+    echo "test.sh: no job $job (jobs: ${!commands[*]})" >&2
+    exit 2
+  }
+  (
+    start=$(now_ms)
+    bash -c "${commands[$job]}" >"$logs/$job.log" 2>&1
+    echo "$? $(($(now_ms) - start))" >"$logs/$job.end"
+  ) &
+  pids[$job]=$!
+done
+
+failed=()
+for job in "${order[@]}"; do
+  wait "${pids[$job]}"
+  read -r rc ms <"$logs/$job.end"
+  summary=$(grep -E '^ *[0-9]+ (passing|failing|pending)' "$logs/$job.log" | tr -s ' ' | tr '\n' ' ')
+  if ((rc == 0)); then
+    printf 'ok    %-18s %6s s  %s\n' "$job" "$(seconds "$ms")" "$summary"
+  else
+    printf 'FAIL  %-18s %6s s  %s\n' "$job" "$(seconds "$ms")" "$summary"
+    sed 's/^/    /' "$logs/$job.log"
+    failed+=("$job")
+  fi
+done
+echo "all jobs: $(seconds $(($(now_ms) - begin))) s"
+if ((${#failed[@]} > 0)); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi
