@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials";
 import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
 import { type RecordedResource, offlineName } from "./resource";
+import { promiseOf } from "./outputs";
 
 export type { RecordedResource } from "./resource";
 
@@ -140,7 +141,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
         // In a preview an output computed by the provider stays unknown and `apply` never runs; every
         // Output carries its known-ness as a promise (not in the SDK's types, stable at runtime).
         const known = await (o as unknown as { isKnown: Promise<boolean> }).isKnown;
-        outputs[k] = known ? await new Promise((resolve) => o.apply(resolve)) : UNKNOWN_IN_PREVIEW;
+        outputs[k] = known ? await promiseOf(o) : UNKNOWN_IN_PREVIEW;
         if (await pulumi.isSecret(o)) secretOutputs.push(k);
       } else {
         outputs[k] = v;

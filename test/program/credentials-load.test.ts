@@ -15,6 +15,7 @@ import {
 } from "../../components/credentials";
 import { kvV2ReadResult } from "../../testing/engine";
 import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
+import { promiseOf } from "../../testing/outputs";
 
 /** What the mocked Vault holds: mount → secret name → data; `deleted` marks a deleted current version. */
 let vaultData: Record<string, Record<string, Record<string, string>>> = {};
@@ -27,10 +28,6 @@ function vaultAnswer(inputs: Record<string, unknown>): Record<string, unknown> {
   const mount = String(inputs.mount);
   const name = String(inputs.name);
   return kvV2ReadResult(mount, name, vaultData[mount]?.[name], { deleted, version: 3 });
-}
-
-function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply(resolve));
 }
 
 const STATS_USER = "pgbouncer_exporter";

@@ -36,10 +36,7 @@ export async function resetMocks(preview = false): Promise<void> {
   );
 }
 
-/** The value of an output (unknowns never resolve: do not use with preview mocks). */
-export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => output.apply(resolve));
-}
+export { promiseOf } from "../../testing/outputs";
 
 /** Waits until registrations have arrived at the mock monitor. */
 export async function settled(): Promise<void> {

@@ -37,6 +37,7 @@ import {
 import { pgBinary } from "../../harness/postgres";
 import { CONFIG_NAMESPACE } from "../../../stacks/stack-file";
 import { run } from "../../common";
+import { promiseOf } from "../../../testing/outputs";
 
 const APP_USER = "clipper_app";
 // Characters that need quoting in a URL and in SQL, so that encoding mistakes show.
@@ -48,10 +49,6 @@ let vaultData: Record<string, string> = {};
 
 /** How PgBouncer (SCRAM) and PostgreSQL word a refused login. */
 const REFUSED = /SASL authentication failed|password authentication failed/;
-
-function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply(resolve));
-}
 
 function sqlLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
