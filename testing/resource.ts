@@ -26,7 +26,8 @@ function contentHash(inputs: unknown): string {
  * The `metadata.name` the offline engine gives a Kubernetes object the program leaves unnamed: a
  * ConfigMap or Secret is `<logical name>-<hash of its inputs>`, anything else its logical name, so that a
  * render with other settings names the same object the same way and applying it updates instead of adding
- * a second one. (A real `pulumi up` appends a random suffix once and keeps it in the state; see README.)
+ * a second one. (A real `pulumi up` appends a random suffix once and keeps it in the state; see docs/gitops.md,
+ * "Limits".)
  */
 export function offlineName(type: string, logicalName: string, inputs: unknown): string {
   return HASHED_TYPES.includes(type) ? `${logicalName}-${contentHash(inputs)}` : logicalName;

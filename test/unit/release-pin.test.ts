@@ -45,10 +45,11 @@ describe("the PgBouncer release (pgbouncer-release.json)", () => {
     assert.match(PGBOUNCER_RELEASE.sha256, /^[0-9a-f]{64}$/);
   });
 
-  it("the README names the release, its upstream URL and its checksum", () => {
-    const readme = read("README.md");
-    assert.ok(readme.includes(PGBOUNCER_RELEASE.upstreamUrl), "no upstream URL in README.md");
-    assert.ok(readme.includes(PGBOUNCER_RELEASE.sha256), "no checksum in README.md");
+  it("docs/testing.md names the release, its upstream URL and its checksum", () => {
+    const page = read("docs/testing.md");
+    assert.ok(page.includes(`PgBouncer ${PGBOUNCER_RELEASE.version}`), "no release in docs/testing.md");
+    assert.ok(page.includes(PGBOUNCER_RELEASE.upstreamUrl), "no upstream URL in docs/testing.md");
+    assert.ok(page.includes(PGBOUNCER_RELEASE.sha256), "no checksum in docs/testing.md");
   });
 
   it("the vendored SHA256SUMS agrees (skipped without ../shared beside the project)", function () {

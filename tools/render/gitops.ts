@@ -89,7 +89,7 @@ export interface Command {
 }
 
 /**
- * The kubectl commands that apply the render in `renderDir`, as the README documents them:
+ * The kubectl commands that apply the render in `renderDir`, as docs/gitops.md documents them:
  * - `applySet`: server-side apply, pruning what an earlier apply of the same ApplySet left behind, of any
  *   kind it ever applied (kubectl 1.27+, alpha: `KUBECTL_APPLYSET=true`);
  * - `labelPrune`: client-side apply pruning by the render-set label, over the kinds of this render

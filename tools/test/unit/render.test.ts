@@ -2,7 +2,7 @@
  * The offline render as a GitOps source: a second render with other settings names every object the same
  * way (only ConfigMaps and Secrets change name, with their content), labels what it owns for a prune, and
  * writes what a pruning `kubectl apply` needs. The real API server run is the e2e's (see
- * notes/issue12-e2e-plan.md); here an apply-with-prune is modelled on the written manifests.
+ * docs/e2e.md); here an apply-with-prune is modelled on the written manifests.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -196,7 +196,7 @@ describe("the offline render as a GitOps source", function () {
     );
   });
 
-  it("switching to plain monitoring: this render's allowlist does not reach the PodMonitor, which is why the README says to add it", () => {
+  it("switching to plain monitoring: this render's allowlist does not reach the PodMonitor, which is why docs/gitops.md says to add it", () => {
     const live = new Map<string, Manifest>();
     applyWithPrune(live, b);
     applyWithPrune(live, c);
@@ -243,7 +243,7 @@ describe("the offline render as a GitOps source", function () {
     }
   });
 
-  it("gives the kubectl commands the README documents", () => {
+  it("gives the kubectl commands docs/gitops.md documents", () => {
     const cmds = kubectlCommands(a.index.gitops, "rendered/prod");
     assert.deepStrictEqual(cmds.applySet, {
       env: { KUBECTL_APPLYSET: "true" },
@@ -288,9 +288,8 @@ describe("the offline render as a GitOps source", function () {
   });
 });
 
-describe("README's GitOps section", () => {
-  const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
-  const section = readme.split("## GitOps")[1].split("\n## ")[0];
+describe("docs/gitops.md", () => {
+  const section = fs.readFileSync(path.join(PROJECT_DIR, "docs", "gitops.md"), "utf8");
   const flat = section.replace(/\\\n\s*/g, "").replace(/\s+/g, " ");
 
   it("runs the commands kubectlCommands gives for the prod render", async () => {
