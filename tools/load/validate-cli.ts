@@ -26,7 +26,7 @@ const USAGE = `usage: npm run validate -- --stack <${listStacks().join("|")}> (-
   --settle S           seconds the pool may take to return to its baseline (default 15)
   --json FILE          also write the full report as JSON
 
-  --local              start PostgreSQL 15 and PgBouncer (Debian) on 127.0.0.1 from the stack's rendered ini
+  --local              start PostgreSQL 15 and the PgBouncer release the stack deploys on 127.0.0.1, from its rendered ini
   --scale N            local pgbench scale for tpcb and select-only (default 10)
 
   --cluster            go through kubectl port-forward to the stack's Service (one pod serves every client)

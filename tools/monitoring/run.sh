@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The monitoring end to end (not part of `npm test`): builds the real pgbouncer_exporter v0.12.1 into
-# .harness/bin, then runs e2e.ts (local PostgreSQL + PgBouncer from the rendered ini, the exporter, a real
-# Prometheus with the rendered scrape job and rules, a pgbench overload). Arguments go to e2e.ts, e.g.
+# The live monitoring check (not part of `npm test`): builds the real pgbouncer_exporter v0.12.1 into
+# .harness/bin, then runs main.ts (local PostgreSQL + PgBouncer from the rendered ini, the exporter, a real
+# Prometheus with the rendered scrape job and rules, a pgbench overload). Arguments go to main.ts, e.g.
 #   tools/monitoring/run.sh --server-cap 5 --for 15 --scrape 5
 set -euo pipefail
 
