@@ -5,8 +5,8 @@
  */
 import { vaultReadsFor } from "../../components/credentials";
 import type { StackSettings } from "../../stacks/settings";
-import { type Kubectl, asList } from "./kube";
-import { type VaultClient, ensureKv2, kvPut } from "./vault";
+import { type Kubectl, asList } from "./clients/kubectl";
+import { type VaultClient, ensureKv2, kvPut } from "./clients/vault";
 
 /** The backend team's field manager: the owner of everything in their objects but the pooler's keys. */
 export const BACKEND_FIELD_MANAGER = "clipper-backend-team";

@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
 import { FIELD_MANAGER } from "../../../components/backend-route";
-import { type Pooler, PDB_REFUSAL, drain, startSampler } from "../../e2e/drain";
-import type { KubectlRaw } from "../../e2e/kube";
-import { runbookConflictMessage } from "../../e2e/ownership";
+import { type Pooler, PDB_REFUSAL, drain, startSampler } from "../../e2e/scenarios/maintenance/drain";
+import type { KubectlRaw } from "../../e2e/clients/kubectl";
+import { runbookConflictMessage } from "../../e2e/scenarios/ownership";
 
 /** A pod as `kubectl get -o json` lists it. */
 function pod(name: string, o: { ready: boolean; terminating?: boolean }) {

@@ -4,8 +4,8 @@
  */
 import * as assert from "assert";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
-import { verifyCommands } from "../../e2e/runbook";
-import { impossibleServerCap } from "../../e2e/scenario";
+import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
+import { impossibleServerCap } from "../../e2e/scenarios/runbook/bad-input";
 import { loadStackSettings } from "../../../stacks/settings";
 
 for (const stack of ["prod", "staging"]) {

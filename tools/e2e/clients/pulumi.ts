@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PROJECT_DIR } from "../../stacks/stack-file";
+import { PROJECT_DIR } from "../../../stacks/stack-file";
+import { secondsSince } from "../../common";
 
 export interface PulumiResult {
   readonly code: number;
@@ -49,12 +50,16 @@ const TAKES_CONFIG_FILE = new Set(["preview", "up", "destroy", "refresh", "confi
 
 export const PASSPHRASE = "clipper-e2e-passphrase";
 
+type ExecOptions = { quiet?: boolean; timeoutMs?: number };
+
+/** Runs `pulumi <args>` in `cwd`, its output streamed (indented) unless quiet; killed after the timeout. */
+type Exec = (args: readonly string[], cwd: string, o?: ExecOptions) => Promise<PulumiResult>;
+
 /** Creates the stack in a fresh file backend and returns a runner bound to it. */
 export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
   const stateDir = path.join(opts.dir, "pulumi-state");
   const home = path.join(opts.dir, "pulumi-home");
-  const scratch = path.join(opts.dir, "pulumi-init", opts.stack);
-  for (const d of [stateDir, home, scratch]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [stateDir, home]) fs.mkdirSync(d, { recursive: true });
   const backendUrl = `file://${stateDir}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -68,48 +73,8 @@ export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
     // `npm test` type-checks the program; the e2e tests the engine, so ts-node only transpiles (faster).
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
-  const configFile = path.join(opts.dir, "pulumi-config", `Pulumi.${opts.stack}.yaml`);
-
-  const exec = (args: readonly string[], cwd: string, o: { quiet?: boolean; timeoutMs?: number } = {}) =>
-    new Promise<PulumiResult>((resolve) => {
-      opts.log(`$ pulumi ${args.join(" ")}`);
-      const started = Date.now();
-      const child = spawn(opts.pulumi, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-      let output = "";
-      let stdout = "";
-      const take = (isOut: boolean) => (d: Buffer) => {
-        const s = d.toString();
-        output += s;
-        if (isOut) stdout += s;
-        if (!o.quiet) process.stdout.write(s.replace(/^(?=.)/gm, "    "));
-      };
-      child.stdout.on("data", take(true));
-      child.stderr.on("data", take(false));
-      const timer = setTimeout(() => child.kill("SIGTERM"), o.timeoutMs ?? 600_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        opts.log(
-          `  (pulumi ${args[0]} exited ${code} after ${((Date.now() - started) / 1000).toFixed(0)} s)`,
-        );
-        resolve({ code: code ?? 1, output, stdout });
-      });
-    });
-
-  // `stack init` writes the passphrase's `encryptionsalt` into Pulumi.<stack>.yaml next to the Pulumi.yaml
-  // it finds: give it a scratch project of the same name, and carry the salt over into the config copy.
-  fs.writeFileSync(path.join(scratch, "Pulumi.yaml"), fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml")));
-  const init = await exec(
-    ["stack", "init", opts.stack, "--secrets-provider", "passphrase", "--non-interactive"],
-    scratch,
-  );
-  if (init.code !== 0) throw new Error(`pulumi stack init ${opts.stack} failed:\n${init.output}`);
-  const salt = /^encryptionsalt: .*$/m.exec(
-    fs.readFileSync(path.join(scratch, `Pulumi.${opts.stack}.yaml`), "utf8"),
-  );
-  if (!salt) throw new Error(`pulumi stack init wrote no encryptionsalt for ${opts.stack}`);
-  fs.mkdirSync(path.dirname(configFile), { recursive: true });
-  const original = fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${opts.stack}.yaml`), "utf8");
-  fs.writeFileSync(configFile, `${salt[0]}\n${original}`);
+  const exec = streaming(opts, env);
+  const configFile = await initStack(opts, exec);
 
   const withStack = (args: readonly string[]) => [
     ...args,
@@ -145,4 +110,59 @@ export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
         (await ok(["stack", "output", "--json", "--show-secrets"], { quiet: true })).stdout,
       ) as Record<string, unknown>,
   };
+}
+
+/**
+ * `pulumi stack init`, and the stack's config copy (`<dir>/pulumi-config/Pulumi.<stack>.yaml`) every
+ * command reads; returns the copy's path. `stack init` writes the passphrase's `encryptionsalt` into
+ * Pulumi.<stack>.yaml next to the Pulumi.yaml it finds: give it a scratch project of the same name, and
+ * carry the salt over into the config copy.
+ */
+async function initStack(opts: PulumiOptions, exec: Exec): Promise<string> {
+  const scratch = path.join(opts.dir, "pulumi-init", opts.stack);
+  fs.mkdirSync(scratch, { recursive: true });
+  fs.writeFileSync(path.join(scratch, "Pulumi.yaml"), fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml")));
+  const init = await exec(
+    ["stack", "init", opts.stack, "--secrets-provider", "passphrase", "--non-interactive"],
+    scratch,
+  );
+  if (init.code !== 0) throw new Error(`pulumi stack init ${opts.stack} failed:\n${init.output}`);
+  const salt = /^encryptionsalt: .*$/m.exec(
+    fs.readFileSync(path.join(scratch, `Pulumi.${opts.stack}.yaml`), "utf8"),
+  );
+  if (!salt) throw new Error(`pulumi stack init wrote no encryptionsalt for ${opts.stack}`);
+  const configFile = path.join(opts.dir, "pulumi-config", `Pulumi.${opts.stack}.yaml`);
+  fs.mkdirSync(path.dirname(configFile), { recursive: true });
+  const original = fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${opts.stack}.yaml`), "utf8");
+  fs.writeFileSync(configFile, `${salt[0]}\n${original}`);
+  return configFile;
+}
+
+/**
+ * The Pulumi CLI with its output streamed as it comes (a long `up` shows progress), which the buffered
+ * runner of tools/common cannot do; logs each command and how it ended.
+ */
+function streaming(opts: PulumiOptions, env: NodeJS.ProcessEnv): Exec {
+  return (args, cwd, o = {}) =>
+    new Promise<PulumiResult>((resolve) => {
+      opts.log(`$ pulumi ${args.join(" ")}`);
+      const started = Date.now();
+      const child = spawn(opts.pulumi, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      let stdout = "";
+      const take = (isOut: boolean) => (d: Buffer) => {
+        const s = d.toString();
+        output += s;
+        if (isOut) stdout += s;
+        if (!o.quiet) process.stdout.write(s.replace(/^(?=.)/gm, "    "));
+      };
+      child.stdout.on("data", take(true));
+      child.stderr.on("data", take(false));
+      const timer = setTimeout(() => child.kill("SIGTERM"), o.timeoutMs ?? 600_000);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        opts.log(`  (pulumi ${args[0]} exited ${code} after ${secondsSince(started)})`);
+        resolve({ code: code ?? 1, output, stdout });
+      });
+    });
 }

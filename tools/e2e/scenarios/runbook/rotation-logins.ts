@@ -5,9 +5,9 @@
  * stale password hammer it first and are refused, then every client with the new password gets in.
  */
 import * as assert from "node:assert/strict";
-import { parseAuthFile } from "../../components/credentials";
-import { DEPLOYMENT_NAME, SECRET_KEYS, renderIni, podIniInputs } from "../../components/pgbouncer";
-import type { StackSettings } from "../../stacks/settings";
+import { parseAuthFile } from "../../../../components/credentials";
+import { DEPLOYMENT_NAME, SECRET_KEYS, renderIni, podIniInputs } from "../../../../components/pgbouncer";
+import type { StackSettings } from "../../../../stacks/settings";
 import {
   REFUSED_PASSWORD,
   burst,
@@ -16,8 +16,8 @@ import {
   startPgBouncer,
   startPostgres,
   tryLogin,
-} from "../harness";
-import { type KubeObject, type Kubectl, getJson, list } from "./kube";
+} from "../../../harness";
+import { type KubeObject, type Kubectl, getJson, list } from "../../clients/kubectl";
 
 interface PodSpecLike {
   spec: { volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[] };
@@ -32,15 +32,33 @@ function mounted(pod: PodSpecLike): { secret?: string; configMap?: string } {
   };
 }
 
-/**
- * `stale` and `fresh`: the application login before and after the rotation (Vault's values). Returns a
- * line for the log.
- */
+/** The application login before (`stale`) and after (`fresh`) the rotation: Vault's values. */
+export interface RotatedLogin {
+  readonly user: string;
+  readonly stale: string;
+  readonly fresh: string;
+}
+
+/** Both halves of the proof; returns a line for the log. */
 export async function expectRotatedLogins(
   kubectl: Kubectl,
   s: StackSettings,
-  login: { user: string; stale: string; fresh: string },
+  login: RotatedLogin,
 ): Promise<string> {
+  const { secret, authFile } = await expectRotatedSecretMounted(kubectl, s, login);
+  await expectRotatedAuthFileServes(s, authFile, login);
+  return `  the new Secret ${secret} serves PgBouncer: 20 stale logins refused, then 50 of 50 with the new password`;
+}
+
+/**
+ * Every live pod mounts the Deployment's Secret, whose auth file holds the new password, and the mounted
+ * ConfigMap holds the program's ini; returns the Secret's name and auth file.
+ */
+async function expectRotatedSecretMounted(
+  kubectl: Kubectl,
+  s: StackSettings,
+  login: RotatedLogin,
+): Promise<{ secret: string; authFile: string }> {
   const ns = s.namespace;
   const dep = await getJson<KubeObject & { spec: { template: PodSpecLike } }>(kubectl, [
     "deployment",
@@ -76,15 +94,26 @@ export async function expectRotatedLogins(
     "-n",
     ns,
   ]);
-  const auth = { type: s.credentials.authType };
   // The live ini is the program's render; the harness runs that render with its paths and ports only.
-  const inis = podIniInputs(s, auth).map(renderIni);
+  const inis = podIniInputs(s, { type: s.credentials.authType }).map(renderIni);
   assert.deepEqual(
     Object.values(cm.data).sort(),
     [...inis].sort(),
     "the live ConfigMap holds the rendered ini",
   );
+  return { secret: want.secret, authFile };
+}
 
+/**
+ * The auth file with the program's ini serves a real PgBouncer in front of a real PostgreSQL: 20 logins
+ * with the stale password refused, then 50 of 50 with the new one.
+ */
+async function expectRotatedAuthFileServes(
+  s: StackSettings,
+  authFile: string,
+  login: RotatedLogin,
+): Promise<void> {
+  const auth = { type: s.credentials.authType };
   const pg = await startPostgres({ maxConnections: s.database.maxConnections });
   try {
     // The runbook's first step: PostgreSQL's password, set the ordinary way.
@@ -106,7 +135,6 @@ export async function expectRotatedLogins(
       const refused = fresh.filter((o) => !o.ok);
       assert.deepEqual(refused, [], "a correct login after the stale ones was refused");
       assert.ok((await tryLogin({ ...conn, password: login.fresh })).ok);
-      return `  the new Secret ${want.secret} serves PgBouncer: 20 stale logins refused, then 50 of 50 with the new password`;
     } finally {
       await b.stop("SIGQUIT");
     }

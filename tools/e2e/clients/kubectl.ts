@@ -2,20 +2,11 @@
  * kubectl as a function: every call runs the real `kubectl` against the world's kubeconfig and returns its
  * stdout, or parsed JSON; `waitFor` polls the cluster until a condition holds, bounded in time.
  */
-import { execFile } from "node:child_process";
+import { type RunOptions, type RunResult, run } from "../../common";
 
-export interface KubectlOptions {
-  /** Written to kubectl's stdin (`-f -`). */
-  readonly input?: string;
-  /** @default 60 s */
-  readonly timeoutMs?: number;
-}
+export type KubectlOptions = Pick<RunOptions, "input" | "timeoutMs">;
 
-export interface KubectlResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type KubectlResult = RunResult;
 
 /** Runs kubectl; resolves with its exit code and output (never rejects on a non-zero exit). */
 export type KubectlRaw = (args: readonly string[], opts?: KubectlOptions) => Promise<KubectlResult>;
@@ -23,21 +14,10 @@ export type KubectlRaw = (args: readonly string[], opts?: KubectlOptions) => Pro
 /** Runs kubectl and returns stdout; rejects with kubectl's stderr when it fails. */
 export type Kubectl = (args: readonly string[], opts?: KubectlOptions) => Promise<string>;
 
+/** kubectl `file` against `kubeconfig`, with `env` added to this process's environment. */
 export function kubectlRaw(file: string, kubeconfig: string, env: NodeJS.ProcessEnv = {}): KubectlRaw {
   return (args, opts = {}) =>
-    new Promise((resolve) => {
-      const child = execFile(
-        file,
-        ["--kubeconfig", kubeconfig, ...args],
-        { env: { ...process.env, ...env }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-          resolve({ code, stdout, stderr: stderr || (err && code !== 0 ? err.message : "") });
-        },
-      );
-      if (opts.input !== undefined) child.stdin?.end(opts.input);
-      else child.stdin?.end();
-    });
+    run(file, ["--kubeconfig", kubeconfig, ...args], { env, input: opts.input, timeoutMs: opts.timeoutMs });
 }
 
 export function kubectlOk(raw: KubectlRaw): Kubectl {

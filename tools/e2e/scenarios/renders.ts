@@ -5,9 +5,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { renderToDir } from "../render/spawn";
-import { RENDER_DIRS } from "../render/gitops";
-import type { RenderIndex } from "../render/main";
+import { renderToDir } from "../../render/spawn";
+import { RENDER_DIRS } from "../../render/gitops";
+import type { RenderIndex } from "../../render/main";
 
 export interface Render {
   readonly dir: string;

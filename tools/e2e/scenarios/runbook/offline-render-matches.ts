@@ -1,18 +1,18 @@
 /**
- * Step 9: the offline render (`npm run render`) against what the real run created. Every field the render
- * writes must be on the live object with the same value, up to auto-name suffixes, secret values (the
- * render has placeholders) and what the API server adds (defaults, status, managed fields).
+ * Step offline-render-matches: the offline render (`npm run render`) against what the real run created.
+ * Every field the render writes must be on the live object with the same value, up to auto-name suffixes,
+ * secret values (the render has placeholders) and what the API server adds (defaults, status, managed
+ * fields).
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import type { StackSettings } from "../../stacks/settings";
-import { renderToDir } from "../render/spawn";
-import { RENDER_DIRS } from "../render/gitops";
-import { REDACTED, RENDER_SET_LABEL } from "../../testing/manifests";
-import { type KubeObject, list } from "./kube";
-import type { ScenarioContext } from "./scenario";
+import { REDACTED, RENDER_SET_LABEL } from "../../../../testing/manifests";
+import { RENDER_DIRS } from "../../../render/gitops";
+import { renderToDir } from "../../../render/spawn";
+import { type KubeObject, list } from "../../clients/kubectl";
+import type { StackRun } from "./stack-run";
 
 type Manifest = Record<string, unknown> & {
   kind: string;
@@ -55,41 +55,14 @@ export async function renderManifests(stack: string, outDir: string): Promise<Ma
       .filter((f) => f.endsWith(".yaml"))
       .map((f) => yaml.load(fs.readFileSync(path.join(outDir, d, f), "utf8")) as Manifest),
   );
-  // A render of no object would make step 9 pass on nothing.
+  // A render of no object would make this step pass on nothing.
   if (manifests.length === 0) throw new Error(`the render in ${outDir} holds no manifest`);
   return manifests;
 }
 
-export async function compareRender(ctx: ScenarioContext, s: StackSettings): Promise<void> {
-  const rendered = await renderManifests(ctx.stack, path.join(ctx.world.dir, "render", ctx.stack));
-  const live = new Map<string, KubeObject[]>();
-  const liveOf = async (kind: string, ns: string) => {
-    const key = `${kind}/${ns}`;
-    if (!live.has(key)) live.set(key, await list(ctx.world.kubectl, KIND_RESOURCE[kind], ns));
-    return live.get(key) ?? [];
-  };
-  // Auto-named objects: the render's name -> the live name (same kind, same logical name).
-  const names = new Map<string, string>();
-  const pairs: [Manifest, KubeObject][] = [];
-  for (const m of rendered) {
-    assert.ok(KIND_RESOURCE[m.kind], `step 9 knows how to find a ${m.kind}`);
-    const name = String(m.metadata.name);
-    const ns = typeof m.metadata.namespace === "string" ? m.metadata.namespace : s.namespace;
-    const objs = await liveOf(m.kind, ns);
-    let obj = objs.find((o) => o.metadata.name === name);
-    if (!obj) {
-      const candidates = autoNamedMatches(name, objs);
-      assert.equal(
-        candidates.length,
-        1,
-        `one live ${m.kind} auto-named from ${name}, got ${candidates.length}`,
-      );
-      obj = candidates[0];
-      names.set(name, obj.metadata.name);
-    }
-    assert.ok(obj, `the render's ${m.kind} ${ns}/${name} exists in the cluster`);
-    pairs.push([m, obj]);
-  }
+export async function offlineRenderMatches(r: StackRun): Promise<void> {
+  const rendered = await renderManifests(r.stack, path.join(r.world.dir, "render", r.stack));
+  const { pairs, names } = await livePairs(r, rendered);
   const problems: string[] = [];
   for (const [m, obj] of pairs) {
     const want = rename(m, names) as Manifest;
@@ -110,7 +83,46 @@ export async function compareRender(ctx: ScenarioContext, s: StackSettings): Pro
     subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
   }
   assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
-  ctx.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
+  r.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
+}
+
+/**
+ * Each rendered manifest with its live object (same kind and name, or the provider's auto-named instance
+ * of it), and the render's auto-names -> the live names.
+ */
+async function livePairs(
+  r: StackRun,
+  rendered: readonly Manifest[],
+): Promise<{ pairs: [Manifest, KubeObject][]; names: Map<string, string> }> {
+  const live = new Map<string, KubeObject[]>();
+  const liveOf = async (kind: string, ns: string) => {
+    const key = `${kind}/${ns}`;
+    if (!live.has(key)) live.set(key, await list(r.k, KIND_RESOURCE[kind], ns));
+    return live.get(key) ?? [];
+  };
+  // Auto-named objects: the render's name -> the live name (same kind, same logical name).
+  const names = new Map<string, string>();
+  const pairs: [Manifest, KubeObject][] = [];
+  for (const m of rendered) {
+    assert.ok(KIND_RESOURCE[m.kind], `the offline-render-matches step knows how to find a ${m.kind}`);
+    const name = String(m.metadata.name);
+    const ns = typeof m.metadata.namespace === "string" ? m.metadata.namespace : r.s.namespace;
+    const objs = await liveOf(m.kind, ns);
+    let obj = objs.find((o) => o.metadata.name === name);
+    if (!obj) {
+      const candidates = autoNamedMatches(name, objs);
+      assert.equal(
+        candidates.length,
+        1,
+        `one live ${m.kind} auto-named from ${name}, got ${candidates.length}`,
+      );
+      obj = candidates[0];
+      names.set(name, obj.metadata.name);
+    }
+    assert.ok(obj, `the render's ${m.kind} ${ns}/${name} exists in the cluster`);
+    pairs.push([m, obj]);
+  }
+  return { pairs, names };
 }
 
 /** Replaces every string equal to a rendered auto-name by the live name. */

@@ -3,9 +3,9 @@
  * through the PodDisruptionBudget), and a sampler that watches the pooler's pods and PDB while it happens,
  * so a scenario can assert that the PDB never let both replicas go.
  */
-import { sleep } from "../harness/proc";
-import { type KubeObject, type Kubectl, type KubectlRaw, getJson, waitFor } from "./kube";
-import { NODE_NAMES } from "./world";
+import { sleep } from "../../../harness/proc";
+import { type KubeObject, type Kubectl, type KubectlRaw, getJson, waitFor } from "../../clients/kubectl";
+import { NODE_NAMES } from "../../world/kwok";
 
 /** The taint the node-lifecycle controller puts on a cordoned node; `nodeTaintsPolicy: Honor` acts on it. */
 export const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";

@@ -50,7 +50,7 @@ export function toolchainAt(cache: string): Toolchain {
         // not here
       }
     }
-    throw new Error(`e2e: ${name} is neither on PATH nor in ${binDir}; run tools/e2e/toolchain.sh`);
+    throw new Error(`e2e: ${name} is neither on PATH nor in ${binDir}; run tools/e2e/toolchain/toolchain.sh`);
   };
   const stages = path.join(cache, "kwok-stages");
   return {

@@ -1,0 +1,88 @@
+/**
+ * What the maintenance drains share: the bounds they assert, the pooler as a drain target, the policy
+ * pack's view of the live spread, and the rendered Deployment and PDB applied into namespaces of their own.
+ */
+import * as assert from "node:assert/strict";
+import { DEPLOYMENT_NAME } from "../../../../components/pgbouncer";
+import { checkSpreadCannotStrand } from "../../../../policy/policies";
+import { loadStackSettings } from "../../../../stacks/settings";
+import { type KubeObject, getJson } from "../../clients/kubectl";
+import type { PartContext } from "../../context";
+import type { RenderedObject } from "../renders";
+import type { Pooler, SamplerReport } from "./drain";
+
+export const STACK = "prod";
+/** Bounds of the scenarios (the plan's proposals; the measured figures are logged next to them). */
+export const BOUNDS = { drainS: 120, readyAfterDrainMs: 30_000, strandedForMs: 30_000, respreadMs: 120_000 };
+const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
+
+/** The pooler's Deployment and PDB in `namespace`, as the drains watch them. */
+export function pooler(ctx: PartContext, namespace: string): Pooler {
+  const s = loadStackSettings(STACK);
+  return {
+    kubectl: ctx.world.kubectl,
+    raw: ctx.world.kubectlRaw,
+    namespace,
+    deployment: DEPLOYMENT_NAME,
+    selector: POOLER_SELECTOR,
+    replicas: s.workload.replicas,
+    log: ctx.log,
+  };
+}
+
+/** The sampler saw no breach: at least one pod served at every sample, and it sampled. */
+export function expectClean(what: string, r: SamplerReport, log: (l: string) => void): void {
+  log(
+    `  sampler (${what}): ${r.samples} samples, min serving ${r.minServing}, max disruptionsAllowed ${r.maxDisruptionsAllowed}`,
+  );
+  assert.deepEqual(r.violations, [], `${what}: the PDB let the pooler drop below one serving pod`);
+  assert.ok(r.samples > 3, `${what}: the sampler ran (${r.samples} samples)`);
+}
+
+/** The live Deployment's spread as the policy pack sees it: its reports. */
+export async function policyReports(p: Pooler): Promise<string[]> {
+  const live = await getJson(p.kubectl, ["deployment", p.deployment, "-n", p.namespace]);
+  const reports: string[] = [];
+  checkSpreadCannotStrand(
+    { type: "kubernetes:apps/v1:Deployment", name: p.deployment, props: live as Record<string, unknown> },
+    (m) => reports.push(m),
+  );
+  return reports;
+}
+
+export async function liveSpread(p: Pooler): Promise<unknown> {
+  const d = await getJson<
+    KubeObject & { spec: { template: { spec: { topologySpreadConstraints?: unknown } } } }
+  >(p.kubectl, ["deployment", p.deployment, "-n", p.namespace]);
+  return d.spec.template.spec.topologySpreadConstraints;
+}
+
+/** The rendered Deployment and PDB, moved to `namespace`, with `spread` as the pod template's spread. */
+export function intoNamespace(
+  objects: readonly RenderedObject[],
+  namespace: string,
+  spread?: unknown,
+): RenderedObject[] {
+  return objects.map((o) => {
+    const c = JSON.parse(JSON.stringify(o)) as RenderedObject & {
+      spec: { template?: { spec: { topologySpreadConstraints?: unknown } } };
+    };
+    c.metadata.namespace = namespace;
+    if (spread !== undefined && c.spec.template) c.spec.template.spec.topologySpreadConstraints = spread;
+    return c;
+  });
+}
+
+export async function applyObjects(ctx: PartContext, objects: readonly unknown[]): Promise<void> {
+  for (const o of objects) {
+    await ctx.world.kubectl(["apply", "--server-side", "--field-manager=clipper-e2e", "-f", "-"], {
+      input: JSON.stringify(o),
+    });
+  }
+}
+
+/** A namespace of this e2e, gone (its fake pods deleted at once: kwok would take up to their grace period). */
+export async function dropNamespace(ctx: PartContext, ns: string): Promise<void> {
+  await ctx.world.kubectlRaw(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
+  await ctx.world.kubectlRaw(["delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force"]);
+}

@@ -1,0 +1,179 @@
+/**
+ * One stack's run of the runbook scenario, as its steps share it: the stack's settings, its namespaces and
+ * endpoints, what earlier steps measured for later ones, and the reads every step asserts on (the backend's
+ * ConfigMap and revision, a snapshot of the objects, the route, a Deployment's availability).
+ */
+import * as assert from "node:assert/strict";
+import { ROUTE_ANNOTATION } from "../../../../components/backend-route";
+import { SERVICE_NAME } from "../../../../components/pgbouncer";
+import { type StackSettings, loadStackSettings } from "../../../../stacks/settings";
+import { type KubeObject, type Kubectl, getJson, list, waitFor } from "../../clients/kubectl";
+import type { VaultClient } from "../../clients/vault";
+import type { ScenarioContext } from "../../context";
+import { backendNamespace } from "../../fixtures";
+
+/** The pooler's pods and everything selected by the pooler's labels. */
+export const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
+/** Kinds a snapshot covers: what the program creates, and what it patches. */
+const SNAPSHOT_KINDS = [
+  "deployments.apps",
+  "replicasets.apps",
+  "services",
+  "configmaps",
+  "secrets",
+  "poddisruptionbudgets.policy",
+  "networkpolicies.networking.k8s.io",
+  "podmonitors.monitoring.coreos.com",
+  "prometheusrules.monitoring.coreos.com",
+].join(",");
+const RUN_ANNOTATION = "deployment.kubernetes.io/revision";
+
+/** Each object of the snapshot's kinds: `kind/namespace/name` -> `uid@generation` (or resourceVersion). */
+export type Snapshot = Map<string, string>;
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface StackRun extends ScenarioContext {
+  readonly s: StackSettings;
+  readonly k: Kubectl;
+  /** The pooler's namespace. */
+  readonly ns: string;
+  /** The backend's namespace. */
+  readonly bns: string;
+  readonly vault: VaultClient;
+  /** Where the backend points with `backend.route pgbouncer`: the pooler's Service. */
+  readonly pooler: Endpoint;
+  /** Where it points with `backend.route direct`: PostgreSQL. */
+  readonly direct: Endpoint;
+  /** What a step measured for later ones. */
+  readonly measured: {
+    /** The backend's Deployment revision before the first `pulumi up` (preview-and-up). */
+    backendRevision?: number;
+    /** The cluster after the rollback, before the bad input (bad-input): nothing may change it after. */
+    steady?: Snapshot;
+  };
+}
+
+export function openStackRun(ctx: ScenarioContext): StackRun {
+  const s = loadStackSettings(ctx.stack);
+  return {
+    ...ctx,
+    s,
+    k: ctx.world.kubectl,
+    ns: s.namespace,
+    bns: backendNamespace(s),
+    vault: { addr: ctx.world.vaultAddr, token: ctx.world.vaultToken },
+    pooler: { host: `${SERVICE_NAME}.${s.namespace}.svc.cluster.local`, port: s.workload.port },
+    direct: { host: s.database.host, port: s.database.port },
+    measured: {},
+  };
+}
+
+/** A value an earlier step measured; fails naming that step when it did not run. */
+export function measuredBy<T>(value: T | undefined, step: string): T {
+  if (value === undefined) throw new Error(`the step ${step} must run first`);
+  return value;
+}
+
+export async function backendConfig(r: StackRun): Promise<Record<string, string>> {
+  const cm = await getJson<KubeObject & { data: Record<string, string> }>(r.k, [
+    "configmap",
+    r.s.backend.configMapName,
+    "-n",
+    r.bns,
+  ]);
+  return cm.data;
+}
+
+export async function backendRevision(r: StackRun): Promise<number> {
+  return revision(await getJson(r.k, ["deployment", r.s.backend.deploymentName, "-n", r.bns]));
+}
+
+export function revision(o: KubeObject): number {
+  return Number(o.metadata.annotations?.[RUN_ANNOTATION] ?? 0);
+}
+
+export async function snapshot(r: StackRun): Promise<Snapshot> {
+  const items = [
+    ...(await list(r.k, SNAPSHOT_KINDS, r.ns)),
+    ...(r.bns === r.ns ? [] : await list(r.k, SNAPSHOT_KINDS, r.bns)),
+  ];
+  // Generation where there is one (status updates do not count as a change), else the resourceVersion.
+  return new Map(
+    items.map((o) => [
+      `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`,
+      `${o.metadata.uid}@${o.metadata.generation ?? o.metadata.resourceVersion}`,
+    ]),
+  );
+}
+
+/**
+ * The backend points at `want`: its ConfigMap's keys, the stack outputs (`dbRoute` is `route`), and its
+ * pods' route annotation; waits for the backend's rollout. Returns the stack outputs.
+ */
+export async function expectRoute(
+  r: StackRun,
+  want: Endpoint,
+  route: string,
+): Promise<Record<string, unknown>> {
+  const { s, k, bns } = r;
+  const data = await backendConfig(r);
+  assert.equal(data[s.backend.hostKey], want.host, `${s.backend.configMapName}.${s.backend.hostKey}`);
+  assert.equal(data[s.backend.portKey], String(want.port), `${s.backend.configMapName}.${s.backend.portKey}`);
+  const out = await r.pulumi.outputs();
+  assert.equal(out.dbRoute, route, "stack output dbRoute");
+  assert.equal(out.dbHost, data[s.backend.hostKey], "stack output dbHost = backend-config DB_HOST");
+  assert.equal(String(out.dbPort), data[s.backend.portKey], "stack output dbPort = backend-config DB_PORT");
+  const dep = await getJson<
+    KubeObject & { spec: { template: { metadata: { annotations?: Record<string, string> } } } }
+  >(k, ["deployment", s.backend.deploymentName, "-n", bns]);
+  assert.equal(
+    dep.spec.template.metadata.annotations?.[ROUTE_ANNOTATION],
+    `${route}/${want.host}:${want.port}`,
+  );
+  await k(["-n", bns, "rollout", "status", `deployment/${s.backend.deploymentName}`, "--timeout=120s"]);
+  return out;
+}
+
+/** Waits until the Deployment is Available with `replicas` updated and available replicas. */
+export async function expectAvailable(
+  r: StackRun,
+  ns: string,
+  name: string,
+  replicas: number,
+): Promise<void> {
+  await waitFor(`deployment/${name} Available with ${replicas} replicas`, async () => {
+    const d = await getJson<KubeObject & { spec: { replicas: number }; status: Record<string, unknown> }>(
+      r.k,
+      ["deployment", name, "-n", ns],
+    );
+    const st = d.status as {
+      updatedReplicas?: number;
+      availableReplicas?: number;
+      replicas?: number;
+      observedGeneration?: number;
+      conditions?: { type: string; status: string }[];
+    };
+    const available = (st.conditions ?? []).some((c) => c.type === "Available" && c.status === "True");
+    return d.spec.replicas === replicas &&
+      st.observedGeneration === d.metadata.generation &&
+      st.updatedReplicas === replicas &&
+      st.availableReplicas === replicas &&
+      available
+      ? true
+      : undefined;
+  });
+}
+
+/** The last 30 lines of a command's output, for an assertion's message. */
+export function tail(text: string): string {
+  return text.split("\n").slice(-30).join("\n");
+}
+
+/** `pulumi up` as the runbook runs it: with the policy pack, no second preview. */
+export async function pulumiUp(r: StackRun): Promise<void> {
+  await r.pulumi.ok(["up", "--yes", "--skip-preview", "--policy-pack", "policy"]);
+}

@@ -1,0 +1,82 @@
+/**
+ * kwok and its three fake nodes: Ready with leases, pods taken through their lifecycle by kwok's stages (no
+ * kubelet, no container), so Deployments roll out and drains evict for real on the local control plane.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type Kubectl, type KubectlRaw, asList, exists, getJson, waitFor } from "../clients/kubectl";
+import { type Servers, chownToRunUser } from "./processes";
+
+/** The fake nodes kwok manages (this annotation selects them). */
+export const FAKE_NODE_ANNOTATION = { key: "kwok.x-k8s.io/node", value: "fake" };
+export const NODE_NAMES = ["kwok-node-0", "kwok-node-1", "kwok-node-2"];
+
+export interface KwokOptions {
+  /** The admin's kubeconfig of the local control plane. */
+  readonly kubeconfig: string;
+  readonly kubectl: Kubectl;
+  readonly raw: KubectlRaw;
+  /** kwok's stage configs (the toolchain's). */
+  readonly stages: readonly string[];
+}
+
+/** Starts kwok, creates the fake nodes and waits until they are Ready and pods can be created. */
+export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
+  const stageFile = path.join(c.dir, "kwok-stages.yaml");
+  fs.writeFileSync(stageFile, o.stages.map((f) => fs.readFileSync(f, "utf8").trim()).join("\n---\n") + "\n");
+  await chownToRunUser(stageFile);
+  const kwok = c.start("kwok", c.serverBin("kwok"), [
+    `--kubeconfig=${o.kubeconfig}`,
+    `--config=${stageFile}`,
+    "--manage-all-nodes=false",
+    `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION.key}=${FAKE_NODE_ANNOTATION.value}`,
+    // Without leases the node-lifecycle controller marks the fake nodes NotReady every ~50 s.
+    "--node-lease-duration-seconds=40",
+    "--cidr=10.244.0.0/16",
+  ]);
+  await o.kubectl(["apply", "--server-side", "--field-manager=clipper-e2e", "-f", "-"], {
+    input: asList(NODE_NAMES.map(fakeNode)),
+  });
+  await waitFor(
+    "3 fake nodes Ready",
+    async () => {
+      await c.alive(kwok)();
+      const nodes = await getJson<{
+        items: { status?: { conditions?: { type: string; status: string }[] } }[];
+      }>(o.kubectl, ["nodes", "-l", "type=kwok"]);
+      const ready = nodes.items.filter((n) =>
+        (n.status?.conditions ?? []).some((x) => x.type === "Ready" && x.status === "True"),
+      );
+      return ready.length === NODE_NAMES.length ? true : undefined;
+    },
+    60_000,
+  );
+  // Pods can only be created in a namespace once the controller-manager has made its ServiceAccount.
+  await waitFor("the default ServiceAccount", async () =>
+    (await exists(o.raw, ["serviceaccount", "default", "-n", "default"])) ? true : undefined,
+  );
+}
+
+function fakeNode(name: string): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name,
+      annotations: {
+        [FAKE_NODE_ANNOTATION.key]: FAKE_NODE_ANNOTATION.value,
+        "node.alpha.kubernetes.io/ttl": "0",
+      },
+      labels: {
+        type: "kwok",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+      },
+    },
+    status: {
+      allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
+      capacity: { cpu: "8", memory: "32Gi", pods: "110" },
+    },
+  };
+}
