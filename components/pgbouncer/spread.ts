@@ -56,7 +56,7 @@ export function spreadConstraints(
 }
 
 /**
- * The spread this program rendered before issue 11, which strands a replica: `DoNotSchedule` with
+ * The spread this program once rendered, which strands a replica: `DoNotSchedule` with
  * `nodeTaintsPolicy` left at its default, `Ignore`, so cordoned nodes count as empty domains and a pod a
  * drain evicts next to a cordoned node stays Pending. Never rendered; it exists for the tests that must be
  * able to fail: the policy pack's failing case, and the end-to-end run's negative drain (applied to a
