@@ -37,4 +37,4 @@ if [[ ! -x "$exporter" || "$(cat "$stamp" 2>/dev/null)" != "$module@$version" ]]
 fi
 echo "monitoring: exporter $(cat "$stamp") at $exporter" >&2
 
-npx ts-node --transpile-only tools/monitoring/main.ts --exporter "$exporter" "$@"
+npx ts-node --transpile-only --swc tools/monitoring/main.ts --exporter "$exporter" "$@"

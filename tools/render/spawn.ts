@@ -17,6 +17,7 @@ export async function renderToDir(
 ): Promise<string> {
   const args = [
     "--transpile-only",
+    "--swc",
     RENDER_ENTRY,
     "--stack",
     stack,

@@ -28,7 +28,7 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
       settings,
       target,
       clients,
-      durationSeconds: 3,
+      durationSeconds: 2,
       warmupSeconds: 1,
       workload: "tpcb",
       ratePerClient: 0,
@@ -127,7 +127,7 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
   it("GIVEN a PgBouncer restart with SIGINT under load THEN no transaction in flight fails and new ones succeed", async () => {
     const r = await runFault(local.stack, "pgbouncer-sigint", {
       workers: 8,
-      seconds: 3,
+      seconds: 2,
       atSeconds: 1,
       accounts: 100_000,
     });

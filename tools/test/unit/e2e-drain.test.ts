@@ -23,10 +23,14 @@ const pdb = (allowed: number) => ({
   status: { disruptionsAllowed: allowed, currentHealthy: 2, desiredHealthy: 1 },
 });
 
-/** A pooler whose kubectl answers each `get` with the next of `frames` (the last one repeats). */
-function fakePooler(frames: unknown[][]): Pooler {
+/**
+ * A pooler whose kubectl answers each `get` with the next of `frames` (the last one repeats); `served()` says
+ * how many answers it gave.
+ */
+function fakePooler(frames: unknown[][]): Pooler & { served(): number } {
   let i = 0;
   return {
+    served: () => i,
     kubectl: () => Promise.resolve(JSON.stringify({ items: frames[Math.min(i++, frames.length - 1)] })),
     raw: () => Promise.resolve({ code: 0, stdout: "", stderr: "" }),
     namespace: "clipper",
@@ -37,9 +41,11 @@ function fakePooler(frames: unknown[][]): Pooler {
   };
 }
 
+/** Samples until every frame was seen and the last one twice more, however slow the machine is. */
 async function sample(frames: unknown[][]) {
-  const s = startSampler(fakePooler(frames), { everyMs: 1, limitMs: 60_000 });
-  await new Promise((r) => setTimeout(r, 50));
+  const p = fakePooler(frames);
+  const s = startSampler(p, { everyMs: 1, limitMs: 60_000 });
+  while (p.served() < frames.length + 2) await new Promise((r) => setTimeout(r, 5));
   return s.stop();
 }
 
