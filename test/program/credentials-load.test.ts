@@ -8,6 +8,7 @@ import {
   VaultCredentialError,
   loadPoolerCredentials,
   md5Secret,
+  oneLineReason,
   parseAuthFile,
   parseScramVerifier,
   scramKeys,
@@ -24,7 +25,12 @@ const calls: { token: string; inputs: Record<string, unknown> }[] = [];
 const registered: string[] = [];
 const providers: (string | undefined)[] = [];
 
+/** When set, the mocked Vault read fails with this reason (as the provider words it). */
+let vaultFailure: string | undefined;
+
 function vaultAnswer(inputs: Record<string, unknown>): Record<string, unknown> {
+  // The mocks pass `details` on as the invoke's error, as kvV2ReadResult does for a missing secret.
+  if (vaultFailure !== undefined) throw Object.assign(new Error(vaultFailure), { details: vaultFailure });
   const mount = String(inputs.mount);
   const name = String(inputs.name);
   return kvV2ReadResult(mount, name, vaultData[mount]?.[name], { deleted, version: 3 });
@@ -124,6 +130,7 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
 
   beforeEach(() => {
     deleted = false;
+    vaultFailure = undefined;
     calls.length = 0;
     providers.length = 0;
     registered.length = 0;
@@ -352,6 +359,25 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
       await refused(CREDENTIAL_DEFAULTS, /path "clipper\/pgbouncer": could not be read \(.*no secret found/);
     });
 
+    it("an unreachable Vault: the provider's multi-line reason on the problem's one line", async () => {
+      vaultFailure =
+        "invoking vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+        'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused\n\n';
+      await refused(CREDENTIAL_DEFAULTS, /could not be read/);
+      await assert.rejects(loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX), (e: Error) => {
+        assert.equal(
+          e.message,
+          "PgBouncer credentials refused (1 problem):\n" +
+            '  - Vault KV v2 mount "secret" path "clipper/pgbouncer": could not be read (invoking ' +
+            "vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Get " +
+            '"http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused); ' +
+            "check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the " +
+            "Vault token may read it",
+        );
+        return true;
+      });
+    });
+
     it("a deleted current version", async () => {
       deleted = true;
       await refused(
@@ -430,5 +456,38 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
         /3 problems(?=[\s\S]*"app_user".*double quote)(?=[\s\S]*"app_password".*is empty)(?=[\s\S]*"exporter_password".*is missing)/,
       );
     });
+  });
+});
+
+describe("oneLineReason: the Vault provider's error inside a one-line problem", () => {
+  it("flattens a Go multierror list", () => {
+    assert.equal(
+      oneLineReason(
+        "invocation of vault:kv/getSecretV2:getSecretV2 returned an error: invoking " +
+          "vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+          'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused\n\n',
+      ),
+      "invocation of vault:kv/getSecretV2:getSecretV2 returned an error: invoking " +
+        "vault:kv/getSecretV2:getSecretV2: failed to lookup token, " +
+        'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused',
+    );
+    assert.equal(oneLineReason("reading: 2 errors occurred:\n\t* a\n\t* b\n\n"), "reading: a; b");
+  });
+
+  it("flattens the Vault API's error inside it (a token Vault refuses)", () => {
+    assert.equal(
+      oneLineReason(
+        "invoking vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+          "err=Error making API request.\n\nURL: GET http://127.0.0.1:8200/v1/auth/token/lookup-self\n" +
+          "Code: 403. Errors:\n\n* permission denied\n\n",
+      ),
+      "invoking vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Error making API request. " +
+        "URL: GET http://127.0.0.1:8200/v1/auth/token/lookup-self Code: 403. Errors: permission denied",
+    );
+  });
+
+  it("keeps a one-line reason as it is", () => {
+    const r = 'error reading from Vault: no secret found at "secret/data/clipper/pgbouncer"';
+    assert.equal(oneLineReason(r), r);
   });
 });
