@@ -43,12 +43,15 @@ export async function loadPoolerCredentials(
       },
     );
   } catch (e) {
+    const at = opts.provider
+      ? ""
+      : ` from the Vault at ${defaultVaultAddress() ?? "(no vault:address or VAULT_ADDR set)"}`;
     throw new VaultCredentialError([
       {
         mount: settings.vaultMount,
         path: settings.vaultPath,
         message:
-          `could not be read (${oneLineReason(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
+          `could not be read${at} (${oneLineReason(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
           `check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the ` +
           `Vault token may read it`,
       },
@@ -65,6 +68,11 @@ export async function loadPoolerCredentials(
     iniAuth: plain.iniAuth,
     appLogin: "login" in login ? { login: pulumi.secret(login.login) } : login,
   };
+}
+
+/** The address the default Vault provider uses: `vault:address`, else `VAULT_ADDR` (as the provider reads them). */
+export function defaultVaultAddress(): string | undefined {
+  return new pulumi.Config("vault").get("address") ?? (process.env.VAULT_ADDR || undefined);
 }
 
 /**

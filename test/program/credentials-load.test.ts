@@ -356,7 +356,10 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
   describe("GIVEN a bad Vault value: refused, naming mount, path and key, nothing registered", () => {
     it("a missing secret path", async () => {
       vaultData = {};
-      await refused(CREDENTIAL_DEFAULTS, /path "clipper\/pgbouncer": could not be read \(.*no secret found/);
+      await refused(
+        CREDENTIAL_DEFAULTS,
+        /path "clipper\/pgbouncer": could not be read from the Vault at .* \(.*no secret found/,
+      );
     });
 
     it("an unreachable Vault: the provider's multi-line reason on the problem's one line", async () => {
@@ -364,18 +367,40 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
         "invoking vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
         'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused\n\n';
       await refused(CREDENTIAL_DEFAULTS, /could not be read/);
-      await assert.rejects(loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX), (e: Error) => {
-        assert.equal(
-          e.message,
-          "PgBouncer credentials refused (1 problem):\n" +
-            '  - Vault KV v2 mount "secret" path "clipper/pgbouncer": could not be read (invoking ' +
-            "vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Get " +
-            '"http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused); ' +
-            "check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the " +
-            "Vault token may read it",
+      const saved = process.env.VAULT_ADDR;
+      process.env.VAULT_ADDR = "http://127.0.0.1:1";
+      try {
+        await assert.rejects(loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX), (e: Error) => {
+          assert.equal(
+            e.message,
+            "PgBouncer credentials refused (1 problem):\n" +
+              '  - Vault KV v2 mount "secret" path "clipper/pgbouncer": could not be read from the Vault at ' +
+              "http://127.0.0.1:1 (invoking " +
+              "vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Get " +
+              '"http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused); ' +
+              "check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the " +
+              "Vault token may read it",
+          );
+          return true;
+        });
+      } finally {
+        if (saved === undefined) delete process.env.VAULT_ADDR;
+        else process.env.VAULT_ADDR = saved;
+      }
+    });
+
+    it("a Vault with no address: the message says none is set", async () => {
+      vaultFailure = "invoking vault:kv/getSecretV2:getSecretV2: no vault address";
+      const saved = process.env.VAULT_ADDR;
+      delete process.env.VAULT_ADDR;
+      try {
+        await refused(
+          CREDENTIAL_DEFAULTS,
+          /could not be read from the Vault at \(no vault:address or VAULT_ADDR set\)/,
         );
-        return true;
-      });
+      } finally {
+        if (saved !== undefined) process.env.VAULT_ADDR = saved;
+      }
     });
 
     it("a deleted current version", async () => {

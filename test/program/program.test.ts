@@ -178,7 +178,7 @@ describe("the program refuses bad settings before registering anything", () => {
     await assert.rejects(
       runOffline({ stack: "prod", vault: () => undefined, record }),
       refusedWith(
-        /mount "secret" path "clipper\/prod\/pgbouncer": could not be read \(error reading from Vault: no secret found/,
+        /mount "secret" path "clipper\/prod\/pgbouncer": could not be read from the Vault at .* \(error reading from Vault: no secret found/,
       ),
     );
     assert.deepStrictEqual(record, []);

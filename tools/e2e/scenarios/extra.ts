@@ -31,7 +31,22 @@ export type ExtraPart = (typeof EXTRA_PARTS)[number];
 
 const STACK = "prod";
 
-export async function runExtra(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
+/** The prod stack's namespace, which gitops and the live stack share with the prod scenario. */
+export const EXTRA_STACK = STACK;
+
+/**
+ * `gitops` alone: it needs the prod namespace to itself (after the prod scenario's destroy) but drains
+ * nothing, so it may run beside the other stacks' scenarios.
+ */
+export async function runExtraAlongside(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
+  return wanted.has("gitops") ? runGitOps({ world: ctx.world, log: ctx.log }) : [];
+}
+
+/**
+ * `maintenance` and `ownership`, once nothing else runs: the drains evict every pod of the fake nodes they
+ * drain, whichever part owns it, and cordoned nodes take no new pods.
+ */
+export async function runExtraAlone(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
   const timings: Timings = [];
   const { world, log } = ctx;
   const parts = new Set(wanted);
@@ -40,7 +55,6 @@ export async function runExtra(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>
     log("\n[maintenance] skipped: it drains nodes, and this cluster is KUBECONFIG's, not the local kwok one");
     parts.delete("maintenance");
   }
-  if (parts.has("gitops")) timings.push(...(await runGitOps({ world, log })));
   if (parts.has("maintenance")) timings.push(...(await runMaintenanceRender({ world, log })));
   if (parts.has("maintenance") || parts.has("ownership")) timings.push(...(await runLive(ctx, parts)));
   return timings;

@@ -52,20 +52,24 @@ build() {
   if have "$name"; then return 0; fi
   log "building $name (about $minutes min on 2 free cores; log: $cache/logs/$name.log)"
   local start=$SECONDS cpu0
-  cpu0=$(children_cpu)
+  children_cpu && cpu0=$CHILDREN_CPU
   if ! "$fn" >"$cache/logs/$name.log" 2>&1; then
     log "building $name failed; last lines of its log:"
     tail -n 30 "$cache/logs/$name.log" >&2
     return 1
   fi
-  local wall=$((SECONDS - start)) cpu=$(($(children_cpu) - cpu0))
+  children_cpu
+  local wall=$((SECONDS - start)) cpu=$((CHILDREN_CPU - cpu0))
   log "built $name in $wall s ($cpu CPU-s)"
   printf '%s\t%s\t%s\n' "$name" "$wall" "$cpu" >>"$cache/logs/times.tsv"
 }
 
-# children_cpu: user+sys seconds of every finished child of this shell so far (bash's `times`, second line).
+# children_cpu: sets CHILDREN_CPU to the user+sys seconds of every finished child of this shell so far
+# (bash's `times`, second line). Not to be called as $(children_cpu): a subshell has no such children.
 children_cpu() {
-  times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } printf "%d", s }'
+  times >"$cache/logs/.times"
+  CHILDREN_CPU=$(tail -n 1 "$cache/logs/.times" |
+    awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } printf "%d", s }')
 }
 
 build_pulumi() {

@@ -20,10 +20,39 @@ export interface KwokOptions {
   readonly stages: readonly string[];
 }
 
+/**
+ * When a terminating pod goes. kwok's own pod-delete stage deletes it at a random moment before its
+ * deletionTimestamp, i.e. anywhere within the pooler's 120 s grace period, and a `pulumi destroy` or a
+ * rollout waited for that. A kubelet deletes the pod once its containers exit; an idle PgBouncer (kwok
+ * pods have no clients) exits on SIGTERM at once. The preStop sleep is not simulated (as no container runs),
+ * so the pod goes 1 to 2 s after its deletion starts.
+ */
+export const POD_DELETE_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+    - key: '.metadata.finalizers'
+      operator: 'DoesNotExist'
+  weight: 1
+  delay:
+    durationMilliseconds: 1000
+    jitterDurationMilliseconds: 2000
+  next:
+    delete: true`;
+
 /** Starts kwok, creates the fake nodes and waits until they are Ready and pods can be created. */
 export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
   const stageFile = path.join(c.dir, "kwok-stages.yaml");
-  fs.writeFileSync(stageFile, o.stages.map((f) => fs.readFileSync(f, "utf8").trim()).join("\n---\n") + "\n");
+  const stages = [...o.stages.map((f) => fs.readFileSync(f, "utf8").trim()), POD_DELETE_STAGE];
+  fs.writeFileSync(stageFile, stages.join("\n---\n") + "\n");
   await chownToRunUser(stageFile);
   const kwok = c.start("kwok", c.serverBin("kwok"), [
     `--kubeconfig=${o.kubeconfig}`,

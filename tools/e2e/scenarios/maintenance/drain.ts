@@ -176,8 +176,8 @@ export interface DrainResult {
 
 /**
  * `kubectl drain <node> --ignore-daemonsets --delete-emptydir-data --timeout=<s>`, as the runbook runs it,
- * plus `--grace-period`: kwok runs no container, it deletes a terminating pod at a random moment before its
- * deletionTimestamp, so the pod's 120 s grace period would only make the drain wait up to 120 s for nothing.
+ * plus `--grace-period`: kwok runs no container, and the world's pod-delete stage removes a terminating pod
+ * within 2 s whatever its grace period (world/kwok.ts); the flag keeps a drain of another cluster as short.
  */
 export async function drain(
   p: Pick<Pooler, "raw" | "log">,
@@ -229,7 +229,7 @@ export async function taints(kubectl: Kubectl, node: string): Promise<string[]> 
 
 /**
  * Waits until exactly `replicas` pods serve, all of one revision, no other pod stays (a Pending one; pods on
- * their way out are ignored: kwok deletes them at a random moment within their grace period), and the PDB
+ * their way out are ignored: kwok deletes them within 2 s), and the PDB
  * counts them; returns the milliseconds it took and the serving pods.
  */
 export async function settled(p: Pooler, boundMs: number): Promise<{ ms: number; pods: PodState[] }> {

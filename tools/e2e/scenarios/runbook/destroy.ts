@@ -4,7 +4,10 @@
  * Then, by hand, why the patch has retainOnDelete: what deleting it would have done to the backend.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { FIELD_MANAGER } from "../../../../components/backend-route";
+import { PROJECT_DIR } from "../../../../stacks/stack-file";
 import { list } from "../../clients/kubectl";
 import { applyBackend } from "../../fixtures";
 import {
@@ -33,8 +36,15 @@ export async function destroy(r: StackRun): Promise<void> {
   const steady = measuredBy(r.measured.steady, "bad-input");
   const refused = await p.run(["destroy", "--yes", "--skip-preview"]);
   assert.notEqual(refused.code, 0, "destroy must be refused while backend.route is pgbouncer");
-  assert.match(refused.output, /protect/i, `destroy names the protection:\n${tail(refused.output)}`);
+  expectRunbookAnswers(refused.output);
   assert.deepEqual(await snapshot(r), steady, "a refused destroy deletes nothing");
+  // The other way around the protection: everything but the protected patches, and what they depend on.
+  await p.ok(["destroy", "--yes", "--skip-preview", "--exclude-protected"]);
+  assert.deepEqual(
+    await snapshot(r),
+    steady,
+    "destroy --exclude-protected deletes nothing: every pooler object is a dependency of a protected patch",
+  );
   await p.configSet("backend.route", "direct");
   await pulumiUp(r);
   await p.ok(["destroy", "--yes", "--skip-preview"]);
@@ -60,6 +70,30 @@ export async function destroy(r: StackRun): Promise<void> {
   assert.equal(data.LOG_LEVEL, "info", "the backend team's own keys are untouched");
   await expectAvailable(r, r.bns, s.backend.deploymentName, 1);
   await patchDeleteWithoutRetain(r);
+}
+
+/** Pulumi's words for a protected resource, as the runbook must quote them (the URN aside). */
+export const PROTECTED_MESSAGE =
+  /error: (.*) cannot be deleted because it is protected\. (.*)\n\s*`pulumi state unprotect '(urn:[^']+)'`/;
+
+/**
+ * The refused destroy's message is Pulumi's, and it suggests `pulumi state unprotect`: the runbook must
+ * quote it, so that a search of what the user sees leads to the Decommission section (roll back first).
+ */
+function expectRunbookAnswers(output: string): void {
+  const m = PROTECTED_MESSAGE.exec(output);
+  assert.ok(m, `destroy says the patch is protected, in Pulumi's words:\n${tail(output)}`);
+  const [, , advice, urn] = m;
+  assert.match(urn, /DeploymentPatch::|ConfigMapPatch::/, "the protected resource is a backend patch");
+  const runbook = fs.readFileSync(path.join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
+  const section = runbook.slice(runbook.indexOf("## Decommission"));
+  for (const words of [
+    "cannot be deleted because it is protected",
+    advice.trim(),
+    "pulumi state unprotect",
+  ]) {
+    assert.ok(section.includes(words), `docs/runbook.md's Decommission quotes Pulumi's "${words}"`);
+  }
 }
 
 /**
