@@ -116,7 +116,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const notes: KeepNotes = { configFiles: [], tries: [] };
   try {
     const parts = opts.worldOnly
-      ? await prepareWorld(opts, world, notes)
+      ? await prepareWorld(opts, tools, world, notes)
       : await runParts(opts, tools, world, notes);
     const after = stackFileHashes(opts.stacks);
     for (const [file, hash] of Object.entries(hashes)) {
@@ -142,12 +142,17 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** `--world-only`: each stack's fixtures and Vault secret, and its folder to try the real CLI in. */
-async function prepareWorld(opts: Options, world: World, notes: KeepNotes): Promise<Timings> {
+async function prepareWorld(
+  opts: Options,
+  tools: Toolchain,
+  world: World,
+  notes: KeepNotes,
+): Promise<Timings> {
   for (const stack of opts.stacks) {
     const s = loadStackSettings(stack);
     await applyFixtures(world.kubectl, s);
     await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
-    notes.tries.push(prepareTry(world, stack, E2E_OVERRIDES));
+    notes.tries.push(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES));
   }
   return [];
 }
@@ -186,7 +191,7 @@ async function runParts(opts: Options, tools: Toolchain, world: World, notes: Ke
       await part(`try-it (${stack})`, laneLog, async (timings) => {
         await timed(
           `[${stack}] the README's Try it: stack init and preview as printed`,
-          () => tryIt(world, stack, laneLog),
+          () => tryIt(tools, world, stack, laneLog),
           laneLog,
           timings,
         );
@@ -239,11 +244,11 @@ async function runStack(
 }
 
 /** The README's "Try it" on this world: the printed stack init and preview, run by bash as printed. */
-async function tryIt(world: World, stack: string, laneLog: Log): Promise<void> {
+async function tryIt(tools: Toolchain, world: World, stack: string, laneLog: Log): Promise<void> {
   const s = loadStackSettings(stack);
   await applyFixtures(world.kubectl, s);
   await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
-  await checkTryIt(prepareTry(world, stack, E2E_OVERRIDES), laneLog);
+  await checkTryIt(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES), laneLog);
 }
 
 /** `--keep`: leaves the world running and prints how to reach it. */

@@ -16,14 +16,21 @@ import type { World } from "./context";
 
 export interface TryIt {
   readonly stack: string;
-  /** `export` lines: the world's cluster and Vault, the backend, the passphrase, PATH with the toolchain. */
+  /** `export` lines: the world's cluster and Vault, the backend, the passphrase. */
   readonly env: Readonly<Record<string, string>>;
+  /** The toolchain's folder, appended to the shell's own PATH. */
+  readonly bin: string;
   /** stack init, preview and up, in that order, to run from the repository's root. */
   readonly commands: readonly string[];
 }
 
 /** Writes `<world>/try/<stack>/` and the backend folder; returns what to run. */
-export function prepareTry(world: World, stack: string, overrides: Readonly<Record<string, string>>): TryIt {
+export function prepareTry(
+  world: World,
+  bin: string,
+  stack: string,
+  overrides: Readonly<Record<string, string>>,
+): TryIt {
   const root = path.join(world.dir, "try");
   const dir = path.join(root, stack);
   const state = path.join(root, "pulumi-state");
@@ -35,8 +42,11 @@ export function prepareTry(world: World, stack: string, overrides: Readonly<Reco
   const policy = "--policy-pack policy";
   return {
     stack,
+    bin,
     env: {
-      ...world.env,
+      KUBECONFIG: world.kubeconfig,
+      VAULT_ADDR: world.vaultAddr,
+      VAULT_TOKEN: world.vaultToken,
       PULUMI_BACKEND_URL: `file://${state}`,
       PULUMI_HOME: path.join(root, "pulumi-home"),
       PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
@@ -77,7 +87,11 @@ export function withOverrides(text: string, overrides: Readonly<Record<string, s
 /** The lines a shell needs: the exports, then the commands (the first `upTo` of them). */
 export function tryScript(t: TryIt, upTo = t.commands.length): string[] {
   const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  return [...Object.entries(t.env).map(([k, v]) => `export ${k}=${quote(v)}`), ...t.commands.slice(0, upTo)];
+  return [
+    `export PATH="$PATH:${t.bin}"`,
+    ...Object.entries(t.env).map(([k, v]) => `export ${k}=${quote(v)}`),
+    ...t.commands.slice(0, upTo),
+  ];
 }
 
 /**

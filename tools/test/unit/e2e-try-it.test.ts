@@ -62,7 +62,7 @@ describe("the README's Try it (--world-only --keep)", () => {
 
   for (const stack of ["prod", "staging"]) {
     it(`${stack}: the folder, the stack file copy and a backend folder that exists`, () => {
-      const t = prepareTry(fakeWorld(dir), stack, E2E_OVERRIDES);
+      const t = prepareTry(fakeWorld(dir), "/opt/toolchain/bin", stack, E2E_OVERRIDES);
       const folder = path.join(dir, "try", stack);
       assert.strictEqual(
         fs.readFileSync(path.join(folder, "Pulumi.yaml"), "utf8"),
@@ -88,12 +88,17 @@ describe("the README's Try it (--world-only --keep)", () => {
         script.join("\n"),
       );
       assert.strictEqual(script[script.length - 1], t.commands[0]);
+      assert.strictEqual(
+        script[0],
+        'export PATH="$PATH:/opt/toolchain/bin"',
+        "the shell's own PATH, then the toolchain",
+      );
     });
   }
 
   it("the README shows the commands it prints, <dir> for the world's folder", () => {
     const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
-    const t = prepareTry(fakeWorld(dir), "prod", E2E_OVERRIDES);
+    const t = prepareTry(fakeWorld(dir), "/opt/toolchain/bin", "prod", E2E_OVERRIDES);
     for (const c of t.commands) {
       const shown = c.split(dir).join("<dir>");
       assert.ok(readme.includes(shown), `README.md shows: ${shown}`);
