@@ -19,13 +19,7 @@ import { PASSPHRASE, pulumiStack } from "./clients/pulumi";
 import type { Log, World } from "./context";
 import { applyFixtures, writeVaultSecret } from "./fixtures";
 import { type TryIt, checkTryIt, prepareTry, tryScript } from "./try-it";
-import {
-  EXTRA_PARTS,
-  EXTRA_STACK,
-  type ExtraPart,
-  runExtraAlone,
-  runExtraAlongside,
-} from "./scenarios/extra";
+import { EXTRA_PARTS, type ExtraPart, runExtraAlone, runExtraAlongside } from "./scenarios/extra";
 import { STEPS, runScenario } from "./scenarios/runbook";
 import { type Toolchain, obtainToolchain } from "./toolchain/toolchain";
 import { startWorld, stopKept } from "./world";
@@ -163,9 +157,9 @@ function labelled(label: string): Log {
 }
 
 /**
- * The parts, as lanes side by side: each stack's scenario (its own namespaces), the last one after the
- * README's "Try it" commands; gitops after the prod scenario (it needs the prod namespace). Then, alone,
- * maintenance and ownership (their drains evict every pod on the fake nodes). Returns each part's seconds.
+ * The parts, as lanes side by side, each in namespaces of its own: each stack's scenario (the last one after
+ * the README's "Try it" commands), and gitops. Then, alone, maintenance and ownership (their drains evict
+ * every pod on the fake nodes, and their live stack uses the prod namespace). Returns each part's seconds.
  */
 async function runParts(opts: Options, tools: Toolchain, world: World, notes: KeepNotes): Promise<Timings> {
   const stacks = opts.only.has("scenario") ? opts.stacks : [];
@@ -198,9 +192,8 @@ async function runParts(opts: Options, tools: Toolchain, world: World, notes: Ke
       });
     }
     await part(stack, laneLog, (timings) => runStack(tools, world, stack, laneLog, notes, timings));
-    if (stack === EXTRA_STACK && extra.has("gitops")) await gitops(laneLog);
   });
-  if (extra.has("gitops") && !stacks.includes(EXTRA_STACK)) lanes.push(() => gitops(log));
+  if (extra.has("gitops")) lanes.push(() => gitops(lanes.length > 0 ? labelled("gitops |") : log));
   const settled = await Promise.allSettled(lanes.map((lane) => lane()));
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
   if (failed) throw failed.reason;

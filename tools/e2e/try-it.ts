@@ -52,6 +52,8 @@ export function prepareTry(
       PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      // `npm test` type-checks the program; the CLI only has to run it (about 10 s less per command).
+      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     },
     commands: [
       // `stack init` writes the passphrase's salt into the Pulumi.<stack>.yaml it finds: the copy, never ours.

@@ -31,12 +31,8 @@ export type ExtraPart = (typeof EXTRA_PARTS)[number];
 
 const STACK = "prod";
 
-/** The prod stack's namespace, which gitops and the live stack share with the prod scenario. */
-export const EXTRA_STACK = STACK;
-
 /**
- * `gitops` alone: it needs the prod namespace to itself (after the prod scenario's destroy) but drains
- * nothing, so it may run beside the other stacks' scenarios.
+ * `gitops`: in a namespace of its own and draining nothing, it runs beside the scenarios.
  */
 export async function runExtraAlongside(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
   return wanted.has("gitops") ? runGitOps({ world: ctx.world, log: ctx.log }) : [];

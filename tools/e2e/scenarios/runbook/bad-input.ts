@@ -53,7 +53,7 @@ export function impossibleServerCap(s: StackSettings): number {
 
 /**
  * The program's message in a failed preview's output: the text of the one `error:` diagnostic of the stack,
- * with its continuation lines. Fails when the output holds a stack trace, an unhandled exception, or more
+ * with its continuation lines (the CLI indents them by the `error:` line's indent, which is taken off). Fails when the output holds a stack trace, an unhandled exception, or more
  * than one error.
  */
 export function programError(output: string): string {
@@ -66,7 +66,7 @@ export function programError(output: string): string {
   const [, indent, text] = errors[0];
   return text
     .split("\n")
-    .map((l) => l.replace(new RegExp(`^${indent} {2}`), ""))
+    .map((l, i) => (i === 0 ? l : l.slice(indent.length)))
     .join("\n")
     .trim();
 }
