@@ -158,8 +158,9 @@ function labelled(label: string): Log {
 
 /**
  * The parts, as lanes side by side, each in namespaces of its own: each stack's scenario (the last one after
- * the README's "Try it" commands), and gitops. Then, alone, maintenance and ownership (their drains evict
- * every pod on the fake nodes, and their live stack uses the prod namespace). Returns each part's seconds.
+ * the README's "Try it" commands), and gitops then the maintenance render's drains (on a pool of fake nodes
+ * of their own). Then, alone, the live stack of maintenance and ownership (its drains evict every pod on the
+ * stacks' nodes, and it uses the prod namespace). Returns each part's seconds.
  */
 async function runParts(opts: Options, tools: Toolchain, world: World, notes: KeepNotes): Promise<Timings> {
   const stacks = opts.only.has("scenario") ? opts.stacks : [];
@@ -174,11 +175,16 @@ async function runParts(opts: Options, tools: Toolchain, world: World, notes: Ke
     parts.push([name, (Date.now() - t) / 1000]);
     laneLog(`${name}: done in ${secondsSince(t)}`);
   };
-  const gitops = (laneLog: Log) =>
-    part("gitops", laneLog, async (timings) => {
-      const ctx = { world, tools, log: laneLog, overrides: E2E_OVERRIDES };
-      timings.push(...(await runExtraAlongside(ctx, extra)));
-    });
+  const alongside = new Set([...extra].filter((x) => x === "gitops" || x === "maintenance"));
+  const beside = (laneLog: Log) =>
+    part(
+      [...alongside].join("+") + (alongside.has("maintenance") ? " (render)" : ""),
+      laneLog,
+      async (timings) => {
+        const ctx = { world, tools, log: laneLog, overrides: E2E_OVERRIDES };
+        timings.push(...(await runExtraAlongside(ctx, alongside)));
+      },
+    );
   const lanes: (() => Promise<void>)[] = stacks.map((stack, i) => async () => {
     const laneLog = stacks.length > 1 ? labelled(`${stack} |`) : log;
     if (i === stacks.length - 1) {
@@ -193,13 +199,13 @@ async function runParts(opts: Options, tools: Toolchain, world: World, notes: Ke
     }
     await part(stack, laneLog, (timings) => runStack(tools, world, stack, laneLog, notes, timings));
   });
-  if (extra.has("gitops")) lanes.push(() => gitops(lanes.length > 0 ? labelled("gitops |") : log));
+  if (alongside.size > 0) lanes.push(() => beside(lanes.length > 0 ? labelled("extra |") : log));
   const settled = await Promise.allSettled(lanes.map((lane) => lane()));
   const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
   if (failed) throw failed.reason;
-  const alone = new Set([...extra].filter((x) => x !== "gitops"));
+  const alone = new Set([...extra].filter((x) => x === "maintenance" || x === "ownership"));
   if (alone.size > 0) {
-    await part([...alone].join("+"), log, async (timings) => {
+    await part(`${[...alone].join("+")} (live)`, log, async (timings) => {
       timings.push(...(await runExtraAlone({ world, tools, log, overrides: E2E_OVERRIDES }, alone)));
     });
   }

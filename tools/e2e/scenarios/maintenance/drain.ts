@@ -5,7 +5,6 @@
  */
 import { sleep } from "../../../harness/proc";
 import { type KubeObject, type Kubectl, type KubectlRaw, getJson, waitFor } from "../../clients/kubectl";
-import { NODE_NAMES } from "../../world/kwok";
 
 /** The taint the node-lifecycle controller puts on a cordoned node; `nodeTaintsPolicy: Honor` acts on it. */
 export const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";
@@ -41,6 +40,8 @@ export interface Pooler {
   readonly deployment: string;
   readonly selector: string;
   readonly replicas: number;
+  /** The fake nodes its pods can use, which the drains cordon and drain. */
+  readonly nodes: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -217,9 +218,9 @@ export async function cordon(p: Pick<Pooler, "kubectl" | "log">, node: string): 
   );
 }
 
-export async function uncordonAll(p: Pick<Pooler, "kubectl" | "log">): Promise<void> {
-  p.log(`$ kubectl uncordon ${NODE_NAMES.join(" ")}`);
-  await p.kubectl(["uncordon", ...NODE_NAMES]);
+export async function uncordonAll(p: Pick<Pooler, "kubectl" | "log" | "nodes">): Promise<void> {
+  p.log(`$ kubectl uncordon ${p.nodes.join(" ")}`);
+  await p.kubectl(["uncordon", ...p.nodes]);
 }
 
 export async function taints(kubectl: Kubectl, node: string): Promise<string[]> {
