@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   type Endpoint,
   ROUTE_ANNOTATION,
+  DESTROY_GUARD_HOOK,
+  DESTROY_GUARD_MESSAGE,
   backendConfigData,
   patchAnnotations,
   patchOptions,
@@ -10,6 +12,14 @@ import {
   routeEndpoint,
 } from "./route";
 import type { BackendRouteSettings, BackendRouteTarget } from "./settings";
+
+/** The hook itself: registered only with a real engine (Pulumi's mocks answer no hook registration). */
+export function destroyGuard(): pulumi.ResourceHook | undefined {
+  if (!pulumi.runtime.hasEngine()) return undefined;
+  return new pulumi.ResourceHook(DESTROY_GUARD_HOOK, () => {
+    throw new Error(DESTROY_GUARD_MESSAGE);
+  });
+}
 
 export interface BackendRouteArgs {
   readonly settings: BackendRouteSettings;
@@ -32,9 +42,9 @@ export interface BackendRouteArgs {
 /**
  * Points the backend at the pooler, or back at PostgreSQL: a server-side apply of two keys of the backend's
  * ConfigMap, then of one pod template annotation of its Deployment, which rolls the backend exactly when the
- * route changes. Both patches keep their changes when deleted (`retainOnDelete`), and are protected while the
- * route is `pgbouncer`: `pulumi destroy` is refused until the backend has gone `direct` (see `patchOptions`
- * and docs/runbook.md).
+ * route changes. Both patches keep their changes when deleted (`retainOnDelete`), and are protected and
+ * guarded by a delete hook while the route is `pgbouncer`: `pulumi destroy` is refused, in the program's
+ * words, until the backend has gone `direct` (see `patchOptions`, `DESTROY_GUARD_HOOK` and docs/runbook.md).
  */
 export class BackendRoute extends pulumi.ComponentResource {
   readonly route: BackendRouteTarget;
@@ -54,6 +64,7 @@ export class BackendRoute extends pulumi.ComponentResource {
       .apply(([host, port]) => routeEndpoint(s.route, { host, port }, args.database));
     const annotations = patchAnnotations(s.forceConflicts);
     const dependsOn = s.route === "pgbouncer" ? [...(args.poolerReady ?? [])] : [];
+    const guard = s.route === "pgbouncer" ? destroyGuard() : undefined;
 
     this.configPatch = new k8s.core.v1.ConfigMapPatch(
       `${name}-config`,
@@ -61,7 +72,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         metadata: { name: s.configMapName, namespace, annotations },
         data: endpoint.apply((e) => backendConfigData(s, e)),
       },
-      { parent: this, dependsOn, ...patchOptions(s.route) },
+      { parent: this, dependsOn, ...patchOptions(s.route, guard) },
     );
 
     this.deploymentPatch = new k8s.apps.v1.DeploymentPatch(
@@ -77,7 +88,7 @@ export class BackendRoute extends pulumi.ComponentResource {
         },
       },
       // After the ConfigMap: pods started by the rollout must read the new values.
-      { parent: this, dependsOn: [this.configPatch], ...patchOptions(s.route) },
+      { parent: this, dependsOn: [this.configPatch], ...patchOptions(s.route, guard) },
     );
 
     this.route = s.route;

@@ -1,3 +1,4 @@
+import type * as pulumi from "@pulumi/pulumi";
 import type { Login } from "../credentials";
 /**
  * The pure core of the backend switch: which endpoint each route gives the backend, the two ConfigMap keys,
@@ -53,11 +54,37 @@ export function patchAnnotations(forceConflicts: boolean): Record<string, string
  * backend team's manager lost them when the stack took them over, so a real API server would drop DB_HOST
  * and DB_PORT from the ConfigMap altogether: hence `retainOnDelete`, which leaves them as they are. Left as
  * they are while `route` is `pgbouncer`, they would point at the pooler `pulumi destroy` deletes: hence
- * `protect`, which refuses the destroy until the runbook's rollback (`route: direct`, `pulumi up`) has run.
+ * `protect`, which refuses the destroy until the runbook's rollback (`route: direct`, `pulumi up`) has run,
+ * and `guard` (the {@link DESTROY_GUARD_HOOK} hook, where the engine runs hooks), which says so first.
  */
-export function patchOptions(route: BackendRouteTarget): { protect: boolean; retainOnDelete: true } {
-  return { protect: route === "pgbouncer", retainOnDelete: true };
+export function patchOptions(
+  route: BackendRouteTarget,
+  guard?: pulumi.ResourceHook,
+): { protect: boolean; retainOnDelete: true; hooks?: pulumi.ResourceHookBinding } {
+  const guarded = route === "pgbouncer";
+  return {
+    protect: guarded,
+    retainOnDelete: true,
+    ...(guarded && guard ? { hooks: { beforeDelete: [guard] } } : {}),
+  };
 }
+
+/**
+ * The patches' delete hook while the route is `pgbouncer`. `pulumi destroy` runs no program, so the engine
+ * refuses a stack with delete hooks before it deletes anything, naming the hook ("Resource has delete hooks
+ * registered, but the program is not running. Hooks: clipper-roll-back-before-destroy"); with
+ * `--run-program` the hook runs and fails with {@link DESTROY_GUARD_MESSAGE}. Either way the first words are
+ * the program's, before Pulumi's own protect message, which suggests `pulumi state unprotect`: the one move
+ * that leaves the backend pointing at a deleted pooler.
+ */
+export const DESTROY_GUARD_HOOK = "clipper-roll-back-before-destroy";
+
+/** What the hook says when a destroy reaches a patch while the backend still uses the pooler. */
+export const DESTROY_GUARD_MESSAGE =
+  "the backend still points at this pooler (backend.route is pgbouncer), and deleting the pooler now would " +
+  "leave its DB_HOST/DB_PORT on a Service that no longer exists. Roll back first: `pulumi config set --path " +
+  "backend.route direct`, `pulumi up`, then `pulumi destroy` (docs/runbook.md, Decommission). Do not run " +
+  "`pulumi state unprotect`: it removes the protection, not the backend's dependency on the pooler.";
 
 /** `postgres://user:password@host:port/database`, user and password percent-encoded. */
 export function connectionUrl(login: Login, endpoint: Endpoint, database: string): string {

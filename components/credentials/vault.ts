@@ -43,13 +43,17 @@ export async function loadPoolerCredentials(
       },
     );
   } catch (e) {
+    const at = opts.provider
+      ? ""
+      : ` from the Vault at ${defaultVaultAddress() ?? "(no vault:address or VAULT_ADDR set)"}`;
     throw new VaultCredentialError([
       {
         mount: settings.vaultMount,
         path: settings.vaultPath,
         message:
-          `could not be read (${(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
-          `check that the secret exists and that the Vault token may read it`,
+          `could not be read${at} (${oneLineReason(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
+          `check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the ` +
+          `Vault token may read it`,
       },
     ]);
   }
@@ -64,4 +68,23 @@ export async function loadPoolerCredentials(
     iniAuth: plain.iniAuth,
     appLogin: "login" in login ? { login: pulumi.secret(login.login) } : login,
   };
+}
+
+/** The address the default Vault provider uses: `vault:address`, else `VAULT_ADDR` (as the provider reads them). */
+export function defaultVaultAddress(): string | undefined {
+  return new pulumi.Config("vault").get("address") ?? (process.env.VAULT_ADDR || undefined);
+}
+
+/**
+ * The Vault provider's reason on one line: its errors are Go multierror lists (`1 error occurred:\n\t* …\n\n`)
+ * around the Vault API's own (`Code: 403. Errors:\n\n* permission denied`), which would break the
+ * one-problem-per-line list of {@link VaultCredentialError}.
+ */
+export function oneLineReason(reason: string): string {
+  return reason
+    .replace(/:?\s*\d+ errors? occurred:/g, ":")
+    .replace(/:\s*\n\s*\*\s*/g, ": ")
+    .replace(/\s*\n\s*\*\s*/g, "; ")
+    .replace(/\s+/g, " ")
+    .trim();
 }

@@ -8,6 +8,7 @@ import {
   VaultCredentialError,
   loadPoolerCredentials,
   md5Secret,
+  oneLineReason,
   parseAuthFile,
   parseScramVerifier,
   scramKeys,
@@ -24,7 +25,12 @@ const calls: { token: string; inputs: Record<string, unknown> }[] = [];
 const registered: string[] = [];
 const providers: (string | undefined)[] = [];
 
+/** When set, the mocked Vault read fails with this reason (as the provider words it). */
+let vaultFailure: string | undefined;
+
 function vaultAnswer(inputs: Record<string, unknown>): Record<string, unknown> {
+  // The mocks pass `details` on as the invoke's error, as kvV2ReadResult does for a missing secret.
+  if (vaultFailure !== undefined) throw Object.assign(new Error(vaultFailure), { details: vaultFailure });
   const mount = String(inputs.mount);
   const name = String(inputs.name);
   return kvV2ReadResult(mount, name, vaultData[mount]?.[name], { deleted, version: 3 });
@@ -124,6 +130,7 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
 
   beforeEach(() => {
     deleted = false;
+    vaultFailure = undefined;
     calls.length = 0;
     providers.length = 0;
     registered.length = 0;
@@ -349,7 +356,51 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
   describe("GIVEN a bad Vault value: refused, naming mount, path and key, nothing registered", () => {
     it("a missing secret path", async () => {
       vaultData = {};
-      await refused(CREDENTIAL_DEFAULTS, /path "clipper\/pgbouncer": could not be read \(.*no secret found/);
+      await refused(
+        CREDENTIAL_DEFAULTS,
+        /path "clipper\/pgbouncer": could not be read from the Vault at .* \(.*no secret found/,
+      );
+    });
+
+    it("an unreachable Vault: the provider's multi-line reason on the problem's one line", async () => {
+      vaultFailure =
+        "invoking vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+        'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused\n\n';
+      await refused(CREDENTIAL_DEFAULTS, /could not be read/);
+      const saved = process.env.VAULT_ADDR;
+      process.env.VAULT_ADDR = "http://127.0.0.1:1";
+      try {
+        await assert.rejects(loadPoolerCredentials(CREDENTIAL_DEFAULTS, CTX), (e: Error) => {
+          assert.equal(
+            e.message,
+            "PgBouncer credentials refused (1 problem):\n" +
+              '  - Vault KV v2 mount "secret" path "clipper/pgbouncer": could not be read from the Vault at ' +
+              "http://127.0.0.1:1 (invoking " +
+              "vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Get " +
+              '"http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused); ' +
+              "check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the " +
+              "Vault token may read it",
+          );
+          return true;
+        });
+      } finally {
+        if (saved === undefined) delete process.env.VAULT_ADDR;
+        else process.env.VAULT_ADDR = saved;
+      }
+    });
+
+    it("a Vault with no address: the message says none is set", async () => {
+      vaultFailure = "invoking vault:kv/getSecretV2:getSecretV2: no vault address";
+      const saved = process.env.VAULT_ADDR;
+      delete process.env.VAULT_ADDR;
+      try {
+        await refused(
+          CREDENTIAL_DEFAULTS,
+          /could not be read from the Vault at \(no vault:address or VAULT_ADDR set\)/,
+        );
+      } finally {
+        if (saved !== undefined) process.env.VAULT_ADDR = saved;
+      }
     });
 
     it("a deleted current version", async () => {
@@ -430,5 +481,38 @@ describe("credentials: loadPoolerCredentials with a mocked Vault", () => {
         /3 problems(?=[\s\S]*"app_user".*double quote)(?=[\s\S]*"app_password".*is empty)(?=[\s\S]*"exporter_password".*is missing)/,
       );
     });
+  });
+});
+
+describe("oneLineReason: the Vault provider's error inside a one-line problem", () => {
+  it("flattens a Go multierror list", () => {
+    assert.equal(
+      oneLineReason(
+        "invocation of vault:kv/getSecretV2:getSecretV2 returned an error: invoking " +
+          "vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+          'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused\n\n',
+      ),
+      "invocation of vault:kv/getSecretV2:getSecretV2 returned an error: invoking " +
+        "vault:kv/getSecretV2:getSecretV2: failed to lookup token, " +
+        'err=Get "http://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused',
+    );
+    assert.equal(oneLineReason("reading: 2 errors occurred:\n\t* a\n\t* b\n\n"), "reading: a; b");
+  });
+
+  it("flattens the Vault API's error inside it (a token Vault refuses)", () => {
+    assert.equal(
+      oneLineReason(
+        "invoking vault:kv/getSecretV2:getSecretV2: 1 error occurred:\n\t* failed to lookup token, " +
+          "err=Error making API request.\n\nURL: GET http://127.0.0.1:8200/v1/auth/token/lookup-self\n" +
+          "Code: 403. Errors:\n\n* permission denied\n\n",
+      ),
+      "invoking vault:kv/getSecretV2:getSecretV2: failed to lookup token, err=Error making API request. " +
+        "URL: GET http://127.0.0.1:8200/v1/auth/token/lookup-self Code: 403. Errors: permission denied",
+    );
+  });
+
+  it("keeps a one-line reason as it is", () => {
+    const r = 'error reading from Vault: no secret found at "secret/data/clipper/pgbouncer"';
+    assert.equal(oneLineReason(r), r);
   });
 });

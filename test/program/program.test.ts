@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../../components/credentials";
 import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
 import { redact, toManifest } from "../../testing/manifests";
@@ -137,6 +138,16 @@ describe("the program under `pulumi preview` (unknown provider outputs)", () => 
   }
 });
 
+/** The program ends a user's mistake with one pulumi.RunError: a message naming the key, and no stack. */
+function refusedWith(message: RegExp): (e: unknown) => true {
+  return (e) => {
+    assert.ok(pulumi.RunError.isInstance(e), `expected a pulumi.RunError, got ${String(e)}`);
+    assert.match(e.message, message);
+    assert.doesNotMatch(e.message, /\n\s+at /, "the message carries a stack trace");
+    return true;
+  };
+}
+
 describe("the program refuses bad settings before registering anything", () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     [
@@ -156,7 +167,7 @@ describe("the program refuses bad settings before registering anything", () => {
       const record: RecordedResource[] = [];
       await assert.rejects(
         runOffline({ stack: "prod", config, vault: fakeVault("prod").source, record }),
-        message,
+        refusedWith(message),
       );
       assert.deepStrictEqual(record, []);
     });
@@ -166,7 +177,26 @@ describe("the program refuses bad settings before registering anything", () => {
     const record: RecordedResource[] = [];
     await assert.rejects(
       runOffline({ stack: "prod", vault: () => undefined, record }),
-      /mount "secret" path "clipper\/prod\/pgbouncer": could not be read \(error reading from Vault: no secret found/,
+      refusedWith(
+        /mount "secret" path "clipper\/prod\/pgbouncer": could not be read from the Vault at .* \(error reading from Vault: no secret found/,
+      ),
+    );
+    assert.deepStrictEqual(record, []);
+  });
+
+  it("a Vault secret missing a key", async () => {
+    const record: RecordedResource[] = [];
+    const { source } = fakeVault("prod");
+    const missing: VaultSource = (mount, name) => {
+      const data = { ...source(mount, name) };
+      delete data.exporter_password;
+      return data;
+    };
+    await assert.rejects(
+      runOffline({ stack: "prod", vault: missing, record }),
+      refusedWith(
+        /path "clipper\/prod\/pgbouncer" key "exporter_password" \(credentials\.statsPasswordKey\): is missing from the secret/,
+      ),
     );
     assert.deepStrictEqual(record, []);
   });

@@ -1,5 +1,8 @@
 import * as assert from "assert";
+import type * as pulumi from "@pulumi/pulumi";
 import {
+  DESTROY_GUARD_HOOK,
+  DESTROY_GUARD_MESSAGE,
   backendConfigData,
   connectionUrl,
   metricsEndpoint,
@@ -50,6 +53,25 @@ describe("backend route: pure core", () => {
   it("destroy is refused while the backend uses the pooler; a deleted patch always leaves its values", () => {
     assert.deepStrictEqual(patchOptions("pgbouncer"), { protect: true, retainOnDelete: true });
     assert.deepStrictEqual(patchOptions("direct"), { protect: false, retainOnDelete: true });
+  });
+
+  it("the destroy guard hook is bound while the route is pgbouncer only, and says roll back first", () => {
+    const guard = { name: DESTROY_GUARD_HOOK } as pulumi.ResourceHook;
+    assert.deepStrictEqual(patchOptions("pgbouncer", guard), {
+      protect: true,
+      retainOnDelete: true,
+      hooks: { beforeDelete: [guard] },
+    });
+    assert.deepStrictEqual(patchOptions("direct", guard), { protect: false, retainOnDelete: true });
+    for (const words of [
+      "backend.route direct",
+      "pulumi up",
+      "pulumi destroy",
+      "Decommission",
+      "state unprotect",
+    ]) {
+      assert.ok(DESTROY_GUARD_MESSAGE.includes(words), words);
+    }
   });
 
   it("connectionUrl percent-encodes the login and parses back to it", () => {

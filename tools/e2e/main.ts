@@ -13,12 +13,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { loadStackSettings } from "../../stacks/settings";
 import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
-import { Args, type Timings, UsageError, runMain, secondsSince } from "../common";
+import { Args, type Timings, UsageError, runMain, secondsSince, timed } from "../common";
 import { exitOnSignals } from "../harness/proc";
 import { PASSPHRASE, pulumiStack } from "./clients/pulumi";
 import type { Log, World } from "./context";
-import { applyFixtures } from "./fixtures";
-import { EXTRA_PARTS, type ExtraPart, runExtra } from "./scenarios/extra";
+import { applyFixtures, writeVaultSecret } from "./fixtures";
+import { type TryIt, checkTryIt, prepareTry, tryScript } from "./try-it";
+import { EXTRA_PARTS, type ExtraPart, runExtraAlone, runExtraAlongside } from "./scenarios/extra";
 import { STEPS, runScenario } from "./scenarios/runbook";
 import { type Toolchain, obtainToolchain } from "./toolchain/toolchain";
 import { startWorld, stopKept } from "./world";
@@ -82,6 +83,12 @@ function logTimings(timings: Timings): void {
   for (const [name, s] of timings) log(`  ${s.toFixed(1).padStart(6)} s  ${name}`);
 }
 
+/** What `--keep` prints: the scenario's config copies, or (`--world-only`) what to try by hand. */
+interface KeepNotes {
+  readonly configFiles: string[];
+  readonly tries: TryIt[];
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const opts = parseArgs(argv);
   if (opts.down) {
@@ -100,9 +107,11 @@ async function main(argv: readonly string[]): Promise<number> {
   const hashes = stackFileHashes(opts.stacks);
   const world = await startWorld({ tools, log });
   let ok = false;
-  const configFiles: string[] = [];
+  const notes: KeepNotes = { configFiles: [], tries: [] };
   try {
-    const parts = await runParts(opts, tools, world, configFiles);
+    const parts = opts.worldOnly
+      ? await prepareWorld(opts, tools, world, notes)
+      : await runParts(opts, tools, world, notes);
     const after = stackFileHashes(opts.stacks);
     for (const [file, hash] of Object.entries(hashes)) {
       if (after[file] !== hash)
@@ -111,13 +120,13 @@ async function main(argv: readonly string[]): Promise<number> {
     ok = true;
     const summary = parts.map(([name, s]) => `${name} ${s.toFixed(0)} s`).join(", ");
     log(
-      `\ne2e: ${opts.worldOnly ? "world up and fixtures applied" : `passed (${summary})`}; total ${secondsSince(started)}`,
+      `\ne2e: ${opts.worldOnly ? "world up, fixtures applied, Vault secrets written" : `passed (${summary})`}; total ${secondsSince(started)}`,
     );
   } catch (e) {
     log(`\ne2e: FAILED after ${secondsSince(started)}`);
     throw e;
   } finally {
-    if (opts.keep) keepWorld(world, tools, ok, configFiles);
+    if (opts.keep) keepWorld(world, tools, ok, notes);
     else {
       await world.stop();
       log("e2e: world stopped");
@@ -126,50 +135,142 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** The scenario of each stack, then the extra parts; returns each one's seconds (a stack, the extras). */
-async function runParts(
+/** `--world-only`: each stack's fixtures and Vault secret, and its folder to try the real CLI in. */
+async function prepareWorld(
   opts: Options,
   tools: Toolchain,
   world: World,
-  configFiles: string[],
+  notes: KeepNotes,
 ): Promise<Timings> {
-  const parts: Timings = [];
-  for (const stack of opts.only.has("scenario") ? opts.stacks : []) {
-    const t = Date.now();
-    await applyFixtures(world.kubectl, loadStackSettings(stack));
-    if (opts.worldOnly) continue;
-    const p = await pulumiStack({ stack, pulumi: tools.bin("pulumi"), dir: world.dir, env: world.env, log });
-    const last = STEPS[STEPS.length - 1];
-    configFiles.push(
-      `pulumi up --stack ${stack} --config-file ${p.configFile}   # back after step ${STEPS.length} ${last.name} (route direct)`,
-    );
-    for (const [k, v] of Object.entries(E2E_OVERRIDES)) await p.configSet(k, v);
-    const steps: Timings = [];
-    await runScenario({ world, stack, pulumi: p, log }, steps);
-    logTimings(steps);
-    parts.push([stack, (Date.now() - t) / 1000]);
+  for (const stack of opts.stacks) {
+    const s = loadStackSettings(stack);
+    await applyFixtures(world.kubectl, s);
+    await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+    notes.tries.push(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES));
   }
+  return [];
+}
+
+/** A log whose every line carries `label`, for parts that run side by side. */
+function labelled(label: string): Log {
+  return (line) => log(line.replace(/^(\n*)/, `$1${label} `));
+}
+
+/**
+ * The parts, as lanes side by side, each in namespaces of its own: each stack's scenario (the last one after
+ * the README's "Try it" commands), and gitops then the maintenance render's drains (on a pool of fake nodes
+ * of their own). Then, alone, the live stack of maintenance and ownership (its drains evict every pod on the
+ * stacks' nodes, and it uses the prod namespace). Returns each part's seconds.
+ */
+async function runParts(opts: Options, tools: Toolchain, world: World, notes: KeepNotes): Promise<Timings> {
+  const stacks = opts.only.has("scenario") ? opts.stacks : [];
   const extra = new Set(EXTRA_PARTS.filter((x: ExtraPart) => opts.only.has(x)));
-  if (!opts.worldOnly && extra.size > 0) {
+  const parts: Timings = [];
+  const report: [label: string, timings: Timings][] = [];
+  const part = async (name: string, laneLog: Log, f: (timings: Timings) => Promise<void>) => {
     const t = Date.now();
-    const timings = await runExtra({ world, tools, log, overrides: E2E_OVERRIDES }, extra);
+    const timings: Timings = [];
+    await f(timings);
+    report.push([name, timings]);
+    parts.push([name, (Date.now() - t) / 1000]);
+    laneLog(`${name}: done in ${secondsSince(t)}`);
+  };
+  const alongside = new Set([...extra].filter((x) => x === "gitops" || x === "maintenance"));
+  const beside = (laneLog: Log) =>
+    part(
+      [...alongside].join("+") + (alongside.has("maintenance") ? " (render)" : ""),
+      laneLog,
+      async (timings) => {
+        const ctx = { world, tools, log: laneLog, overrides: E2E_OVERRIDES };
+        timings.push(...(await runExtraAlongside(ctx, alongside)));
+      },
+    );
+  const lanes: (() => Promise<void>)[] = stacks.map((stack, i) => async () => {
+    const laneLog = stacks.length > 1 ? labelled(`${stack} |`) : log;
+    if (i === stacks.length - 1) {
+      await part(`try-it (${stack})`, laneLog, async (timings) => {
+        await timed(
+          `[${stack}] the README's Try it: stack init and preview as printed`,
+          () => tryIt(tools, world, stack, laneLog),
+          laneLog,
+          timings,
+        );
+      });
+    }
+    await part(stack, laneLog, (timings) => runStack(tools, world, stack, laneLog, notes, timings));
+  });
+  if (alongside.size > 0) lanes.push(() => beside(lanes.length > 0 ? labelled("extra |") : log));
+  const settled = await Promise.allSettled(lanes.map((lane) => lane()));
+  const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
+  if (failed) throw failed.reason;
+  const alone = new Set([...extra].filter((x) => x === "maintenance" || x === "ownership"));
+  if (alone.size > 0) {
+    await part(`${[...alone].join("+")} (live)`, log, async (timings) => {
+      timings.push(...(await runExtraAlone({ world, tools, log, overrides: E2E_OVERRIDES }, alone)));
+    });
+  }
+  log("\ne2e: where the time went");
+  for (const [label, timings] of report) {
+    log(`  ${label}`);
     logTimings(timings);
-    parts.push([[...extra].join("+"), (Date.now() - t) / 1000]);
   }
   return parts;
 }
 
+/** One stack's runbook scenario, with the real CLI on a backend of this world. */
+async function runStack(
+  tools: Toolchain,
+  world: World,
+  stack: string,
+  laneLog: Log,
+  notes: KeepNotes,
+  timings: Timings,
+): Promise<void> {
+  await applyFixtures(world.kubectl, loadStackSettings(stack));
+  const p = await pulumiStack({
+    stack,
+    pulumi: tools.bin("pulumi"),
+    dir: world.dir,
+    env: world.env,
+    log: laneLog,
+  });
+  const last = STEPS[STEPS.length - 1];
+  notes.configFiles.push(
+    `pulumi up --stack ${stack} --config-file ${p.configFile}   # back after step ${STEPS.length} ${last.name} (route direct)`,
+  );
+  for (const [k, v] of Object.entries(E2E_OVERRIDES)) await p.configSet(k, v);
+  await runScenario({ world, stack, pulumi: p, log: laneLog }, timings);
+}
+
+/** The README's "Try it" on this world: the printed stack init and preview, run by bash as printed. */
+async function tryIt(tools: Toolchain, world: World, stack: string, laneLog: Log): Promise<void> {
+  const s = loadStackSettings(stack);
+  await applyFixtures(world.kubectl, s);
+  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+  await checkTryIt(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES), laneLog);
+}
+
 /** `--keep`: leaves the world running and prints how to reach it. */
-function keepWorld(world: World, tools: Toolchain, ok: boolean, configFiles: readonly string[]): void {
+function keepWorld(world: World, tools: Toolchain, ok: boolean, notes: KeepNotes): void {
   const kept = world.keep(STATE_FILE);
   log(`\ne2e: world kept running${ok ? "" : " (after a failure)"}; to explore it:`);
   log(`  export KUBECONFIG=${kept.kubeconfig}`);
   log(`  export VAULT_ADDR=${kept.vaultAddr} VAULT_TOKEN=${kept.vaultToken}`);
-  log(
-    `  export PULUMI_BACKEND_URL=file://${path.join(kept.dir, "pulumi-state")} PULUMI_CONFIG_PASSPHRASE=${PASSPHRASE}`,
-  );
-  log(`  export PATH="$PATH:${path.join(tools.cache, "bin")}"`);
-  for (const line of configFiles) log(`  ${line}`);
+  if (notes.tries.length > 0) {
+    log(`\nThe real CLI on it, from ${PROJECT_DIR} (each stack's secret is in Vault; README "Try it"):`);
+    const [first, ...rest] = notes.tries;
+    for (const line of tryScript(first, 0)) log(`  ${line}`);
+    for (const t of [first, ...rest]) {
+      log(`  # ${t.stack}`);
+      for (const c of t.commands) log(`  ${c}`);
+    }
+  } else {
+    log(
+      `  export PULUMI_BACKEND_URL=file://${path.join(kept.dir, "pulumi-state")} PULUMI_HOME=${path.join(kept.dir, "pulumi-home")} PULUMI_CONFIG_PASSPHRASE=${PASSPHRASE}`,
+    );
+    log(`  export PATH="$PATH:${path.join(tools.cache, "bin")}"`);
+    for (const line of notes.configFiles) log(`  ${line}`);
+  }
   log(`stop it with: npm run e2e -- --down`);
 }
 

@@ -15,6 +15,8 @@ export interface PulumiResult {
   /** stdout and stderr, interleaved as they came. */
   readonly output: string;
   readonly stdout: string;
+  /** Wall time of the command. */
+  readonly seconds: number;
 }
 
 export interface PulumiStack {
@@ -25,9 +27,9 @@ export interface PulumiStack {
   /** The environment every command runs with (a shell running `pulumi` by hand needs the same). */
   readonly env: Readonly<NodeJS.ProcessEnv>;
   /** Runs `pulumi <args> --stack <stack>` (plus `--config-file` where the command takes it). */
-  run(args: readonly string[], opts?: { quiet?: boolean; timeoutMs?: number }): Promise<PulumiResult>;
+  run(args: readonly string[], opts?: ExecOptions): Promise<PulumiResult>;
   /** Like `run`, throwing with the output's tail when the command fails. */
-  ok(args: readonly string[], opts?: { quiet?: boolean; timeoutMs?: number }): Promise<PulumiResult>;
+  ok(args: readonly string[], opts?: ExecOptions): Promise<PulumiResult>;
   /** `pulumi config set --path <key> <value>` (into the temporary copy). */
   configSet(key: string, value: string): Promise<void>;
   /** `pulumi stack output --json --show-secrets`, parsed. */
@@ -50,7 +52,12 @@ const TAKES_CONFIG_FILE = new Set(["preview", "up", "destroy", "refresh", "confi
 
 export const PASSPHRASE = "clipper-e2e-passphrase";
 
-type ExecOptions = { quiet?: boolean; timeoutMs?: number };
+type ExecOptions = {
+  quiet?: boolean;
+  timeoutMs?: number;
+  /** Replaces variables of the stack's environment for this command (e.g. a Vault that is not there). */
+  env?: Readonly<Record<string, string>>;
+};
 
 /** Runs `pulumi <args>` in `cwd`, its output streamed (indented) unless quiet; killed after the timeout. */
 type Exec = (args: readonly string[], cwd: string, o?: ExecOptions) => Promise<PulumiResult>;
@@ -140,29 +147,44 @@ async function initStack(opts: PulumiOptions, exec: Exec): Promise<string> {
 
 /**
  * The Pulumi CLI with its output streamed as it comes (a long `up` shows progress), which the buffered
- * runner of tools/common cannot do; logs each command and how it ended.
+ * runner of tools/common cannot do: each whole line goes to the log (indented), so that runs side by side
+ * keep their lines apart. Logs each command and how it ended; `seconds` is its wall time.
  */
 function streaming(opts: PulumiOptions, env: NodeJS.ProcessEnv): Exec {
   return (args, cwd, o = {}) =>
     new Promise<PulumiResult>((resolve) => {
       opts.log(`$ pulumi ${args.join(" ")}`);
       const started = Date.now();
-      const child = spawn(opts.pulumi, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(opts.pulumi, [...args], {
+        cwd,
+        env: { ...env, ...o.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let output = "";
       let stdout = "";
-      const take = (isOut: boolean) => (d: Buffer) => {
+      const pending = { out: "", err: "" };
+      const flush = (which: "out" | "err", all: boolean) => {
+        const lines = pending[which].split("\n");
+        pending[which] = all ? "" : (lines.pop() ?? "");
+        if (!o.quiet) for (const line of lines) if (line !== "" || !all) opts.log(`    ${line}`);
+      };
+      const take = (which: "out" | "err") => (d: Buffer) => {
         const s = d.toString();
         output += s;
-        if (isOut) stdout += s;
-        if (!o.quiet) process.stdout.write(s.replace(/^(?=.)/gm, "    "));
+        if (which === "out") stdout += s;
+        pending[which] += s;
+        flush(which, false);
       };
-      child.stdout.on("data", take(true));
-      child.stderr.on("data", take(false));
+      child.stdout.on("data", take("out"));
+      child.stderr.on("data", take("err"));
       const timer = setTimeout(() => child.kill("SIGTERM"), o.timeoutMs ?? 600_000);
-      child.on("exit", (code) => {
+      child.on("close", (code) => {
         clearTimeout(timer);
+        flush("out", true);
+        flush("err", true);
+        const seconds = (Date.now() - started) / 1000;
         opts.log(`  (pulumi ${args[0]} exited ${code} after ${secondsSince(started)})`);
-        resolve({ code: code ?? 1, output, stdout });
+        resolve({ code: code ?? 1, output, stdout, seconds });
       });
     });
 }

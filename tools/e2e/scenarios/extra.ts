@@ -31,19 +31,38 @@ export type ExtraPart = (typeof EXTRA_PARTS)[number];
 
 const STACK = "prod";
 
-export async function runExtra(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
-  const timings: Timings = [];
-  const { world, log } = ctx;
-  const parts = new Set(wanted);
-  if (parts.has("maintenance") && !world.local.kube) {
-    // It cordons and drains nodes: only ever the fake nodes of a cluster this run started.
-    log("\n[maintenance] skipped: it drains nodes, and this cluster is KUBECONFIG's, not the local kwok one");
+/** Whether the run may cordon and drain nodes: only ever the fake nodes of a cluster it started. */
+function mayDrain(ctx: ExtraContext, parts: Set<ExtraPart>): void {
+  if (parts.has("maintenance") && !ctx.world.local.kube) {
+    ctx.log(
+      "\n[maintenance] skipped: it drains nodes, and this cluster is KUBECONFIG's, not the local kwok one",
+    );
     parts.delete("maintenance");
   }
-  if (parts.has("gitops")) timings.push(...(await runGitOps({ world, log })));
-  if (parts.has("maintenance")) timings.push(...(await runMaintenanceRender({ world, log })));
-  if (parts.has("maintenance") || parts.has("ownership")) timings.push(...(await runLive(ctx, parts)));
+}
+
+/**
+ * What runs beside the scenarios: `gitops` (a namespace of its own, no drains), and the maintenance part's
+ * render drains (their own namespaces, on the maintenance pool of fake nodes that no stack's pod uses).
+ */
+export async function runExtraAlongside(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
+  const parts = new Set(wanted);
+  mayDrain(ctx, parts);
+  const timings: Timings = [];
+  if (parts.has("gitops")) timings.push(...(await runGitOps({ world: ctx.world, log: ctx.log })));
+  if (parts.has("maintenance"))
+    timings.push(...(await runMaintenanceRender({ world: ctx.world, log: ctx.log })));
   return timings;
+}
+
+/**
+ * The live stack (`maintenance` and `ownership`), once nothing else runs: it uses the prod namespace, and
+ * its drains evict every pod on the stacks' nodes.
+ */
+export async function runExtraAlone(ctx: ExtraContext, wanted: ReadonlySet<ExtraPart>): Promise<Timings> {
+  const parts = new Set(wanted);
+  mayDrain(ctx, parts);
+  return parts.has("maintenance") || parts.has("ownership") ? runLive(ctx, parts) : [];
 }
 
 /** The live stack's parts: ownership 1-6, the maintenance drains on it, then ownership 7. */

@@ -33,6 +33,10 @@ mkdir -p "$bin" "$cache/src" "$cache/logs"
 
 log() { echo "toolchain: $*" >&2; }
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+# The Go compiler spends a quarter of its time collecting garbage at the default GOGC=100. At 400 an
+# etcd build from an empty cache took 128 CPU-s instead of 168 (wall 74 s instead of 99) for 9% more peak
+# memory; 800 gained nothing more. A GOGC the user set wins.
+export GOGC=${GOGC:-400}
 
 # have NAME: true when NAME is on PATH (outside our cache) or already built into the cache.
 have() {
@@ -47,13 +51,25 @@ build() {
   local name=$1 minutes=$2 fn=$3
   if have "$name"; then return 0; fi
   log "building $name (about $minutes min on 2 free cores; log: $cache/logs/$name.log)"
-  local start=$SECONDS
+  local start=$SECONDS cpu0
+  children_cpu && cpu0=$CHILDREN_CPU
   if ! "$fn" >"$cache/logs/$name.log" 2>&1; then
     log "building $name failed; last lines of its log:"
     tail -n 30 "$cache/logs/$name.log" >&2
     return 1
   fi
-  log "built $name in $((SECONDS - start)) s"
+  children_cpu
+  local wall=$((SECONDS - start)) cpu=$((CHILDREN_CPU - cpu0))
+  log "built $name in $wall s ($cpu CPU-s)"
+  printf '%s\t%s\t%s\n' "$name" "$wall" "$cpu" >>"$cache/logs/times.tsv"
+}
+
+# children_cpu: sets CHILDREN_CPU to the user+sys seconds of every finished child of this shell so far
+# (bash's `times`, second line). Not to be called as $(children_cpu): a subshell has no such children.
+children_cpu() {
+  times >"$cache/logs/.times"
+  CHILDREN_CPU=$(tail -n 1 "$cache/logs/.times" |
+    awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } printf "%d", s }')
 }
 
 build_pulumi() {

@@ -15,7 +15,7 @@ export interface Toolchain {
   bin(name: string): string;
   /** The prometheus-operator CRD manifests for PodMonitor and PrometheusRule. */
   readonly crds: readonly string[];
-  /** kwok's stage configs: node initialise + lease heartbeat, and the general pod lifecycle. */
+  /** kwok's stage configs: node initialise + lease heartbeat, and the general pod lifecycle but its delete. */
   readonly kwokStages: readonly string[];
 }
 
@@ -63,7 +63,8 @@ export function toolchainAt(cache: string): Toolchain {
     kwokStages: [
       "node/fast/node-initialize.yaml",
       "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
-      ...["create", "init-container-running", "init-container-completed", "ready", "complete", "delete"].map(
+      // Not pod-delete: world/kwok.ts has its own (a pod goes when its containers would have exited).
+      ...["create", "init-container-running", "init-container-completed", "ready", "complete"].map(
         (s) => `pod/general/pod-${s}.yaml`,
       ),
     ].map((f) => path.join(stages, f)),

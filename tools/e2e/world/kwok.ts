@@ -11,6 +11,17 @@ import { type Servers, chownToRunUser } from "./processes";
 export const FAKE_NODE_ANNOTATION = { key: "kwok.x-k8s.io/node", value: "fake" };
 export const NODE_NAMES = ["kwok-node-0", "kwok-node-1", "kwok-node-2"];
 
+/**
+ * A second pool of three fake nodes for the maintenance render's drains, so that they run beside the
+ * scenarios: tainted (NoSchedule), so no pod of a stack lands there, and labelled, so that the render's
+ * pods, given the toleration and the node selector (`onMaintenancePool`), land there only. A drain evicts
+ * every pod of its node; on this pool those are the maintenance part's own.
+ */
+export const MAINTENANCE_POOL = {
+  nodes: ["kwok-maint-0", "kwok-maint-1", "kwok-maint-2"],
+  label: { key: "clipper.io/e2e-pool", value: "maintenance" },
+} as const;
+
 export interface KwokOptions {
   /** The admin's kubeconfig of the local control plane. */
   readonly kubeconfig: string;
@@ -20,10 +31,39 @@ export interface KwokOptions {
   readonly stages: readonly string[];
 }
 
+/**
+ * When a terminating pod goes. kwok's own pod-delete stage deletes it at a random moment before its
+ * deletionTimestamp, i.e. anywhere within the pooler's 120 s grace period, and a `pulumi destroy` or a
+ * rollout waited for that. A kubelet deletes the pod once its containers exit; an idle PgBouncer (kwok
+ * pods have no clients) exits on SIGTERM at once. The preStop sleep is not simulated (as no container runs),
+ * so the pod goes 1 to 2 s after its deletion starts.
+ */
+export const POD_DELETE_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+    - key: '.metadata.finalizers'
+      operator: 'DoesNotExist'
+  weight: 1
+  delay:
+    durationMilliseconds: 1000
+    jitterDurationMilliseconds: 2000
+  next:
+    delete: true`;
+
 /** Starts kwok, creates the fake nodes and waits until they are Ready and pods can be created. */
 export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
   const stageFile = path.join(c.dir, "kwok-stages.yaml");
-  fs.writeFileSync(stageFile, o.stages.map((f) => fs.readFileSync(f, "utf8").trim()).join("\n---\n") + "\n");
+  const stages = [...o.stages.map((f) => fs.readFileSync(f, "utf8").trim()), POD_DELETE_STAGE];
+  fs.writeFileSync(stageFile, stages.join("\n---\n") + "\n");
   await chownToRunUser(stageFile);
   const kwok = c.start("kwok", c.serverBin("kwok"), [
     `--kubeconfig=${o.kubeconfig}`,
@@ -35,10 +75,13 @@ export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
     "--cidr=10.244.0.0/16",
   ]);
   await o.kubectl(["apply", "--server-side", "--field-manager=clipper-e2e", "-f", "-"], {
-    input: asList(NODE_NAMES.map(fakeNode)),
+    input: asList([
+      ...NODE_NAMES.map((n) => fakeNode(n)),
+      ...MAINTENANCE_POOL.nodes.map((n) => fakeNode(n, true)),
+    ]),
   });
   await waitFor(
-    "3 fake nodes Ready",
+    `${NODE_NAMES.length + MAINTENANCE_POOL.nodes.length} fake nodes Ready`,
     async () => {
       await c.alive(kwok)();
       const nodes = await getJson<{
@@ -47,7 +90,7 @@ export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
       const ready = nodes.items.filter((n) =>
         (n.status?.conditions ?? []).some((x) => x.type === "Ready" && x.status === "True"),
       );
-      return ready.length === NODE_NAMES.length ? true : undefined;
+      return ready.length === NODE_NAMES.length + MAINTENANCE_POOL.nodes.length ? true : undefined;
     },
     60_000,
   );
@@ -57,10 +100,12 @@ export async function startKwok(c: Servers, o: KwokOptions): Promise<void> {
   );
 }
 
-function fakeNode(name: string): Record<string, unknown> {
+function fakeNode(name: string, maintenance = false): Record<string, unknown> {
+  const { key, value } = MAINTENANCE_POOL.label;
   return {
     apiVersion: "v1",
     kind: "Node",
+    ...(maintenance ? { spec: { taints: [{ key, value, effect: "NoSchedule" }] } } : {}),
     metadata: {
       name,
       annotations: {
@@ -72,6 +117,7 @@ function fakeNode(name: string): Record<string, unknown> {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
+        ...(maintenance ? { [key]: value } : {}),
       },
     },
     status: {

@@ -37,6 +37,7 @@ function fakePooler(frames: unknown[][]): Pooler & { served(): number } {
     deployment: "pgbouncer",
     selector: "app.kubernetes.io/name=pgbouncer",
     replicas: 2,
+    nodes: ["kwok-node-0", "kwok-node-1", "kwok-node-2"],
     log: () => undefined,
   };
 }

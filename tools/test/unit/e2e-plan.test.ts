@@ -3,6 +3,11 @@
  * impossible pool budget of step 7, derived from each stack's settings.
  */
 import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { DESTROY_GUARD_HOOK, DESTROY_GUARD_MESSAGE } from "../../../components/backend-route";
+import { PROJECT_DIR } from "../../../stacks/stack-file";
+import { PROTECTED_WORDS, REFUSED_DESTROY_WORDS } from "../../e2e/scenarios/runbook/destroy";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
 import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
 import { impossibleServerCap } from "../../e2e/scenarios/runbook/bad-input";
@@ -44,3 +49,25 @@ for (const stack of ["prod", "staging"]) {
     });
   });
 }
+
+describe("e2e plan: the runbook answers a refused destroy", () => {
+  const runbook = fs.readFileSync(path.join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
+  const section = runbook.slice(
+    runbook.indexOf("## Decommission"),
+    runbook.indexOf("\n## ", runbook.indexOf("## Decommission") + 1),
+  );
+
+  it("quotes what the engine prints for the guard hook, and the guard's own message", () => {
+    for (const words of [
+      ...REFUSED_DESTROY_WORDS,
+      `before hook "${DESTROY_GUARD_HOOK}" failed: ${DESTROY_GUARD_MESSAGE}`,
+    ]) {
+      assert.ok(section.includes(words), `Decommission quotes: ${words}`);
+    }
+  });
+
+  it("quotes Pulumi's protected-resource message and says why not to unprotect", () => {
+    for (const words of PROTECTED_WORDS) assert.ok(section.includes(words), `Decommission quotes: ${words}`);
+    assert.match(section, /`pulumi state unprotect` lifts the flag and nothing else/);
+  });
+});

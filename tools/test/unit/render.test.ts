@@ -10,7 +10,9 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import { FIELD_MANAGER } from "../../../components/backend-route";
-import { PROJECT_DIR, stackFileConfig } from "../../../stacks/stack-file";
+import { runError } from "../../../stacks/run-error";
+import { parseSettings } from "../../../stacks/settings";
+import { PROJECT_DIR, rawStackConfig, stackFileConfig } from "../../../stacks/stack-file";
 import {
   APPLYSET_PARENT,
   type Manifest,
@@ -22,6 +24,7 @@ import {
 import { RENDER_SET_LABEL } from "../../../testing/manifests";
 import { HASHED_TYPES, offlineName } from "../../../testing/resource";
 import { type RenderIndex, renderStack, withSetting } from "../../render/main";
+import { renderProcess } from "../../render/spawn";
 
 interface Render {
   dir: string;
@@ -339,5 +342,29 @@ describe("withSetting", () => {
         port: 9200,
       },
     );
+  });
+});
+
+describe("the offline render's report of a mistake", function () {
+  this.timeout(120_000);
+
+  it("prints the message pulumi preview prints: the program's RunError, one line of error:, no stack", async () => {
+    const tooMany = "999";
+    const config = withSetting(stackFileConfig("prod"), "pool.maxDbConnections", tooMany);
+    let expected = "";
+    try {
+      parseSettings(rawStackConfig(config));
+    } catch (e) {
+      expected = runError(e).message;
+    }
+    assert.match(expected, /pool\.maxDbConnections/, "the settings refuse the budget");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-render-bad-"));
+    try {
+      const r = await renderProcess("prod", dir, { "pool.maxDbConnections": tooMany });
+      assert.strictEqual(r.code, 1);
+      assert.strictEqual(r.stderr.trim(), `error: ${expected}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,9 @@
  */
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import type { StackSettings } from "../../../../stacks/settings";
+import { type StackSettings, parseSettings } from "../../../../stacks/settings";
+import { rawStackConfig, stackFileConfig } from "../../../../stacks/stack-file";
+import { withSetting } from "../../../render/main";
 import {
   type Command,
   APPLYSET_PARENT,
@@ -19,12 +21,26 @@ import type { PartContext } from "../../context";
 import { type Render, render } from "../renders";
 
 export const STACK = "prod";
+/**
+ * Every render goes to a namespace of its own, so that the part runs beside the prod scenario (one owner
+ * per namespace: a render set and a Pulumi stack never share one).
+ */
+export const NAMESPACE_SETTING = { namespace: "clipper-gitops" };
+export const A_SETTINGS = NAMESPACE_SETTING;
 export const B_SETTINGS = {
+  ...NAMESPACE_SETTING,
   "pgbouncer.processesPerPod": "2",
   "pool.maxDbConnections": "25",
   "pool.defaultPoolSize": "25",
 };
 export const C_SETTINGS = { ...B_SETTINGS, "monitoring.mode": "plain" };
+
+/** The prod stack's settings as the renders have them (in their own namespace). */
+export function gitopsSettings(): StackSettings {
+  let config = stackFileConfig(STACK);
+  for (const [k, v] of Object.entries(A_SETTINGS)) config = withSetting(config, k, v);
+  return parseSettings(rawStackConfig(config));
+}
 
 /** The three renders, and the README's commands for each. */
 export interface Renders {
@@ -67,7 +83,7 @@ export function namesOf(r: Render): Map<string, string[]> {
 /** The three renders, side by side under `dir`. */
 export async function renderThree(dir: string): Promise<Renders> {
   const [A, B, C] = await Promise.all([
-    render(STACK, path.join(dir, "A")),
+    render(STACK, path.join(dir, "A"), A_SETTINGS),
     render(STACK, path.join(dir, "B"), B_SETTINGS),
     render(STACK, path.join(dir, "C"), C_SETTINGS),
   ]);

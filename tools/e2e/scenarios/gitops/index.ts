@@ -8,14 +8,13 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { type Timings, timed } from "../../../common";
-import { loadStackSettings } from "../../../../stacks/settings";
 import { RENDER_SET_LABEL } from "../../../../testing/manifests";
 import type { KubeObject } from "../../clients/kubectl";
 import type { PartContext } from "../../context";
 import { applyFixtures, backendNamespace } from "../../fixtures";
 import { applySetPrune } from "./apply-set-prune";
 import { backendPatches } from "./backend-patches";
-import { type GitOpsRun, type Renders, STACK, openGitOpsRun, renderThree } from "./gitops-run";
+import { type GitOpsRun, type Renders, gitopsSettings, openGitOpsRun, renderThree } from "./gitops-run";
 import { labelPrune } from "./label-prune";
 import { noPrune } from "./no-prune";
 
@@ -28,7 +27,7 @@ const SEQUENCES: readonly [name: string, run: (g: GitOpsRun) => Promise<void>][]
 
 export async function runGitOps(ctx: PartContext): Promise<Timings> {
   const timings: Timings = [];
-  const s = loadStackSettings(STACK);
+  const s = gitopsSettings();
   const { world, log } = ctx;
   await refuseAPulumiStack(ctx, s.namespace);
   await applyFixtures(world.kubectl, s);

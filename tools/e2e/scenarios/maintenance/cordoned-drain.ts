@@ -4,7 +4,6 @@
  * scheduler never reports it unschedulable; then the runbook's respread (a rollout restart).
  */
 import * as assert from "node:assert/strict";
-import { NODE_NAMES } from "../../world/kwok";
 import {
   type Pooler,
   cordon,
@@ -22,7 +21,7 @@ export async function cordonedDrain(p: Pooler): Promise<void> {
   const nodes = before.map((x) => x.node ?? "");
   assert.equal(new Set(nodes).size, p.replicas, `before: pods on distinct nodes (${describe(before)})`);
   const [a, x] = nodes;
-  const third = NODE_NAMES.filter((n) => !nodes.includes(n));
+  const third = p.nodes.filter((n) => !nodes.includes(n));
   const sampler = startSampler(p, { limitMs: (BOUNDS.drainS + 60) * 1000 });
   try {
     for (const n of third) await cordon(p, n);

@@ -5,7 +5,6 @@
  */
 import { sleep } from "../../../harness/proc";
 import { type KubeObject, type Kubectl, type KubectlRaw, getJson, waitFor } from "../../clients/kubectl";
-import { NODE_NAMES } from "../../world/kwok";
 
 /** The taint the node-lifecycle controller puts on a cordoned node; `nodeTaintsPolicy: Honor` acts on it. */
 export const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";
@@ -41,6 +40,8 @@ export interface Pooler {
   readonly deployment: string;
   readonly selector: string;
   readonly replicas: number;
+  /** The fake nodes its pods can use, which the drains cordon and drain. */
+  readonly nodes: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -176,8 +177,8 @@ export interface DrainResult {
 
 /**
  * `kubectl drain <node> --ignore-daemonsets --delete-emptydir-data --timeout=<s>`, as the runbook runs it,
- * plus `--grace-period`: kwok runs no container, it deletes a terminating pod at a random moment before its
- * deletionTimestamp, so the pod's 120 s grace period would only make the drain wait up to 120 s for nothing.
+ * plus `--grace-period`: kwok runs no container, and the world's pod-delete stage removes a terminating pod
+ * within 2 s whatever its grace period (world/kwok.ts); the flag keeps a drain of another cluster as short.
  */
 export async function drain(
   p: Pick<Pooler, "raw" | "log">,
@@ -217,9 +218,9 @@ export async function cordon(p: Pick<Pooler, "kubectl" | "log">, node: string): 
   );
 }
 
-export async function uncordonAll(p: Pick<Pooler, "kubectl" | "log">): Promise<void> {
-  p.log(`$ kubectl uncordon ${NODE_NAMES.join(" ")}`);
-  await p.kubectl(["uncordon", ...NODE_NAMES]);
+export async function uncordonAll(p: Pick<Pooler, "kubectl" | "log" | "nodes">): Promise<void> {
+  p.log(`$ kubectl uncordon ${p.nodes.join(" ")}`);
+  await p.kubectl(["uncordon", ...p.nodes]);
 }
 
 export async function taints(kubectl: Kubectl, node: string): Promise<string[]> {
@@ -229,7 +230,7 @@ export async function taints(kubectl: Kubectl, node: string): Promise<string[]> 
 
 /**
  * Waits until exactly `replicas` pods serve, all of one revision, no other pod stays (a Pending one; pods on
- * their way out are ignored: kwok deletes them at a random moment within their grace period), and the PDB
+ * their way out are ignored: kwok deletes them within 2 s), and the PDB
  * counts them; returns the milliseconds it took and the serving pods.
  */
 export async function settled(p: Pooler, boundMs: number): Promise<{ ms: number; pods: PodState[] }> {

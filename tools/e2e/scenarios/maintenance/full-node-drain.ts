@@ -9,7 +9,7 @@ import { loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, getJson, waitFor } from "../../clients/kubectl";
 import type { PartContext } from "../../context";
 import { namespaceManifest } from "../../fixtures";
-import { NODE_NAMES } from "../../world/kwok";
+import { MAINTENANCE_POOL } from "../../world/kwok";
 import type { RenderedObject } from "../renders";
 import { type Pooler, describe, drain, observe, settled, startSampler, uncordonAll } from "./drain";
 import {
@@ -27,7 +27,7 @@ const NAMESPACE = "clipper-full-node";
 
 export async function fullNodeDrain(ctx: PartContext, objects: readonly RenderedObject[]): Promise<void> {
   const ns = NAMESPACE;
-  const p = pooler(ctx, ns);
+  const p = pooler(ctx, ns, MAINTENANCE_POOL.nodes);
   const s = loadStackSettings(STACK);
   const hard = spreadConstraints(
     { ...s.workload, spreadWhenUnsatisfiable: "DoNotSchedule" },
@@ -41,7 +41,7 @@ export async function fullNodeDrain(ctx: PartContext, objects: readonly Rendered
     const before = (await settled(p, 60_000)).pods;
     const nodes = before.map((x) => x.node ?? "");
     const [a, x] = nodes;
-    const free = NODE_NAMES.filter((n) => !nodes.includes(n));
+    const free = p.nodes.filter((n) => !nodes.includes(n));
     // Leave less CPU than one pooler pod requests (the render's containers, summed).
     for (const n of free) filler.push(await fill(ctx, n, 50));
     const sampler = startSampler(p, { limitMs: 180_000 });

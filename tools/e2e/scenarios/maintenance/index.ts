@@ -21,6 +21,7 @@ import { type Timings, timed } from "../../../common";
 import type { PulumiStack } from "../../clients/pulumi";
 import type { PartContext } from "../../context";
 import { namespaceManifest } from "../../fixtures";
+import { MAINTENANCE_POOL } from "../../world/kwok";
 import { type RenderedObject, objectOf, render } from "../renders";
 import { cordonedDrain } from "./cordoned-drain";
 import { drainDuringUp } from "./drain-during-up";
@@ -30,6 +31,7 @@ import {
   applyObjects,
   dropNamespace,
   intoNamespace,
+  onMaintenancePool,
   liveSpread,
   policyReports,
   pooler,
@@ -37,10 +39,13 @@ import {
 import { steadyDrain } from "./steady-drain";
 import { strandingDrain } from "./stranding-drain";
 
-/** The render's Deployment and PDB (what the drain needs; kwok needs no ConfigMap or Secret). */
+/**
+ * The render's Deployment and PDB (what the drain needs; kwok needs no ConfigMap or Secret), on the
+ * maintenance pool of fake nodes, so that its drains run beside the scenarios.
+ */
 async function renderedPooler(ctx: PartContext): Promise<RenderedObject[]> {
   const r = await render(STACK, path.join(ctx.world.dir, "maintenance-render"));
-  return [objectOf(r, "Deployment"), objectOf(r, "PodDisruptionBudget")];
+  return onMaintenancePool([objectOf(r, "Deployment"), objectOf(r, "PodDisruptionBudget")]);
 }
 
 /** The offline half: everything that needs no `pulumi up`. */
@@ -52,7 +57,7 @@ export async function runMaintenanceRender(ctx: PartContext): Promise<Timings> {
     strandingDrain(ctx, objects),
   );
   const ns = "clipper-drain";
-  const p = pooler(ctx, ns);
+  const p = pooler(ctx, ns, MAINTENANCE_POOL.nodes);
   await applyObjects(ctx, [namespaceManifest(ns)]);
   try {
     await applyObjects(ctx, intoNamespace(objects, ns));

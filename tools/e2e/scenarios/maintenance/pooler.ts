@@ -8,6 +8,7 @@ import { checkSpreadCannotStrand } from "../../../../policy/policies";
 import { loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, getJson } from "../../clients/kubectl";
 import type { PartContext } from "../../context";
+import { MAINTENANCE_POOL, NODE_NAMES } from "../../world/kwok";
 import type { RenderedObject } from "../renders";
 import type { Pooler, SamplerReport } from "./drain";
 
@@ -17,7 +18,7 @@ export const BOUNDS = { drainS: 120, readyAfterDrainMs: 30_000, strandedForMs: 3
 const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
 
 /** The pooler's Deployment and PDB in `namespace`, as the drains watch them. */
-export function pooler(ctx: PartContext, namespace: string): Pooler {
+export function pooler(ctx: PartContext, namespace: string, nodes: readonly string[] = NODE_NAMES): Pooler {
   const s = loadStackSettings(STACK);
   return {
     kubectl: ctx.world.kubectl,
@@ -26,6 +27,7 @@ export function pooler(ctx: PartContext, namespace: string): Pooler {
     deployment: DEPLOYMENT_NAME,
     selector: POOLER_SELECTOR,
     replicas: s.workload.replicas,
+    nodes,
     log: ctx.log,
   };
 }
@@ -69,6 +71,22 @@ export function intoNamespace(
     };
     c.metadata.namespace = namespace;
     if (spread !== undefined && c.spec.template) c.spec.template.spec.topologySpreadConstraints = spread;
+    return c;
+  });
+}
+
+/** The render's objects with the maintenance pool's toleration and node selector on the pod template. */
+export function onMaintenancePool(objects: readonly RenderedObject[]): RenderedObject[] {
+  const { key, value } = MAINTENANCE_POOL.label;
+  return objects.map((o) => {
+    const c = JSON.parse(JSON.stringify(o)) as RenderedObject & {
+      spec: { template?: { spec: { nodeSelector?: Record<string, string>; tolerations?: unknown[] } } };
+    };
+    if (c.spec.template) {
+      const pod = c.spec.template.spec;
+      pod.nodeSelector = { ...pod.nodeSelector, [key]: value };
+      pod.tolerations = [...(pod.tolerations ?? []), { key, operator: "Equal", value, effect: "NoSchedule" }];
+    }
     return c;
   });
 }

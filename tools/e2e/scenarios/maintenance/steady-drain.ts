@@ -1,6 +1,5 @@
 /** Maintenance, drain in steady state: a node with a pooler pod drained, the replacement on the free node. */
 import * as assert from "node:assert/strict";
-import { NODE_NAMES } from "../../world/kwok";
 import { type Pooler, describe, drain, settled, startSampler, uncordonAll } from "./drain";
 import { BOUNDS, expectClean } from "./pooler";
 
@@ -8,7 +7,7 @@ export async function steadyDrain(p: Pooler): Promise<void> {
   const before = (await settled(p, 60_000)).pods;
   const nodes = before.map((x) => x.node ?? "");
   assert.equal(new Set(nodes).size, p.replicas, `steady state: pods on distinct nodes (${describe(before)})`);
-  const free = NODE_NAMES.filter((n) => !nodes.includes(n));
+  const free = p.nodes.filter((n) => !nodes.includes(n));
   assert.equal(free.length, 1, "one node without a pooler pod");
   const [a, b] = nodes;
   const sampler = startSampler(p, { limitMs: (BOUNDS.drainS + 60) * 1000 });

@@ -15,7 +15,7 @@ import { sleep } from "../../../harness/proc";
 import { waitFor } from "../../clients/kubectl";
 import type { PartContext } from "../../context";
 import { namespaceManifest } from "../../fixtures";
-import { NODE_NAMES } from "../../world/kwok";
+import { MAINTENANCE_POOL } from "../../world/kwok";
 import type { RenderedObject } from "../renders";
 import {
   type Pooler,
@@ -45,7 +45,7 @@ const NAMESPACE = "clipper-stranding";
 
 export async function strandingDrain(ctx: PartContext, objects: readonly RenderedObject[]): Promise<void> {
   const ns = NAMESPACE;
-  const p = pooler(ctx, ns);
+  const p = pooler(ctx, ns, MAINTENANCE_POOL.nodes);
   const s = loadStackSettings(STACK);
   await applyObjects(ctx, [namespaceManifest(ns)]);
   try {
@@ -63,7 +63,7 @@ export async function strandingDrain(ctx: PartContext, objects: readonly Rendere
     const before = (await settled(p, 60_000)).pods;
     const nodes = before.map((x) => x.node ?? "");
     assert.equal(new Set(nodes).size, p.replicas, `pods on distinct nodes (${describe(before)})`);
-    const free = NODE_NAMES.filter((n) => !nodes.includes(n));
+    const free = p.nodes.filter((n) => !nodes.includes(n));
     const [a, x] = nodes;
     const sampler = startSampler(p, { limitMs: 180_000 });
     try {

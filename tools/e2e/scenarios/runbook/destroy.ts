@@ -4,7 +4,11 @@
  * Then, by hand, why the patch has retainOnDelete: what deleting it would have done to the backend.
  */
 import * as assert from "node:assert/strict";
-import { FIELD_MANAGER } from "../../../../components/backend-route";
+import {
+  DESTROY_GUARD_HOOK,
+  DESTROY_GUARD_MESSAGE,
+  FIELD_MANAGER,
+} from "../../../../components/backend-route";
 import { list } from "../../clients/kubectl";
 import { applyBackend } from "../../fixtures";
 import {
@@ -31,10 +35,23 @@ const POOLER_KINDS = [
 export async function destroy(r: StackRun): Promise<void> {
   const { k, ns, s, pulumi: p } = r;
   const steady = measuredBy(r.measured.steady, "bad-input");
+  // A plain destroy runs no program: the engine refuses a stack with delete hooks, naming the guard.
   const refused = await p.run(["destroy", "--yes", "--skip-preview"]);
   assert.notEqual(refused.code, 0, "destroy must be refused while backend.route is pgbouncer");
-  assert.match(refused.output, /protect/i, `destroy names the protection:\n${tail(refused.output)}`);
+  for (const words of REFUSED_DESTROY_WORDS) {
+    assert.ok(refused.output.includes(words), `destroy says "${words}":\n${tail(refused.output)}`);
+  }
   assert.deepEqual(await snapshot(r), steady, "a refused destroy deletes nothing");
+  // With the program running, the guard itself refuses, in the program's words.
+  const guarded = await p.run(["destroy", "--yes", "--skip-preview", "--run-program"]);
+  assert.notEqual(guarded.code, 0, "destroy --run-program must be refused while backend.route is pgbouncer");
+  const said = `before hook "${DESTROY_GUARD_HOOK}" failed: ${DESTROY_GUARD_MESSAGE}`;
+  assert.ok(guarded.output.includes(said), `destroy --run-program says ${said}:\n${tail(guarded.output)}`);
+  assert.deepEqual(await snapshot(r), steady, "a refused destroy --run-program deletes nothing");
+  // The way around the protection deletes nothing either.
+  const excluded = await p.run(["destroy", "--yes", "--skip-preview", "--exclude-protected"]);
+  r.log(`  destroy --exclude-protected exited ${excluded.code}`);
+  assert.deepEqual(await snapshot(r), steady, "destroy --exclude-protected deletes nothing");
   await p.configSet("backend.route", "direct");
   await pulumiUp(r);
   await p.ok(["destroy", "--yes", "--skip-preview"]);
@@ -61,6 +78,26 @@ export async function destroy(r: StackRun): Promise<void> {
   await expectAvailable(r, r.bns, s.backend.deploymentName, 1);
   await patchDeleteWithoutRetain(r);
 }
+
+/**
+ * What a refused `pulumi destroy` prints while the route is `pgbouncer` (Pulumi CLI 3.248.0,
+ * pkg/engine/destroy.go): the runbook's Decommission quotes these lines (tools/test/unit/e2e-plan.test.ts).
+ */
+export const REFUSED_DESTROY_WORDS = [
+  `Resource has delete hooks registered, but the program is not running. Hooks: ${DESTROY_GUARD_HOOK}`,
+  "You must run with the `--run-program` flag to use delete hooks during destroy.",
+];
+
+/**
+ * Pulumi's own message for a protected resource (3.248.0, pkg/resource/deploy/step.go), which a stack last
+ * updated before the guard hook still prints, and which suggests `pulumi state unprotect`: the runbook quotes
+ * it and says why not.
+ */
+export const PROTECTED_WORDS = [
+  "cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the `protect` flag " +
+    "from the resource in your Pulumi program and run `pulumi up`, or use the command:",
+  "`pulumi state unprotect",
+];
 
 /**
  * Why retainOnDelete: what the provider does to delete a Patch (4.25.0 `ssa.Relinquish`: an apply of the
