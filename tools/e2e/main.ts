@@ -15,10 +15,10 @@ import { loadStackSettings } from "../../stacks/settings";
 import { PROJECT_DIR, listStacks } from "../../stacks/stack-file";
 import { Args, type Timings, UsageError, runMain, secondsSince, timed } from "../common";
 import { exitOnSignals } from "../harness/proc";
-import { PASSPHRASE, pulumiStack } from "./clients/pulumi";
+import { cliEnv, pulumiStack } from "./clients/pulumi";
 import type { Log, World } from "./context";
 import { applyFixtures, writeVaultSecret } from "./fixtures";
-import { type TryIt, checkTryIt, prepareTry, tryScript } from "./try-it";
+import { type TryIt, checkTryIt, exportLines, prepareTry, tryScript } from "./try-it";
 import { EXTRA_PARTS, type ExtraPart, runExtraAlone, runExtraAlongside } from "./scenarios/extra";
 import { STEPS, runScenario } from "./scenarios/runbook";
 import { type Toolchain, obtainToolchain } from "./toolchain/toolchain";
@@ -142,13 +142,16 @@ async function prepareWorld(
   world: World,
   notes: KeepNotes,
 ): Promise<Timings> {
-  for (const stack of opts.stacks) {
-    const s = loadStackSettings(stack);
-    await applyFixtures(world.kubectl, s);
-    await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
-    notes.tries.push(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES));
-  }
+  for (const stack of opts.stacks) notes.tries.push(await readyToTry(tools, world, stack));
   return [];
+}
+
+/** A stack ready for the README's "Try it": its fixtures, its secret in Vault, its folder and commands. */
+async function readyToTry(tools: Toolchain, world: World, stack: string): Promise<TryIt> {
+  const s = loadStackSettings(stack);
+  await applyFixtures(world.kubectl, s);
+  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+  return prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES);
 }
 
 /** A log whose every line carries `label`, for parts that run side by side. */
@@ -244,10 +247,7 @@ async function runStack(
 
 /** The README's "Try it" on this world: the printed stack init and preview, run by bash as printed. */
 async function tryIt(tools: Toolchain, world: World, stack: string, laneLog: Log): Promise<void> {
-  const s = loadStackSettings(stack);
-  await applyFixtures(world.kubectl, s);
-  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
-  await checkTryIt(prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES), laneLog);
+  await checkTryIt(await readyToTry(tools, world, stack), laneLog);
 }
 
 /** `--keep`: leaves the world running and prints how to reach it. */
@@ -265,9 +265,8 @@ function keepWorld(world: World, tools: Toolchain, ok: boolean, notes: KeepNotes
       for (const c of t.commands) log(`  ${c}`);
     }
   } else {
-    log(
-      `  export PULUMI_BACKEND_URL=file://${path.join(kept.dir, "pulumi-state")} PULUMI_HOME=${path.join(kept.dir, "pulumi-home")} PULUMI_CONFIG_PASSPHRASE=${PASSPHRASE}`,
-    );
+    const cli = cliEnv(path.join(kept.dir, "pulumi-state"), path.join(kept.dir, "pulumi-home"));
+    for (const line of exportLines(cli)) log(`  ${line}`);
     log(`  export PATH="$PATH:${path.join(tools.cache, "bin")}"`);
     for (const line of notes.configFiles) log(`  ${line}`);
   }

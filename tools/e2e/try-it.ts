@@ -9,9 +9,10 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { PROJECT_DIR, key } from "../../stacks/stack-file";
+import { PROJECT_DIR, stackFileConfig } from "../../stacks/stack-file";
 import { run } from "../common";
-import { PASSPHRASE } from "./clients/pulumi";
+import { withSettings } from "../render/main";
+import { cliEnv } from "./clients/pulumi";
 import type { World } from "./context";
 
 export interface TryIt {
@@ -34,11 +35,11 @@ export function prepareTry(
   const root = path.join(world.dir, "try");
   const dir = path.join(root, stack);
   const state = path.join(root, "pulumi-state");
-  for (const d of [dir, state, path.join(root, "pulumi-home")]) fs.mkdirSync(d, { recursive: true });
+  const home = path.join(root, "pulumi-home");
+  for (const d of [dir, state, home]) fs.mkdirSync(d, { recursive: true });
   fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
   const stackFile = path.join(dir, `Pulumi.${stack}.yaml`);
-  const original = fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8");
-  fs.writeFileSync(stackFile, withOverrides(original, overrides));
+  fs.writeFileSync(stackFile, withOverrides(stack, overrides));
   const policy = "--policy-pack policy";
   return {
     stack,
@@ -47,13 +48,7 @@ export function prepareTry(
       KUBECONFIG: world.kubeconfig,
       VAULT_ADDR: world.vaultAddr,
       VAULT_TOKEN: world.vaultToken,
-      PULUMI_BACKEND_URL: `file://${state}`,
-      PULUMI_HOME: path.join(root, "pulumi-home"),
-      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      // `npm test` type-checks the program; the CLI only has to run it (about 10 s less per command).
-      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+      ...cliEnv(state, home),
     },
     commands: [
       // `stack init` writes the passphrase's salt into the Pulumi.<stack>.yaml it finds: the copy, never ours.
@@ -65,35 +60,33 @@ export function prepareTry(
 }
 
 /**
- * A stack file's text with `overrides` set (`section.key.path` -> value, as `pulumi config set --path`
- * takes them; "true"/"false" and numbers become YAML booleans and numbers). Comments do not survive.
+ * `Pulumi.<stack>.yaml` with `overrides` set (`section.key.path` -> value, as `pulumi config set --path` and
+ * the render's `--set` take them: {@link withSettings}), as YAML. Comments do not survive.
  */
-export function withOverrides(text: string, overrides: Readonly<Record<string, string>>): string {
-  const doc = (yaml.load(text) ?? {}) as { config?: Record<string, unknown> };
-  const config = (doc.config ??= {});
-  for (const [dotted, raw] of Object.entries(overrides)) {
-    const [section, ...rest] = dotted.split(".");
-    const value: unknown =
-      raw === "true" ? true : raw === "false" ? false : /^-?\d+$/.test(raw) ? Number(raw) : raw;
-    if (rest.length === 0) {
-      config[key(section)] = value;
-      continue;
+export function withOverrides(stack: string, overrides: Readonly<Record<string, string>>): string {
+  const config = withSettings(stackFileConfig(stack), overrides);
+  const value = (v: string): unknown => {
+    try {
+      return JSON.parse(v) as unknown; // a section or a number: stackFileConfig JSON-encodes them
+    } catch {
+      return v; // a plain string setting
     }
-    let node = (config[key(section)] ??= {}) as Record<string, unknown>;
-    for (const part of rest.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
-    node[rest[rest.length - 1]] = value;
-  }
-  return yaml.dump(doc, { lineWidth: -1 });
+  };
+  return yaml.dump(
+    { config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, value(v)])) },
+    { lineWidth: -1 },
+  );
+}
+
+/** `export` lines of `env`, each value single-quoted for the shell. */
+export function exportLines(env: Readonly<Record<string, string>>): string[] {
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  return Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`);
 }
 
 /** The lines a shell needs: the exports, then the commands (the first `upTo` of them). */
 export function tryScript(t: TryIt, upTo = t.commands.length): string[] {
-  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  return [
-    `export PATH="$PATH:${t.bin}"`,
-    ...Object.entries(t.env).map(([k, v]) => `export ${k}=${quote(v)}`),
-    ...t.commands.slice(0, upTo),
-  ];
+  return [`export PATH="$PATH:${t.bin}"`, ...exportLines(t.env), ...t.commands.slice(0, upTo)];
 }
 
 /**

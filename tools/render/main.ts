@@ -54,6 +54,14 @@ export function withSetting(
   return { ...config, [key]: JSON.stringify(root) };
 }
 
+/** The stack's config with each of `sets` changed in turn (see {@link withSetting}). */
+export function withSettings(
+  config: Readonly<Record<string, string>>,
+  sets: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return Object.entries(sets).reduce((c, [k, v]) => withSetting(c, k, v), { ...config });
+}
+
 /** `kind-name.yaml`: stable across renders, so a re-render in a Git repository changes files in place. */
 function fileName(kind: string, name: string, ext: string): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, "-").toLowerCase();

@@ -62,24 +62,31 @@ type ExecOptions = {
 /** Runs `pulumi <args>` in `cwd`, its output streamed (indented) unless quiet; killed after the timeout. */
 type Exec = (args: readonly string[], cwd: string, o?: ExecOptions) => Promise<PulumiResult>;
 
-/** Creates the stack in a fresh file backend and returns a runner bound to it. */
-export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
-  const stateDir = path.join(opts.dir, "pulumi-state");
-  const home = path.join(opts.dir, "pulumi-home");
-  for (const d of [stateDir, home]) fs.mkdirSync(d, { recursive: true });
-  const backendUrl = `file://${stateDir}`;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...opts.env,
-    PULUMI_BACKEND_URL: backendUrl,
+/**
+ * The Pulumi CLI's environment in this world (the e2e's commands, the README's Try it): a file backend in
+ * `stateDir`, `PULUMI_HOME`, the passphrase, no update check, no plugin downloads (the providers come from
+ * PATH), and the program transpiled only (`npm test` type-checks it; about 10 s less per command).
+ */
+export function cliEnv(stateDir: string, home: string): Record<string, string> {
+  return {
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_HOME: home,
     PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_SUPPRESS_COPILOT_LINK: "true",
-    // `npm test` type-checks the program; the e2e tests the engine, so ts-node only transpiles (faster).
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
+}
+
+/** Creates the stack in a fresh file backend and returns a runner bound to it. */
+export async function pulumiStack(opts: PulumiOptions): Promise<PulumiStack> {
+  const stateDir = path.join(opts.dir, "pulumi-state");
+  const home = path.join(opts.dir, "pulumi-home");
+  for (const d of [stateDir, home]) fs.mkdirSync(d, { recursive: true });
+  const cli = cliEnv(stateDir, home);
+  const backendUrl = cli.PULUMI_BACKEND_URL;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, ...cli };
   const exec = streaming(opts, env);
   const configFile = await initStack(opts, exec);
 
@@ -163,10 +170,12 @@ function streaming(opts: PulumiOptions, env: NodeJS.ProcessEnv): Exec {
       let output = "";
       let stdout = "";
       const pending = { out: "", err: "" };
-      const flush = (which: "out" | "err", all: boolean) => {
+      // Whole lines go to the log; a partial one waits for its end, or for the command's (`last`).
+      const flush = (which: "out" | "err", last: boolean) => {
         const lines = pending[which].split("\n");
-        pending[which] = all ? "" : (lines.pop() ?? "");
-        if (!o.quiet) for (const line of lines) if (line !== "" || !all) opts.log(`    ${line}`);
+        pending[which] = last ? "" : (lines.pop() ?? "");
+        if (o.quiet) return;
+        for (const line of last ? lines.filter((l) => l !== "") : lines) opts.log(`    ${line}`);
       };
       const take = (which: "out" | "err") => (d: Buffer) => {
         const s = d.toString();

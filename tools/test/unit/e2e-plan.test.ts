@@ -10,7 +10,7 @@ import { PROJECT_DIR } from "../../../stacks/stack-file";
 import { PROTECTED_WORDS, REFUSED_DESTROY_WORDS } from "../../e2e/scenarios/runbook/destroy";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
 import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
-import { impossibleServerCap } from "../../e2e/scenarios/runbook/bad-input";
+import { impossibleServerCap, programError } from "../../e2e/scenarios/runbook/bad-input";
 import { loadStackSettings } from "../../../stacks/settings";
 
 for (const stack of ["prod", "staging"]) {
@@ -69,5 +69,46 @@ describe("e2e plan: the runbook answers a refused destroy", () => {
   it("quotes Pulumi's protected-resource message and says why not to unprotect", () => {
     for (const words of PROTECTED_WORDS) assert.ok(section.includes(words), `Decommission quotes: ${words}`);
     assert.match(section, /`pulumi state unprotect` lifts the flag and nothing else/);
+  });
+});
+
+describe("e2e plan: a failed preview's message, as step 7 reads it", () => {
+  const diagnostics = (...lines: string[]) =>
+    [
+      "Previewing update (prod):",
+      "",
+      "Diagnostics:",
+      "  pulumi:pulumi:Stack (clipper-pgbouncer-prod):",
+      ...lines,
+      "",
+      "Resources:",
+      "    1 errored",
+    ].join("\n");
+  const message = [
+    "    error: invalid stack configuration (1 problem):",
+    "      - clipper-pgbouncer:pool.maxDbConnections: is 61",
+  ];
+
+  it("is the one error's text, its continuation lines without the CLI's indent", () => {
+    assert.strictEqual(
+      programError(diagnostics("    warning: using pulumi-resource-vault from $PATH", ...message)),
+      "invalid stack configuration (1 problem):\n  - clipper-pgbouncer:pool.maxDbConnections: is 61",
+    );
+  });
+
+  it("refuses a stack trace, an unhandled exception, a second error, or no diagnostics", () => {
+    assert.throws(
+      () => programError(diagnostics(...message, "        at Stack.run (/x/run.ts:12:3)")),
+      /stack trace/,
+    );
+    assert.throws(
+      () => programError(diagnostics("    error: Running program '/x' failed with an unhandled exception:")),
+      /unhandled exception/,
+    );
+    assert.throws(
+      () => programError(diagnostics(...message, "    error: update failed")),
+      /one error, not 2/,
+    );
+    assert.throws(() => programError("error: nothing else"), /diagnostics/);
   });
 });

@@ -45,7 +45,7 @@ describe("the README's Try it (--world-only --keep)", () => {
   it("withOverrides sets the e2e's overrides and keeps every other setting", () => {
     const text = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prod.yaml"), "utf8");
     const out = yaml.load(
-      withOverrides(text, { "monitoring.dashboard": "false", "pool.defaultPoolSize": "40" }),
+      withOverrides("prod", { "monitoring.dashboard": "false", "pool.defaultPoolSize": "40" }),
     ) as {
       config: Record<string, Record<string, unknown>>;
     };

@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { type StackSettings, parseSettings } from "../../../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../../../stacks/stack-file";
-import { withSetting } from "../../../render/main";
+import { withSettings } from "../../../render/main";
 import {
   type Command,
   APPLYSET_PARENT,
@@ -37,9 +37,7 @@ export const C_SETTINGS = { ...B_SETTINGS, "monitoring.mode": "plain" };
 
 /** The prod stack's settings as the renders have them (in their own namespace). */
 export function gitopsSettings(): StackSettings {
-  let config = stackFileConfig(STACK);
-  for (const [k, v] of Object.entries(A_SETTINGS)) config = withSetting(config, k, v);
-  return parseSettings(rawStackConfig(config));
+  return parseSettings(rawStackConfig(withSettings(stackFileConfig(STACK), A_SETTINGS)));
 }
 
 /** The three renders, and the README's commands for each. */

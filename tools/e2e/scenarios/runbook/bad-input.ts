@@ -1,7 +1,7 @@
 /**
  * Step bad-input: three mistakes a platform engineer makes, each shown by `pulumi preview` as one message
  * (no stack trace, no "unhandled exception") naming the key, value or address and the fix, in at most 1.5x
- * the time of a good preview of the same run, with nothing in the cluster changed:
+ * the time of the slower of two good previews just before and after, with nothing in the cluster changed:
  * - the Vault secret deleted: the mount, path and keys;
  * - Vault unreachable (`VAULT_ADDR` on a closed port): its address;
  * - an impossible pool budget: the budget's sum, and the offline render prints the very same message.
