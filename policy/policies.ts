@@ -17,6 +17,15 @@ import { ConfigReader, IssueList } from "../components/common/config-reader";
 import { parseAuthFile, secretKind } from "../components/credentials/secrets";
 import { poolBudget } from "../components/pgbouncer/budget";
 import { iniParameter } from "../components/pgbouncer/ini-reader";
+import {
+  CLIENT_SSL_MODES,
+  type ClientSslMode,
+  PROD_MIN_CLIENT_SSL_MODE,
+  PROD_MIN_SERVER_SSL_MODE,
+  SERVER_SSL_MODES,
+  type ServerSslMode,
+  atLeast,
+} from "../components/pgbouncer/tls";
 import { readDatabase } from "../components/pgbouncer/settings";
 import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "../stacks/stack-file";
 import {
@@ -446,6 +455,59 @@ export function checkServerLoginNeedsNoClientProof(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 7. In production, TLS on both legs: clients must use it, and PostgreSQL is verified.
+
+/**
+ * Every PgBouncer Deployment's mounted ini asks clients for TLS (`client_tls_sslmode` at least
+ * `require`) and verifies PostgreSQL's certificate (`server_tls_sslmode` at least `verify-ca`). PgBouncer's
+ * own defaults (`disable`, `prefer`) count when a line is absent. An ini the policy cannot read is reported.
+ */
+export function checkTlsBothLegs(resources: readonly PolicyInputResource[], report: Report): void {
+  for (const d of pgBouncerDeployments(resources)) {
+    const name = metadataOf(d).name ?? d.name;
+    const ini = mountedIni(d, resources);
+    if (ini === undefined) {
+      report(`Deployment ${name}: its pgbouncer.ini could not be read, so its TLS cannot be told`, d.urn);
+      continue;
+    }
+    const client = (iniParameter(ini, "pgbouncer", "client_tls_sslmode") ?? "disable") as ClientSslMode;
+    const server = (iniParameter(ini, "pgbouncer", "server_tls_sslmode") ?? "prefer") as ServerSslMode;
+    if (!CLIENT_SSL_MODES.includes(client) || !atLeast(CLIENT_SSL_MODES, client, PROD_MIN_CLIENT_SSL_MODE)) {
+      report(
+        `Deployment ${name}: client_tls_sslmode is ${client}; production needs ${PROD_MIN_CLIENT_SSL_MODE}, ` +
+          `or the application's password crosses the pod network in the clear (tls.clientSslMode)`,
+        d.urn,
+      );
+    }
+    if (!SERVER_SSL_MODES.includes(server) || !atLeast(SERVER_SSL_MODES, server, PROD_MIN_SERVER_SSL_MODE)) {
+      report(
+        `Deployment ${name}: server_tls_sslmode is ${server}; production needs ${PROD_MIN_SERVER_SSL_MODE} or ` +
+          `verify-full, or whoever answers for the database's address gets the server logins ` +
+          `(tls.serverSslMode and tls.serverCa)`,
+        d.urn,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 8. In production, images pinned by digest (advisory).
+
+/** Each container of a Deployment whose image has a tag but no `@sha256:` digest. */
+export function checkImagesByDigest(r: PolicyInputResource, report: Report): void {
+  if (r.type !== "kubernetes:apps/v1:Deployment") return;
+  for (const c of containersOf(podSpecOf(r))) {
+    const image = plain(c?.image);
+    if (typeof image !== "string" || /@sha256:[a-f0-9]{64}$/.test(image)) continue;
+    report(
+      `Deployment ${metadataOf(r).name ?? r.name}: container ${plain(c.name)} runs ${image}, pinned by tag only; ` +
+        `a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves`,
+      r.urn,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The policies.
 
 function fromStack(args: StackValidationArgs): PolicyInputResource[] {
@@ -572,6 +634,30 @@ export const productionServerLoginPolicy: StackValidationPolicy = {
   },
 };
 
+export const productionTlsPolicy: StackValidationPolicy = {
+  name: "prod-tls-both-legs",
+  description:
+    `In production (${PRODUCTION_STACKS.join(", ")}), PgBouncer requires TLS from clients ` +
+    `(${PROD_MIN_CLIENT_SSL_MODE}) and verifies PostgreSQL's certificate (${PROD_MIN_SERVER_SSL_MODE} or more).`,
+  enforcementLevel: "mandatory",
+  validateStack: (args, reportViolation) => {
+    const resources = fromStack(args);
+    if (!isProductionStack(resources)) return;
+    checkTlsBothLegs(resources, reportViolation);
+  },
+};
+
+export const productionImageDigestPolicy: StackValidationPolicy = {
+  name: "prod-images-by-digest",
+  description: `In production (${PRODUCTION_STACKS.join(", ")}), images are pinned by digest as well as tag (advisory).`,
+  enforcementLevel: "advisory",
+  validateStack: (args, reportViolation) => {
+    const resources = fromStack(args);
+    if (!isProductionStack(resources)) return;
+    for (const r of resources) checkImagesByDigest(r, reportViolation);
+  },
+};
+
 export const POLICIES = [
   poolBudgetPolicy,
   restrictedPodSecurityPolicy,
@@ -579,4 +665,6 @@ export const POLICIES = [
   productionAvailabilityPolicy,
   productionSpreadPolicy,
   productionServerLoginPolicy,
+  productionTlsPolicy,
+  productionImageDigestPolicy,
 ];

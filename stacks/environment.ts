@@ -82,6 +82,15 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     monitoring: settings.monitoring,
     podSelector: pooler.podSelector,
     metricsPortNames: pooler.metricsPortNames,
+    ...(pooler.certificate?.expiresAt && settings.tls.certificate?.source === "vault-pki"
+      ? {
+          certificate: {
+            expiresAt: pooler.certificate.expiresAt,
+            renewBeforeSeconds: settings.tls.certificate.renewBeforeSeconds,
+            subject: pooler.host,
+          },
+        }
+      : {}),
   });
   const backend = new BackendRoute("backend", {
     settings: settings.backend,

@@ -4,12 +4,24 @@ import * as grafana from "@pulumiverse/grafana";
 import type { PoolSettings } from "../pgbouncer";
 import { renderDashboardJson } from "./dashboard";
 import { queryContext } from "./queries";
+import { certificateRuleGroup, renderCertificateRulesFile } from "./certificate-rules";
 import { alertRuleGroup, prometheusRuleSpec, renderRulesFile } from "./rules";
 import { kubernetesScrapeJob, podMonitorSpec } from "./scrape";
 import type { MonitoringSettings } from "./settings";
 
 /** Key of the rules file in the plain-mode ConfigMap. */
 export const RULES_FILE_KEY = "pgbouncer-rules.yml";
+/** Key of the certificate's rules file in the plain-mode ConfigMap. */
+export const CERTIFICATE_RULES_FILE_KEY = "pgbouncer-certificate-rules.yml";
+
+/** The certificate the program issued, for its expiry alerts. */
+export interface WatchedCertificate {
+  /** Unix seconds. */
+  readonly expiresAt: pulumi.Input<number>;
+  readonly renewBeforeSeconds: number;
+  /** Its common name, for the alert's text. */
+  readonly subject: pulumi.Input<string>;
+}
 
 export interface PgBouncerMonitoringArgs {
   /** Namespace of the pooler; the PrometheusRule, PodMonitor or rules ConfigMap go there too. */
@@ -17,6 +29,11 @@ export interface PgBouncerMonitoringArgs {
   /** The pool the thresholds derive from (per-process `max_db_connections`, `max_client_conn`, ...). */
   readonly pool: PoolSettings;
   readonly monitoring: MonitoringSettings;
+  /**
+   * The client certificate the program issued: its expiry alerts are added. @default none (no certificate,
+   * or one the program did not issue)
+   */
+  readonly certificate?: WatchedCertificate;
   /** Labels of the PgBouncer pods (the Deployment's selector); at least one. */
   readonly podSelector: Readonly<Record<string, string>>;
   /** Names of the exporters' container ports, one per PgBouncer process of a pod. @default ["metrics"] */
@@ -56,6 +73,18 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
     };
     const group = alertRuleGroup(args.pool, m);
     const rulesYaml = renderRulesFile(group);
+    const cert = args.certificate;
+    const certGroup = cert
+      ? pulumi.all([cert.expiresAt, cert.subject]).apply(([expiresAt, subject]) =>
+          certificateRuleGroup({
+            expiresAt,
+            subject,
+            renewBeforeSeconds: cert.renewBeforeSeconds,
+            runbookBaseUrl: m.runbookBaseUrl,
+            evaluationIntervalSeconds: m.evaluationIntervalSeconds,
+          }),
+        )
+      : undefined;
 
     if (m.mode === "prometheus-operator") {
       new k8s.apiextensions.CustomResource(
@@ -68,6 +97,18 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
         },
         { parent: this },
       );
+      if (certGroup) {
+        new k8s.apiextensions.CustomResource(
+          `${name}-certificate-rules`,
+          {
+            apiVersion: "monitoring.coreos.com/v1",
+            kind: "PrometheusRule",
+            metadata: { namespace: args.namespace, labels: { ...m.ruleLabels } },
+            spec: certGroup.apply((g) => ({ groups: [JSON.parse(JSON.stringify(g)) as typeof g] })),
+          },
+          { parent: this },
+        );
+      }
       new k8s.apiextensions.CustomResource(
         `${name}-podmonitor`,
         {
@@ -81,7 +122,15 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
     } else {
       new k8s.core.v1.ConfigMap(
         `${name}-rules`,
-        { metadata: { namespace: args.namespace }, data: { [RULES_FILE_KEY]: rulesYaml } },
+        {
+          metadata: { namespace: args.namespace },
+          data: {
+            [RULES_FILE_KEY]: rulesYaml,
+            ...(certGroup
+              ? { [CERTIFICATE_RULES_FILE_KEY]: certGroup.apply(renderCertificateRulesFile) }
+              : {}),
+          },
+        },
         { parent: this },
       );
     }

@@ -1,3 +1,4 @@
+export * from "./certificate-rules";
 export * from "./component";
 export * from "./dashboard";
 export * from "./metrics";

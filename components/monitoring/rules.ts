@@ -20,8 +20,8 @@ export type AlertName = (typeof ALERT_NAMES)[number];
 
 export type Severity = "critical" | "warning";
 
-export interface AlertRule {
-  readonly alert: AlertName;
+export interface AlertRule<N extends string = AlertName> {
+  readonly alert: N;
   readonly expr: string;
   /** Prometheus duration, e.g. `120s`. */
   readonly for: string;
@@ -33,11 +33,11 @@ export interface AlertRule {
   };
 }
 
-export interface RuleGroup {
+export interface RuleGroup<N extends string = AlertName> {
   readonly name: string;
   /** Evaluation interval, e.g. `30s`. */
   readonly interval: string;
-  readonly rules: readonly AlertRule[];
+  readonly rules: readonly AlertRule<N>[];
 }
 
 /** What the rules need from the stack settings. */

@@ -102,10 +102,7 @@ const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const VAULT_PATH = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 
 function readCertificate(r: ConfigReader): CertificateSource {
-  const source = r.oneOf("source", PKI_DEFAULTS.source as CertificateSource["source"], [
-    "vault-pki",
-    "secret",
-  ]);
+  const source = r.oneOf<CertificateSource["source"]>("source", PKI_DEFAULTS.source, ["vault-pki", "secret"]);
   if (source === "secret") {
     const c: CertificateSource = {
       source,

@@ -35,6 +35,7 @@ function analyzerResource(stack: string, r: RecordedResource): analyzerPb.Analyz
 interface Diagnostic {
   policy: string;
   message: string;
+  level: number;
 }
 
 describe("policy pack through the CrossGuard analyzer protocol", function () {
@@ -67,6 +68,11 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     if (pack?.pid !== undefined && pack.exitCode === null) pack.kill("SIGTERM");
   });
 
+  /** The findings that stop a deployment (the tag-only advisory is expected on prod as shipped). */
+  function mandatory(found: Diagnostic[]): Diagnostic[] {
+    return found.filter((d) => d.level !== analyzerPb.EnforcementLevel.ADVISORY);
+  }
+
   async function analyze(stack: string, change?: (rs: RecordedResource[]) => void): Promise<Diagnostic[]> {
     const run = await runOffline({ stack, vault: offlineVault(stack) });
     const resources = run.resources.map((r) => ({ ...r, inputs: structuredClone(r.inputs) }));
@@ -74,7 +80,11 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     const found: Diagnostic[] = [];
     const collect = (res: analyzerPb.AnalyzeResponse) =>
       found.push(
-        ...res.getDiagnosticsList().map((d) => ({ policy: d.getPolicyname(), message: d.getMessage() })),
+        ...res.getDiagnosticsList().map((d) => ({
+          policy: d.getPolicyname(),
+          message: d.getMessage(),
+          level: d.getEnforcementlevel(),
+        })),
       );
     const stackReq = new analyzerPb.AnalyzeStackRequest();
     stackReq.setResourcesList(resources.map((r) => analyzerResource(stack, r)));
@@ -100,7 +110,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     return found;
   }
 
-  it("serves the six policies", async () => {
+  it("serves the eight policies", async () => {
     const info = await new Promise<analyzerPb.AnalyzerInfo>((ok, ko) =>
       client.getAnalyzerInfo(new Empty(), (e, res) => (e ? ko(e) : ok(res))),
     );
@@ -113,19 +123,43 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
       [
         "no-plaintext-secrets",
         "pool-budget-fits-postgres",
+        "prod-images-by-digest",
         "prod-replicas-and-pdb",
         "prod-server-login-without-client-proof",
         "prod-spread-cannot-strand",
+        "prod-tls-both-legs",
         "restricted-pod-security",
       ],
     );
   });
 
-  for (const stack of ["staging", "prod"]) {
-    it(`finds nothing to report in ${stack}`, async () => {
-      assert.deepStrictEqual(await analyze(stack), []);
+  it("finds nothing to report in staging", async () => {
+    assert.deepStrictEqual(await analyze("staging"), []);
+  });
+
+  it("finds only the advisory on prod's tag-pinned images (no digest is shipped), and a mandatory TLS floor", async () => {
+    const found = await analyze("prod");
+    assert.deepStrictEqual(
+      found.map((d) => [d.policy, d.level]),
+      [
+        ["prod-images-by-digest", analyzerPb.EnforcementLevel.ADVISORY],
+        ["prod-images-by-digest", analyzerPb.EnforcementLevel.ADVISORY],
+      ],
+    );
+    assert.match(found[0].message, /runs ghcr\.io\/cloudnative-pg\/pgbouncer:1\.25\.2, pinned by tag only/);
+    const weak = await analyze("prod", (rs) => {
+      const cm = rs.find((r) => r.type === "kubernetes:core/v1:ConfigMap" && r.name === "pgbouncer-config")!;
+      const data = (cm.inputs as { data: Record<string, string> }).data;
+      data["pgbouncer.ini"] = data["pgbouncer.ini"].replace(
+        /^server_tls_sslmode = .*$/m,
+        "server_tls_sslmode = prefer",
+      );
     });
-  }
+    const tls = weak.filter((d) => d.policy === "prod-tls-both-legs");
+    assert.strictEqual(tls.length, 1, JSON.stringify(weak));
+    assert.strictEqual(tls[0].level, analyzerPb.EnforcementLevel.MANDATORY);
+    assert.match(tls[0].message, /server_tls_sslmode is prefer; production needs verify-ca or verify-full/);
+  });
 
   it("reports a prod Deployment with one replica and a plaintext password env var", async () => {
     const found = await analyze("prod", (rs) => {
@@ -150,7 +184,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
       pod.topologySpreadConstraints = strandingSpreadConstraints(workload, selectorLabels("pgbouncer"));
     });
     assert.deepStrictEqual(
-      found.map((d) => d.policy),
+      mandatory(found).map((d) => d.policy),
       ["prod-spread-cannot-strand"],
       JSON.stringify(found),
     );
@@ -167,7 +201,7 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
       );
     });
     assert.deepStrictEqual(
-      found.map((d) => d.policy),
+      mandatory(found).map((d) => d.policy),
       ["prod-server-login-without-client-proof"],
       JSON.stringify(found),
     );

@@ -473,12 +473,14 @@ describe("policy pack", () => {
         },
       };
     }
+    /** Every finding of the pack; the advisory on tag-pinned images only with `advisory`. */
     async function runPack(
       resources: readonly PolicyInputResource[],
       config: object = {},
+      advisory = false,
     ): Promise<string[]> {
       const found: string[] = [];
-      for (const p of POLICIES) {
+      for (const p of POLICIES.filter((q) => advisory || q.enforcementLevel !== "advisory")) {
         if ("validateStack" in p) {
           await p.validateStack(stackArgs(resources, config), (m) => found.push(`${p.name}: ${m}`));
         } else {
@@ -548,6 +550,60 @@ describe("policy pack", () => {
         /^prod-server-login-without-client-proof: Deployment pgbouncer: the auth file holds a SCRAM verifier for clipper_app/,
       );
       assert.deepStrictEqual(await runPack(verifierStacks.staging), [], "staging may choose the verifier");
+    });
+
+    it("prod's images, pinned by tag only as shipped, get the advisory, once per container", async () => {
+      const found = await runPack(stacks.prod, {}, true);
+      assert.deepStrictEqual(found, [
+        "prod-images-by-digest: Deployment pgbouncer: container pgbouncer runs ghcr.io/cloudnative-pg/pgbouncer:1.25.2, " +
+          "pinned by tag only; a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves",
+        "prod-images-by-digest: Deployment pgbouncer: container exporter runs prometheuscommunity/pgbouncer-exporter:v0.12.1, " +
+          "pinned by tag only; a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves",
+      ]);
+      const digest = `sha256:${"ab".repeat(32)}`;
+      const pinned = mutate(stacks.prod, DEPLOYMENT, (p) => {
+        for (const c of p.spec.template.spec.containers) c.image = `${c.image}@${digest}`;
+      });
+      assert.deepStrictEqual(await runPack(pinned, {}, true), []);
+    });
+
+    it("a prod pooler below the TLS floor reaches the report, each leg by its key", async () => {
+      const weak = (client: string, server: string) =>
+        mutate(stacks.prod, CONFIG_MAP, (p) => {
+          p.data["pgbouncer.ini"] = p.data["pgbouncer.ini"]
+            .replace(/^client_tls_sslmode = .*$/m, `client_tls_sslmode = ${client}`)
+            .replace(/^server_tls_sslmode = .*$/m, `server_tls_sslmode = ${server}`);
+        });
+      assert.deepStrictEqual(await runPack(weak("require", "verify-ca")), [], "verify-ca is the floor");
+      const found = await runPack(weak("prefer", "require"));
+      assert.deepStrictEqual(found, [
+        "prod-tls-both-legs: Deployment pgbouncer: client_tls_sslmode is prefer; production needs require, or the " +
+          "application's password crosses the pod network in the clear (tls.clientSslMode)",
+        "prod-tls-both-legs: Deployment pgbouncer: server_tls_sslmode is require; production needs verify-ca or " +
+          "verify-full, or whoever answers for the database's address gets the server logins (tls.serverSslMode " +
+          "and tls.serverCa)",
+      ]);
+      const absent = mutate(stacks.prod, CONFIG_MAP, (p) => {
+        p.data["pgbouncer.ini"] = p.data["pgbouncer.ini"].replace(
+          /^(client|server)_tls_sslmode = .*\n/gm,
+          "",
+        );
+      });
+      const defaults = await runPack(absent);
+      assert.match(defaults.join("\n"), /client_tls_sslmode is disable;/, "PgBouncer's own default counts");
+      assert.match(defaults.join("\n"), /server_tls_sslmode is prefer;/, "PgBouncer's own default counts");
+      assert.deepStrictEqual(
+        await runPack(
+          mutate(stacks.staging, CONFIG_MAP, (p) => {
+            p.data["pgbouncer.ini"] = p.data["pgbouncer.ini"].replace(
+              /^client_tls_sslmode = .*$/m,
+              "client_tls_sslmode = disable",
+            );
+          }),
+        ),
+        [],
+        "staging may choose (it renders serverSslMode prefer)",
+      );
     });
 
     it("staging is not held to the production rules", async () => {
