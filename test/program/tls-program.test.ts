@@ -81,7 +81,7 @@ describe("TLS through the program", () => {
       const secret = resource(prod, "kubernetes:core/v1:Secret", "pgbouncer-tls");
       assert.strictEqual(secret.metadata.name, "pgbouncer-tls");
       assert.strictEqual(secret.type, "kubernetes.io/tls");
-      const data = isSecretMarker(secret.stringData) ? (secret.stringData.value as any) : secret.stringData;
+      const data = isSecretMarker(secret.stringData) ? secret.stringData.value : secret.stringData;
       assert.deepStrictEqual(Object.keys(data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
       assert.ok(
         isSecretMarker(secret.stringData) || isSecretMarker(data["tls.key"]),
