@@ -5,6 +5,7 @@
  */
 export {
   PG_BIN,
+  type ClientTls,
   type Conn,
   type PostgresHandle,
   type PsqlOptions,
@@ -30,7 +31,9 @@ export {
 } from "./binary";
 export { type HarnessRewrites, harnessIni, harnessIniInput, localRewrites } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
-export { exitOnSignals, freePort, sleep } from "./proc";
+export { exitOnSignals, freePort, makeRunDir, sleep } from "./proc";
+export { type IssueOptions, type IssuedCert, type TestCa, issueCert, makeTestCa } from "./tls";
+export { PgClient, PgError } from "./pgwire";
 export {
   HARNESS_APP_USER,
   type PooledStack,

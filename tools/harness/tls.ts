@@ -1,0 +1,152 @@
+/**
+ * A throwaway PKI for the TLS tests, made with the `openssl` CLI: a CA, and certificates it signs for
+ * servers (SANs, serverAuth). Keys are EC P-256 (fast to make; PostgreSQL, PgBouncer and Node all take
+ * them). Key files belong to the `postgres` user with mode 0600, as PostgreSQL demands of its server key.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { runOk } from "../common";
+import { requireBinary, runAsIds } from "./proc";
+
+const OPENSSL = "/usr/bin/openssl";
+
+export interface TestCa {
+  readonly name: string;
+  /** Where the CA and every certificate it issues are written. */
+  readonly dir: string;
+  readonly certFile: string;
+  /** Only the test (root) reads it. */
+  readonly keyFile: string;
+  readonly certPem: string;
+}
+
+export interface IssuedCert {
+  readonly certFile: string;
+  /** Owned by `postgres`, mode 0600. */
+  readonly keyFile: string;
+  readonly certPem: string;
+  /** Upper-case hex, colon-free, as Node's `PeerCertificate.serialNumber` spells it. */
+  readonly serialNumber: string;
+  /** `AA:BB:…`, as Node's `PeerCertificate.fingerprint256` spells it. */
+  readonly fingerprint256: string;
+}
+
+export interface IssueOptions {
+  readonly commonName: string;
+  /** subjectAltName DNS entries. @default none */
+  readonly dnsNames?: readonly string[];
+  /** subjectAltName IP entries. @default none */
+  readonly ipAddresses?: readonly string[];
+  /** @default 30 */
+  readonly days?: number;
+  /** The files' base name in the CA's dir. @default the common name */
+  readonly fileName?: string;
+}
+
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+function openssl(args: readonly string[]): Promise<string> {
+  return runOk(requireBinary(OPENSSL, "openssl"), args, { timeoutMs: 20_000 });
+}
+
+function ownKey(file: string): void {
+  const { uid, gid } = runAsIds();
+  fs.chownSync(file, uid, gid);
+  fs.chmodSync(file, 0o600);
+}
+
+/** A self-signed CA (`CN=<name>`, CA:TRUE, keyCertSign) in `dir` (which must exist). */
+export async function makeTestCa(dir: string, name: string): Promise<TestCa> {
+  const base = path.join(dir, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  const certFile = `${base}.ca.crt`;
+  const keyFile = `${base}.ca.key`;
+  await openssl([
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "30",
+    "-subj",
+    `/CN=${name}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  fs.chmodSync(keyFile, 0o600);
+  fs.chmodSync(certFile, 0o644);
+  return { name, dir, certFile, keyFile, certPem: fs.readFileSync(certFile, "utf8") };
+}
+
+/** A server certificate signed by `ca`, with the SANs asked for and a random serial. */
+export async function issueCert(ca: TestCa, opts: IssueOptions): Promise<IssuedCert> {
+  const base = path.join(ca.dir, (opts.fileName ?? opts.commonName).replace(/[^A-Za-z0-9_.-]/g, "_"));
+  const keyFile = `${base}.key`;
+  const certFile = `${base}.crt`;
+  const csrFile = `${base}.csr`;
+  const extFile = `${base}.ext`;
+  const sans = [
+    ...(opts.dnsNames ?? []).map((d) => `DNS:${d}`),
+    ...(opts.ipAddresses ?? []).map((ip) => `IP:${ip}`),
+  ];
+  fs.writeFileSync(
+    extFile,
+    [
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature",
+      "extendedKeyUsage=serverAuth",
+      ...(sans.length ? [`subjectAltName=${sans.join(",")}`] : []),
+      "",
+    ].join("\n"),
+  );
+  try {
+    await openssl([
+      "req",
+      "-new",
+      ...EC_KEY,
+      "-keyout",
+      keyFile,
+      "-out",
+      csrFile,
+      "-subj",
+      `/CN=${opts.commonName}`,
+    ]);
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      csrFile,
+      "-CA",
+      ca.certFile,
+      "-CAkey",
+      ca.keyFile,
+      "-set_serial",
+      `0x${crypto.randomBytes(16).toString("hex")}`,
+      "-days",
+      String(opts.days ?? 30),
+      "-extfile",
+      extFile,
+      "-out",
+      certFile,
+    ]);
+  } finally {
+    fs.rmSync(csrFile, { force: true });
+    fs.rmSync(extFile, { force: true });
+  }
+  ownKey(keyFile);
+  fs.chmodSync(certFile, 0o644);
+  const certPem = fs.readFileSync(certFile, "utf8");
+  const x509 = new crypto.X509Certificate(certPem);
+  return {
+    certFile,
+    keyFile,
+    certPem,
+    serialNumber: x509.serialNumber.toUpperCase(),
+    fingerprint256: x509.fingerprint256,
+  };
+}
