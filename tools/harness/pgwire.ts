@@ -134,7 +134,7 @@ export class PgClient {
     const raw = rawConnect(conn);
     raw.setNoDelay(true);
     let socket: net.Socket = raw;
-    const timer = setTimeout(() => socket.destroy(new Error("connect timeout")), opts.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => socket.destroy(new Error("timeout expired")), opts.timeoutMs ?? 10_000);
     try {
       await new Promise<void>((resolve, reject) => {
         raw.once("connect", resolve);

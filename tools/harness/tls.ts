@@ -150,3 +150,63 @@ export async function issueCert(ca: TestCa, opts: IssueOptions): Promise<IssuedC
     fingerprint256: x509.fingerprint256,
   };
 }
+
+/** One version of a mounted TLS Secret: file name in the volume → PEM text. */
+export type SecretFiles = Readonly<Record<string, string>>;
+
+/**
+ * A directory laid out the way the kubelet mounts a Secret or projected volume (its atomic writer,
+ * pkg/volume/util/atomic_writer.go): the data in a timestamped `..<ts>/` dir, `..data -> ..<ts>`, and each
+ * file a symlink `name -> ..data/name`. {@link KubeletTlsDir.update} replaces the data as the kubelet does on
+ * every Secret update: a new `..<ts>/`, a temp symlink to it, renamed over `..data` (the one atomic step),
+ * then the old dir removed. Everything belongs to `postgres`; keys (`*.key`) are 0600.
+ */
+export interface KubeletTlsDir {
+  readonly dir: string;
+  /** The path of a file as a reader sees it (`<dir>/<name>`, through `..data`). */
+  file(name: string): string;
+  /** Swaps in new contents atomically; returns `Date.now()` at the rename of `..data`. */
+  update(files: SecretFiles): number;
+  /** Where `..data` points now. */
+  current(): string;
+}
+
+export function kubeletTlsDir(dir: string, files: SecretFiles): KubeletTlsDir {
+  const { uid, gid } = runAsIds();
+  let n = 0;
+  const writeVersion = (f: SecretFiles): string => {
+    const ts = `..2026_01_01_00_00_0${n}.${process.pid}${n}`;
+    n++;
+    const vdir = path.join(dir, ts);
+    fs.mkdirSync(vdir, { mode: 0o755 });
+    fs.chownSync(vdir, uid, gid);
+    for (const [name, text] of Object.entries(f)) {
+      const file = path.join(vdir, name);
+      const mode = name.endsWith(".key") ? 0o600 : 0o644;
+      fs.writeFileSync(file, text, { mode });
+      fs.chownSync(file, uid, gid);
+      fs.chmodSync(file, mode);
+    }
+    return ts;
+  };
+  const link = (target: string, at: string) => {
+    fs.symlinkSync(target, at);
+    fs.lchownSync(at, uid, gid);
+  };
+  link(writeVersion(files), path.join(dir, "..data"));
+  for (const name of Object.keys(files)) link(path.join("..data", name), path.join(dir, name));
+  return {
+    dir,
+    file: (name) => path.join(dir, name),
+    current: () => fs.readlinkSync(path.join(dir, "..data")),
+    update(f) {
+      const old = fs.readlinkSync(path.join(dir, "..data"));
+      const ts = writeVersion(f);
+      link(ts, path.join(dir, "..data_tmp"));
+      fs.renameSync(path.join(dir, "..data_tmp"), path.join(dir, "..data"));
+      const at = Date.now();
+      fs.rmSync(path.join(dir, old), { recursive: true, force: true });
+      return at;
+    },
+  };
+}
