@@ -2,6 +2,7 @@
  * What the policies read from a resource, in the shape both CrossGuard and the offline engine give it:
  * a type token, a URN (or none offline) and the Kubernetes object as plain JSON.
  */
+import { TLS_RELOAD_NAME } from "../components/pgbouncer/reload";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- Kubernetes objects arrive as untyped JSON (CrossGuard props, offline records); every read goes through plain()/at() */
@@ -72,7 +73,9 @@ export function containersOf(spec: any): any[] {
 
 export function isPgBouncerContainer(c: any): boolean {
   const command = plain(c?.command);
-  return Array.isArray(command) && plain(command[0]) === "pgbouncer";
+  if (!Array.isArray(command)) return false;
+  // PgBouncer itself, or the sh loop that runs it and reloads it on renewed TLS files ($0 is its name).
+  return plain(command[0]) === "pgbouncer" || plain(command[3]) === TLS_RELOAD_NAME;
 }
 
 /** Deployments this stack creates that run PgBouncer. */

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { loadPoolerCredentials } from "../components/credentials";
 import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
-import { PgBouncer, poolSizingWarning } from "../components/pgbouncer";
+import { type CaRef, PgBouncer, backendTls, poolSizingWarning } from "../components/pgbouncer";
 import { type StackSettings } from "./settings";
 import { key } from "./stack-file";
 
@@ -20,6 +20,15 @@ export interface EnvironmentOutputs {
   readonly dbPort: pulumi.Output<number>;
   /** `backend.route`: `pgbouncer` or `direct`. */
   readonly dbRoute: string;
+  /**
+   * The libpq `sslmode` the backend connects to dbHost with: `verify-full` against the pooler's CA when the
+   * pooler serves TLS, and, on the direct route, the `server_tls_sslmode` PgBouncer itself uses.
+   */
+  readonly sslMode: string;
+  /** Where the CA for `sslMode` lives in the cluster (`{kind, name, key}`); absent when nothing is verified. */
+  readonly caRef?: CaRef;
+  /** That CA's PEM, when the program knows it (a Vault PKI certificate, a Vault-held server CA). */
+  readonly caBundle?: pulumi.Output<string>;
   /**
    * `postgres://user:password@dbHost:dbPort/database`, a secret (read it with `getSecretOutput`). The login is
    * the application's, from Vault. Absent (with a warning at `pulumi up`) when Vault holds a SCRAM verifier
@@ -63,6 +72,7 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     database: settings.database,
     exporter: settings.exporter,
     network: settings.network,
+    tls: settings.tls,
     credentials,
     podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
   });
@@ -82,10 +92,14 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     // that the protected patches refuse (route pgbouncer) deletes nothing, as every object is deleted after them.
     poolerReady: [pooler, monitoring],
   });
+  const tls = backendTls(settings.backend.route, settings.tls, pooler);
   return {
     dbHost: backend.host,
     dbPort: backend.port,
     dbRoute: backend.route,
+    sslMode: tls.sslMode,
+    ...(tls.caRef ? { caRef: tls.caRef } : {}),
+    ...(tls.caBundle ? { caBundle: tls.caBundle } : {}),
     ...("login" in appLogin
       ? {
           connectionUrl: pulumi.secret(

@@ -14,6 +14,7 @@ import {
   readExporter,
   readNetwork,
   readPool,
+  readTls,
   readWorkload,
 } from "../components/pgbouncer";
 
@@ -36,6 +37,7 @@ const SECTIONS = [
   "database",
   "exporter",
   "network",
+  "tls",
   "credentials",
   "backend",
   "monitoring",
@@ -74,13 +76,20 @@ export function parseSettings(
     database: readDatabase(reader("database")),
     exporter: readExporter(reader("exporter")),
     network: readNetwork(reader("network")),
+    tls: readTls(reader("tls")),
     credentials: readCredentials(reader("credentials")),
     backend: readBackendRoute(reader("backend")),
     monitoring: readMonitoring(reader("monitoring")),
   };
   checkPoolerSettings(
     issues,
-    { workload: key("pgbouncer"), pool: key("pool"), database: key("database"), exporter: key("exporter") },
+    {
+      workload: key("pgbouncer"),
+      pool: key("pool"),
+      database: key("database"),
+      exporter: key("exporter"),
+      network: key("network"),
+    },
     settings,
   );
   checkMonitoringAgainstPool(issues, { monitoring: key("monitoring"), pool: key("pool") }, settings);

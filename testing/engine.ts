@@ -3,6 +3,7 @@
  * cluster, no Vault, no Grafana. Every resource the program registers is recorded with its inputs; secret
  * inputs keep their secret marker so a caller can redact them or prove they are secret.
  */
+import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials";
 import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
@@ -99,7 +100,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
             name: args.name,
             inputs: args.inputs as Record<string, unknown>,
           });
-          const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
+          const state = offlineState(args.type, args.inputs as Record<string, unknown>);
           // Auto-naming: the provider appends a random suffix; offline, ConfigMaps and Secrets get a
           // content hash and other objects keep their logical name (see offlineName).
           const meta = (state.metadata ?? {}) as Record<string, unknown>;

@@ -177,6 +177,17 @@ export class ConfigReader {
     return v as T;
   }
 
+  /** A non-empty list of strings, each matching `pattern`; undefined when absent. */
+  stringList(field: string, pattern: RegExp, what: string): string[] | undefined {
+    const v = this.get(field);
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== "string" || !pattern.test(x))) {
+      this.issues.add(this.full(field), `is ${show(v)}; must be a non-empty list of ${what}`);
+      return undefined;
+    }
+    return v as string[];
+  }
+
   /** A map of Kubernetes label keys to values (a selector); at least one entry. */
   labels(field: string, def: Readonly<Record<string, string>>): Record<string, string> {
     const v = this.get(field);

@@ -1,6 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolerCredentials } from "../credentials";
+import { type CaRef, type ClientCertificate, clientCertificate, serverCa } from "./certificates";
+import { databasePeer, egressRules } from "./egress";
 import { renderIni } from "./ini";
 import { podIniInputs, socketDir } from "./pod-ini";
 import {
@@ -42,8 +44,8 @@ function commonLabels(name: string, version: string): Record<string, string> {
 /**
  * PgBouncer in front of PostgreSQL: Deployment (a PgBouncer container and an exporter sidecar per process,
  * `processesPerPod`), ConfigMap with the rendered ini of each process, Secret with the auth file and the
- * exporters' connection strings, Service `pgbouncer`,
- * PodDisruptionBudget and NetworkPolicy. ConfigMap and Secret are auto-named, so any change to them
+ * exporters' connection strings, Service `pgbouncer`, PodDisruptionBudget and NetworkPolicy, and the TLS
+ * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. ConfigMap and Secret are auto-named, so any change to them
  * replaces them under a new name and rolls the pods one at a time.
  */
 export class PgBouncer extends pulumi.ComponentResource {
@@ -61,6 +63,10 @@ export class PgBouncer extends pulumi.ComponentResource {
   /** Labels that select the pooler's pods (for scraping and policies). */
   readonly podSelector: Readonly<Record<string, string>>;
   readonly deployment: k8s.apps.v1.Deployment;
+  /** The client-facing certificate; undefined when `tls.clientSslMode` is `disable`. */
+  readonly certificate?: ClientCertificate;
+  /** Where the CA PostgreSQL is verified against lives; undefined when the stack names none. */
+  readonly serverCa?: { readonly ca: CaRef; readonly caBundle?: pulumi.Output<string> };
 
   constructor(name: string, args: PgBouncerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("clipper:pgbouncer:PgBouncer", name, {}, opts);
@@ -79,6 +85,11 @@ export class PgBouncer extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    const tlsArgs = { namespace: args.namespace, labels };
+    this.certificate = clientCertificate(name, { ...tlsArgs, tls: args.tls, service: SERVICE_NAME }, this);
+    const server = serverCa(name, args.tls.serverCa, tlsArgs, this);
+    this.serverCa = server;
+
     const secret = new k8s.core.v1.Secret(
       `${name}-auth`,
       {
@@ -90,11 +101,9 @@ export class PgBouncer extends pulumi.ComponentResource {
             layout.map((p) => [
               p.connectionKey,
               pulumi.secret(
-                layout.length === 1
-                  ? args.credentials.exporterConnectionString
-                  : pulumi
-                      .output(args.credentials.exporterConnectionString)
-                      .apply((url) => socketConnectionString(url, socketDir(p.index))),
+                pulumi
+                  .output(args.credentials.exporterConnectionString)
+                  .apply((url) => socketConnectionString(url, socketDir(p.index))),
               ),
             ]),
           ),
@@ -124,6 +133,8 @@ export class PgBouncer extends pulumi.ComponentResource {
               configMap: config.metadata.name,
               secret: secret.metadata.name,
               instance: name,
+              ...(this.certificate ? { tlsSecret: this.certificate.secretName } : {}),
+              ...(server ? { serverCa: server.mount } : {}),
             }),
           },
         },
@@ -167,7 +178,7 @@ export class PgBouncer extends pulumi.ComponentResource {
       `${name}-netpol`,
       {
         metadata: meta,
-        spec: networkPolicySpec(name, args),
+        spec: networkPolicySpec(name, args, args.namespace),
       },
       { parent: this },
     );
@@ -185,14 +196,29 @@ export class PgBouncer extends pulumi.ComponentResource {
   }
 }
 
-/** Client port only from the backend pods, metrics port only from Prometheus; nothing else comes in. */
+/**
+ * Client port only from the backend pods, metrics port only from Prometheus; nothing else comes in. Out: DNS
+ * and PostgreSQL's port only (./egress.ts).
+ */
 export function networkPolicySpec(
   name: string,
-  args: Pick<PgBouncerArgs, "workload" | "exporter" | "network">,
+  args: Pick<PgBouncerArgs, "workload" | "exporter" | "network" | "database">,
+  namespace: string,
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
+  const peer = databasePeer(args.database.host, namespace, args.network.databaseCidrs);
+  if (peer === undefined) {
+    // The settings refuse this (network.databaseCidrs); a caller that skipped them gets no open egress.
+    throw new Error(
+      `database host "${args.database.host}" needs network.databaseCidrs for the egress policy`,
+    );
+  }
   return {
     podSelector: { matchLabels: selectorLabels(name) },
-    policyTypes: ["Ingress"],
+    policyTypes: ["Ingress", "Egress"],
+    egress: egressRules(peer, args.database.port, args.network).map((r) => ({
+      to: [...r.to],
+      ports: [...r.ports],
+    })),
     ingress: [
       {
         from: [{ podSelector: { matchLabels: { ...args.network.backendPodSelector } } }],
@@ -217,5 +243,34 @@ export function networkPolicySpec(
         ],
       },
     ],
+  };
+}
+
+/** What the backend needs to verify what dbHost points at, on either route. */
+export interface BackendTls {
+  readonly sslMode: string;
+  readonly caRef?: CaRef;
+  readonly caBundle?: pulumi.Output<string>;
+}
+
+/**
+ * The backend's TLS for `route`: through the pooler, `verify-full` against the pooler's CA (every Service
+ * name is in its certificate) whenever the pooler serves TLS; direct, what PgBouncer itself uses towards
+ * PostgreSQL, so that a rollback keeps the database leg's verification.
+ */
+export function backendTls(
+  route: "pgbouncer" | "direct",
+  tls: PgBouncerArgs["tls"],
+  pooler: Pick<PgBouncer, "certificate" | "serverCa">,
+): BackendTls {
+  if (route === "pgbouncer") {
+    const c = pooler.certificate;
+    if (c === undefined) return { sslMode: "disable" };
+    return { sslMode: "verify-full", caRef: c.ca, ...(c.caBundle ? { caBundle: c.caBundle } : {}) };
+  }
+  const s = pooler.serverCa;
+  return {
+    sslMode: tls.serverSslMode,
+    ...(s ? { caRef: s.ca, ...(s.caBundle ? { caBundle: s.caBundle } : {}) } : {}),
   };
 }

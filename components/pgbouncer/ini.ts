@@ -1,5 +1,6 @@
 import type { IniAuthSettings } from "../credentials";
 import type { PoolSettings } from "./settings";
+import { type IniTls, tlsParameters } from "./tls";
 import {
   OLDEST_SUPPORTED,
   PARAMETER_SINCE,
@@ -37,6 +38,8 @@ export interface IniInput {
   /** Empty strings turn each off (no unix socket, no pidfile, log to stderr). */
   readonly paths: { readonly unixSocketDir: string; readonly pidfile: string; readonly logfile: string };
   readonly process?: IniProcess;
+  /** Both TLS legs: modes, files, protocols. */
+  readonly tls: IniTls;
 }
 
 /** Thrown when the target PgBouncer release would refuse the file. */
@@ -87,6 +90,7 @@ export function pgbouncerParameters(input: IniInput): [string, Value][] {
     ["server_login_retry", pool.serverLoginRetrySeconds],
     // The exporter (and many drivers) send it; PgBouncer would refuse the login otherwise.
     ["ignore_startup_parameters", "extra_float_digits"],
+    ...tlsParameters(input.tls),
   );
   // 0 is PgBouncer's "off". It must be written where the release has the parameter: since 1.24 its
   // default is 200, so leaving it out would turn prepared statements on. Releases before 1.21 lack it

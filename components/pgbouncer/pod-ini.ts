@@ -1,18 +1,19 @@
 import type { IniAuthSettings } from "../credentials";
 import type { IniInput, IniProcess } from "./ini";
 import type { PoolerSettings } from "./settings";
+import { podIniTls } from "./tls";
 
 /** Where the pod mounts its files. */
 export const POD_PATHS = {
   configDir: "/etc/pgbouncer",
   authDir: "/etc/pgbouncer/auth",
   authFile: "/etc/pgbouncer/auth/userlist.txt",
-  /** Shared by the processes of a multi-process pod: one unix socket directory each, for peering. */
+  /** One unix socket directory per process below it: its exporter's way in, and its peers'. */
   runDir: "/var/run/pgbouncer",
 } as const;
 
 /** What the ini of a pod depends on. */
-export type PodIniSettings = Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter">;
+export type PodIniSettings = Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter" | "tls">;
 
 /** The ini file of process `index` (1-based) in the ConfigMap; a single process keeps `pgbouncer.ini`. */
 export function iniFileName(index: number, processes: number): string {
@@ -26,10 +27,9 @@ export function socketDir(index: number): string {
 
 /**
  * The ini input of every PgBouncer process of the pod. Each listens on every interface of the pod; no
- * pidfile; logs to stderr. One process needs no unix socket (the root filesystem is read-only and the
- * exporter uses TCP). Several share the port through `so_reuseport`, and each has its own unix socket
- * directory, through which its peers forward cancel requests (`peer_id`, `[peers]`) and its exporter
- * reaches exactly this process. The local harness renders from these too (`tools/harness/ini.ts`) and
+ * pidfile; logs to stderr. Each process has its own unix socket directory, through which its exporter
+ * reaches exactly this process without TLS (see `socketConnectionString`). Several share the port through
+ * `so_reuseport`, and their peers forward cancel requests through those sockets (`peer_id`, `[peers]`). The local harness renders from these too (`tools/harness/ini.ts`) and
  * rewrites only version, paths, address and port.
  */
 export function podIniInputs(s: PodIniSettings, auth: IniAuthSettings): IniInput[] {
@@ -54,8 +54,9 @@ export function podIniInputs(s: PodIniSettings, auth: IniAuthSettings): IniInput
       auth: { ...auth, file: POD_PATHS.authFile },
       statsUsers: [s.exporter.statsUser],
       adminUsers: [],
-      paths: { unixSocketDir: k === 1 ? "" : socketDir(i), pidfile: "", logfile: "" },
+      paths: { unixSocketDir: socketDir(i), pidfile: "", logfile: "" },
       ...(process ? { process } : {}),
+      tls: podIniTls(s.tls),
     };
   });
 }

@@ -3,11 +3,14 @@
  * container and one exporter per process, the restricted security context, probes, the preStop drain, the
  * volumes. The component (./component.ts) wires it into the Deployment.
  */
+import * as path from "path";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { POD_PATHS, iniFileName, socketDir } from "./pod-ini";
-import type { PoolerSettings, WorkloadSettings, ExporterSettings } from "./settings";
+import { tlsReloadCommand } from "./reload";
+import { type PoolerSettings, type WorkloadSettings, type ExporterSettings, imageRef } from "./settings";
 import { spreadConstraints } from "./spread";
+import { TLS_PATHS, TLS_SECRET_KEYS } from "./tls";
 
 /** Container port names, shared by the Service, the probes and the scrape config. */
 export const PORT_NAMES = { client: "pgbouncer", metrics: "metrics" } as const;
@@ -84,8 +87,10 @@ export function processLayout(workload: WorkloadSettings, exporter: ExporterSett
 }
 
 /**
- * The exporter's connection string to one process of a multi-process pod: through that process's unix
- * socket, since TCP on the shared port reaches whichever process the kernel picks.
+ * The exporter's connection string to one process: through that process's unix socket. A unix socket is
+ * never asked for TLS (PgBouncer exempts it from `client_tls_sslmode`), cannot be reached from the network,
+ * keeps the exporter reporting when the client certificate is broken, and reaches exactly its own process
+ * where TCP on a shared port (`so_reuseport`) reaches whichever the kernel picks.
  */
 export function socketConnectionString(tcpUrl: string, dir: string): string {
   const u = new URL(tcpUrl);
@@ -95,20 +100,40 @@ export function socketConnectionString(tcpUrl: string, dir: string): string {
   return `postgres://${u.username}:${u.password}@${u.pathname}?${params.toString()}`;
 }
 
-/** The pod spec, a pure function of the settings and the names of the ConfigMap and Secret. */
+/** A ConfigMap or Secret key the pod mounts as one file. */
+export interface MountedKey {
+  readonly kind: "configMap" | "secret";
+  readonly name: pulumi.Input<string>;
+  readonly key: string;
+}
+
+/** The names of what the pod mounts. */
+export interface PodNames {
+  readonly configMap: pulumi.Input<string>;
+  readonly secret: pulumi.Input<string>;
+  readonly instance: string;
+  /** The client certificate's `kubernetes.io/tls` Secret; set when clients are served TLS. */
+  readonly tlsSecret?: pulumi.Input<string>;
+  /** The CA PostgreSQL's certificate is verified against; set when the stack names one. */
+  readonly serverCa?: MountedKey;
+}
+
+/** The pod spec, a pure function of the settings and the names of what it mounts. */
 export function podSpec(
-  args: Pick<PoolerSettings, "workload" | "exporter">,
-  names: { configMap: pulumi.Input<string>; secret: pulumi.Input<string>; instance: string },
+  args: Pick<PoolerSettings, "workload" | "exporter" | "tls">,
+  names: PodNames,
 ): k8s.types.input.core.v1.PodSpec {
-  const { workload, exporter } = args;
+  const { workload, exporter, tls } = args;
   const r = workload.resources;
   const layout = processLayout(workload, exporter);
   const single = layout.length === 1;
   const configMount = { name: "config", mountPath: POD_PATHS.configDir, readOnly: true };
   const authMount = { name: "auth", mountPath: POD_PATHS.authDir, readOnly: true };
-  // Several processes need a unix socket directory each (peering, their exporters). PgBouncer does not
-  // create it, so each is its own emptyDir, whose mount point the kubelet creates. A process writes only its
-  // own; it connects to its peers' sockets, which a read-only mount allows.
+  const tlsFiles = names.tlsSecret !== undefined || names.serverCa !== undefined;
+  const tlsMounts = tlsFiles ? [{ name: "tls", mountPath: TLS_PATHS.dir, readOnly: true }] : [];
+  // Every process has a unix socket directory (its exporter; peering when there are several). PgBouncer
+  // does not create it, so each is its own emptyDir, whose mount point the kubelet creates. A process
+  // writes only its own; it connects to its peers' sockets, which a read-only mount allows.
   const runVolume = (i: number) => `run-${i}`;
   const runMount = (i: number, readOnly: boolean) => ({
     name: runVolume(i),
@@ -121,10 +146,16 @@ export function podSpec(
       : // TCP on the shared port may reach another process; the socket file is this process's own.
         { exec: { command: ["test", "-S", `${socketDir(p.index)}/.s.PGSQL.${workload.port}`] } };
 
+  const ini = (p: ProcessLayout) => `${POD_PATHS.configDir}/${p.iniFile}`;
   const pgbouncers = layout.map((p): k8s.types.input.core.v1.Container => ({
     name: p.container,
-    image: `${workload.image}:${workload.version}`,
-    command: ["pgbouncer", `${POD_PATHS.configDir}/${p.iniFile}`],
+    image: imageRef(`${workload.image}:${workload.version}`, workload.digest),
+    // With TLS files, a small sh loop runs PgBouncer and reloads it when the kubelet updates them (a renewed
+    // certificate, a new server CA; ./reload.ts); the preStop hook's and the kubelet's signals reach
+    // PgBouncer through it.
+    command: tlsFiles
+      ? tlsReloadCommand(ini(p), TLS_PATHS.dir, tls.reloadCheckSeconds)
+      : ["pgbouncer", ini(p)],
     // The port is shared (so_reuseport): declared once, by the first process, for the Service.
     ...(p.index === 1
       ? { ports: [{ name: PORT_NAMES.client, containerPort: workload.port, protocol: "TCP" }] }
@@ -137,13 +168,16 @@ export function podSpec(
     livenessProbe: { ...probe(p), initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
     lifecycle: { preStop: { exec: { command: preStopCommand(workload.preStopDelaySeconds) } } },
     securityContext: CONTAINER_SECURITY,
-    volumeMounts: single
-      ? [configMount, authMount]
-      : [configMount, authMount, ...layout.map((q) => runMount(q.index, q.index !== p.index))],
+    volumeMounts: [
+      configMount,
+      authMount,
+      ...tlsMounts,
+      ...layout.map((q) => runMount(q.index, q.index !== p.index)),
+    ],
   }));
   const exporters = layout.map((p): k8s.types.input.core.v1.Container => ({
     name: p.exporterContainer,
-    image: exporter.image,
+    image: imageRef(exporter.image, exporter.digest),
     args: [`--web.listen-address=:${p.metricsPort}`, "--web.telemetry-path=/metrics"],
     env: [
       {
@@ -159,7 +193,7 @@ export function podSpec(
     // No readiness probe: a failing exporter must not take the pooler out of the Service.
     livenessProbe: { tcpSocket: { port: p.metricsPortName }, periodSeconds: 20, failureThreshold: 3 },
     securityContext: CONTAINER_SECURITY,
-    ...(single ? {} : { volumeMounts: [runMount(p.index, true)] }),
+    volumeMounts: [runMount(p.index, true)],
   }));
   return {
     automountServiceAccountToken: false,
@@ -187,12 +221,38 @@ export function podSpec(
           defaultMode: 0o440,
         },
       },
-      ...(single
-        ? []
-        : layout.map((p) => ({
-            name: runVolume(p.index),
-            emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
-          }))),
+      ...(tlsFiles ? [{ name: "tls", projected: { sources: tlsSources(names), defaultMode: 0o440 } }] : []),
+      ...layout.map((p) => ({
+        name: runVolume(p.index),
+        emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
+      })),
     ],
   };
+}
+
+/** The projected TLS volume's sources: the certificate and key, and the server CA as `server-ca.crt`. */
+function tlsSources(names: PodNames): k8s.types.input.core.v1.VolumeProjection[] {
+  const cert =
+    names.tlsSecret !== undefined
+      ? [
+          {
+            secret: {
+              name: names.tlsSecret,
+              items: [
+                { key: TLS_SECRET_KEYS.cert, path: path.basename(TLS_PATHS.certFile) },
+                { key: TLS_SECRET_KEYS.key, path: path.basename(TLS_PATHS.keyFile) },
+              ],
+            },
+          },
+        ]
+      : [];
+  const ca = names.serverCa;
+  const caItems = ca ? [{ key: ca.key, path: path.basename(TLS_PATHS.serverCaFile) }] : [];
+  const server =
+    ca === undefined
+      ? []
+      : ca.kind === "configMap"
+        ? [{ configMap: { name: ca.name, items: caItems } }]
+        : [{ secret: { name: ca.name, items: caItems } }];
+  return [...cert, ...server];
 }

@@ -11,6 +11,8 @@ import { type PoolBudget, poolBudget } from "./budget";
 import { PGBOUNCER_RELEASE } from "./release";
 import { type WhenUnsatisfiable, ZONE_TOPOLOGY_KEY } from "./spread";
 import { OLDEST_SECURE, compareVersions, isVersion } from "./versions";
+import { type EgressSettings, IPV4_CIDR, databasePeer } from "./egress";
+import type { TlsSettings } from "./tls";
 
 /** How PgBouncer hands server connections to clients. */
 export type PoolMode = "transaction" | "session" | "statement";
@@ -91,6 +93,11 @@ export interface WorkloadSettings {
   /** Image repository; the tag is `version`. @default ghcr.io/cloudnative-pg/pgbouncer */
   readonly image: string;
   /**
+   * The image's digest (`sha256:…`), pinned next to the tag: `image:version@digest`. The policy pack warns
+   * when prod runs without one. @default unset: the tag alone
+   */
+  readonly digest?: string;
+  /**
    * PgBouncer release the image runs; must carry the 1.25.2 security fixes.
    * @default the release in `components/pgbouncer/pgbouncer-release.json` (1.25.2), which the tests also run
    */
@@ -135,14 +142,16 @@ export interface WorkloadSettings {
 export interface ExporterSettings {
   /** @default prometheuscommunity/pgbouncer-exporter:v0.12.1 */
   readonly image: string;
+  /** The image's digest (`sha256:…`), pinned next to the tag. @default unset: the tag alone */
+  readonly digest?: string;
   /** @default 9127 */
   readonly port: number;
   /** PgBouncer user the exporter logs in as; listed in `stats_users`. @default pgbouncer_exporter */
   readonly statsUser: string;
 }
 
-/** Who may reach the pooler (NetworkPolicy). */
-export interface NetworkSettings {
+/** Who may reach the pooler, and what it may reach (NetworkPolicy). */
+export interface NetworkSettings extends EgressSettings {
   /** Labels of the backend pods, in the pooler's namespace, that may connect to the client port. */
   readonly backendPodSelector: Readonly<Record<string, string>>;
   /** Labels of the namespace Prometheus runs in. @default kubernetes.io/metadata.name: monitoring */
@@ -159,6 +168,8 @@ export interface PoolerSettings {
   readonly database: DatabaseSettings;
   readonly exporter: ExporterSettings;
   readonly network: NetworkSettings;
+  /** TLS on both legs (config key `tls`). */
+  readonly tls: TlsSettings;
 }
 
 export const POOL_DEFAULTS: PoolSettings = {
@@ -208,6 +219,8 @@ export const NETWORK_DEFAULTS: NetworkSettings = {
   backendPodSelector: { "app.kubernetes.io/name": "clipper-backend" },
   prometheusNamespaceSelector: { "kubernetes.io/metadata.name": "monitoring" },
   prometheusPodSelector: { "app.kubernetes.io/name": "prometheus" },
+  dnsNamespaceSelector: { "kubernetes.io/metadata.name": "kube-system" },
+  dnsPodSelector: { "k8s-app": "kube-dns" },
 };
 
 /** The Deployment's rolling update: never below the replica count, one extra pod at a time. */
@@ -216,7 +229,14 @@ export const ROLLING_SURGE = 1;
 const PORT = { min: 1, max: 65535 };
 const SECONDS_DAY = { min: 0, max: 86400 };
 const IMAGE_REPO = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
-const IMAGE_REF = /^[a-z0-9]+([._/:-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$/;
+const IMAGE_REF = /^[a-z0-9]+([._/:-][a-zA-Z0-9]+)*$/;
+/** An image digest as registries print it. */
+export const IMAGE_DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/** `image:tag`, or `image:tag@digest` when a digest is pinned. */
+export function imageRef(imageWithTag: string, digest: string | undefined): string {
+  return digest === undefined ? imageWithTag : `${imageWithTag}@${digest}`;
+}
 
 export function readPool(r: ConfigReader): PoolSettings {
   const d = POOL_DEFAULTS;
@@ -286,6 +306,7 @@ export function readWorkload(r: ConfigReader): WorkloadSettings {
   const res = r.child("resources");
   const w: WorkloadSettings = {
     image: r.string("image", d.image, IMAGE_REPO, "an image repository without a tag"),
+    ...optionalDigest(r),
     version: r.string("version", d.version, /^\d+\.\d+\.\d+$/, "a PgBouncer release such as 1.25.2"),
     replicas: r.int("replicas", d.replicas, { min: 1, max: 50 }),
     processesPerPod: r.int("processesPerPod", d.processesPerPod, { min: 1, max: 16 }),
@@ -359,13 +380,14 @@ export function readWorkload(r: ConfigReader): WorkloadSettings {
 export function readExporter(r: ConfigReader): ExporterSettings {
   const d = EXPORTER_DEFAULTS;
   const e: ExporterSettings = {
-    image: r.string("image", d.image, IMAGE_REF, "an image reference with a tag or digest"),
+    image: r.string("image", d.image, IMAGE_REF, "an image reference with a tag (the digest goes in digest)"),
+    ...optionalDigest(r),
     port: r.int("port", d.port, { min: 1024, max: 65535 }),
     statsUser: r.string("statsUser", d.statsUser, PG_IDENTIFIER, "a lower-case PostgreSQL identifier"),
   };
   r.rejectUnknown();
-  if (!/[:@]/.test(e.image.split("/").pop() ?? "")) {
-    r.issues.add(`${r.key}.image`, `is "${e.image}"; must be pinned to a tag or digest`);
+  if (!/:/.test(e.image.split("/").pop() ?? "")) {
+    r.issues.add(`${r.key}.image`, `is "${e.image}"; must be pinned to a tag`);
   }
   return e;
 }
@@ -376,6 +398,12 @@ export function readNetwork(r: ConfigReader): NetworkSettings {
     backendPodSelector: r.labels("backendPodSelector", d.backendPodSelector),
     prometheusNamespaceSelector: r.labels("prometheusNamespaceSelector", d.prometheusNamespaceSelector),
     prometheusPodSelector: r.labels("prometheusPodSelector", d.prometheusPodSelector),
+    dnsNamespaceSelector: r.labels("dnsNamespaceSelector", d.dnsNamespaceSelector),
+    dnsPodSelector: r.labels("dnsPodSelector", d.dnsPodSelector),
+    ...(r.has("databasePodSelector") ? { databasePodSelector: r.labels("databasePodSelector", {}) } : {}),
+    ...(r.has("databaseCidrs")
+      ? { databaseCidrs: r.stringList("databaseCidrs", IPV4_CIDR, "IPv4 CIDRs such as 10.0.0.0/16") }
+      : {}),
   };
   r.rejectUnknown();
   return n;
@@ -419,12 +447,28 @@ export function poolSizingWarning(
   );
 }
 
-/** Checks that cover several sections: the budget, port clashes. */
+/** An optional `digest` field, validated in form. */
+function optionalDigest(r: ConfigReader): { digest?: string } {
+  if (!r.has("digest")) return {};
+  return {
+    digest: r.string("digest", undefined, IMAGE_DIGEST, "an image digest, sha256: and 64 hex digits"),
+  };
+}
+
+/** Checks that cover several sections: the budget, port clashes, the database's egress. */
 export function checkPoolerSettings(
   issues: IssueList,
-  keys: { workload: string; pool: string; database: string; exporter: string },
-  s: Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter">,
+  keys: { workload: string; pool: string; database: string; exporter: string; network: string },
+  s: Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter" | "network">,
 ): void {
+  if (databasePeer(s.database.host, "", s.network.databaseCidrs) === undefined) {
+    issues.add(
+      `${keys.network}.databaseCidrs`,
+      `is required: ${keys.database}.host "${s.database.host}" is neither an in-cluster Service name nor an ` +
+        `IP address, and a NetworkPolicy cannot match a DNS name; list the database's addresses (CIDRs) ` +
+        `so that the pooler may reach it and nothing else`,
+    );
+  }
   const budget = settingsPoolBudget(s);
   if (!budget.fits) {
     issues.add(

@@ -10,6 +10,7 @@ import {
   SERVICE_NAME,
   socketConnectionString,
   preStopCommand,
+  tlsReloadCommand,
 } from "../../components/pgbouncer";
 import { isSecretMarker } from "../../testing/manifests";
 import { one, promiseOf, registered, resetMocks, settled } from "../support/mocks";
@@ -25,6 +26,7 @@ function args(overrides: Partial<PgBouncerArgs> = {}): PgBouncerArgs {
     database: prod.database,
     exporter: prod.exporter,
     network: prod.network,
+    tls: prod.tls,
     credentials: {
       authFile: pulumi.secret('"clipper" "SCRAM-SHA-256$4096:c2FsdA==$a:b"\n'),
       exporterConnectionString: pulumi.secret("postgres://pgbouncer_exporter:pw@127.0.0.1:6432/pgbouncer"),
@@ -81,7 +83,11 @@ describe("PgBouncer component (prod settings)", () => {
         requests: { cpu: "100m", memory: "64Mi" },
         limits: { cpu: "500m", memory: "256Mi" },
       });
-      assert.deepStrictEqual(c.command, ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]);
+      // TLS files are mounted, so PgBouncer runs under the loop that reloads it when they are renewed.
+      assert.deepStrictEqual(
+        c.command,
+        tlsReloadCommand("/etc/pgbouncer/pgbouncer.ini", "/etc/pgbouncer/tls", prod.tls.reloadCheckSeconds),
+      );
     });
 
     it("THEN the exporter sidecar is v0.12.1 on 9127 and reads its connection string from the Secret", () => {
@@ -106,10 +112,16 @@ describe("PgBouncer component (prod settings)", () => {
         assert.strictEqual(c.securityContext.readOnlyRootFilesystem, true, c.name);
         assert.deepStrictEqual(c.securityContext.capabilities, { drop: ["ALL"] }, c.name);
         assert.deepStrictEqual(c.securityContext.seccompProfile, { type: "RuntimeDefault" }, c.name);
-        for (const m of c.volumeMounts ?? [])
-          assert.strictEqual(m.readOnly, true, `${c.name} ${m.mountPath}`);
+        for (const m of c.volumeMounts ?? []) {
+          // The one writable mount: the process's own unix socket directory, a 1 MiB in-memory emptyDir.
+          const own = c.name === "pgbouncer" && m.mountPath === "/var/run/pgbouncer/1";
+          assert.strictEqual(m.readOnly, !own, `${c.name} ${m.mountPath}`);
+        }
       }
-      assert.ok(!pod.volumes.some((v: any) => v.emptyDir), "nothing needs a writable volume");
+      assert.deepStrictEqual(
+        pod.volumes.filter((v: any) => v.emptyDir),
+        [{ name: "run-1", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
+      );
     });
 
     it("THEN PgBouncer drains on SIGINT after the preStop delay, within the grace period", () => {
@@ -140,7 +152,7 @@ describe("PgBouncer component (prod settings)", () => {
     });
 
     it("THEN the ConfigMap carries the rendered ini and the Deployment mounts it by its generated name", () => {
-      const cm = one("kubernetes:core/v1:ConfigMap").inputs as any;
+      const cm = one("kubernetes:core/v1:ConfigMap", undefined, "pgbouncer-config").inputs as any;
       assert.strictEqual(cm.metadata.name, undefined, "auto-named, so a change rolls the pods");
       assert.strictEqual(cm.data["pgbouncer.ini"], pooler.ini);
       assert.match(pooler.ini, /^max_db_connections = 50$/m);
@@ -149,7 +161,7 @@ describe("PgBouncer component (prod settings)", () => {
     });
 
     it("THEN the Secret's data is a Pulumi secret and is mounted read-only", () => {
-      const secret = one("kubernetes:core/v1:Secret").inputs as any;
+      const secret = one("kubernetes:core/v1:Secret", undefined, "pgbouncer-auth").inputs as any;
       assert.ok(isSecretMarker(secret.stringData), "stringData must be secret");
       const vol = deploymentSpec().template.spec.volumes.find((v: any) => v.name === "auth");
       assert.strictEqual(vol.secret.defaultMode, 0o440);
@@ -176,7 +188,7 @@ describe("PgBouncer component (prod settings)", () => {
 
     it("THEN the NetworkPolicy admits 6432 only from the backend and 9127 only from Prometheus", () => {
       const np = one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs as any;
-      assert.deepStrictEqual(np.spec.policyTypes, ["Ingress"]);
+      assert.deepStrictEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
       assert.deepStrictEqual(np.spec.ingress, [
         {
           from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "clipper-backend" } } }],
@@ -261,13 +273,13 @@ describe("PgBouncer component with several processes per pod", () => {
     assert.deepStrictEqual(
       pod.containers.map((c: any) => [c.name, c.command]),
       [
-        ["pgbouncer-1", ["pgbouncer", "/etc/pgbouncer/pgbouncer-1.ini"]],
-        ["pgbouncer-2", ["pgbouncer", "/etc/pgbouncer/pgbouncer-2.ini"]],
+        ["pgbouncer-1", tlsReloadCommand("/etc/pgbouncer/pgbouncer-1.ini", "/etc/pgbouncer/tls", 10)],
+        ["pgbouncer-2", tlsReloadCommand("/etc/pgbouncer/pgbouncer-2.ini", "/etc/pgbouncer/tls", 10)],
         ["exporter-1", undefined],
         ["exporter-2", undefined],
       ],
     );
-    const cm = one("kubernetes:core/v1:ConfigMap").inputs as any;
+    const cm = one("kubernetes:core/v1:ConfigMap", undefined, "pgbouncer-config").inputs as any;
     assert.deepStrictEqual(Object.keys(cm.data), ["pgbouncer-1.ini", "pgbouncer-2.ini"]);
     assert.deepStrictEqual(Object.values(cm.data), pooler.inis);
   });

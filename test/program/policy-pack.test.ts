@@ -61,8 +61,16 @@ function violations(check: (report: (m: string) => void) => void): string[] {
   return found;
 }
 
+/** The pooler's own ConfigMap and Secret, where the TLS objects are of the same types. */
+const POOLER_OBJECT: Readonly<Record<string, string>> = {
+  "kubernetes:core/v1:ConfigMap": "pgbouncer-config",
+  "kubernetes:core/v1:Secret": "pgbouncer-auth",
+};
+
 function one(resources: readonly PolicyInputResource[], type: string): PolicyInputResource {
-  const found = resources.filter((r) => r.type === type);
+  const found = resources.filter(
+    (r) => r.type === type && (POOLER_OBJECT[type] === undefined || r.name === POOLER_OBJECT[type]),
+  );
   assert.strictEqual(found.length, 1, `expected one ${type}`);
   return found[0];
 }

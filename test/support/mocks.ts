@@ -1,4 +1,5 @@
 /** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
+import { offlineState } from "../../testing/pki";
 import * as pulumi from "@pulumi/pulumi";
 import { offlineName } from "../../testing/resource";
 import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
@@ -19,7 +20,7 @@ export async function resetMocks(preview = false): Promise<void> {
     {
       newResource: (args) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
-        const state: Record<string, unknown> = { ...(args.inputs as Record<string, unknown>) };
+        const state = offlineState(args.type, args.inputs as Record<string, unknown>);
         const meta = (state.metadata ?? {}) as Record<string, unknown>;
         if (args.type.startsWith("kubernetes:") && meta.name === undefined) {
           state.metadata = { ...meta, name: offlineName(args.type, args.name, args.inputs) };
@@ -44,8 +45,8 @@ export async function settled(): Promise<void> {
 }
 
 /** The one registered resource of a type (fails when there is not exactly one). */
-export function one(type: string, list: readonly Registered[] = registered): Registered {
-  const found = list.filter((r) => r.type === type);
+export function one(type: string, list: readonly Registered[] = registered, name?: string): Registered {
+  const found = list.filter((r) => r.type === type && (name === undefined || r.name === name));
   if (found.length !== 1) {
     throw new Error(`expected one ${type}, got ${found.length}: ${list.map((r) => r.type).join(", ")}`);
   }

@@ -72,9 +72,12 @@ describe("pgbouncer.ini renderer", () => {
     );
   });
 
-  it("turns off the unix socket, pidfile and logfile in the pod (read-only root filesystem)", () => {
+  it("turns off the pidfile and logfile in the pod (read-only root filesystem); the socket has its own dir", () => {
     const p = params(renderIni(prodInput));
-    assert.deepStrictEqual([p.get("unix_socket_dir"), p.get("pidfile"), p.get("logfile")], ["", "", ""]);
+    assert.deepStrictEqual(
+      [p.get("unix_socket_dir"), p.get("pidfile"), p.get("logfile")],
+      ["/var/run/pgbouncer/1", "", ""],
+    );
   });
 
   it("refuses max_prepared_statements for PgBouncer 1.18, which would not start with it", () => {

@@ -73,8 +73,24 @@ describe("stack settings", () => {
       const s = parseSettings({
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+        // Verifying PostgreSQL (the default) needs its CA: only the stack can name it.
+        tls: { serverCa: { name: "postgres-ca" } },
       });
       assert.strictEqual(s.namespace, "clipper");
+      assert.deepStrictEqual(s.tls, {
+        clientSslMode: "require",
+        certificate: {
+          source: "vault-pki",
+          mount: "pki",
+          role: "clipper-pgbouncer",
+          ttlSeconds: 2592000,
+          renewBeforeSeconds: 864000,
+        },
+        serverSslMode: "verify-full",
+        serverCa: { source: "configmap", name: "postgres-ca", key: "ca.crt" },
+        protocols: "tlsv1.2,tlsv1.3",
+        reloadCheckSeconds: 10,
+      });
       assert.strictEqual(s.workload.version, "1.25.2");
       assert.strictEqual(s.pool.maxPreparedStatements, 200);
       assert.strictEqual(s.credentials.authType, "scram-sha-256");
@@ -88,6 +104,7 @@ describe("stack settings", () => {
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
         pgbouncer: { spreadWhenUnsatisfiable: "DoNotSchedule", zoneSpread: true },
+        tls: { serverCa: { name: "postgres-ca" } },
       });
       assert.deepStrictEqual(
         [s.workload.spreadWhenUnsatisfiable, s.workload.zoneSpread],
@@ -151,6 +168,76 @@ describe("stack settings", () => {
       expectProblem(
         { pool: { queryWaitTimeoutSeconds: -1 } },
         /^clipper-pgbouncer:pool.queryWaitTimeoutSeconds: is -1/,
+      ));
+    it("a server sslmode that verifies without a CA", () =>
+      expectProblem(
+        { tls: { serverSslMode: "verify-ca" } },
+        /^clipper-pgbouncer:tls.serverCa: is required when clipper-pgbouncer:tls.serverSslMode is "verify-ca"/,
+      ));
+    it("a client sslmode that would demand client certificates", () =>
+      expectProblem(
+        { tls: { clientSslMode: "verify-full" } },
+        /^clipper-pgbouncer:tls.clientSslMode: is "verify-full"; must be one of "disable", "allow", "prefer", "require"/,
+      ));
+    it("an unknown server sslmode", () =>
+      expectProblem(
+        { tls: { serverSslMode: "verify" } },
+        /^clipper-pgbouncer:tls.serverSslMode: is "verify"; must be one of/,
+      ));
+    it("an old TLS protocol", () =>
+      expectProblem(
+        { tls: { protocols: "tlsv1.1,tlsv1.2" } },
+        /^clipper-pgbouncer:tls.protocols: is "tlsv1.1,tlsv1.2"; must list each of tlsv1.2, tlsv1.3 at most once/,
+      ));
+    it("a renewal window as long as the certificate's validity", () =>
+      expectProblem(
+        { tls: { certificate: { ttlSeconds: 86400, renewBeforeSeconds: 86400 } } },
+        /^clipper-pgbouncer:tls.certificate.renewBeforeSeconds: is 86400; must be below clipper-pgbouncer:tls.certificate.ttlSeconds \(86400\)/,
+      ));
+    it("a certificate Secret source without its name", () =>
+      expectProblem(
+        { tls: { certificate: { source: "secret" } } },
+        /^clipper-pgbouncer:tls.certificate.name: is required/,
+      ));
+    it("a certificate while clients get no TLS", () =>
+      expectProblem(
+        { tls: { clientSslMode: "disable", certificate: { source: "secret", name: "x" } } },
+        /^clipper-pgbouncer:tls.certificate: is set while clipper-pgbouncer:tls.clientSslMode is "disable"/,
+      ));
+    it("a server CA with server TLS off", () =>
+      expectProblem(
+        { tls: { serverSslMode: "disable", serverCa: { name: "postgres-ca" } } },
+        /^clipper-pgbouncer:tls.serverCa: is set while clipper-pgbouncer:tls.serverSslMode is "disable"/,
+      ));
+    it("a Vault server CA without its path", () =>
+      expectProblem(
+        { tls: { serverCa: { source: "vault", mount: "secret" } } },
+        /^clipper-pgbouncer:tls.serverCa.path: is required/,
+      ));
+    it("a misspelt TLS setting", () =>
+      expectProblem(
+        { tls: { sslmode: "require" } },
+        /^clipper-pgbouncer:tls.sslmode: is not a known setting/,
+      ));
+    it("an image digest that is not sha256 and 64 hex digits", () =>
+      expectProblem(
+        { pgbouncer: { digest: "sha256:abc" } },
+        /^clipper-pgbouncer:pgbouncer.digest: is "sha256:abc"; must be an image digest, sha256: and 64 hex digits/,
+      ));
+    it("an exporter digest inside the image reference", () =>
+      expectProblem(
+        { exporter: { image: `x/y:v1@sha256:${"a".repeat(64)}` } },
+        /^clipper-pgbouncer:exporter.image: is .*; must be an image reference with a tag \(the digest goes in digest\)/,
+      ));
+    it("an external database host without its addresses for the egress policy", () =>
+      expectProblem(
+        { database: { maxConnections: 100, host: "clipper.abc123.eu-west-1.rds.amazonaws.com" } },
+        /^clipper-pgbouncer:network.databaseCidrs: is required: clipper-pgbouncer:database.host "clipper.abc123.eu-west-1.rds.amazonaws.com" is neither an in-cluster Service name nor an IP address/,
+      ));
+    it("a database CIDR that is not one", () =>
+      expectProblem(
+        { network: { databaseCidrs: ["10.0.0.0/33"] } },
+        /^clipper-pgbouncer:network.databaseCidrs: is \["10.0.0.0\/33"\]; must be a non-empty list of IPv4 CIDRs/,
       ));
     it("a misspelt pool setting", () =>
       expectProblem(

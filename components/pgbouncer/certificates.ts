@@ -1,0 +1,166 @@
+/**
+ * The pooler's TLS objects: the client-facing certificate (issued by Vault PKI into a Secret the pod mounts,
+ * or an existing Secret), the CA it is verified with, and the CA PostgreSQL is verified against.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as vault from "@pulumi/vault";
+import type { MountedKey } from "./pod-spec";
+import { type CaSource, TLS_SECRET_KEYS, type TlsSettings } from "./tls";
+
+/** The fixed name of the Secret a Vault-issued certificate lives in: a renewal changes its data, not its name. */
+export const TLS_SECRET_NAME = "pgbouncer-tls";
+/** The ConfigMap with the pooler's CA (`ca.crt`), for the backend to verify the pooler with. */
+export const POOLER_CA_CONFIGMAP = "pgbouncer-ca";
+/** The ConfigMap a Vault-held server CA is copied into, for the pod to mount. */
+export const SERVER_CA_CONFIGMAP = "pgbouncer-server-ca";
+
+/** Every name the backend may use for the pooler's Service, shortest first; the last is `dbHost`. */
+export function serviceNames(service: string, namespace: string, clusterDomain = "cluster.local"): string[] {
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${clusterDomain}`,
+  ];
+}
+
+/** Where a CA lives in the cluster: what a client mounts to verify with it. */
+export interface CaRef {
+  readonly kind: "ConfigMap" | "Secret";
+  readonly name: string;
+  readonly key: string;
+}
+
+/** The client-facing certificate as the pod and the backend see it. */
+export interface ClientCertificate {
+  /** The `kubernetes.io/tls` Secret the pod mounts. */
+  readonly secretName: pulumi.Output<string>;
+  /** Where the CA that signed it is, for the backend. */
+  readonly ca: CaRef;
+  /** The CA's PEM, when the program knows it (Vault PKI). */
+  readonly caBundle?: pulumi.Output<string>;
+  /** The certificate's expiry (Unix seconds), when the program issued it. */
+  readonly expiresAt?: pulumi.Output<number>;
+  /** The issued certificate (Vault PKI), for tests and the e2e. */
+  readonly issued?: vault.pkisecret.SecretBackendCert;
+}
+
+/**
+ * The client-facing certificate. Vault PKI: the program issues it (common name `dbHost`, every Service name
+ * as a SAN) and a `pulumi up` re-issues it when less than `renewBeforeSeconds` of it remains (the provider's
+ * `autoRenew`); it goes into the Secret `pgbouncer-tls` (`tls.crt` with the issuing CA after it, `tls.key`,
+ * `ca.crt`) and its CA into the ConfigMap `pgbouncer-ca`. An existing Secret is used as it is.
+ */
+export function clientCertificate(
+  name: string,
+  args: {
+    readonly tls: TlsSettings;
+    readonly namespace: string;
+    readonly service: string;
+    readonly labels: Readonly<Record<string, string>>;
+  },
+  parent: pulumi.Resource,
+): ClientCertificate | undefined {
+  const c = args.tls.certificate;
+  if (c === undefined) return undefined;
+  if (c.source === "secret") {
+    return {
+      secretName: pulumi.output(c.name),
+      ca: { kind: "Secret", name: c.name, key: TLS_SECRET_KEYS.ca },
+    };
+  }
+  const names = serviceNames(args.service, args.namespace);
+  const cert = new vault.pkisecret.SecretBackendCert(
+    `${name}-client-cert`,
+    {
+      backend: c.mount,
+      name: c.role,
+      commonName: names[names.length - 1],
+      altNames: names,
+      ttl: String(c.ttlSeconds),
+      autoRenew: true,
+      minSecondsRemaining: c.renewBeforeSeconds,
+    },
+    { parent, additionalSecretOutputs: ["privateKey"] },
+  );
+  const meta = { namespace: args.namespace, labels: { ...args.labels } };
+  new k8s.core.v1.Secret(
+    `${name}-tls`,
+    {
+      metadata: { ...meta, name: TLS_SECRET_NAME },
+      type: "kubernetes.io/tls",
+      stringData: {
+        [TLS_SECRET_KEYS.cert]: pulumi.interpolate`${cert.certificate}\n${cert.issuingCa}\n`,
+        [TLS_SECRET_KEYS.key]: pulumi.secret(cert.privateKey),
+        [TLS_SECRET_KEYS.ca]: cert.issuingCa,
+      },
+    },
+    { parent },
+  );
+  new k8s.core.v1.ConfigMap(
+    `${name}-ca`,
+    { metadata: { ...meta, name: POOLER_CA_CONFIGMAP }, data: { [TLS_SECRET_KEYS.ca]: cert.issuingCa } },
+    { parent },
+  );
+  return {
+    secretName: pulumi.output(TLS_SECRET_NAME),
+    ca: { kind: "ConfigMap", name: POOLER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
+    caBundle: cert.issuingCa,
+    expiresAt: cert.expiration,
+    issued: cert,
+  };
+}
+
+/** The server CA as the pod mounts it and as the backend finds it (for the direct route). */
+export interface ServerCa {
+  readonly mount: MountedKey;
+  readonly ca: CaRef;
+  /** The PEM, when the program read it (from Vault). */
+  readonly caBundle?: pulumi.Output<string>;
+}
+
+/** The CA PostgreSQL is verified against. A Vault-held CA is copied into the ConfigMap `pgbouncer-server-ca`. */
+export function serverCa(
+  name: string,
+  source: CaSource | undefined,
+  args: { readonly namespace: string; readonly labels: Readonly<Record<string, string>> },
+  parent: pulumi.Resource,
+): ServerCa | undefined {
+  if (source === undefined) return undefined;
+  if (source.source !== "vault") {
+    const kind = source.source === "configmap" ? "ConfigMap" : "Secret";
+    return {
+      mount: {
+        kind: source.source === "configmap" ? "configMap" : "secret",
+        name: source.name,
+        key: source.key,
+      },
+      ca: { kind, name: source.name, key: source.key },
+    };
+  }
+  const read = vault.kv.getSecretV2Output({ mount: source.mount, name: source.path }, { parent });
+  const pem = read.data.apply((data) => {
+    const v = data?.[source.key];
+    if (typeof v !== "string" || !v.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new Error(
+        `Vault ${source.mount}/${source.path}: key "${source.key}" (tls.serverCa.key) must hold a PEM CA ` +
+          `certificate`,
+      );
+    }
+    return v;
+  });
+  new k8s.core.v1.ConfigMap(
+    `${name}-server-ca`,
+    {
+      metadata: { namespace: args.namespace, labels: { ...args.labels }, name: SERVER_CA_CONFIGMAP },
+      data: { [TLS_SECRET_KEYS.ca]: pem },
+    },
+    { parent },
+  );
+  return {
+    mount: { kind: "configMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
+    ca: { kind: "ConfigMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
+    caBundle: pem,
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Egress of the pooler's pods: DNS, and PostgreSQL's host and port; nothing else. A NetworkPolicy matches
+ * pods and IP blocks, never DNS names, so the database's host decides what can be written:
+ * - an in-cluster Service name (`svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`): the pods of that
+ *   namespace (narrowed by `network.databasePodSelector`) on the database port, which must be the pods'
+ *   port, as policies apply after the Service's translation;
+ * - an IPv4 address: that address;
+ * - any other name (a managed database's endpoint): `network.databaseCidrs` must give its addresses. A
+ *   cluster with egress by FQDN (Cilium's `toFQDNs`, Calico's domain policies) can narrow that to the name
+ *   itself; a Kubernetes NetworkPolicy cannot.
+ */
+
+/** A NetworkPolicy egress rule, as the Kubernetes API (and `@pulumi/kubernetes`) takes it. */
+export interface EgressRule {
+  readonly to: readonly Record<string, unknown>[];
+  readonly ports: readonly { readonly protocol: "TCP" | "UDP"; readonly port: number }[];
+}
+
+export interface EgressSettings {
+  /** Namespace labels of the cluster DNS. @default kubernetes.io/metadata.name: kube-system */
+  readonly dnsNamespaceSelector: Readonly<Record<string, string>>;
+  /** Pod labels of the cluster DNS. @default k8s-app: kube-dns */
+  readonly dnsPodSelector: Readonly<Record<string, string>>;
+  /** Pod labels of PostgreSQL, when it runs in the cluster. @default unset: any pod of its namespace */
+  readonly databasePodSelector?: Readonly<Record<string, string>>;
+  /** PostgreSQL's addresses, when its host is not an in-cluster Service or an IP. @default unset */
+  readonly databaseCidrs?: readonly string[];
+}
+
+export const DNS_PORT = 53;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+/** `a.b.c.d/n`, IPv4 only (the pod network the program targets). */
+export const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/;
+
+/** Where the database is, as a policy can say it; `undefined` when only `databaseCidrs` can say it. */
+export type DatabasePeer =
+  | { readonly kind: "service"; readonly namespace: string }
+  | { readonly kind: "ip"; readonly cidr: string }
+  | { readonly kind: "cidrs"; readonly cidrs: readonly string[] };
+
+/** Classifies `host` (the pooler runs in `namespace`, whose DNS search path makes `svc` and `svc.ns` work). */
+export function databasePeer(
+  host: string,
+  namespace: string,
+  cidrs: readonly string[] | undefined,
+  clusterDomain = "cluster.local",
+): DatabasePeer | undefined {
+  if (cidrs && cidrs.length > 0) return { kind: "cidrs", cidrs };
+  if (IPV4.test(host)) return { kind: "ip", cidr: `${host}/32` };
+  const parts = host.split(".");
+  if (parts.length === 1) return { kind: "service", namespace };
+  const suffix = parts.slice(2).join(".");
+  if (parts.length === 2 || suffix === "svc" || suffix === `svc.${clusterDomain}`) {
+    return { kind: "service", namespace: parts[1] };
+  }
+  return undefined;
+}
+
+/** The egress rules: DNS over UDP and TCP, then the database. */
+export function egressRules(peer: DatabasePeer, port: number, s: EgressSettings): EgressRule[] {
+  const dns: EgressRule = {
+    to: [
+      {
+        namespaceSelector: { matchLabels: { ...s.dnsNamespaceSelector } },
+        podSelector: { matchLabels: { ...s.dnsPodSelector } },
+      },
+    ],
+    ports: [
+      { protocol: "UDP", port: DNS_PORT },
+      { protocol: "TCP", port: DNS_PORT },
+    ],
+  };
+  const to =
+    peer.kind === "service"
+      ? [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peer.namespace } },
+            podSelector: { matchLabels: { ...(s.databasePodSelector ?? {}) } },
+          },
+        ]
+      : (peer.kind === "ip" ? [peer.cidr] : peer.cidrs).map((cidr) => ({ ipBlock: { cidr } }));
+  return [dns, { to, ports: [{ protocol: "TCP", port }] }];
+}
