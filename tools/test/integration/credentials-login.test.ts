@@ -19,7 +19,7 @@ import {
   scramKeys,
   scramVerifier,
 } from "../../../components/credentials";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
+import { PGBOUNCER_RELEASE, socketConnectionString } from "../../../components/pgbouncer";
 import { type StackSettings, loadStackSettings } from "../../../stacks/settings";
 import { kvV2ReadResult } from "../../../testing/engine";
 import {
@@ -174,7 +174,11 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
     });
 
     it("the exporter's connection string (URL-encoded) opens PgBouncer's console as the stats user", async () => {
-      const url = await promiseOf(creds.exporterConnectionString);
+      // As the pod does: through the process's unix socket, which PgBouncer never asks for TLS.
+      const url = socketConnectionString(
+        await promiseOf(creds.exporterConnectionString),
+        bouncer.files[0].unixSocketDir,
+      );
       const r = await psqlUrl(url, "SHOW USERS");
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, new RegExp(`^${stack.exporter.statsUser}\\|`, "m"));
@@ -267,7 +271,13 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       };
       assert.equal(await psql(conn, "SELECT current_user, inet_server_port()"), `${user}|${pg.port}`);
       await assert.rejects(psql({ ...conn, password: "nope" }, "SELECT 1"), REFUSED);
-      const console = await psqlUrl(await promiseOf(creds.exporterConnectionString), "SHOW USERS");
+      const console = await psqlUrl(
+        socketConnectionString(
+          await promiseOf(creds.exporterConnectionString),
+          bouncer.files[0].unixSocketDir,
+        ),
+        "SHOW USERS",
+      );
       assert.equal(console.code, 0, console.err);
     });
 
