@@ -173,12 +173,13 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       await assert.rejects(psql({ ...app, password: APP_PASSWORD + "x" }, "SELECT 1"), REFUSED);
     });
 
-    it("the exporter's connection string (URL-encoded) opens PgBouncer's console as the stats user", async () => {
-      // As the pod does: through the process's unix socket, which PgBouncer never asks for TLS.
-      const url = socketConnectionString(
-        await promiseOf(creds.exporterConnectionString),
-        bouncer.files[0].unixSocketDir,
-      );
+    it("the exporter's connection string (URL-encoded, over the process's unix socket as the pod has it) opens PgBouncer's console as the stats user", async () => {
+      const tcp = await promiseOf(creds.exporterConnectionString);
+      const url = socketConnectionString(tcp, bouncer.files[0].unixSocketDir);
+      // over TCP (sslmode=disable) PgBouncer asks for TLS: why the exporter uses the unix socket
+      const plain = await psqlUrl(tcp, "SHOW USERS");
+      assert.notEqual(plain.code, 0);
+      assert.match(plain.err, /FATAL: {2}SSL required/);
       const r = await psqlUrl(url, "SHOW USERS");
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, new RegExp(`^${stack.exporter.statsUser}\\|`, "m"));
