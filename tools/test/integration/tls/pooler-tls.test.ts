@@ -5,6 +5,8 @@
  * through psql, Node's through the wire client), and prepared statements and cancels with TLS on both legs.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { PGBOUNCER_RELEASE } from "../../../../components/pgbouncer";
 import { loadStackSettings } from "../../../../stacks/settings";
 import {
@@ -81,6 +83,21 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
       c.close();
     }
     assert.ok(logLines(bouncer, /S-0x[0-9a-f]+: .* SSL established: TLSv1\.[23]/).length > 0, bouncer.logs());
+  });
+
+  it("THEN one CA bundle of both CAs lets a verify-full backend reach the pooler and, rolled back, PostgreSQL", async () => {
+    // The runbook's advice for the backend switch: the switch changes DB_HOST/DB_PORT only.
+    const bundle = path.join(path.dirname(world.poolerCa.certFile), "backend-bundle.crt");
+    fs.writeFileSync(
+      bundle,
+      fs.readFileSync(world.poolerCa.certFile, "utf8") + fs.readFileSync(world.postgresCa.certFile, "utf8"),
+    );
+    fs.chmodSync(bundle, 0o644);
+    const tls = { sslmode: "verify-full", rootCertFile: bundle, hostname: VERIFY_NAME } as const;
+    const pooled: Conn = { ...pooledConn(world, bouncer), tls };
+    const direct: Conn = { ...pooled, host: world.pg.host, port: world.pg.port, tls };
+    assert.match(await psql(pooled, "SELECT inet_server_port()"), new RegExp(`^${world.pg.port}$`));
+    assert.match(await psql(direct, ON_SERVER), /^t\|TLSv1\.[23]$/);
   });
 
   it("THEN a plaintext client is refused with PgBouncer's 'SSL required'", async () => {

@@ -182,8 +182,13 @@ describe("GIVEN PgBouncer run by the product's reload script on a kubelet-style 
       while (fs.existsSync(`/proc/${pid}`) && Date.now() - started < 10_000) await sleep(50);
       assert.equal(fs.existsSync(`/proc/${pid}`), false, "PgBouncer is still running 10 s after TERM");
       assert.match(fs.readFileSync(bouncer.files[0].logfile, "utf8"), /got SIGTERM, shutting down/);
-      // the script ends at its next check; end its sleep now (by PID) rather than wait for it
-      for (const child of childrenOf(script)) process.kill(child, "SIGTERM");
+      // the script ticks every second, so the container ends within about a second of PgBouncer
+      const gone = Date.now();
+      while (fs.existsSync(`/proc/${script}`) && Date.now() - gone < 5_000) await sleep(50);
+      const alive = fs.existsSync(`/proc/${script}`);
+      if (alive) for (const child of childrenOf(script)) process.kill(child, "SIGTERM");
+      assert.equal(alive, false, "the reload script outlived PgBouncer by more than 5 s");
+      assert.ok(Date.now() - gone < 2_000, `the script ended ${Date.now() - gone} ms after PgBouncer`);
     });
   });
 });
