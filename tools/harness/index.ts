@@ -29,10 +29,28 @@ export {
   localPgBouncerVersion,
   pgbouncerBinary,
 } from "./binary";
-export { type HarnessRewrites, harnessIni, harnessIniInput, localRewrites } from "./ini";
+export {
+  type HarnessRewrites,
+  type HarnessTlsFiles,
+  harnessIni,
+  harnessIniInput,
+  harnessTlsFiles,
+  localRewrites,
+} from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, makeRunDir, sleep } from "./proc";
-export { type IssueOptions, type IssuedCert, type TestCa, issueCert, makeTestCa } from "./tls";
+export {
+  type HarnessPki,
+  type IssueOptions,
+  type IssuedCert,
+  type KubeletTlsDir,
+  type SecretFiles,
+  type TestCa,
+  harnessPki,
+  issueCert,
+  kubeletTlsDir,
+  makeTestCa,
+} from "./tls";
 export { PgClient, PgError } from "./pgwire";
 export {
   HARNESS_APP_USER,

@@ -348,18 +348,21 @@ export class PgClient {
   }
 
   /**
-   * Under TLS the cancel goes the way this connection's `ClientTls.cancel` says (plain by default, as
-   * libpq's PQcancel sends it); `conn` may override the TLS settings (`tls` of a unix socket is ignored).
+   * Sent as this connection's `ClientTls.cancel` says: in the clear by default, as libpq's PQcancel sends
+   * it (PgBouncer and PostgreSQL read a CancelRequest before any TLS check), or inside TLS (same sslmode and
+   * checks as the login), as libpq 17's PQcancelCreate does; never inside TLS over a unix socket. Resolves
+   * with the TLS protocol it travelled in, or undefined when it went in the clear.
    */
-  async cancel(conn: Pick<Conn, "host" | "port" | "tls">): Promise<void> {
+  async cancel(conn: Pick<Conn, "host" | "port">): Promise<string | undefined> {
     const key = this.key;
     if (!key) throw new Error("no BackendKeyData received");
     const body = Buffer.alloc(12);
     body.writeInt32BE(80877102, 0);
     body.writeInt32BE(key.pid, 4);
     body.writeInt32BE(key.secret, 8);
-    const via = conn.tls ?? this.tlsOpts;
-    const overTls = via !== undefined && via.sslmode !== "disable" && via.cancel === "tls";
+    const t = this.tlsOpts;
+    const overTls =
+      t !== undefined && t.sslmode !== "disable" && t.cancel === "tls" && !conn.host.startsWith("/");
     const raw = rawConnect(conn);
     let s: net.Socket = raw;
     s.setTimeout(5000, () => s.destroy());
@@ -368,17 +371,18 @@ export class PgClient {
       raw.once("error", reject);
       raw.once("close", () => reject(new Error("the cancel connection closed before it was made")));
     });
-    if (overTls && !conn.host.startsWith("/")) {
-      s = await negotiateTls(raw, { ...conn, tls: via });
+    if (overTls) {
+      s = await negotiateTls(raw, { ...conn, tls: t });
       s.setTimeout(5000, () => s.destroy());
     }
+    const protocol = s instanceof tls.TLSSocket ? (s.getProtocol() ?? undefined) : undefined;
     return new Promise((resolve, reject) => {
       let failed: Error | undefined;
       // like libpq: send, then wait for the other side to close; a half-close makes PgBouncer drop the request
       s.write(frame(null, body));
       // PgBouncer and PostgreSQL close (or reset) the cancel connection without an answer
       s.on("error", (e: NodeJS.ErrnoException) => (failed ??= e.code === "ECONNRESET" ? undefined : e));
-      s.once("close", () => (failed ? reject(failed) : resolve()));
+      s.once("close", () => (failed ? reject(failed) : resolve(protocol)));
     });
   }
 
@@ -405,14 +409,15 @@ function rawConnect(conn: Pick<Conn, "host" | "port">): net.Socket {
 const SSL_REQUEST = 80877103;
 
 /**
- * libpq's sslmode on a connected socket: `disable` (or a unix socket) leaves it as it is; otherwise an
- * SSLRequest, and on "S" a TLS handshake with the checks the mode asks for. The errors are what a user of
+ * libpq's sslmode on a connected socket (`prefer` when the Conn says nothing, as libpq): `disable` (or a
+ * unix socket) leaves it as it is; otherwise an SSLRequest, and on "S" a TLS handshake with the checks the
+ * mode asks for ("N": plain under `prefer`, refused otherwise). The errors are what a user of
  * Node's TLS would read: "unable to verify the first certificate" (a CA that did not sign the server's
  * certificate), "Hostname/IP does not match certificate's altnames: …" (verify-full, a name not in the SANs).
  */
 async function negotiateTls(raw: net.Socket, conn: Pick<Conn, "host" | "port" | "tls">): Promise<net.Socket> {
-  const t = conn.tls;
-  if (!t || t.sslmode === "disable" || conn.host.startsWith("/")) return raw;
+  const t: ClientTls = conn.tls ?? { sslmode: "prefer" };
+  if (t.sslmode === "disable" || conn.host.startsWith("/")) return raw;
   const verify = t.sslmode === "verify-ca" || t.sslmode === "verify-full";
   if (verify && !t.rootCertFile) {
     throw new PgError(`sslmode ${t.sslmode} needs a root certificate file (rootCertFile)`, "08006", "FATAL");
@@ -448,8 +453,10 @@ async function negotiateTls(raw: net.Socket, conn: Pick<Conn, "host" | "port" | 
     raw.once("close", onClose);
     raw.write(req);
   });
-  if (answer === "N")
+  if (answer === "N") {
+    if (t.sslmode === "prefer") return raw;
     throw new PgError("server does not support SSL, but SSL was required", "08006", "FATAL");
+  }
   if (answer !== "S")
     throw new PgError(`received invalid response to SSL negotiation: ${answer}`, "08006", "FATAL");
   const name = t.hostname ?? conn.host;

@@ -20,6 +20,7 @@ import {
   within,
   writeOwned,
 } from "./proc";
+import { harnessPki } from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -37,17 +38,21 @@ export interface Conn {
   readonly user: string;
   readonly database: string;
   readonly password?: string;
-  /** TLS as libpq's sslmode says it. @default sslmode disable (the harness's plain default) */
+  /**
+   * TLS as libpq's sslmode says it. @default sslmode `prefer`, libpq's own default: TLS wherever the server
+   * offers it (the stacks' PgBouncer requires it), nothing verified
+   */
   readonly tls?: ClientTls;
 }
 
 /** A client's TLS settings, libpq's words (`sslmode`, `sslrootcert`). */
 export interface ClientTls {
   /**
-   * `disable`: no SSLRequest. `require`: TLS, nothing verified. `verify-ca`: the chain against
+   * `disable`: no SSLRequest. `prefer`: TLS if the server offers it, nothing verified (libpq's default).
+   * `require`: TLS, nothing verified. `verify-ca`: the chain against
    * `rootCertFile`. `verify-full`: the chain and the host name.
    */
-  readonly sslmode: "disable" | "require" | "verify-ca" | "verify-full";
+  readonly sslmode: "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
   /** The CA bundle to verify against (`PGSSLROOTCERT`). Required for verify-ca and verify-full. */
   readonly rootCertFile?: string;
   /**
@@ -77,7 +82,7 @@ export function libpqEnv(conn: Conn): NodeJS.ProcessEnv {
     PGUSER: conn.user,
     PGDATABASE: conn.database,
     PGCONNECT_TIMEOUT: "10",
-    PGSSLMODE: tls?.sslmode ?? "disable",
+    PGSSLMODE: tls?.sslmode ?? "prefer",
     // an absent file, not ~/.postgresql/root.crt: only what the test names is trusted
     PGSSLROOTCERT: tls?.rootCertFile ?? "/nonexistent/root.crt",
     ...(conn.password !== undefined ? { PGPASSWORD: conn.password } : {}),
@@ -122,12 +127,18 @@ export interface StartPostgresOptions {
   /** `fsync`; off makes a throwaway cluster fast and CPU-bound. @default false */
   readonly fsync?: boolean;
   /**
-   * Serve TLS (`ssl=on`) with this certificate and key (copied into the cluster's dir, the key owned by
-   * `postgres`, 0600), and allow TCP logins only over TLS: pg_hba has `hostssl` lines and no `host` line,
-   * so a plaintext TCP login is refused. The unix socket stays trust for the superuser.
-   * @default no TLS; pg_hba as initdb wrote it (`host` scram-sha-256)
+   * The certificate and key PostgreSQL serves with `ssl=on` (copied into the cluster's dir, the key owned by
+   * `postgres`, 0600); `false` runs without TLS.
+   * @default the harness PKI's server certificate (`harnessPki`), which the rendered ini's
+   * `server_tls_ca_file` is rewritten to trust
    */
-  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | false;
+  /**
+   * TCP logins only over TLS: pg_hba has `hostssl` lines and no `host` line, so a plaintext TCP login is
+   * refused. The unix socket stays trust for the superuser. Needs `tls`.
+   * @default false: pg_hba as initdb wrote it (`host` scram-sha-256, TLS or not)
+   */
+  readonly hostsslOnly?: boolean;
 }
 
 export interface PostgresHandle {
@@ -142,7 +153,7 @@ export interface PostgresHandle {
   /** The temp dir holding everything; removed by `stop()`. */
   readonly dir: string;
   readonly maxConnections: number;
-  /** The certificate PostgreSQL serves, when started with `tls`. */
+  /** The certificate PostgreSQL serves; undefined when started with `tls: false`. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** The superuser's connection over the unix socket. */
   conn(database?: string): Conn;
@@ -233,7 +244,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   let port = 0;
   const key = {};
   const tlsDir = path.join(dir, "tls");
-  const tls = opts.tls
+  const tlsSource = opts.tls === undefined ? harnessPki().server : opts.tls;
+  if (opts.hostsslOnly && !tlsSource) throw new Error("harness: hostsslOnly needs tls");
+  const tls = tlsSource
     ? { certFile: path.join(tlsDir, "server.crt"), keyFile: path.join(tlsDir, "server.key") }
     : undefined;
   const tlsArgs = tls
@@ -295,13 +308,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     fs.mkdirSync(socketDir);
     fs.chownSync(socketDir, runAsIds().uid, runAsIds().gid);
     await runOk("cp", ["-a", await clusterTemplate(), dataDir], { timeoutMs: 60_000 });
-    if (opts.tls && tls) {
+    if (tlsSource && tls) {
       fs.mkdirSync(tlsDir);
       fs.chownSync(tlsDir, runAsIds().uid, runAsIds().gid);
-      writeOwned(tls.certFile, fs.readFileSync(opts.tls.certFile, "utf8"), 0o644);
-      writeOwned(tls.keyFile, fs.readFileSync(opts.tls.keyFile, "utf8"), 0o600);
-      writeOwned(path.join(dataDir, "pg_hba.conf"), HBA_TLS_ONLY, 0o600);
+      writeOwned(tls.certFile, fs.readFileSync(tlsSource.certFile, "utf8"), 0o644);
+      writeOwned(tls.keyFile, fs.readFileSync(tlsSource.keyFile, "utf8"), 0o600);
     }
+    if (opts.hostsslOnly) writeOwned(path.join(dataDir, "pg_hba.conf"), HBA_TLS_ONLY, 0o600);
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       try {

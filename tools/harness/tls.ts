@@ -6,8 +6,8 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { runOk } from "../common";
-import { requireBinary, runAsIds } from "./proc";
+import { execFileSync } from "node:child_process";
+import { makeRunDir, requireBinary, runAsIds } from "./proc";
 
 const OPENSSL = "/usr/bin/openssl";
 
@@ -46,8 +46,17 @@ export interface IssueOptions {
 
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
-function openssl(args: readonly string[]): Promise<string> {
-  return runOk(requireBinary(OPENSSL, "openssl"), args, { timeoutMs: 20_000 });
+/** Synchronous, so that the harness's default PKI can be made where the ini is rendered (a few ms a call). */
+function openssl(args: readonly string[]): void {
+  try {
+    execFileSync(requireBinary(OPENSSL, "openssl"), [...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 20_000,
+    });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? "";
+    throw new Error(`openssl ${args.slice(0, 2).join(" ")} failed: ${err || (e as Error).message}`);
+  }
 }
 
 function ownKey(file: string): void {
@@ -57,11 +66,11 @@ function ownKey(file: string): void {
 }
 
 /** A self-signed CA (`CN=<name>`, CA:TRUE, keyCertSign) in `dir` (which must exist). */
-export async function makeTestCa(dir: string, name: string): Promise<TestCa> {
+export function makeTestCa(dir: string, name: string): TestCa {
   const base = path.join(dir, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
   const certFile = `${base}.ca.crt`;
   const keyFile = `${base}.ca.key`;
-  await openssl([
+  openssl([
     "req",
     "-x509",
     ...EC_KEY,
@@ -84,7 +93,7 @@ export async function makeTestCa(dir: string, name: string): Promise<TestCa> {
 }
 
 /** A server certificate signed by `ca`, with the SANs asked for and a random serial. */
-export async function issueCert(ca: TestCa, opts: IssueOptions): Promise<IssuedCert> {
+export function issueCert(ca: TestCa, opts: IssueOptions): IssuedCert {
   const base = path.join(ca.dir, (opts.fileName ?? opts.commonName).replace(/[^A-Za-z0-9_.-]/g, "_"));
   const keyFile = `${base}.key`;
   const certFile = `${base}.crt`;
@@ -105,7 +114,7 @@ export async function issueCert(ca: TestCa, opts: IssueOptions): Promise<IssuedC
     ].join("\n"),
   );
   try {
-    await openssl([
+    openssl([
       "req",
       "-new",
       ...EC_KEY,
@@ -116,7 +125,7 @@ export async function issueCert(ca: TestCa, opts: IssueOptions): Promise<IssuedC
       "-subj",
       `/CN=${opts.commonName}`,
     ]);
-    await openssl([
+    openssl([
       "x509",
       "-req",
       "-in",
@@ -209,4 +218,33 @@ export function kubeletTlsDir(dir: string, files: SecretFiles): KubeletTlsDir {
       return at;
     },
   };
+}
+
+/** The harness's own PKI: one CA, and a certificate for `localhost`/`127.0.0.1` that both servers serve. */
+export interface HarnessPki {
+  readonly ca: TestCa;
+  /** What PgBouncer serves to clients and PostgreSQL serves to PgBouncer (SANs localhost, 127.0.0.1). */
+  readonly server: IssuedCert;
+}
+
+let pki: HarnessPki | undefined;
+
+/**
+ * The PKI every harness server uses unless a test brings its own: made once per Node process in a temp dir
+ * (removed when the process exits). The stacks render TLS on both legs (PgBouncer verifies PostgreSQL with
+ * verify-full against 127.0.0.1), so the local servers need certificates from a CA PgBouncer is told of.
+ */
+export function harnessPki(): HarnessPki {
+  if (pki) return pki;
+  const dir = makeRunDir("harness-pki");
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  const ca = makeTestCa(dir, "clipper-harness-ca");
+  const server = issueCert(ca, {
+    commonName: "localhost",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    fileName: "server",
+  });
+  pki = { ca, server };
+  return pki;
 }

@@ -10,6 +10,7 @@ import type { StackSettings } from "../../../stacks/settings";
 import {
   type ClientTls,
   type Conn,
+  type HarnessTlsFiles,
   type IssuedCert,
   type PgBouncerHandle,
   type PostgresHandle,
@@ -50,7 +51,7 @@ export interface TlsWorld {
 }
 
 /** A certificate for the pooler or the server: SANs `localhost` and `127.0.0.1`. */
-export function localCert(ca: TestCa, commonName: string, fileName = commonName): Promise<IssuedCert> {
+export function localCert(ca: TestCa, commonName: string, fileName = commonName): IssuedCert {
   return issueCert(ca, { commonName, dnsNames: [VERIFY_NAME], ipAddresses: ["127.0.0.1"], fileName });
 }
 
@@ -58,14 +59,15 @@ export async function startTlsWorld(settings: StackSettings): Promise<TlsWorld> 
   const dir = makeRunDir("tls-pki");
   let pg: PostgresHandle | undefined;
   try {
-    const postgresCa = await makeTestCa(dir, "clipper-test-postgres-ca");
-    const poolerCa = await makeTestCa(dir, "clipper-test-pooler-ca");
-    const otherCa = await makeTestCa(dir, "clipper-test-other-ca");
-    const postgresCert = await localCert(postgresCa, "postgres");
-    const poolerCert = await localCert(poolerCa, "pooler");
+    const postgresCa = makeTestCa(dir, "clipper-test-postgres-ca");
+    const poolerCa = makeTestCa(dir, "clipper-test-pooler-ca");
+    const otherCa = makeTestCa(dir, "clipper-test-other-ca");
+    const postgresCert = localCert(postgresCa, "postgres");
+    const poolerCert = localCert(poolerCa, "pooler");
     pg = await startPostgres({
       maxConnections: settings.database.maxConnections,
       tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
+      hostsslOnly: true,
     });
     await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD '${APP_PASSWORD}'`);
     await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${APP_USER}`);
@@ -97,14 +99,11 @@ export async function startTlsWorld(settings: StackSettings): Promise<TlsWorld> 
 }
 
 /** The local files PgBouncer's TLS parameters point at. */
-export interface PoolerTlsFiles {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly serverCaFile: string;
-}
+export type PoolerTlsFiles = HarnessTlsFiles;
 
 /**
- * PgBouncer from the stack's rendered ini, its TLS files rewritten to `files`, in front of `world.pg`.
+ * PgBouncer from the stack's rendered ini (the program's renderer; TLS modes and protocols as the stack
+ * says), its TLS files rewritten to `files`, in front of `world.pg`.
  * `command` runs it inside another command (the pod's reload script).
  */
 export function startTlsPgBouncer(
@@ -118,24 +117,8 @@ export function startTlsPgBouncer(
       { user: APP_USER, secret: world.appSecret },
       { user: settings.exporter.statsUser, secret: scramSecret(STATS_PASSWORD) },
     ]),
-    ini: (f) => {
-      const text = harnessIni(settings, { type: settings.credentials.authType }, localRewrites(f, world.pg));
-      // TEMPORARY until the product renders TLS (issue 16): the prod modes, written by hand
-      return text.replace(
-        "[pgbouncer]\n",
-        [
-          "[pgbouncer]",
-          "client_tls_sslmode = require",
-          `client_tls_cert_file = ${files.certFile}`,
-          `client_tls_key_file = ${files.keyFile}`,
-          "client_tls_protocols = tlsv1.2,tlsv1.3",
-          "server_tls_sslmode = verify-full",
-          `server_tls_ca_file = ${files.serverCaFile}`,
-          "server_tls_protocols = tlsv1.2,tlsv1.3",
-          "",
-        ].join("\n"),
-      );
-    },
+    ini: (f) =>
+      harnessIni(settings, { type: settings.credentials.authType }, localRewrites(f, world.pg, files)),
     ...(opts.command ? { command: opts.command } : {}),
   });
 }

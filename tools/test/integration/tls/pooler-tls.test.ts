@@ -216,11 +216,12 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
                 (e: { code?: string }) => e.code ?? "?",
               );
               await sleep(1000);
-              await c.cancel(app);
-              return q;
+              const sentIn = await c.cancel(app);
+              return `${await q} ${sentIn ?? "plain"}`;
             }),
           );
-          assert.deepEqual(outcomes, Array<string>(16).fill("57014"));
+          const expected = `57014 ${how === "tls" ? (conns[0].tlsProtocol ?? "?") : "plain"}`;
+          assert.deepEqual(outcomes, Array<string>(16).fill(expected));
           assert.ok(Date.now() - started < 15_000);
         } finally {
           for (const c of conns) c.close();

@@ -30,16 +30,23 @@ describe("GIVEN PostgreSQL 15 with ssl=on, its own certificate from a test CA, a
 
   before(async () => {
     dir = makeRunDir("tls-pki");
-    ca = await makeTestCa(dir, "clipper-test-postgres-ca");
-    otherCa = await makeTestCa(dir, "clipper-test-other-ca");
-    cert = await issueCert(ca, {
+    ca = makeTestCa(dir, "clipper-test-postgres-ca");
+    otherCa = makeTestCa(dir, "clipper-test-other-ca");
+    cert = issueCert(ca, {
       commonName: "localhost",
       dnsNames: ["localhost"],
       ipAddresses: ["127.0.0.1"],
     });
-    pg = await startPostgres({ tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
+    pg = await startPostgres({ tls: { certFile: cert.certFile, keyFile: cert.keyFile }, hostsslOnly: true });
     await pg.psql("CREATE ROLE tls_app LOGIN PASSWORD 'tls-app-1'");
-    app = { host: pg.host, port: pg.port, user: "tls_app", database: "postgres", password: "tls-app-1" };
+    app = {
+      host: pg.host,
+      port: pg.port,
+      user: "tls_app",
+      database: "postgres",
+      password: "tls-app-1",
+      tls: { sslmode: "disable" },
+    };
   });
   after(async () => {
     await pg?.stop();
@@ -108,8 +115,10 @@ describe("GIVEN PostgreSQL 15 with ssl=on, its own certificate from a test CA, a
           (e: { code?: string }) => e.code,
         );
         await sleep(300);
-        await c.cancel(app);
+        const sentIn = await c.cancel(app);
         assert.equal(await q, "57014");
+        if (how === "tls") assert.match(sentIn ?? "plain", /^TLSv1\.[23]$/);
+        else assert.equal(sentIn, undefined);
         assert.ok(Date.now() - started < 10_000);
       } finally {
         c.close();
