@@ -18,7 +18,6 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
 import { renderIni } from "../../components/pgbouncer";
 import type { StackSettings } from "../../stacks/settings";
@@ -43,7 +42,6 @@ import {
   startPgBouncer,
   startPostgres,
 } from "../harness";
-import { writeOwned } from "../harness/proc";
 import { type CpuUse, measureCpu } from "./cpu";
 import { type PgbenchResult, type Workload, initPgbench, parseTransactionLog, runPgbench } from "./pgbench";
 
@@ -360,14 +358,6 @@ export function addedPerRound(
 
 // ---- the local world: PKI, PostgreSQL with TLS and plaintext, PgBouncer per variant ------------------
 
-/** pg_hba of the benchmark: `host` matches TLS and plaintext TCP logins alike, so both legs can be off. */
-const HBA_TLS_OR_PLAIN = [
-  "# bench:tls: TCP logins with or without TLS (host lines match both)",
-  "local all all trust",
-  "host all all 127.0.0.1/32 scram-sha-256",
-  "",
-].join("\n");
-
 /** The name clients verify under verify-full (the certificates' SAN), while connecting to 127.0.0.1. */
 const VERIFY_NAME = "localhost";
 
@@ -400,8 +390,7 @@ async function startWorld(
       fsync: o.fsync,
       tls: { certFile: pgCert.certFile, keyFile: pgCert.keyFile },
     });
-    writeOwned(path.join(pg.dataDir, "pg_hba.conf"), HBA_TLS_OR_PLAIN, 0o600);
-    await pg.psql("SELECT pg_reload_conf()");
+    // pg_hba stays as initdb wrote it (hostsslOnly off): `host` lines, which match TLS and plaintext alike
     const user = "clipper_app";
     const password = "bench-" + crypto.randomBytes(8).toString("hex");
     const statsPassword = crypto.randomBytes(12).toString("hex");
@@ -451,20 +440,20 @@ function directConn(w: World, tls: boolean): Conn {
     user: w.user,
     database: w.settings.database.name,
     password: w.password,
-    ...(tls
-      ? { tls: { sslmode: "verify-full", rootCertFile: w.postgresCa.certFile, hostname: VERIFY_NAME } }
-      : {}),
+    // off is explicit: the harness's clients default to libpq's `prefer`
+    tls: tls
+      ? { sslmode: "verify-full", rootCertFile: w.postgresCa.certFile, hostname: VERIFY_NAME }
+      : { sslmode: "disable" },
   };
 }
 
 /**
- * The stack's rendered ini for one process with the harness's rewrites, the TLS files at the test PKI's,
- * and each leg either as the stack renders it (`on`) or `disable` (`off`).
+ * The stack's rendered ini for one process (`input`: the harness's rewrites, TLS files included), with each
+ * leg either as the stack renders it (`on`) or `disable` (`off`). Nothing else changes.
  */
 export function variantIni(
   input: ReturnType<typeof harnessIniInput>,
   legs: { client: boolean; server: boolean },
-  files: { certFile: string; keyFile: string; serverCaFile: string },
 ): string {
   const tls = input.tls;
   if (legs.client && tls.client.sslmode === "disable") {
@@ -476,17 +465,8 @@ export function variantIni(
   return renderIni({
     ...input,
     tls: {
-      client: {
-        ...tls.client,
-        sslmode: legs.client ? tls.client.sslmode : "disable",
-        certFile: files.certFile,
-        keyFile: files.keyFile,
-      },
-      server: {
-        ...tls.server,
-        sslmode: legs.server ? tls.server.sslmode : "disable",
-        ...(tls.server.caFile !== undefined ? { caFile: files.serverCaFile } : {}),
-      },
+      client: { ...tls.client, sslmode: legs.client ? tls.client.sslmode : "disable" },
+      server: { ...tls.server, sslmode: legs.server ? tls.server.sslmode : "disable" },
     },
   });
 }
@@ -502,12 +482,14 @@ async function startPooler(
     authFile: creds.authFile,
     processes: s.workload.processesPerPod,
     port,
-    ini: (f) =>
-      variantIni(harnessIniInput(s, creds.iniAuth, localRewrites(f, w.pg)), legs, {
+    ini: (f) => {
+      const files = {
         certFile: w.poolerCert.certFile,
         keyFile: w.poolerCert.keyFile,
         serverCaFile: w.postgresCa.certFile,
-      }),
+      };
+      return variantIni(harnessIniInput(s, creds.iniAuth, localRewrites(f, w.pg, files)), legs);
+    },
   });
   const conn: Conn = {
     host: bouncer.host,
@@ -515,9 +497,9 @@ async function startPooler(
     user: w.user,
     database: s.database.name,
     password: w.password,
-    ...(legs.client
-      ? { tls: { sslmode: "verify-full", rootCertFile: w.poolerCa.certFile, hostname: VERIFY_NAME } }
-      : {}),
+    tls: legs.client
+      ? { sslmode: "verify-full", rootCertFile: w.poolerCa.certFile, hostname: VERIFY_NAME }
+      : { sslmode: "disable" },
   };
   try {
     // the server leg is what it says: PostgreSQL sees TLS on the pooler's connection, or not
