@@ -380,11 +380,11 @@ async function startWorld(
   const dir = makeRunDir("bench-tls");
   let pg: PostgresHandle | undefined;
   try {
-    const postgresCa = await makeTestCa(dir, "bench-postgres-ca");
-    const poolerCa = await makeTestCa(dir, "bench-pooler-ca");
+    const postgresCa = makeTestCa(dir, "bench-postgres-ca");
+    const poolerCa = makeTestCa(dir, "bench-pooler-ca");
     const sans = { dnsNames: [VERIFY_NAME], ipAddresses: ["127.0.0.1"] };
-    const pgCert = await issueCert(postgresCa, { commonName: "postgres", ...sans });
-    const poolerCert = await issueCert(poolerCa, { commonName: "pooler", ...sans });
+    const pgCert = issueCert(postgresCa, { commonName: "postgres", ...sans });
+    const poolerCert = issueCert(poolerCa, { commonName: "pooler", ...sans });
     pg = await startPostgres({
       maxConnections: o.maxConnections,
       fsync: o.fsync,
