@@ -40,6 +40,13 @@ export interface PgbenchOptions {
   readonly onProgress?: (p: PgbenchProgress) => void;
   /** Kill pgbench after this long. @default durationSeconds + 120 s */
   readonly timeoutMs?: number;
+  /** `-C`: a new connection for every transaction (the connect is part of its latency). @default false */
+  readonly connectPerTransaction?: boolean;
+  /**
+   * `-l`: log every transaction (see {@link parseTransactionLog}) and return its lines in
+   * `PgbenchResult.transactionLog`. @default false
+   */
+  readonly transactionLog?: boolean;
 }
 
 export interface PgbenchProgress {
@@ -59,6 +66,10 @@ export interface PgbenchResult {
   readonly latencyAvgMs: number;
   readonly latencyStddevMs?: number;
   readonly initialConnectionMs?: number;
+  /** With `-C`: pgbench's "average connection time" (the connects alone). */
+  readonly averageConnectionMs?: number;
+  /** With `transactionLog`: every line of pgbench's per-transaction logs (all threads). */
+  readonly transactionLog?: readonly string[];
   /** Error lines that say a connection could not be made or was lost. */
   readonly connectionErrors: number;
   /** Clients pgbench gave up on ("client N aborted"). */
@@ -114,6 +125,7 @@ export function parsePgbench(
     latencyAvgMs: num(stdout, /latency average = ([\d.]+) ms/) ?? NaN,
     latencyStddevMs: num(stdout, /latency stddev = ([\d.]+) ms/),
     initialConnectionMs: num(stdout, /initial connection time = ([\d.]+) ms/),
+    averageConnectionMs: num(stdout, /average connection time = ([\d.]+) ms/),
     connectionErrors,
     abortedClients,
     errors: distinct
@@ -125,6 +137,41 @@ export function parsePgbench(
     ok: exitCode === 0 && transactions > 0 && failed === 0 && abortedClients === 0 && connectionErrors === 0,
   };
   return result;
+}
+
+/** One line of pgbench's per-transaction log (`-l`). */
+export interface LoggedTransaction {
+  readonly client: number;
+  /**
+   * Microseconds; under `-R`, from the transaction's scheduled start to its end (so it includes the
+   * schedule lag). Undefined for a failed or skipped transaction.
+   */
+  readonly latencyUs?: number;
+  /** Under `-R`: microseconds between the scheduled and the actual start. */
+  readonly lagUs?: number;
+  /** `time_epoch` + `time_us` of the transaction's end, in seconds. */
+  readonly endSeconds: number;
+}
+
+/**
+ * pgbench 15's per-transaction log line: `client_id transaction_no time script_no time_epoch time_us
+ * [schedule_lag] [retries]` (time `failed` or `skipped` for those transactions).
+ */
+export function parseTransactionLog(lines: readonly string[], rate: boolean): LoggedTransaction[] {
+  const out: LoggedTransaction[] = [];
+  for (const line of lines) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || !/^\d+$/.test(f[0])) continue;
+    const time = /^\d+$/.test(f[2]) ? Number(f[2]) : undefined;
+    const lag = rate && f.length >= 7 && /^\d+$/.test(f[6]) ? Number(f[6]) : undefined;
+    out.push({
+      client: Number(f[0]),
+      ...(time !== undefined ? { latencyUs: time } : {}),
+      ...(lag !== undefined ? { lagUs: lag } : {}),
+      endSeconds: Number(f[4]) + Number(f[5]) / 1e6,
+    });
+  }
+  return out;
 }
 
 function workloadArgs(w: Workload, dir: string): string[] {
@@ -152,6 +199,8 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
       "-M",
       o.protocol ?? "simple",
       ...(o.rate ? ["-R", String(o.rate)] : []),
+      ...(o.connectPerTransaction ? ["-C"] : []),
+      ...(o.transactionLog ? ["-l", `--log-prefix=${path.join(dir, "txlog")}`] : []),
       ...workloadArgs(o.workload, dir),
     ];
     const progress: PgbenchProgress[] = [];
@@ -182,7 +231,14 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
         resolve(c ?? (sig ? 128 : 1));
       });
     });
-    return parsePgbench(code, stdout, stderr, progress);
+    const result = parsePgbench(code, stdout, stderr, progress);
+    if (!o.transactionLog) return result;
+    const lines = fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith("txlog"))
+      .flatMap((f) => fs.readFileSync(path.join(dir, f), "utf8").split("\n"))
+      .filter((l) => l !== "");
+    return { ...result, transactionLog: lines };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
