@@ -34,10 +34,21 @@ export function offlineVaultData(stack: string, opts: OfflineVaultOptions = {}):
   return { ...data, ...opts.values };
 }
 
-/** Vault as `runOffline` asks it: the data of the stack's secret at its mount and path, nothing elsewhere. */
+/** The PEM an offline Vault holds for a server CA (`tls.serverCa.source: vault`): a placeholder, not a CA. */
+export const OFFLINE_CA_PEM = "-----BEGIN CERTIFICATE-----\n(offline server CA)\n-----END CERTIFICATE-----\n";
+
+/**
+ * Vault as `runOffline` asks it: the data of the stack's secret at its mount and path, and a placeholder CA
+ * where `tls.serverCa` names a Vault key; nothing elsewhere.
+ */
 export function offlineVault(stack: string, opts: OfflineVaultOptions = {}): VaultSource {
   const data = offlineVaultData(stack, opts);
-  const { credentials } = parseSettings(rawStackConfig({ ...stackFileConfig(stack), ...opts.config }));
+  const { credentials, tls } = parseSettings(rawStackConfig({ ...stackFileConfig(stack), ...opts.config }));
   const [read] = vaultReadsFor(credentials);
-  return (mount, name) => (mount === read.mount && name === read.name ? { ...data } : undefined);
+  const ca = tls.serverCa?.source === "vault" ? tls.serverCa : undefined;
+  return (mount, name) => {
+    if (mount === read.mount && name === read.name) return { ...data };
+    if (ca && mount === ca.mount && name === ca.path) return { [ca.key]: OFFLINE_CA_PEM };
+    return undefined;
+  };
 }

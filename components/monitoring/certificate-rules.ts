@@ -1,6 +1,6 @@
 /**
  * The certificate alerts. No exporter reports the certificate's expiry, but the program knows it when it
- * issues the certificate (Vault PKI), so it writes the expiry into the rule as a number: every `pulumi up`
+ * issues the certificate (Vault PKI), so it writes the expiry into the rule as a number: every `pulumi up --refresh`
  * that re-issues the certificate rewrites the rule with it. Nothing feeds these rules for a certificate the
  * program did not issue (`tls.certificate.source: secret`); there, the Secret's owner watches it
  * (docs/runbook.md, "TLS").
@@ -21,7 +21,7 @@ export const CERTIFICATE_CRITICAL_SECONDS = 3 * 86400;
 export interface CertificateRuleInput {
   /** The certificate's expiry, Unix seconds, as Vault returned it. */
   readonly expiresAt: number;
-  /** `tls.certificate.renewBeforeSeconds`: a `pulumi up` after this point re-issues it. */
+  /** `tls.certificate.renewBeforeSeconds`: a `pulumi up --refresh` after this point re-issues it. */
   readonly renewBeforeSeconds: number;
   /** What the certificate is for, in the alert's text, e.g. `pgbouncer.clipper.svc.cluster.local`. */
   readonly subject: string;
@@ -46,7 +46,7 @@ export function certificateRuleGroup(c: CertificateRuleInput): RuleGroup<Certifi
       summary,
       description:
         `The client certificate of ${c.subject}, issued by Vault PKI, expires in {{ $value | humanizeDuration }} ` +
-        `(at ${new Date(c.expiresAt * 1000).toISOString()}). A pulumi up re-issues it once less than ` +
+        `(at ${new Date(c.expiresAt * 1000).toISOString()}). A pulumi up --refresh re-issues it once less than ` +
         `${c.renewBeforeSeconds}s remain, so none has run since then.`,
       runbook_url: `${c.runbookBaseUrl}#tls-what-the-backend-verifies`,
     },
@@ -59,7 +59,7 @@ export function certificateRuleGroup(c: CertificateRuleInput): RuleGroup<Certifi
         "PgBouncerCertificateRenewalDue",
         "warning",
         c.renewBeforeSeconds,
-        `PgBouncer's certificate for ${c.subject} is due for renewal: run pulumi up`,
+        `PgBouncer's certificate for ${c.subject} is due for renewal: run pulumi up --refresh`,
       ),
       rule(
         "PgBouncerCertificateExpiring",

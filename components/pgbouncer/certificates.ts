@@ -48,7 +48,7 @@ export interface ClientCertificate {
 
 /**
  * The client-facing certificate. Vault PKI: the program issues it (common name `dbHost`, every Service name
- * as a SAN) and a `pulumi up` re-issues it when less than `renewBeforeSeconds` of it remains (the provider's
+ * as a SAN) and a `pulumi up --refresh` re-issues it when less than `renewBeforeSeconds` of it remains (the provider's
  * `autoRenew`); it goes into the Secret `pgbouncer-tls` (`tls.crt` with the issuing CA after it, `tls.key`,
  * `ca.crt`) and its CA into the ConfigMap `pgbouncer-ca`. An existing Secret is used as it is.
  */

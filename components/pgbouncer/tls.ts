@@ -33,7 +33,7 @@ export type CertificateSource =
       /** Validity asked for. @default 2592000 (30 days) */
       readonly ttlSeconds: number;
       /**
-       * A `pulumi up` re-issues the certificate when less than this validity remains (the provider's
+       * A `pulumi up --refresh` re-issues the certificate when less than this validity remains (the provider's
        * `min_seconds_remaining`). @default 864000 (10 days)
        */
       readonly renewBeforeSeconds: number;

@@ -35,7 +35,7 @@ function analyzerResource(stack: string, r: RecordedResource): analyzerPb.Analyz
 interface Diagnostic {
   policy: string;
   message: string;
-  level: number;
+  level: analyzerPb.EnforcementLevel;
 }
 
 describe("policy pack through the CrossGuard analyzer protocol", function () {

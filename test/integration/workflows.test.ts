@@ -219,6 +219,13 @@ describe("workflows", () => {
       for (const stack of listStacks()) upJob(stack);
     });
 
+    it("refreshes before each update, so that a certificate due for renewal is re-issued", () => {
+      for (const stack of listStacks()) {
+        const up = pulumiSteps(upJob(stack)[1]).find((s) => s.with?.command === "up");
+        assert.strictEqual(up?.with?.refresh, true, stack);
+      }
+    });
+
     it("updates prod only behind the production environment, after staging", () => {
       const [prodName, prod] = upJob("prod");
       const [stagingName, staging] = upJob("staging");

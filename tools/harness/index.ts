@@ -5,6 +5,7 @@
  */
 export {
   PG_BIN,
+  type ClientTls,
   type Conn,
   type PostgresHandle,
   type PsqlOptions,
@@ -28,9 +29,29 @@ export {
   localPgBouncerVersion,
   pgbouncerBinary,
 } from "./binary";
-export { type HarnessRewrites, harnessIni, harnessIniInput, localRewrites } from "./ini";
+export {
+  type HarnessRewrites,
+  type HarnessTlsFiles,
+  harnessIni,
+  harnessIniInput,
+  harnessTlsFiles,
+  localRewrites,
+} from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
-export { exitOnSignals, freePort, sleep } from "./proc";
+export { exitOnSignals, freePort, makeRunDir, sleep } from "./proc";
+export {
+  type HarnessPki,
+  type IssueOptions,
+  type IssuedCert,
+  type KubeletTlsDir,
+  type SecretFiles,
+  type TestCa,
+  harnessPki,
+  issueCert,
+  kubeletTlsDir,
+  makeTestCa,
+} from "./tls";
+export { PgClient, PgError } from "./pgwire";
 export {
   HARNESS_APP_USER,
   type PooledStack,

@@ -1,6 +1,7 @@
 /**
  * The harness's pgbouncer.ini comes from the program's own renderer: `podIniInputs` builds what the pod
- * would run, and only the listen address/port, the database host/port and file paths are rewritten.
+ * would run, and only the listen address/port, the database host/port and file paths (TLS files included)
+ * are rewritten.
  * Nothing is dropped: the local PgBouncer is the release the stack deploys (see `./binary`), and the
  * renderer refuses a parameter that the stack's `pgbouncer.version` lacks.
  */
@@ -8,10 +9,12 @@ import type { IniAuthSettings } from "../../components/credentials";
 import {
   type IniInput,
   type IniProcess,
+  type IniTls,
   renderIni,
   type PodIniSettings,
   podIniInputs,
 } from "../../components/pgbouncer";
+import { harnessPki } from "./tls";
 
 /**
  * The rewrites every local run makes: PgBouncer on 127.0.0.1 at the port and paths the harness picked for
@@ -28,8 +31,10 @@ export function localRewrites(
     readonly peerSocketDirs?: readonly string[];
   },
   pg: { readonly host: string; readonly port: number },
+  tls: HarnessTlsFiles = harnessTlsFiles(),
 ): HarnessRewrites {
   return {
+    tls,
     listen: { addr: "127.0.0.1", port: f.port },
     database: { host: pg.host, port: pg.port },
     paths: {
@@ -43,8 +48,29 @@ export function localRewrites(
   };
 }
 
+/** The local files the ini's TLS paths are rewritten to. */
+export interface HarnessTlsFiles {
+  /** `client_tls_cert_file`: what PgBouncer serves to clients. */
+  readonly certFile: string;
+  /** `client_tls_key_file`. */
+  readonly keyFile: string;
+  /** `server_tls_ca_file`: the CA PgBouncer verifies PostgreSQL against. */
+  readonly serverCaFile: string;
+}
+
+/**
+ * The harness PKI's files: PgBouncer serves its server certificate (SANs localhost, 127.0.0.1) and trusts its
+ * CA, which also signed the certificate every harness PostgreSQL serves by default.
+ */
+export function harnessTlsFiles(): HarnessTlsFiles {
+  const pki = harnessPki();
+  return { certFile: pki.server.certFile, keyFile: pki.server.keyFile, serverCaFile: pki.ca.certFile };
+}
+
 /** What the harness changes in the pod's ini; nothing else may differ. */
 export interface HarnessRewrites {
+  /** Where the pod's TLS files (`/etc/pgbouncer/tls/…`) are locally. @default {@link harnessTlsFiles} */
+  readonly tls?: HarnessTlsFiles;
   readonly listen: { readonly addr: string; readonly port: number };
   /** Where the local PostgreSQL listens; the database name stays the stack's. */
   readonly database: { readonly host: string; readonly port: number };
@@ -88,6 +114,15 @@ export function harnessIniInput(
       logfile: rewrites.paths.logfile,
     },
     ...(process ? { process } : {}),
+    tls: harnessTls(pod.tls, rewrites.tls ?? harnessTlsFiles()),
+  };
+}
+
+/** The pod's TLS settings with its file paths rewritten to the local ones; modes and protocols unchanged. */
+function harnessTls(pod: IniTls, files: HarnessTlsFiles): IniTls {
+  return {
+    client: { ...pod.client, certFile: files.certFile, keyFile: files.keyFile },
+    server: { ...pod.server, ...(pod.server.caFile !== undefined ? { caFile: files.serverCaFile } : {}) },
   };
 }
 

@@ -12,6 +12,7 @@ import {
   readPid,
   requireBinary,
   runAsIds,
+  runnableCopy,
   signal,
   sleep,
   spawnAsUser,
@@ -59,6 +60,13 @@ export interface StartPgBouncerOptions {
    * @default the release the stacks deploy, see `pgbouncerBinary`
    */
   readonly bin?: string;
+  /**
+   * The command that runs PgBouncer, when not the binary itself: given the binary (a path the `postgres`
+   * user can run) and the ini file, the argv to spawn as `postgres` (e.g. the pod's `/bin/sh -c` reload
+   * script around it). The harness still signals PgBouncer by its pidfile and waits for this command to end.
+   * @default `[bin, iniFile]`
+   */
+  readonly command?: (bin: string, iniFile: string) => readonly string[];
 }
 
 export interface PgBouncerHandle {
@@ -104,7 +112,10 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
   let port = 0;
 
   const launch = async (): Promise<void> => {
-    children = files.map((f) => spawnAsUser(bin, [f.iniFile], path.join(f.dir, "stderr.log")));
+    children = files.map((f) => {
+      const argv = opts.command ? opts.command(runnableCopy(bin), f.iniFile) : [bin, f.iniFile];
+      return spawnAsUser(argv[0], argv.slice(1), path.join(f.dir, "stderr.log"));
+    });
     await waitListening(host, port, files, children);
   };
 

@@ -1,11 +1,13 @@
 /**
  * A minimal PostgreSQL wire-protocol client (simple query protocol; trust, cleartext, md5 and SCRAM-SHA-256
- * logins). The fault run needs clients that reconnect and time every transaction, which pgbench cannot do:
+ * logins; TLS with libpq's sslmode disable/require/verify-ca/verify-full, see `ClientTls`). The fault run needs clients that reconnect and time every transaction, which pgbench cannot do:
  * a pgbench client whose connection drops is aborted for good.
  */
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import * as net from "node:net";
-import type { Conn } from "./postgres";
+import * as tls from "node:tls";
+import type { ClientTls, Conn } from "./postgres";
 import { hmac, saltedPassword } from "./scram";
 
 /** An ErrorResponse from the server, or a broken connection (`code` "08006"). */
@@ -90,7 +92,10 @@ export class PgClient {
   /** BackendKeyData: what a cancel request must quote (PgBouncer hands out its own). */
   private key: { pid: number; secret: number } | undefined;
 
-  private constructor(private readonly socket: net.Socket) {
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly tlsOpts: ClientTls | undefined,
+  ) {
     socket.on("data", (d) => this.onData(d));
     const fail = (why: string) => {
       this.closedWith ??= new PgError(why, "08006", "FATAL");
@@ -126,27 +131,43 @@ export class PgClient {
     conn: Conn,
     opts: { timeoutMs?: number; applicationName?: string; abandonAfter?: HandshakeStage },
   ): Promise<PgClient> {
-    const socket = conn.host.startsWith("/")
-      ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
-      : net.connect({ host: conn.host, port: conn.port });
-    socket.setNoDelay(true);
-    const client = new PgClient(socket);
-    const timer = setTimeout(() => socket.destroy(new Error("connect timeout")), opts.timeoutMs ?? 10_000);
+    const raw = rawConnect(conn);
+    raw.setNoDelay(true);
+    let socket: net.Socket = raw;
+    const timer = setTimeout(() => socket.destroy(new Error("timeout expired")), opts.timeoutMs ?? 10_000);
     try {
       await new Promise<void>((resolve, reject) => {
-        socket.once("connect", resolve);
-        socket.once("error", reject);
+        raw.once("connect", resolve);
+        raw.once("error", reject);
       });
+      socket = await negotiateTls(raw, conn);
+      const client = new PgClient(socket, conn.tls);
       await client.startup(conn, opts.applicationName ?? "clipper-load", opts.abandonAfter);
       return client;
     } catch (e) {
       socket.destroy();
+      raw.destroy();
       throw e instanceof PgError || e instanceof Abandoned
         ? e
         : new PgError(`connection failed: ${(e as Error).message}`, "08006", "FATAL");
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The certificate the server presented (undefined without TLS). */
+  get peerCertificate(): tls.PeerCertificate | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket.getPeerCertificate() : undefined;
+  }
+
+  /** The TLS socket's protocol ("TLSv1.3"), undefined without TLS. */
+  get tlsProtocol(): string | undefined {
+    return this.socket instanceof tls.TLSSocket ? (this.socket.getProtocol() ?? undefined) : undefined;
+  }
+
+  /** The socket itself: a test can tell that a connection still runs on the TLS session it began with. */
+  get transport(): net.Socket {
+    return this.socket;
   }
 
   private onData(d: Buffer): void {
@@ -326,24 +347,42 @@ export class PgClient {
     return this.socket.localPort;
   }
 
-  cancel(conn: Pick<Conn, "host" | "port">): Promise<void> {
+  /**
+   * Sent as this connection's `ClientTls.cancel` says: in the clear by default, as libpq's PQcancel sends
+   * it (PgBouncer and PostgreSQL read a CancelRequest before any TLS check), or inside TLS (same sslmode and
+   * checks as the login), as libpq 17's PQcancelCreate does; never inside TLS over a unix socket. Resolves
+   * with the TLS protocol it travelled in, or undefined when it went in the clear.
+   */
+  async cancel(conn: Pick<Conn, "host" | "port">): Promise<string | undefined> {
     const key = this.key;
-    if (!key) return Promise.reject(new Error("no BackendKeyData received"));
+    if (!key) throw new Error("no BackendKeyData received");
     const body = Buffer.alloc(12);
     body.writeInt32BE(80877102, 0);
     body.writeInt32BE(key.pid, 4);
     body.writeInt32BE(key.secret, 8);
+    const t = this.tlsOpts;
+    const overTls =
+      t !== undefined && t.sslmode !== "disable" && t.cancel === "tls" && !conn.host.startsWith("/");
+    const raw = rawConnect(conn);
+    let s: net.Socket = raw;
+    s.setTimeout(5000, () => s.destroy());
+    await new Promise<void>((resolve, reject) => {
+      raw.once("connect", resolve);
+      raw.once("error", reject);
+      raw.once("close", () => reject(new Error("the cancel connection closed before it was made")));
+    });
+    if (overTls) {
+      s = await negotiateTls(raw, { ...conn, tls: t });
+      s.setTimeout(5000, () => s.destroy());
+    }
+    const protocol = s instanceof tls.TLSSocket ? (s.getProtocol() ?? undefined) : undefined;
     return new Promise((resolve, reject) => {
-      const s = conn.host.startsWith("/")
-        ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
-        : net.connect({ host: conn.host, port: conn.port });
       let failed: Error | undefined;
       // like libpq: send, then wait for the other side to close; a half-close makes PgBouncer drop the request
-      s.once("connect", () => s.write(frame(null, body)));
-      s.setTimeout(5000, () => s.destroy());
+      s.write(frame(null, body));
       // PgBouncer and PostgreSQL close (or reset) the cancel connection without an answer
       s.on("error", (e: NodeJS.ErrnoException) => (failed ??= e.code === "ECONNRESET" ? undefined : e));
-      s.once("close", () => (failed ? reject(failed) : resolve()));
+      s.once("close", () => (failed ? reject(failed) : resolve(protocol)));
     });
   }
 
@@ -358,4 +397,85 @@ export class PgClient {
   get closed(): boolean {
     return this.closedWith !== undefined || this.socket.destroyed;
   }
+}
+
+function rawConnect(conn: Pick<Conn, "host" | "port">): net.Socket {
+  return conn.host.startsWith("/")
+    ? net.connect({ path: `${conn.host}/.s.PGSQL.${conn.port}` })
+    : net.connect({ host: conn.host, port: conn.port });
+}
+
+/** SSLRequest's code (PostgreSQL's NEGOTIATE_SSL_CODE). */
+const SSL_REQUEST = 80877103;
+
+/**
+ * libpq's sslmode on a connected socket (`prefer` when the Conn says nothing, as libpq): `disable` (or a
+ * unix socket) leaves it as it is; otherwise an SSLRequest, and on "S" a TLS handshake with the checks the
+ * mode asks for ("N": plain under `prefer`, refused otherwise). The errors are what a user of
+ * Node's TLS would read: "unable to verify the first certificate" (a CA that did not sign the server's
+ * certificate), "Hostname/IP does not match certificate's altnames: …" (verify-full, a name not in the SANs).
+ */
+async function negotiateTls(raw: net.Socket, conn: Pick<Conn, "host" | "port" | "tls">): Promise<net.Socket> {
+  const t: ClientTls = conn.tls ?? { sslmode: "prefer" };
+  if (t.sslmode === "disable" || conn.host.startsWith("/")) return raw;
+  const verify = t.sslmode === "verify-ca" || t.sslmode === "verify-full";
+  if (verify && !t.rootCertFile) {
+    throw new PgError(`sslmode ${t.sslmode} needs a root certificate file (rootCertFile)`, "08006", "FATAL");
+  }
+  const req = Buffer.alloc(8);
+  req.writeInt32BE(8, 0);
+  req.writeInt32BE(SSL_REQUEST, 4);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      cleanup();
+      if (d.length !== 1) {
+        // the server must answer alone: bytes after the "S" would be read outside TLS (CVE-2021-23222)
+        reject(new PgError("received unencrypted data after SSL response", "08006", "FATAL"));
+        return;
+      }
+      resolve(d.toString("latin1"));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new PgError("server closed the connection during the SSL request", "08006", "FATAL"));
+    };
+    const cleanup = () => {
+      raw.off("data", onData);
+      raw.off("error", onError);
+      raw.off("close", onClose);
+    };
+    raw.on("data", onData);
+    raw.once("error", onError);
+    raw.once("close", onClose);
+    raw.write(req);
+  });
+  if (answer === "N") {
+    if (t.sslmode === "prefer") return raw;
+    throw new PgError("server does not support SSL, but SSL was required", "08006", "FATAL");
+  }
+  if (answer !== "S")
+    throw new PgError(`received invalid response to SSL negotiation: ${answer}`, "08006", "FATAL");
+  const name = t.hostname ?? conn.host;
+  const socket = tls.connect({
+    socket: raw,
+    ...(net.isIP(name) ? {} : { servername: name }),
+    ...(t.rootCertFile ? { ca: fs.readFileSync(t.rootCertFile, "utf8") } : {}),
+    rejectUnauthorized: verify,
+    // verify-ca checks the chain only; verify-full also the name, as Node's own check does it
+    checkServerIdentity: (_host, cert) =>
+      t.sslmode === "verify-full" ? tls.checkServerIdentity(name, cert) : undefined,
+  });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", resolve);
+    socket.once("error", reject);
+  }).catch((e: Error) => {
+    socket.destroy();
+    throw new PgError(e.message, "08006", "FATAL");
+  });
+  return socket;
 }

@@ -18,7 +18,9 @@ import {
   track,
   untrack,
   within,
+  writeOwned,
 } from "./proc";
+import { harnessPki } from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -36,6 +38,33 @@ export interface Conn {
   readonly user: string;
   readonly database: string;
   readonly password?: string;
+  /**
+   * TLS as libpq's sslmode says it. @default sslmode `prefer`, libpq's own default: TLS wherever the server
+   * offers it (the stacks' PgBouncer requires it), nothing verified
+   */
+  readonly tls?: ClientTls;
+}
+
+/** A client's TLS settings, libpq's words (`sslmode`, `sslrootcert`). */
+export interface ClientTls {
+  /**
+   * `disable`: no SSLRequest. `prefer`: TLS if the server offers it, nothing verified (libpq's default).
+   * `require`: TLS, nothing verified. `verify-ca`: the chain against
+   * `rootCertFile`. `verify-full`: the chain and the host name.
+   */
+  readonly sslmode: "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
+  /** The CA bundle to verify against (`PGSSLROOTCERT`). Required for verify-ca and verify-full. */
+  readonly rootCertFile?: string;
+  /**
+   * The name verified against the certificate's SANs under verify-full, while the client still connects
+   * to `host` (libpq: `host` = this name, `hostaddr` = `Conn.host`). @default `Conn.host`
+   */
+  readonly hostname?: string;
+  /**
+   * How a cancel request travels: `plain`, as libpq's PQcancel does (every release, and the only way up to
+   * libpq 16, the psql here), or inside TLS, as libpq 17's PQcancelCreate does. @default plain
+   */
+  readonly cancel?: "plain" | "tls";
 }
 
 export interface PsqlOptions {
@@ -45,13 +74,17 @@ export interface PsqlOptions {
 
 /** libpq environment for `conn` (pgbench and psql read it). */
 export function libpqEnv(conn: Conn): NodeJS.ProcessEnv {
+  const tls = conn.tls;
   return {
-    PGHOST: conn.host,
+    PGHOST: tls?.hostname ?? conn.host,
+    ...(tls?.hostname !== undefined ? { PGHOSTADDR: conn.host } : {}),
     PGPORT: String(conn.port),
     PGUSER: conn.user,
     PGDATABASE: conn.database,
     PGCONNECT_TIMEOUT: "10",
-    PGSSLMODE: "disable",
+    PGSSLMODE: tls?.sslmode ?? "prefer",
+    // an absent file, not ~/.postgresql/root.crt: only what the test names is trusted
+    PGSSLROOTCERT: tls?.rootCertFile ?? "/nonexistent/root.crt",
     ...(conn.password !== undefined ? { PGPASSWORD: conn.password } : {}),
   };
 }
@@ -93,6 +126,19 @@ export interface StartPostgresOptions {
   readonly maxConnections?: number;
   /** `fsync`; off makes a throwaway cluster fast and CPU-bound. @default false */
   readonly fsync?: boolean;
+  /**
+   * The certificate and key PostgreSQL serves with `ssl=on` (copied into the cluster's dir, the key owned by
+   * `postgres`, 0600); `false` runs without TLS.
+   * @default the harness PKI's server certificate (`harnessPki`), which the rendered ini's
+   * `server_tls_ca_file` is rewritten to trust
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | false;
+  /**
+   * TCP logins only over TLS: pg_hba has `hostssl` lines and no `host` line, so a plaintext TCP login is
+   * refused. The unix socket stays trust for the superuser. Needs `tls`.
+   * @default false: pg_hba as initdb wrote it (`host` scram-sha-256, TLS or not)
+   */
+  readonly hostsslOnly?: boolean;
 }
 
 export interface PostgresHandle {
@@ -107,6 +153,8 @@ export interface PostgresHandle {
   /** The temp dir holding everything; removed by `stop()`. */
   readonly dir: string;
   readonly maxConnections: number;
+  /** The certificate PostgreSQL serves; undefined when started with `tls: false`. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** The superuser's connection over the unix socket. */
   conn(database?: string): Conn;
   /** Runs SQL as the superuser over the unix socket (database `postgres` unless told). */
@@ -126,6 +174,15 @@ export interface PostgresHandle {
 }
 
 const SUPERUSER = "postgres";
+
+/** pg_hba.conf of a TLS cluster: TLS or nothing over TCP. */
+const HBA_TLS_ONLY = [
+  "# harness: TCP logins only over TLS (no host lines)",
+  "local all all trust",
+  "hostssl all all 127.0.0.1/32 scram-sha-256",
+  "hostssl all all ::1/128 scram-sha-256",
+  "",
+].join("\n");
 
 /** How every harness cluster is made: only the superuser, trust on the socket, SCRAM over TCP. */
 const INITDB_ARGS = [
@@ -186,6 +243,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   let child: ChildProcess | undefined;
   let port = 0;
   const key = {};
+  const tlsDir = path.join(dir, "tls");
+  const tlsSource = opts.tls === undefined ? harnessPki().server : opts.tls;
+  if (opts.hostsslOnly && !tlsSource) throw new Error("harness: hostsslOnly needs tls");
+  const tls = tlsSource
+    ? { certFile: path.join(tlsDir, "server.crt"), keyFile: path.join(tlsDir, "server.key") }
+    : undefined;
+  const tlsArgs = tls
+    ? ["-c", "ssl=on", "-c", `ssl_cert_file=${tls.certFile}`, "-c", `ssl_key_file=${tls.keyFile}`]
+    : [];
   const pid = () => readPid(path.join(dataDir, "postmaster.pid"));
   track(key, () => [pid()], dir);
 
@@ -208,6 +274,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         "-c",
         `fsync=${fsync ? "on" : "off"}`,
         ...(fsync ? [] : ["-c", "full_page_writes=off", "-c", "synchronous_commit=off"]),
+        ...tlsArgs,
       ],
       logFile,
     );
@@ -241,6 +308,13 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     fs.mkdirSync(socketDir);
     fs.chownSync(socketDir, runAsIds().uid, runAsIds().gid);
     await runOk("cp", ["-a", await clusterTemplate(), dataDir], { timeoutMs: 60_000 });
+    if (tlsSource && tls) {
+      fs.mkdirSync(tlsDir);
+      fs.chownSync(tlsDir, runAsIds().uid, runAsIds().gid);
+      writeOwned(tls.certFile, fs.readFileSync(tlsSource.certFile, "utf8"), 0o644);
+      writeOwned(tls.keyFile, fs.readFileSync(tlsSource.keyFile, "utf8"), 0o600);
+    }
+    if (opts.hostsslOnly) writeOwned(path.join(dataDir, "pg_hba.conf"), HBA_TLS_ONLY, 0o600);
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       try {
@@ -268,6 +342,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     dataDir,
     dir,
     maxConnections,
+    ...(tls ? { tls } : {}),
     conn,
     psql: (sql, o = {}) => psql(conn(o.database), sql, o),
     pid,

@@ -57,13 +57,17 @@ export async function probeCancels(
     const consoles = consolesOf(stack);
     const spread = consoles.map((_, i) => owners.filter((o) => o === i).length);
     const cross = conns.map((_, j) => consoles.length > 1 && crossEvery > 0 && j % crossEvery === 0);
+    const sql = `SELECT pg_sleep(${sleepSeconds})`;
+    const queries = conns.map((c) =>
+      c.query(sql).then(
+        () => "completed",
+        (e: { code?: string; message: string }) => e.code ?? e.message,
+      ),
+    );
+    await untilRunning(stack, sql, clients, sleepSeconds * 1000);
     const outcomes = await Promise.all(
       conns.map(async (c, j) => {
-        const q = c.query(`SELECT pg_sleep(${sleepSeconds})`).then(
-          () => "completed",
-          (e: { code?: string; message: string }) => e.code ?? e.message,
-        );
-        await sleep(CANCEL_AFTER_MS);
+        const q = queries[j];
         if (cross[j]) {
           const peer = stack.pgbouncer.files[(owners[j] + 1) % consoles.length];
           await c.cancel({ host: peer.unixSocketDir, port: stack.pgbouncer.port });
@@ -85,6 +89,27 @@ export async function probeCancels(
   } finally {
     for (const c of conns) c.close();
   }
+}
+
+/**
+ * Waits until PostgreSQL runs `n` copies of `sql` (every client's query reached a server connection: with
+ * TLS on both legs and a busy machine, growing the pool one server login at a time can take longer than
+ * {@link CANCEL_AFTER_MS}), for at most `maxMs`, and at least {@link CANCEL_AFTER_MS} in total.
+ */
+async function untilRunning(stack: PooledStack, sql: string, n: number, maxMs: number): Promise<void> {
+  const started = Date.now();
+  const text = sql.replace(/'/g, "''");
+  while (Date.now() - started < maxMs) {
+    const running = Number(
+      await stack.postgres.psql(
+        `SELECT count(*) FROM pg_stat_activity WHERE query = '${text}' AND state = 'active'`,
+      ),
+    );
+    if (running >= n) break;
+    await sleep(50);
+  }
+  const waited = Date.now() - started;
+  if (waited < CANCEL_AFTER_MS) await sleep(CANCEL_AFTER_MS - waited);
 }
 
 /** For each connection, the index of the PgBouncer process that owns it (matched by its local TCP port). */

@@ -12,6 +12,7 @@
  * The scrape interval, evaluation interval, rate window and `for` durations are shortened for this run
  * only; the thresholds still derive from the (small) pool, as in a stack.
  */
+import { socketConnectionString } from "../../components/pgbouncer";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
@@ -138,7 +139,11 @@ async function main(argv: readonly string[]): Promise<number> {
 
     const exporterPort = await freePort();
     const c = s.console;
-    const dsn = `postgres://${c.user}:${c.password}@${c.host}:${c.port}/pgbouncer?sslmode=disable`;
+    // As in the pod: through the process's unix socket, which PgBouncer never asks for TLS.
+    const dsn = socketConnectionString(
+      `postgres://${c.user}:${c.password}@${c.host}:${c.port}/pgbouncer?sslmode=disable`,
+      s.pgbouncer.files[0].unixSocketDir,
+    );
     // the connection string goes through the environment (runuser keeps it), not the process list
     process.env.PGBOUNCER_EXPORTER_CONNECTION_STRING = dsn;
     children.push(

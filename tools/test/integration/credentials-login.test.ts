@@ -19,7 +19,7 @@ import {
   scramKeys,
   scramVerifier,
 } from "../../../components/credentials";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
+import { PGBOUNCER_RELEASE, socketConnectionString } from "../../../components/pgbouncer";
 import { type StackSettings, loadStackSettings } from "../../../stacks/settings";
 import { kvV2ReadResult } from "../../../testing/engine";
 import {
@@ -173,8 +173,13 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       await assert.rejects(psql({ ...app, password: APP_PASSWORD + "x" }, "SELECT 1"), REFUSED);
     });
 
-    it("the exporter's connection string (URL-encoded) opens PgBouncer's console as the stats user", async () => {
-      const url = await promiseOf(creds.exporterConnectionString);
+    it("the exporter's connection string (URL-encoded, over the process's unix socket as the pod has it) opens PgBouncer's console as the stats user", async () => {
+      const tcp = await promiseOf(creds.exporterConnectionString);
+      const url = socketConnectionString(tcp, bouncer.files[0].unixSocketDir);
+      // over TCP (sslmode=disable) PgBouncer asks for TLS: why the exporter uses the unix socket
+      const plain = await psqlUrl(tcp, "SHOW USERS");
+      assert.notEqual(plain.code, 0);
+      assert.match(plain.err, /FATAL: {2}SSL required/);
       const r = await psqlUrl(url, "SHOW USERS");
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, new RegExp(`^${stack.exporter.statsUser}\\|`, "m"));
@@ -267,7 +272,13 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       };
       assert.equal(await psql(conn, "SELECT current_user, inet_server_port()"), `${user}|${pg.port}`);
       await assert.rejects(psql({ ...conn, password: "nope" }, "SELECT 1"), REFUSED);
-      const console = await psqlUrl(await promiseOf(creds.exporterConnectionString), "SHOW USERS");
+      const console = await psqlUrl(
+        socketConnectionString(
+          await promiseOf(creds.exporterConnectionString),
+          bouncer.files[0].unixSocketDir,
+        ),
+        "SHOW USERS",
+      );
       assert.equal(console.code, 0, console.err);
     });
 

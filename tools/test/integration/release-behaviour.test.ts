@@ -127,7 +127,7 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
     });
 
     it("THEN every cancel is delivered, over both processes, and those sent to the other process via the peer", async () => {
-      const probe = await probeCancels(stack, clients, 3);
+      const probe = await probeCancels(stack, clients, 10);
       assert.equal(probe.spread.length, 2);
       assert.equal(probe.spread[0] + probe.spread[1], clients);
       assert.ok(

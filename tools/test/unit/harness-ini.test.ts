@@ -38,6 +38,12 @@ const keyOf = (line: string) => /^([a-z_0-9]+) =/.exec(line)?.[1] ?? line;
 
 /** Parameters the harness may rewrite; the database line may differ in host and port only. */
 const REWRITTEN = ["listen_addr", "listen_port", "unix_socket_dir", "pidfile", "logfile", "auth_file"];
+/** The TLS file paths, rewritten where the pod's ini has them; the modes and protocols never. */
+const TLS_FILES = {
+  client_tls_cert_file: "/tmp/h/tls/tls.crt",
+  client_tls_key_file: "/tmp/h/tls/tls.key",
+  server_tls_ca_file: "/tmp/h/tls/server-ca.crt",
+} as const;
 const DIRS = ["/tmp/h/p0", "/tmp/h/p1"];
 
 function rewrites(processIndex = 0): HarnessRewrites {
@@ -52,6 +58,11 @@ function rewrites(processIndex = 0): HarnessRewrites {
     },
     processIndex,
     peerSocketDirs: DIRS,
+    tls: {
+      certFile: TLS_FILES.client_tls_cert_file,
+      keyFile: TLS_FILES.client_tls_key_file,
+      serverCaFile: TLS_FILES.server_tls_ca_file,
+    },
   };
 }
 
@@ -81,13 +92,18 @@ function checkOnlyRewrites(settings: StackSettings, processIndex = 0): string[] 
   const { removed, added } = lineDiff(pod, harness);
   const db = settings.database;
   const peers = pod.filter((l) => /^\d+ = host=/.test(l));
+  const tlsFiles = Object.keys(TLS_FILES).filter((k) => pod.some((l) => keyOf(l) === k));
+  const rewritten = [...REWRITTEN, ...tlsFiles];
   const expectedRemoved = [
     `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
-    ...REWRITTEN.map((k) => pod.find((l) => keyOf(l) === k) as string),
+    ...rewritten.map((k) => pod.find((l) => keyOf(l) === k) as string),
     ...peers,
   ];
   assert.deepEqual([...removed].sort(), [...expectedRemoved].sort());
-  assert.deepEqual(added.map(keyOf).sort(), [db.name, ...REWRITTEN, ...peers.map(keyOf)].sort());
+  assert.deepEqual(added.map(keyOf).sort(), [db.name, ...rewritten, ...peers.map(keyOf)].sort());
+  for (const k of tlsFiles) {
+    assert.ok(added.includes(`${k} = ${TLS_FILES[k as keyof typeof TLS_FILES]}`), `${k} not rewritten`);
+  }
   assert.ok(added.includes(`${db.name} = host=127.0.0.1 port=40002 dbname=${db.name}`));
   for (const [j, line] of peers.entries()) {
     const want = `${keyOf(line)} = host=${DIRS[j]} port=40001`;
@@ -115,6 +131,18 @@ describe("harness ini (tools/harness)", () => {
         assert.deepEqual(checkOnlyRewrites(settings), []);
       });
 
+      it("THEN the TLS modes and protocols reach the ini unchanged, the TLS files point at the local ones", () => {
+        const ini = harnessIni(settings, { type: settings.credentials.authType }, rewrites());
+        const p = (k: string) => iniParameter(ini, "pgbouncer", k);
+        assert.equal(p("client_tls_sslmode"), settings.tls.clientSslMode);
+        assert.equal(p("server_tls_sslmode"), settings.tls.serverSslMode);
+        assert.equal(p("client_tls_protocols"), settings.tls.protocols);
+        assert.equal(p("client_tls_cert_file"), TLS_FILES.client_tls_cert_file);
+        assert.equal(p("client_tls_key_file"), TLS_FILES.client_tls_key_file);
+        if (settings.tls.serverCa) assert.equal(p("server_tls_ca_file"), TLS_FILES.server_tls_ca_file);
+        else assert.equal(p("server_tls_ca_file"), undefined);
+      });
+
       it("THEN max_prepared_statements and the pool sizes reach the ini unchanged", () => {
         const ini = harnessIni(settings, { type: settings.credentials.authType }, rewrites());
         assert.equal(
@@ -140,6 +168,8 @@ describe("harness ini (tools/harness)", () => {
       parseSettings({
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+        // required by the default server_tls_sslmode verify-full
+        tls: { serverCa: { source: "configmap", name: "postgres-ca", key: "ca.crt" } },
       }),
     );
     assert.deepEqual(dropped, []);

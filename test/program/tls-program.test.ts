@@ -1,0 +1,251 @@
+/**
+ * TLS, egress and image pinning through the whole program under the mock engine: what each stack setting
+ * registers, mounts and exports, and that a renewed certificate changes its Secret, never the pod template.
+ */
+import * as assert from "assert";
+import { type OfflineRun, runOffline } from "../../testing/engine";
+import { isSecretMarker } from "../../testing/manifests";
+import { OFFLINE_CA_PEM, offlineVault } from "../../testing/offline-vault";
+import { VAULT_PKI_CERT_TYPE } from "../../testing/pki";
+import { CONFIG_NAMESPACE, rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
+
+type Patch = Record<string, Record<string, unknown>>;
+
+/** The stack file's config with whole fields of sections replaced. */
+function configWith(stack: string, patch: Patch): Record<string, string> {
+  const raw = rawStackConfig(stackFileConfig(stack));
+  return Object.fromEntries(
+    Object.entries(patch).map(([section, fields]) => [
+      `${CONFIG_NAMESPACE}:${section}`,
+      JSON.stringify({ ...((raw[section] as object) ?? {}), ...fields }),
+    ]),
+  );
+}
+
+async function run(stack: string, patch: Patch = {}): Promise<OfflineRun> {
+  const config = configWith(stack, patch);
+  return runOffline({ stack, config, vault: offlineVault(stack, { config }) });
+}
+
+function resource(r: OfflineRun, type: string, name: string): any {
+  const found = r.resources.filter((x) => x.type === type && x.name === name);
+  assert.strictEqual(found.length, 1, `expected one ${type} ${name}, got ${found.length}`);
+  return found[0].inputs;
+}
+
+function podSpec(r: OfflineRun): any {
+  return resource(r, "kubernetes:apps/v1:Deployment", "pgbouncer-deployment").spec.template.spec;
+}
+
+function ini(r: OfflineRun): string {
+  return resource(r, "kubernetes:core/v1:ConfigMap", "pgbouncer-config").data["pgbouncer.ini"];
+}
+
+describe("TLS through the program", () => {
+  describe("prod as shipped: Vault PKI certificate, PostgreSQL verified", () => {
+    let prod: OfflineRun;
+    before(async () => {
+      prod = await run("prod");
+    });
+
+    it("issues the certificate for dbHost with every Service name as a SAN, renewed by pulumi up", () => {
+      const cert = resource(prod, VAULT_PKI_CERT_TYPE, "pgbouncer-client-cert");
+      assert.deepStrictEqual(
+        {
+          backend: cert.backend,
+          name: cert.name,
+          commonName: cert.commonName,
+          altNames: cert.altNames,
+          ttl: cert.ttl,
+          autoRenew: cert.autoRenew,
+          minSecondsRemaining: cert.minSecondsRemaining,
+        },
+        {
+          backend: "pki",
+          name: "clipper-pgbouncer",
+          commonName: prod.outputs.dbHost,
+          altNames: [
+            "pgbouncer",
+            "pgbouncer.clipper",
+            "pgbouncer.clipper.svc",
+            "pgbouncer.clipper.svc.cluster.local",
+          ],
+          ttl: "2592000",
+          autoRenew: true,
+          minSecondsRemaining: 864000,
+        },
+      );
+    });
+
+    it("puts it in the kubernetes.io/tls Secret pgbouncer-tls, the key a secret, and its CA in pgbouncer-ca", () => {
+      const secret = resource(prod, "kubernetes:core/v1:Secret", "pgbouncer-tls");
+      assert.strictEqual(secret.metadata.name, "pgbouncer-tls");
+      assert.strictEqual(secret.type, "kubernetes.io/tls");
+      const data = isSecretMarker(secret.stringData) ? secret.stringData.value : secret.stringData;
+      assert.deepStrictEqual(Object.keys(data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+      assert.ok(
+        isSecretMarker(secret.stringData) || isSecretMarker(data["tls.key"]),
+        "the private key is a secret",
+      );
+      const ca = resource(prod, "kubernetes:core/v1:ConfigMap", "pgbouncer-ca");
+      assert.strictEqual(ca.metadata.name, "pgbouncer-ca");
+      assert.strictEqual(ca.data["ca.crt"], prod.outputs.caBundle);
+    });
+
+    it("renders both legs in the ini, with the files the pod mounts from one projected volume", () => {
+      const text = ini(prod);
+      for (const line of [
+        "client_tls_sslmode = require",
+        "client_tls_cert_file = /etc/pgbouncer/tls/tls.crt",
+        "client_tls_key_file = /etc/pgbouncer/tls/tls.key",
+        "client_tls_protocols = tlsv1.2,tlsv1.3",
+        "server_tls_sslmode = verify-full",
+        "server_tls_ca_file = /etc/pgbouncer/tls/server-ca.crt",
+        "server_tls_protocols = tlsv1.2,tlsv1.3",
+      ]) {
+        assert.ok(text.split("\n").includes(line), `${line} missing from:\n${text}`);
+      }
+      const tls = podSpec(prod).volumes.find((v: any) => v.name === "tls");
+      assert.deepStrictEqual(tls.projected.sources, [
+        {
+          secret: {
+            name: "pgbouncer-tls",
+            items: [
+              { key: "tls.crt", path: "tls.crt" },
+              { key: "tls.key", path: "tls.key" },
+            ],
+          },
+        },
+        { configMap: { name: "postgres-ca", items: [{ key: "ca.crt", path: "server-ca.crt" }] } },
+      ]);
+      const mount = podSpec(prod).containers[0].volumeMounts.find((m: any) => m.name === "tls");
+      assert.deepStrictEqual(mount, { name: "tls", mountPath: "/etc/pgbouncer/tls", readOnly: true });
+    });
+
+    it("exports what the backend verifies the pooler with", () => {
+      assert.strictEqual(prod.outputs.sslMode, "verify-full");
+      assert.deepStrictEqual(prod.outputs.caRef, { kind: "ConfigMap", name: "pgbouncer-ca", key: "ca.crt" });
+    });
+
+    it("lets the pods out to DNS and PostgreSQL's port only", () => {
+      const np = resource(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "pgbouncer-netpol");
+      assert.deepStrictEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+      assert.deepStrictEqual(np.spec.egress, [
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+            },
+          ],
+          ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+          ],
+        },
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "clipper" } },
+              podSelector: { matchLabels: {} },
+            },
+          ],
+          ports: [{ protocol: "TCP", port: 5432 }],
+        },
+      ]);
+    });
+
+    it("a renewed certificate changes its Secret, not the pod template (no roll)", async () => {
+      const renewed = await run("prod", {
+        tls: { certificate: { source: "vault-pki", ttlSeconds: 1728000 } },
+      });
+      assert.notDeepStrictEqual(
+        resource(renewed, VAULT_PKI_CERT_TYPE, "pgbouncer-client-cert").ttl,
+        resource(prod, VAULT_PKI_CERT_TYPE, "pgbouncer-client-cert").ttl,
+      );
+      assert.deepStrictEqual(podSpec(renewed), podSpec(prod));
+    });
+  });
+
+  it("staging chooses prefer towards PostgreSQL: no CA mounted, clients still on TLS", async () => {
+    const staging = await run("staging");
+    assert.match(ini(staging), /^server_tls_sslmode = prefer$/m);
+    assert.doesNotMatch(ini(staging), /server_tls_ca_file/);
+    assert.match(ini(staging), /^client_tls_sslmode = require$/m);
+    assert.strictEqual(staging.outputs.sslMode, "verify-full");
+  });
+
+  it("the direct route exports PostgreSQL's verification: the rollback keeps the database leg verified", async () => {
+    const direct = await run("prod", { backend: { route: "direct" } });
+    assert.strictEqual(direct.outputs.dbHost, "postgres.clipper.svc.cluster.local");
+    assert.strictEqual(direct.outputs.sslMode, "verify-full");
+    assert.deepStrictEqual(direct.outputs.caRef, { kind: "ConfigMap", name: "postgres-ca", key: "ca.crt" });
+    const staging = await run("staging", { backend: { route: "direct" } });
+    assert.strictEqual(staging.outputs.sslMode, "prefer");
+    assert.strictEqual(staging.outputs.caRef, undefined);
+  });
+
+  it("an existing Secret (cert-manager's) is mounted as it is, with no certificate issued and no expiry alert", async () => {
+    const r = await run("prod", {
+      tls: { certificate: { source: "secret", name: "pgbouncer-cert-manager" } },
+    });
+    assert.ok(!r.resources.some((x) => x.type === VAULT_PKI_CERT_TYPE));
+    assert.ok(!r.resources.some((x) => x.name === "pgbouncer-tls" || x.name.endsWith("certificate-rules")));
+    const tls = podSpec(r).volumes.find((v: any) => v.name === "tls");
+    assert.strictEqual(tls.projected.sources[0].secret.name, "pgbouncer-cert-manager");
+    assert.deepStrictEqual(r.outputs.caRef, {
+      kind: "Secret",
+      name: "pgbouncer-cert-manager",
+      key: "ca.crt",
+    });
+  });
+
+  it("clients without TLS: no certificate, PgBouncer run directly only when no TLS file is mounted", async () => {
+    const r = await run("staging", { tls: { clientSslMode: "disable" } });
+    assert.match(ini(r), /^client_tls_sslmode = disable$/m);
+    assert.doesNotMatch(ini(r), /client_tls_cert_file/);
+    assert.deepStrictEqual(podSpec(r).containers[0].command, ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]);
+    assert.ok(!podSpec(r).volumes.some((v: any) => v.name === "tls"));
+    assert.strictEqual(r.outputs.sslMode, "disable");
+  });
+
+  it("a server CA held in Vault is copied into the ConfigMap pgbouncer-server-ca and mounted", async () => {
+    const r = await run("prod", {
+      tls: {
+        serverCa: { source: "vault", mount: "secret", path: "clipper/prod/postgres-ca", key: "ca.crt" },
+      },
+    });
+    const cm = resource(r, "kubernetes:core/v1:ConfigMap", "pgbouncer-server-ca");
+    assert.strictEqual(cm.data["ca.crt"], OFFLINE_CA_PEM);
+    const tls = podSpec(r).volumes.find((v: any) => v.name === "tls");
+    assert.strictEqual(tls.projected.sources[1].configMap.name, "pgbouncer-server-ca");
+  });
+
+  it("an external database gets an egress rule to its CIDRs, an IP host to that address", async () => {
+    const rds = await run("prod", {
+      database: { host: "clipper.abc.eu-west-1.rds.amazonaws.com" },
+      network: { databaseCidrs: ["10.20.0.0/16"] },
+    });
+    const np = resource(rds, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "pgbouncer-netpol");
+    assert.deepStrictEqual(np.spec.egress[1], {
+      to: [{ ipBlock: { cidr: "10.20.0.0/16" } }],
+      ports: [{ protocol: "TCP", port: 5432 }],
+    });
+    const ip = await run("prod", { database: { host: "10.1.2.3" } });
+    assert.deepStrictEqual(
+      resource(ip, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "pgbouncer-netpol").spec.egress[1].to,
+      [{ ipBlock: { cidr: "10.1.2.3/32" } }],
+    );
+  });
+
+  it("pins each image by digest after its tag when the stack sets one", async () => {
+    const d1 = `sha256:${"1".repeat(64)}`;
+    const d2 = `sha256:${"2".repeat(64)}`;
+    const r = await run("prod", { pgbouncer: { digest: d1 }, exporter: { digest: d2 } });
+    const images = podSpec(r).containers.map((c: any) => c.image);
+    assert.deepStrictEqual(images, [
+      `ghcr.io/cloudnative-pg/pgbouncer:1.25.2@${d1}`,
+      `prometheuscommunity/pgbouncer-exporter:v0.12.1@${d2}`,
+    ]);
+  });
+});
