@@ -1,12 +1,19 @@
 /**
  * What exists before the pooler arrives, derived from the stack's own settings: the namespaces (Pod
  * Security `restricted` enforced), the backend team's stand-in backend (Deployment + ConfigMap pointing at
- * PostgreSQL, applied under their own field manager), and the pooler's secret in Vault.
+ * PostgreSQL, applied under their own field manager), PostgreSQL's CA where the stack verifies it from a
+ * ConfigMap, the pooler's secret in Vault, and Vault's PKI engine with the role that issues the pooler's
+ * certificate (allowed the Service's names and nothing else).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { vaultReadsFor } from "../../components/credentials";
+import { SERVICE_NAME, serviceNames } from "../../components/pgbouncer";
 import type { StackSettings } from "../../stacks/settings";
+import { runOk } from "../common";
 import { type Kubectl, asList } from "./clients/kubectl";
-import { type VaultClient, ensureKv2, kvPut } from "./clients/vault";
+import { type VaultClient, ensureKv2, ensurePkiRoot, kvPut, pkiIssue, writePkiRole } from "./clients/vault";
 
 /** The backend team's field manager: the owner of everything in their objects but the pooler's keys. */
 export const BACKEND_FIELD_MANAGER = "clipper-backend-team";
@@ -123,6 +130,137 @@ export async function applyFixtures(kubectl: Kubectl, s: StackSettings): Promise
     });
   }
   await applyBackend(kubectl, s);
+  await applyServerCa(kubectl, s);
+}
+
+/** The root's common name in OpenBao's PKI engine (the issuer of every pooler certificate of the run). */
+export const PKI_ROOT_CN = "clipper e2e root";
+/** The PKI engine's and its root's `max_lease_ttl` / `ttl`: a year, above any stack's `ttlSeconds`. */
+const PKI_ROOT_TTL = "8760h";
+
+/** One PKI role of the stacks: its mount, the names it may issue, the longest validity a stack asks for. */
+export interface PkiRole {
+  readonly mount: string;
+  readonly role: string;
+  readonly names: string[];
+  readonly maxTtlSeconds: number;
+}
+
+/**
+ * The roles the stacks' `tls.certificate` (source `vault-pki`) need, one per mount and role: the four
+ * Service names of each stack's namespace, and nothing else.
+ */
+export function pkiRoles(stacks: readonly StackSettings[]): PkiRole[] {
+  const roles = new Map<string, PkiRole>();
+  for (const s of stacks) {
+    const c = s.tls.certificate;
+    if (c?.source !== "vault-pki") continue;
+    const key = `${c.mount}/roles/${c.role}`;
+    const had = roles.get(key);
+    const names = serviceNames(SERVICE_NAME, s.namespace);
+    roles.set(key, {
+      mount: c.mount,
+      role: c.role,
+      names: [...new Set([...(had?.names ?? []), ...names])],
+      maxTtlSeconds: Math.max(had?.maxTtlSeconds ?? 0, c.ttlSeconds),
+    });
+  }
+  return [...roles.values()];
+}
+
+/** The role's body: exactly `names` (no subdomain, glob, localhost, IP or other name), server use only. */
+export function pkiRoleBody(r: PkiRole): Record<string, unknown> {
+  return {
+    allowed_domains: r.names,
+    allow_bare_domains: true,
+    allow_subdomains: false,
+    allow_glob_domains: false,
+    allow_wildcard_certificates: false,
+    allow_localhost: false,
+    allow_ip_sans: false,
+    allow_any_name: false,
+    enforce_hostnames: true,
+    server_flag: true,
+    client_flag: false,
+    max_ttl: `${r.maxTtlSeconds}s`,
+  };
+}
+
+/**
+ * Vault's PKI as the platform team sets it up for the stacks: the engine with an internal root at each
+ * mount, and each role; then proves each role least-privileged (a name beside the Service's is refused).
+ * Returns each mount's root PEM.
+ */
+export async function setupVaultPki(
+  v: VaultClient,
+  stacks: readonly StackSettings[],
+): Promise<Map<string, string>> {
+  const roots = new Map<string, string>();
+  for (const r of pkiRoles(stacks)) {
+    if (!roots.has(r.mount)) roots.set(r.mount, await ensurePkiRoot(v, r.mount, PKI_ROOT_CN, PKI_ROOT_TTL));
+    await writePkiRole(v, r.mount, r.role, pkiRoleBody(r));
+    const [ns] = r.names[1].split(".").slice(1);
+    for (const other of [`${SERVICE_NAME}.default.svc`, `evil.${ns}.svc`, `x.${r.names[3]}`]) {
+      const got = await pkiIssue(v, r.mount, r.role, other);
+      if (got.status !== 400 || !/not allowed/.test(got.text)) {
+        throw new Error(
+          `e2e: the PKI role ${r.mount}/${r.role} issued ${other}: HTTP ${got.status} ${got.text}`,
+        );
+      }
+    }
+  }
+  return roots;
+}
+
+let testServerCa: Promise<string> | undefined;
+
+/** A CA certificate made once per run with openssl: PostgreSQL's CA as its DBA would hand it out. */
+export function postgresTestCa(): Promise<string> {
+  testServerCa ??= (async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-e2e-pgca-"));
+    try {
+      const crt = path.join(dir, "ca.crt");
+      await runOk("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        path.join(dir, "ca.key"),
+        "-out",
+        crt,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=clipper e2e PostgreSQL CA",
+      ]);
+      return fs.readFileSync(crt, "utf8");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  return testServerCa;
+}
+
+/**
+ * PostgreSQL's CA where the stack reads it from a ConfigMap (prod's `postgres-ca`): applied by the
+ * platform's own field manager, in the pooler's namespace. A Secret or a Vault key is not made here.
+ */
+export async function applyServerCa(kubectl: Kubectl, s: StackSettings): Promise<void> {
+  const ca = s.tls.serverCa;
+  if (ca?.source !== "configmap") return;
+  const cm = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: ca.name, namespace: s.namespace },
+    data: { [ca.key]: await postgresTestCa() },
+  };
+  await kubectl(["apply", "--server-side", "--field-manager=clipper-e2e", "-f", "-"], {
+    input: JSON.stringify(cm),
+  });
 }
 
 /** The backend team's own apply of their ConfigMap and Deployment (server-side, their field manager). */

@@ -17,7 +17,7 @@ import { Args, type Timings, UsageError, runMain, secondsSince, timed } from "..
 import { exitOnSignals } from "../harness/proc";
 import { cliEnv, pulumiStack } from "./clients/pulumi";
 import type { Log, World } from "./context";
-import { applyFixtures, writeVaultSecret } from "./fixtures";
+import { applyFixtures, setupVaultPki, writeVaultSecret } from "./fixtures";
 import { type TryIt, checkTryIt, exportLines, prepareTry, tryScript } from "./try-it";
 import { EXTRA_PARTS, type ExtraPart, runExtraAlone, runExtraAlongside } from "./scenarios/extra";
 import { STEPS, runScenario } from "./scenarios/runbook";
@@ -109,6 +109,12 @@ async function main(argv: readonly string[]): Promise<number> {
   let ok = false;
   const notes: KeepNotes = { configFiles: [], tries: [] };
   try {
+    // One PKI role for every stack (not only those of --stack), as the platform team would set it up.
+    const roles = await setupVaultPki(
+      { addr: world.vaultAddr, token: world.vaultToken },
+      listStacks().map((s) => loadStackSettings(s)),
+    );
+    log(`e2e: Vault PKI ready (${[...roles.keys()].join(", ")}), its roles refuse any other name`);
     const parts = opts.worldOnly
       ? await prepareWorld(opts, tools, world, notes)
       : await runParts(opts, tools, world, notes);

@@ -7,6 +7,7 @@ import type { Timings } from "../../../common";
 import type { ScenarioContext } from "../../context";
 import { type Step, runSteps } from "../steps";
 import { badInput } from "./bad-input";
+import { RENEWAL_STACK, certificateRenewal } from "./certificate-renewal";
 import { destroy } from "./destroy";
 import { noChanges } from "./no-changes";
 import { offlineRenderMatches } from "./offline-render-matches";
@@ -26,7 +27,8 @@ export const STEPS: readonly Step<StackRun>[] = [
   {
     name: "pooler-serving",
     title:
-      "the pooler runs: Deployment, pods under restricted, PDB, NetworkPolicy, Service, PodMonitor, rule",
+      "the pooler runs: Deployment, pods under restricted, PDB, NetworkPolicy with egress, the certificate " +
+      "from OpenBao's PKI and its volume, Service, PodMonitor, rules",
     run: poolerServing,
   },
   {
@@ -39,6 +41,13 @@ export const STEPS: readonly Step<StackRun>[] = [
     name: "no-changes",
     title: "a second preview has no changes",
     run: noChanges,
+  },
+  {
+    name: "certificate-renewal",
+    title:
+      `the certificate made due, pulumi up (stack ${RENEWAL_STACK}): a new one in the same Secret, ` +
+      "no new ReplicaSet, nothing replaced; set back, no changes",
+    run: certificateRenewal,
   },
   {
     name: "rotation",

@@ -1,8 +1,9 @@
 /**
  * Step offline-render-matches: the offline render (`npm run render`) against what the real run created.
  * Every field the render writes must be on the live object with the same value, up to auto-name suffixes,
- * secret values (the render has placeholders) and what the API server adds (defaults, status, managed
- * fields).
+ * secret values (the render has placeholders), the certificate Vault issued (the render's placeholder CA and
+ * fixed expiry stand for the live ones), what the API server adds (defaults, status, managed fields), and an
+ * empty `matchLabels` and a `readOnly: false`, which it drops.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -12,7 +13,9 @@ import { REDACTED, RENDER_SET_LABEL } from "../../../../testing/manifests";
 import { RENDER_DIRS } from "../../../render/gitops";
 import { renderToDir } from "../../../render/spawn";
 import { type KubeObject, list } from "../../clients/kubectl";
+import { OFFLINE_ISSUED_AT, offlinePkiState } from "../../../../testing/pki";
 import type { StackRun } from "./stack-run";
+import { liveCertificate, pkiRoot, withoutEmptyMatchLabels } from "./tls";
 
 type Manifest = Record<string, unknown> & {
   kind: string;
@@ -61,7 +64,10 @@ export async function renderManifests(stack: string, outDir: string): Promise<Ma
 }
 
 export async function offlineRenderMatches(r: StackRun): Promise<void> {
-  const rendered = await renderManifests(r.stack, path.join(r.world.dir, "render", r.stack));
+  const rendered = await withLiveCertificate(
+    r,
+    await renderManifests(r.stack, path.join(r.world.dir, "render", r.stack)),
+  );
   const { pairs, names } = await livePairs(r, rendered);
   const problems: string[] = [];
   for (const [m, obj] of pairs) {
@@ -80,10 +86,40 @@ export async function offlineRenderMatches(r: StackRun): Promise<void> {
       void _set;
       meta.labels = labels;
     }
-    subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
+    // An empty matchLabels (any pod) is stored as `podSelector: {}` (the egress rule to the database).
+    const stored = withoutEmptyMatchLabels({ ...want, metadata: meta });
+    subsetDiff(stored, obj, `${m.kind}/${obj.metadata.name}`, problems);
   }
   assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
   r.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
+}
+
+/**
+ * The render with what only Vault knows put in: its placeholder issuing CA becomes OpenBao's root, and its
+ * fixed expiry (seconds and ISO date, in the certificate's alerts) the live certificate's.
+ */
+async function withLiveCertificate(r: StackRun, rendered: Manifest[]): Promise<Manifest[]> {
+  const c = r.s.tls.certificate;
+  if (c?.source !== "vault-pki") return rendered;
+  const offline = offlinePkiState({ ttl: c.ttlSeconds, commonName: "", backend: c.mount, name: c.role });
+  const offlineExpiry = Number(offline.expiration);
+  if (offlineExpiry !== OFFLINE_ISSUED_AT + c.ttlSeconds)
+    throw new Error("testing/pki.ts changed its expiry");
+  const liveExpiry = Date.parse((await liveCertificate(r)).leaf.validTo) / 1000;
+  const root = await pkiRoot(r);
+  const swaps: [string, string][] = [
+    [String(offline.issuingCa), root],
+    [String(offlineExpiry), String(liveExpiry)],
+    [new Date(offlineExpiry * 1000).toISOString(), new Date(liveExpiry * 1000).toISOString()],
+  ];
+  const swap = (v: unknown): unknown => {
+    if (typeof v === "string") return swaps.reduce((t, [from, to]) => t.split(from).join(to), v);
+    if (Array.isArray(v)) return v.map(swap);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]));
+    return v;
+  };
+  return rendered.map((m) => swap(m) as Manifest);
 }
 
 /**
@@ -155,5 +191,7 @@ function subsetDiff(want: unknown, got: unknown, at: string, out: string[]): voi
       subsetDiff(w, (got as Record<string, unknown>)[k], `${at}.${k}`, out);
     return;
   }
+  // A volume mount's `readOnly: false` is the default, which the API server does not store (omitempty).
+  if (want === false && got === undefined && at.endsWith(".readOnly")) return;
   if (want !== got) out.push(`${at}: rendered ${JSON.stringify(want)}, live ${JSON.stringify(got)}`);
 }

@@ -1,6 +1,6 @@
 /**
  * Step outputs-match-backend: the stack outputs equal what the backend's ConfigMap holds (the pooler's
- * Service), the backend rolled once, the ConfigMap's keys are owned as the runbook says (the pooler's two,
+ * Service) and the TLS it verifies the pooler with (sslMode, caRef, caBundle: OpenBao's root), the backend rolled once, the ConfigMap's keys are owned as the runbook says (the pooler's two,
  * the rest the backend team's), and every Verify command of the runbook prints what it promises.
  */
 import * as assert from "node:assert/strict";
@@ -8,11 +8,13 @@ import { FIELD_MANAGER } from "../../../../components/backend-route";
 import { getJson } from "../../clients/kubectl";
 import { BACKEND_FIELD_MANAGER } from "../../fixtures";
 import { type StackRun, backendRevision, expectRoute, measuredBy } from "./stack-run";
+import { expectBackendTlsOutputs, pkiMount } from "./tls";
 import { runVerifyCommands } from "./verify-commands";
 
 export async function outputsMatchBackend(r: StackRun): Promise<void> {
   const { s, pooler } = r;
   const out = await expectRoute(r, pooler, "pgbouncer");
+  if (pkiMount(r) !== undefined) await expectBackendTlsOutputs(r, out);
   assert.match(
     String(out.connectionUrl),
     new RegExp(`@${escapeRegExp(pooler.host)}:${pooler.port}/${s.database.name}$`),

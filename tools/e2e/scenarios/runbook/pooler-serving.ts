@@ -1,17 +1,25 @@
 /**
  * Step pooler-serving, on the cluster: the Deployment Available, its pods admitted under Pod Security
- * `restricted` (enforced: a pod that breaks it is refused), the PDB counting them, the NetworkPolicy, the
- * Service's EndpointSlices, and in prometheus-operator mode the PodMonitor and a PrometheusRule the CRD's
- * schema accepted (and a malformed one it refuses).
+ * `restricted` (enforced: a pod that breaks it is refused), the PDB counting them, the NetworkPolicy (its
+ * egress as rendered), the certificate OpenBao's PKI issued into `pgbouncer-tls` and the pods' `tls` volume
+ * (./tls.ts), the Service's EndpointSlices, and in prometheus-operator mode the PodMonitor and the
+ * PrometheusRules the CRD's schema accepted (and a malformed one it refuses).
  */
 import * as assert from "node:assert/strict";
 import { DEPLOYMENT_NAME, SERVICE_NAME } from "../../../../components/pgbouncer";
 import { type KubeObject, getJson, list, waitFor } from "../../clients/kubectl";
 import { POOLER_SELECTOR, type StackRun, expectAvailable } from "./stack-run";
+import { expectEgressPolicy, expectIssuedCertificate, expectTlsMounted, pkiMount } from "./tls";
 
 export async function poolerServing(r: StackRun): Promise<void> {
   await expectRestrictedPods(r);
   await expectPdbAndNetworkPolicy(r);
+  await expectEgressPolicy(r);
+  if (pkiMount(r) !== undefined) {
+    const c = await expectIssuedCertificate(r);
+    r.log(`  pgbouncer-tls: serial ${c.serial}, issued by ${c.leaf.issuer}, SANs ${c.leaf.subjectAltName}`);
+  }
+  if (r.s.tls.certificate !== undefined) await expectTlsMounted(r);
   await expectEndpoints(r);
   if (r.s.monitoring.mode === "prometheus-operator") await expectMonitoring(r);
 }
@@ -81,7 +89,9 @@ async function expectMonitoring(r: StackRun): Promise<void> {
   const { k, ns } = r;
   assert.equal((await list(k, "podmonitors.monitoring.coreos.com", ns)).length, 1, "one PodMonitor");
   const rules = await list(k, "prometheusrules.monitoring.coreos.com", ns);
-  assert.equal(rules.length, 1, "one PrometheusRule, accepted by the CRD's schema");
+  // The pooler's alerts, and the certificate's expiry alerts when the program issued it (Vault PKI).
+  const want = pkiMount(r) === undefined ? 1 : 2;
+  assert.equal(rules.length, want, `${want} PrometheusRules, accepted by the CRD's schema`);
   // The schema is live: the same rule with a duration it cannot parse is refused.
   const bad = JSON.parse(JSON.stringify(rules[0])) as KubeObject & {
     spec: { groups: { rules: { for?: string }[] }[] };

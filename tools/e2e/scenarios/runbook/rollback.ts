@@ -1,4 +1,7 @@
-/** Step rollback: `backend.route direct` and `pulumi up` point the backend at PostgreSQL; then back again. */
+/**
+ * Step rollback: `backend.route direct` and `pulumi up` point the backend at PostgreSQL (with PgBouncer's own
+ * sslmode and server CA in the outputs); then back again.
+ */
 import * as assert from "node:assert/strict";
 import { type StackRun, backendRevision, expectRoute, measuredBy, pulumiUp } from "./stack-run";
 
@@ -6,7 +9,14 @@ export async function rollback(r: StackRun): Promise<void> {
   const backendBefore = measuredBy(r.measured.backendRevision, "preview-and-up");
   await r.pulumi.configSet("backend.route", "direct");
   await pulumiUp(r);
-  await expectRoute(r, r.direct, "direct");
+  const out = await expectRoute(r, r.direct, "direct");
+  // Direct, the backend verifies PostgreSQL as PgBouncer did: its sslmode, against its CA.
+  assert.equal(out.sslMode, r.s.tls.serverSslMode, "stack output sslMode on the direct route");
+  const ca = r.s.tls.serverCa;
+  if (ca && ca.source !== "vault") {
+    const kind = ca.source === "configmap" ? "ConfigMap" : "Secret";
+    assert.deepEqual(out.caRef, { kind, name: ca.name, key: ca.key }, "stack output caRef (direct)");
+  }
   assert.equal(await backendRevision(r), backendBefore + 2);
   await r.pulumi.configSet("backend.route", "pgbouncer");
   await pulumiUp(r);

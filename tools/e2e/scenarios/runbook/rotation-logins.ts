@@ -2,7 +2,9 @@
  * The rotation's proof on real binaries: after `pulumi up` rolled a new password out, the pods mount the new
  * Secret, and the auth file in it, with the ini in the live ConfigMap, serves a real PgBouncer (the release
  * the stacks deploy) in front of a real PostgreSQL whose password was set the ordinary way: clients with the
- * stale password hammer it first and are refused, then every client with the new password gets in.
+ * stale password hammer it first and are refused, then every client with the new password gets in. TLS is
+ * off on both legs for these logins (the certificates are kwok's pods' only); npm test runs TLS on the real
+ * PgBouncer.
  */
 import * as assert from "node:assert/strict";
 import { parseAuthFile } from "../../../../components/credentials";
@@ -114,6 +116,15 @@ async function expectRotatedAuthFileServes(
   login: RotatedLogin,
 ): Promise<void> {
   const auth = { type: s.credentials.authType };
+  // The proof is the auth file's: TLS is off on both legs here. TLS on the real PgBouncer (verify-full,
+  // the refusals, a rotated certificate under open connections) is npm test's (tools/test).
+  const { certificate: _cert, serverCa: _ca, ...tls } = s.tls;
+  void _cert;
+  void _ca;
+  const plain: StackSettings = {
+    ...s,
+    tls: { ...tls, clientSslMode: "disable", serverSslMode: "disable" },
+  };
   const pg = await startPostgres({ maxConnections: s.database.maxConnections });
   try {
     // The runbook's first step: PostgreSQL's password, set the ordinary way.
@@ -122,7 +133,7 @@ async function expectRotatedAuthFileServes(
     const b = await startPgBouncer({
       authFile,
       processes: s.workload.processesPerPod,
-      ini: (f) => harnessIni(s, auth, localRewrites(f, pg)),
+      ini: (f) => harnessIni(plain, auth, localRewrites(f, pg)),
     });
     try {
       const conn = { host: b.host, port: b.port, user: login.user, database: s.database.name };

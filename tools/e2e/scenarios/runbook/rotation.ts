@@ -4,7 +4,7 @@
  * stale passwords first (rotation-logins.ts).
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME } from "../../../../components/pgbouncer";
+import { DEPLOYMENT_NAME, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
 import { getJson, list } from "../../clients/kubectl";
 import { vaultData, writeVaultSecret } from "../../fixtures";
 import { expectRotatedLogins } from "./rotation-logins";
@@ -23,10 +23,15 @@ export async function rotation(r: StackRun): Promise<void> {
   const { k, ns, s } = r;
   const before = await snapshot(r);
   const poolerRevision = revision(await getJson(k, ["deployment", DEPLOYMENT_NAME, "-n", ns]));
-  const secretsBefore = (await list(k, "secrets", ns, POOLER_SELECTOR)).map((o) => o.metadata.name);
+  // The auth Secrets (auto-named); the certificate's Secret keeps its name and is not the rotation's.
+  const authSecrets = async () =>
+    (await list(k, "secrets", ns, POOLER_SELECTOR))
+      .map((o) => o.metadata.name)
+      .filter((name) => name !== TLS_SECRET_NAME);
+  const secretsBefore = await authSecrets();
   await writeVaultSecret(r.vault, s, 2);
   await pulumiUp(r);
-  const secretsAfter = (await list(k, "secrets", ns, POOLER_SELECTOR)).map((o) => o.metadata.name);
+  const secretsAfter = await authSecrets();
   assert.equal(
     secretsAfter.length,
     1,
@@ -39,7 +44,7 @@ export async function rotation(r: StackRun): Promise<void> {
   const after = await snapshot(r);
   const replaced = [...before.keys()].filter(
     (key) =>
-      !key.startsWith("Secret/") &&
+      !(key.startsWith("Secret/") && !key.endsWith(`/${TLS_SECRET_NAME}`)) &&
       !key.startsWith("ReplicaSet/") &&
       after.get(key)?.split("@")[0] !== before.get(key)?.split("@")[0],
   );

@@ -1,0 +1,110 @@
+/**
+ * Step certificate-renewal (one stack, `RENEWAL_STACK`): the certificate made due, then `pulumi up`: a new
+ * certificate (new serial, still OpenBao's, same names) in the Secret `pgbouncer-tls` (same name; the
+ * provider deletes and re-creates it, see `replacedOnRenewal`), no new ReplicaSet (the Deployment's
+ * generation and pod template unchanged: the pods reload the files the kubelet swaps, which kwok cannot
+ * show), nothing else replaced, the backend not rolled; then the setting back, `pulumi up` re-issues
+ * nothing, and a preview has no changes.
+ *
+ * "Due" the honest way: `tls.certificate.renewBeforeSeconds` set just under `ttlSeconds` in the run's config
+ * copy, so the certificate (issued minutes ago) has less validity left than that.
+ */
+import * as assert from "node:assert/strict";
+import { DEPLOYMENT_NAME, POOLER_CA_CONFIGMAP, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
+import { type KubeObject, getJson, list } from "../../clients/kubectl";
+import { POOLER_SELECTOR, type StackRun, backendRevision, pulumiUp, snapshot } from "./stack-run";
+import { expectIssuedCertificate, liveCertificate } from "./tls";
+
+/**
+ * What a renewal replaces, as the Kubernetes provider does it: it treats a Secret's and a ConfigMap's data
+ * as immutable, and Vault's new certificate is unknown until it is issued, so both fixed-name objects are
+ * deleted and created again under the same name (new uid), the CA's ConfigMap too although its CA is the
+ * same. The pods mount them by name, so the pod template does not change; the kubelet refreshes the files.
+ */
+export function replacedOnRenewal(ns: string): string[] {
+  return [`ConfigMap/${ns}/${POOLER_CA_CONFIGMAP}`, `Secret/${ns}/${TLS_SECRET_NAME}`].sort();
+}
+
+/** The stack whose scenario renews its certificate: the path is the same for every stack. */
+export const RENEWAL_STACK = "prod";
+/** The certificate is due this many seconds after it was issued (renewBefore = ttl - this). */
+const DUE_AFTER_SECONDS = 30;
+
+const RENEW_KEY = "tls.certificate.renewBeforeSeconds";
+
+export async function certificateRenewal(r: StackRun): Promise<void> {
+  const c = r.s.tls.certificate;
+  if (c?.source !== "vault-pki" || r.stack !== RENEWAL_STACK) {
+    r.log(
+      `  skipped: the renewal runs on the stack ${RENEWAL_STACK} only (the same code path in every stack)`,
+    );
+    return;
+  }
+  const { k, ns } = r;
+  const cert0 = await liveCertificate(r);
+  const dep0 = await getJson<KubeObject & { spec: { template: unknown } }>(k, [
+    "deployment",
+    DEPLOYMENT_NAME,
+    "-n",
+    ns,
+  ]);
+  const replicaSets = async () =>
+    (await list(k, "replicasets.apps", ns, POOLER_SELECTOR)).map((o) => o.metadata.uid).sort();
+  const rs0 = await replicaSets();
+  const backend0 = await backendRevision(r);
+  const before = await snapshot(r);
+  const issuedAgo = (Date.now() - Date.parse(cert0.leaf.validFrom)) / 1000;
+  assert.ok(issuedAgo > DUE_AFTER_SECONDS, `the certificate was issued ${issuedAgo.toFixed(0)} s ago`);
+
+  await r.pulumi.configSet(RENEW_KEY, String(c.ttlSeconds - DUE_AFTER_SECONDS));
+  await pulumiUp(r);
+  const plain = await liveCertificate(r);
+  if (plain.serial === cert0.serial) {
+    // The Vault provider decides "due" (renew_pending) when it reads the certificate, i.e. on a refresh;
+    // a plain `up` diffs against the state, where it is still false.
+    r.log("  a plain pulumi up did not re-issue the due certificate; pulumi up --refresh:");
+    await r.pulumi.ok(["up", "--yes", "--skip-preview", "--refresh", "--policy-pack", "policy"]);
+  } else {
+    r.log("  the plain pulumi up re-issued the due certificate");
+  }
+
+  const cert1 = await expectIssuedCertificate(r);
+  assert.notEqual(cert1.serial, cert0.serial, "a new certificate (new serial) in pgbouncer-tls");
+  assert.ok(Date.parse(cert1.leaf.validTo) > Date.parse(cert0.leaf.validTo), "the new one expires later");
+  const dep1 = await getJson<KubeObject & { spec: { template: unknown } }>(k, [
+    "deployment",
+    DEPLOYMENT_NAME,
+    "-n",
+    ns,
+  ]);
+  assert.equal(dep1.metadata.generation, dep0.metadata.generation, "the Deployment's generation unchanged");
+  assert.deepEqual(dep1.spec.template, dep0.spec.template, "the pod template unchanged");
+  assert.deepEqual(await replicaSets(), rs0, "no new ReplicaSet: the pods were not rolled");
+  assert.equal(await backendRevision(r), backend0, "the backend did not roll");
+  const after = await snapshot(r);
+  const uid = (v: string | undefined) => v?.split("@")[0];
+  assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), "no object left or added by name");
+  const replaced = [...before.keys()].filter((key) => uid(after.get(key)) !== uid(before.get(key)));
+  assert.deepEqual(
+    replaced.sort(),
+    replacedOnRenewal(ns),
+    "replaced (same name, new uid): the certificate's Secret and the CA's ConfigMap only",
+  );
+  const updated = [...before.keys()].filter(
+    (key) => !replaced.includes(key) && after.get(key) !== before.get(key),
+  );
+  assert.deepEqual(
+    updated.filter((key) => !/^PrometheusRule\/.*certificate-rules/.test(key)),
+    [],
+    "updated in place: the certificate's expiry alerts only",
+  );
+  r.log(
+    `  renewed: serial ${cert0.serial} -> ${cert1.serial}; replaced under the same name: ` +
+      `${replaced.join(", ")}; updated: ${updated.join(", ")}`,
+  );
+
+  await r.pulumi.configSet(RENEW_KEY, String(c.renewBeforeSeconds));
+  await pulumiUp(r);
+  assert.equal((await liveCertificate(r)).serial, cert1.serial, "the setting back re-issued nothing");
+  await r.pulumi.ok(["preview", "--expect-no-changes", "--policy-pack", "policy"]);
+}
