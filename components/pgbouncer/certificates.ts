@@ -90,10 +90,11 @@ export function clientCertificate(
     {
       metadata: { ...meta, name: TLS_SECRET_NAME },
       type: "kubernetes.io/tls",
+      // Every value a Pulumi secret, as the policy pack requires of a Secret (only the key is sensitive).
       stringData: {
-        [TLS_SECRET_KEYS.cert]: pulumi.interpolate`${cert.certificate}\n${cert.issuingCa}\n`,
+        [TLS_SECRET_KEYS.cert]: pulumi.secret(pulumi.interpolate`${cert.certificate}\n${cert.issuingCa}\n`),
         [TLS_SECRET_KEYS.key]: pulumi.secret(cert.privateKey),
-        [TLS_SECRET_KEYS.ca]: cert.issuingCa,
+        [TLS_SECRET_KEYS.ca]: pulumi.secret(cert.issuingCa),
       },
     },
     { parent },

@@ -75,7 +75,8 @@ export function egressRules(peer: DatabasePeer, port: number, s: EgressSettings)
       ? [
           {
             namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": peer.namespace } },
-            podSelector: { matchLabels: { ...(s.databasePodSelector ?? {}) } },
+            // Any pod of the namespace is `{}`, as the API server stores it (it drops an empty matchLabels).
+            podSelector: s.databasePodSelector ? { matchLabels: { ...s.databasePodSelector } } : {},
           },
         ]
       : (peer.kind === "ip" ? [peer.cidr] : peer.cidrs).map((cidr) => ({ ipBlock: { cidr } }));

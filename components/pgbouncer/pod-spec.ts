@@ -135,10 +135,11 @@ export function podSpec(
   // does not create it, so each is its own emptyDir, whose mount point the kubelet creates. A process
   // writes only its own; it connects to its peers' sockets, which a read-only mount allows.
   const runVolume = (i: number) => `run-${i}`;
+  // `readOnly: false` is left out, as the API server drops it: the render shows what the cluster stores.
   const runMount = (i: number, readOnly: boolean) => ({
     name: runVolume(i),
     mountPath: socketDir(i),
-    readOnly,
+    ...(readOnly ? { readOnly } : {}),
   });
   const probe = (p: ProcessLayout): k8s.types.input.core.v1.Probe =>
     single

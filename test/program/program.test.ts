@@ -128,10 +128,9 @@ describe("the program under `pulumi preview` (unknown provider outputs)", () => 
       const vault = fakeVault(stack).source;
       const up = await runOffline({ stack, vault });
       const preview = await runOffline({ stack, vault, preview: true });
-      assert.deepStrictEqual(
-        preview.resources.map((r) => `${r.type} ${r.name}`),
-        up.resources.map((r) => `${r.type} ${r.name}`),
-      );
+      // The same set: the order of registrations with inputs still to resolve is the runtime's, not ours.
+      const names = (run: OfflineRun) => run.resources.map((r) => `${r.type} ${r.name}`).sort();
+      assert.deepStrictEqual(names(preview), names(up));
       assert.deepStrictEqual(Object.keys(preview.outputs).sort(), Object.keys(up.outputs).sort());
       assert.strictEqual(preview.outputs.dbPort, 6432);
     });

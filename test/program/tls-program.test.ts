@@ -147,7 +147,7 @@ describe("TLS through the program", () => {
           to: [
             {
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "clipper" } },
-              podSelector: { matchLabels: {} },
+              podSelector: {},
             },
           ],
           ports: [{ protocol: "TCP", port: 5432 }],
