@@ -2,8 +2,8 @@
  * Step offline-render-matches: the offline render (`npm run render`) against what the real run created.
  * Every field the render writes must be on the live object with the same value, up to auto-name suffixes,
  * secret values (the render has placeholders), the certificate Vault issued (the render's placeholder CA and
- * fixed expiry stand for the live ones), what the API server adds (defaults, status, managed fields), and an
- * empty `matchLabels` and a `readOnly: false`, which it drops.
+ * fixed expiry stand for the live ones), and what the API server adds (defaults, status, managed fields). The
+ * render writes nothing the API server drops (an empty `matchLabels`, a `readOnly: false`): those differ.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -15,7 +15,7 @@ import { renderToDir } from "../../../render/spawn";
 import { type KubeObject, list } from "../../clients/kubectl";
 import { OFFLINE_ISSUED_AT, offlinePkiState } from "../../../../testing/pki";
 import type { StackRun } from "./stack-run";
-import { liveCertificate, pkiRoot, withoutEmptyMatchLabels } from "./tls";
+import { liveCertificate, pkiRoot } from "./tls";
 
 type Manifest = Record<string, unknown> & {
   kind: string;
@@ -86,9 +86,7 @@ export async function offlineRenderMatches(r: StackRun): Promise<void> {
       void _set;
       meta.labels = labels;
     }
-    // An empty matchLabels (any pod) is stored as `podSelector: {}` (the egress rule to the database).
-    const stored = withoutEmptyMatchLabels({ ...want, metadata: meta });
-    subsetDiff(stored, obj, `${m.kind}/${obj.metadata.name}`, problems);
+    subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
   }
   assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
   r.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
@@ -191,7 +189,5 @@ function subsetDiff(want: unknown, got: unknown, at: string, out: string[]): voi
       subsetDiff(w, (got as Record<string, unknown>)[k], `${at}.${k}`, out);
     return;
   }
-  // A volume mount's `readOnly: false` is the default, which the API server does not store (omitempty).
-  if (want === false && got === undefined && at.endsWith(".readOnly")) return;
   if (want !== got) out.push(`${at}: rendered ${JSON.stringify(want)}, live ${JSON.stringify(got)}`);
 }
