@@ -53,8 +53,18 @@ export interface FaultTimeline {
 export interface FaultAnalysis {
   readonly transactions: number;
   readonly failures: number;
-  /** Failed transactions that had started before the fault: in flight when it hit. */
+  /**
+   * Failed transactions that had started before the fault: in flight when it hit. Not counted: those
+   * PgBouncer refused to begin (see {@link refusedAtBegin}).
+   */
   readonly failedInFlight: number;
+  /**
+   * Transactions sent at most {@link BEGIN_RACE_MS} before the fault that PgBouncer refused with `server
+   * shutting down`: it says that only to a client that asks for a server after the shutdown began, so the
+   * query reached it after the signal and no transaction had begun there (TLS makes that window wider: the
+   * bytes are decrypted first).
+   */
+  readonly refusedAtBegin: number;
   /** Failures of attempts that started while the server was down (between the fault and `upAt`). */
   readonly failedDuringOutage: number;
   /** Failures of attempts that started after the server was up again: the pooler had not recovered. */
@@ -73,9 +83,18 @@ export interface FaultAnalysis {
   readonly errors: readonly { message: string; count: number }[];
 }
 
+/** How long before the signal a transaction may have been sent and still reach PgBouncer after it. */
+export const BEGIN_RACE_MS = 100;
+/** PgBouncer's answer to a client that asks for a server during a shutdown. */
+export const REFUSED_AT_BEGIN = "server shutting down";
+
 /** Sorts the attempts of a run into what failed when, relative to the fault. */
 export function analyse(attempts: readonly Attempt[], t: FaultTimeline): FaultAnalysis {
   const failed = attempts.filter((a) => !a.ok);
+  const beforeFault = failed.filter((f) => f.stage === "transaction" && f.start < t.faultAt);
+  const refused = beforeFault.filter(
+    (f) => f.error === REFUSED_AT_BEGIN && t.faultAt - f.start <= BEGIN_RACE_MS,
+  );
   const afterUp = attempts.filter((a) => a.ok && a.start >= t.upAt).sort((a, b) => a.end - b.end);
   const firstOk = afterUp[0];
   const counts = new Map<string, number>();
@@ -92,7 +111,8 @@ export function analyse(attempts: readonly Attempt[], t: FaultTimeline): FaultAn
   return {
     transactions: attempts.filter((a) => a.ok).length,
     failures: failed.length,
-    failedInFlight: failed.filter((f) => f.stage === "transaction" && f.start < t.faultAt).length,
+    failedInFlight: beforeFault.length - refused.length,
+    refusedAtBegin: refused.length,
     failedDuringOutage: failed.filter((f) => f.start >= t.faultAt && f.start < t.upAt).length,
     failedAfterRecovery: failed.filter((f) => f.start >= t.upAt).length,
     firstSuccessAfterUpMs: firstOk ? firstOk.end - t.upAt : undefined,
@@ -227,6 +247,8 @@ export function formatFault(r: FaultRun): string {
     `  recovered (every attempt from then on succeeded) ${ms(a.recoveredMs)} after the fault; the first ` +
       `transaction begun after the server was back succeeded ${ms(a.firstSuccessAfterUpMs)} after that; last ` +
       `failure ${ms(a.lastFailureMs)} after the fault; slowest successful transaction ${ms(a.longestSuccessMs)}`,
+    `  sent within ${BEGIN_RACE_MS} ms before the fault and refused before they began ("${REFUSED_AT_BEGIN}"): ` +
+      `${a.refusedAtBegin}`,
     `  only in-flight transactions failed: ${a.failures === a.failedInFlight ? "yes" : "NO"}`,
     ...a.errors.slice(0, 6).map((e) => `    ${String(e.count).padStart(5)} x ${e.message}`),
   ].join("\n");

@@ -30,6 +30,20 @@ describe("fault run analysis (tools/load/fault)", () => {
     assert.equal(a.recoveredMs, 500);
   });
 
+  it("does not count as in flight a transaction sent just before the fault that PgBouncer refused to begin", () => {
+    const a = analyse(
+      [
+        fail(0, 950, 1010, "transaction", "server shutting down"),
+        fail(1, 800, 1010, "transaction", "server shutting down"),
+        fail(2, 990, 1010, "transaction", "server conn crashed?"),
+        ok(0, 1500, 1510),
+      ],
+      timeline,
+    );
+    assert.equal(a.refusedAtBegin, 1, "sent 50 ms before the signal: refused, not begun");
+    assert.equal(a.failedInFlight, 2, "sent 200 ms before, or any other error: in flight");
+  });
+
   it("separates failures during the outage from failures after the server was back", () => {
     const a = analyse(
       [
