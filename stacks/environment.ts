@@ -82,6 +82,7 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     monitoring: settings.monitoring,
     podSelector: pooler.podSelector,
     metricsPortNames: pooler.metricsPortNames,
+    // Only a certificate the program issued has an expiry it knows (Vault PKI).
     ...(pooler.certificate?.expiresAt && settings.tls.certificate?.source === "vault-pki"
       ? {
           certificate: {

@@ -21,7 +21,10 @@ import type { IniAuthSettings } from "./types";
 export interface CredentialContext {
   /** The exporter's PgBouncer user (`exporter.statsUser`); listed in `stats_users`. */
   readonly statsUser: string;
-  /** PgBouncer's client port in the pod (`pgbouncer.port`); the exporter connects to it on 127.0.0.1. */
+  /**
+   * PgBouncer's client port in the pod (`pgbouncer.port`): the port of its unix socket, through which the
+   * component points the exporter (`socketConnectionString`).
+   */
   readonly pgbouncerPort: number;
 }
 

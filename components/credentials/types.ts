@@ -17,7 +17,11 @@ export interface IniAuthSettings {
 export interface PoolerCredentials {
   /** Content of PgBouncer's auth_file (userlist.txt), a Pulumi secret. */
   readonly authFile: pulumi.Output<string>;
-  /** The exporter's `postgres://…@127.0.0.1:<port>/pgbouncer?sslmode=disable`, a Pulumi secret. */
+  /**
+   * The exporter's `postgres://…@127.0.0.1:<port>/pgbouncer?sslmode=disable`, a Pulumi secret. The
+   * component sends it through the process's unix socket instead (`socketConnectionString`): PgBouncer asks
+   * TCP clients for TLS.
+   */
   readonly exporterConnectionString: pulumi.Output<string>;
   /** How the ini authenticates (auth_type, and auth_query settings when that mode is chosen). */
   readonly iniAuth: IniAuthSettings;

@@ -5,7 +5,6 @@
  * program did not issue (`tls.certificate.source: secret`); there, the Secret's owner watches it
  * (docs/runbook.md, "TLS").
  */
-import * as yaml from "js-yaml";
 import type { AlertRule, RuleGroup } from "./rules";
 import { seconds } from "./rules";
 
@@ -69,12 +68,4 @@ export function certificateRuleGroup(c: CertificateRuleInput): RuleGroup<Certifi
       ),
     ],
   };
-}
-
-/** The group as a Prometheus rules file. */
-export function renderCertificateRulesFile(group: RuleGroup<CertificateAlertName>): string {
-  return yaml.dump(
-    { groups: [JSON.parse(JSON.stringify(group))] },
-    { lineWidth: -1, noRefs: true, sortKeys: false },
-  );
 }

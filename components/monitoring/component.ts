@@ -4,7 +4,7 @@ import * as grafana from "@pulumiverse/grafana";
 import type { PoolSettings } from "../pgbouncer";
 import { renderDashboardJson } from "./dashboard";
 import { queryContext } from "./queries";
-import { certificateRuleGroup, renderCertificateRulesFile } from "./certificate-rules";
+import { certificateRuleGroup } from "./certificate-rules";
 import { alertRuleGroup, prometheusRuleSpec, renderRulesFile } from "./rules";
 import { kubernetesScrapeJob, podMonitorSpec } from "./scrape";
 import type { MonitoringSettings } from "./settings";
@@ -104,7 +104,7 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
             apiVersion: "monitoring.coreos.com/v1",
             kind: "PrometheusRule",
             metadata: { namespace: args.namespace, labels: { ...m.ruleLabels } },
-            spec: certGroup.apply((g) => ({ groups: [JSON.parse(JSON.stringify(g)) as typeof g] })),
+            spec: certGroup.apply(prometheusRuleSpec),
           },
           { parent: this },
         );
@@ -126,9 +126,7 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
           metadata: { namespace: args.namespace },
           data: {
             [RULES_FILE_KEY]: rulesYaml,
-            ...(certGroup
-              ? { [CERTIFICATE_RULES_FILE_KEY]: certGroup.apply(renderCertificateRulesFile) }
-              : {}),
+            ...(certGroup ? { [CERTIFICATE_RULES_FILE_KEY]: certGroup.apply(renderRulesFile) } : {}),
           },
         },
         { parent: this },

@@ -158,17 +158,17 @@ export function alertRuleGroup(pool: RulePoolSettings, m: RuleSettings): RuleGro
 }
 
 /** Plain objects only, so YAML and JSON renderers print exactly what Prometheus reads. */
-function plain(group: RuleGroup): { groups: RuleGroup[] } {
-  return { groups: [JSON.parse(JSON.stringify(group)) as RuleGroup] };
+function plain<N extends string>(group: RuleGroup<N>): { groups: RuleGroup<N>[] } {
+  return { groups: [JSON.parse(JSON.stringify(group)) as RuleGroup<N>] };
 }
 
 /** A Prometheus rules file (`rule_files:`), for plain Prometheus. */
-export function renderRulesFile(group: RuleGroup): string {
+export function renderRulesFile<N extends string>(group: RuleGroup<N>): string {
   return yaml.dump(plain(group), { lineWidth: -1, noRefs: true, sortKeys: false });
 }
 
 /** The `spec` of a `monitoring.coreos.com/v1` PrometheusRule. */
-export function prometheusRuleSpec(group: RuleGroup): { groups: RuleGroup[] } {
+export function prometheusRuleSpec<N extends string>(group: RuleGroup<N>): { groups: RuleGroup<N>[] } {
   return plain(group);
 }
 

@@ -5,6 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
+import { serviceNames } from "./egress";
 import type { MountedKey } from "./pod-spec";
 import { type CaSource, TLS_SECRET_KEYS, type TlsSettings } from "./tls";
 
@@ -14,16 +15,6 @@ export const TLS_SECRET_NAME = "pgbouncer-tls";
 export const POOLER_CA_CONFIGMAP = "pgbouncer-ca";
 /** The ConfigMap a Vault-held server CA is copied into, for the pod to mount. */
 export const SERVER_CA_CONFIGMAP = "pgbouncer-server-ca";
-
-/** Every name the backend may use for the pooler's Service, shortest first; the last is `dbHost`. */
-export function serviceNames(service: string, namespace: string, clusterDomain = "cluster.local"): string[] {
-  return [
-    service,
-    `${service}.${namespace}`,
-    `${service}.${namespace}.svc`,
-    `${service}.${namespace}.svc.${clusterDomain}`,
-  ];
-}
 
 /** Where a CA lives in the cluster: what a client mounts to verify with it. */
 export interface CaRef {

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolerCredentials } from "../credentials";
 import { type CaRef, type ClientCertificate, clientCertificate, serverCa } from "./certificates";
-import { databasePeer, egressRules } from "./egress";
+import { databasePeer, egressRules, serviceNames } from "./egress";
 import { renderIni } from "./ini";
 import { podIniInputs, socketDir } from "./pod-ini";
 import {
@@ -184,7 +184,8 @@ export class PgBouncer extends pulumi.ComponentResource {
     );
 
     this.serviceName = service.metadata.name;
-    this.host = pulumi.interpolate`${service.metadata.name}.${args.namespace}.svc.cluster.local`;
+    // The cluster-domain name: the certificate's common name, and the last of its SANs.
+    this.host = service.metadata.name.apply((n) => serviceNames(n, args.namespace).slice(-1)[0]);
     this.port = pulumi.output(args.workload.port);
     this.metricsPort = pulumi.output(args.exporter.port);
     this.registerOutputs({

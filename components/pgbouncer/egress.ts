@@ -28,6 +28,18 @@ export interface EgressSettings {
 }
 
 export const DNS_PORT = 53;
+/** The cluster's DNS domain, in the Service names the backend uses. */
+export const CLUSTER_DOMAIN = "cluster.local";
+
+/** Every name the backend may use for a Service, shortest first; the last is the one `dbHost` gives. */
+export function serviceNames(service: string, namespace: string): string[] {
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${CLUSTER_DOMAIN}`,
+  ];
+}
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 /** `a.b.c.d/n`, IPv4 only (the pod network the program targets). */
 export const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/;
@@ -43,14 +55,13 @@ export function databasePeer(
   host: string,
   namespace: string,
   cidrs: readonly string[] | undefined,
-  clusterDomain = "cluster.local",
 ): DatabasePeer | undefined {
   if (cidrs && cidrs.length > 0) return { kind: "cidrs", cidrs };
   if (IPV4.test(host)) return { kind: "ip", cidr: `${host}/32` };
   const parts = host.split(".");
   if (parts.length === 1) return { kind: "service", namespace };
   const suffix = parts.slice(2).join(".");
-  if (parts.length === 2 || suffix === "svc" || suffix === `svc.${clusterDomain}`) {
+  if (parts.length === 2 || suffix === "svc" || suffix === `svc.${CLUSTER_DOMAIN}`) {
     return { kind: "service", namespace: parts[1] };
   }
   return undefined;

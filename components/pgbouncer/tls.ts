@@ -205,11 +205,12 @@ export function readTls(r: ConfigReader): TlsSettings {
  * `..data` link that changes whenever any of its sources does) with the client certificate, its key and the
  * server CA.
  */
+const TLS_DIR = "/etc/pgbouncer/tls";
 export const TLS_PATHS = {
-  dir: "/etc/pgbouncer/tls",
-  certFile: "/etc/pgbouncer/tls/tls.crt",
-  keyFile: "/etc/pgbouncer/tls/tls.key",
-  serverCaFile: "/etc/pgbouncer/tls/server-ca.crt",
+  dir: TLS_DIR,
+  certFile: `${TLS_DIR}/tls.crt`,
+  keyFile: `${TLS_DIR}/tls.key`,
+  serverCaFile: `${TLS_DIR}/server-ca.crt`,
 } as const;
 
 /** Keys of a `kubernetes.io/tls` Secret (and cert-manager's `ca.crt`). */

@@ -12,7 +12,7 @@ import * as path from "path";
 import {
   CERTIFICATE_CRITICAL_SECONDS,
   certificateRuleGroup,
-  renderCertificateRulesFile,
+  renderRulesFile,
 } from "../../components/monitoring";
 import { loadStackSettings } from "../../stacks/settings";
 
@@ -44,7 +44,7 @@ describe("certificate expiry alerts through promtool", () => {
   let dir: string;
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-cert-rules-"));
-    fs.writeFileSync(path.join(dir, "cert.yml"), renderCertificateRulesFile(group));
+    fs.writeFileSync(path.join(dir, "cert.yml"), renderRulesFile(group));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

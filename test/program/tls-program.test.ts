@@ -221,6 +221,18 @@ describe("TLS through the program", () => {
     assert.strictEqual(tls.projected.sources[1].configMap.name, "pgbouncer-server-ca");
   });
 
+  it("a server CA held in a Secret is mounted from that Secret, and is what the direct route verifies with", async () => {
+    const r = await run("prod", {
+      tls: { serverCa: { source: "secret", name: "postgres-tls", key: "ca.pem" } },
+      backend: { route: "direct" },
+    });
+    const tls = podSpec(r).volumes.find((v: any) => v.name === "tls");
+    assert.deepStrictEqual(tls.projected.sources[1], {
+      secret: { name: "postgres-tls", items: [{ key: "ca.pem", path: "server-ca.crt" }] },
+    });
+    assert.deepStrictEqual(r.outputs.caRef, { kind: "Secret", name: "postgres-tls", key: "ca.pem" });
+  });
+
   it("an external database gets an egress rule to its CIDRs, an IP host to that address", async () => {
     const rds = await run("prod", {
       database: { host: "clipper.abc.eu-west-1.rds.amazonaws.com" },

@@ -10,11 +10,13 @@ export {
   type PostgresHandle,
   type PsqlOptions,
   type StartPostgresOptions,
+  type TlsPostgres,
   libpqEnv,
   pgBinary,
   psql,
   psqlRows,
   startPostgres,
+  startTlsPostgres,
 } from "./postgres";
 export {
   type PgBouncerFiles,
@@ -46,8 +48,10 @@ export {
   type KubeletTlsDir,
   type SecretFiles,
   type TestCa,
+  LOCAL_NAME,
   harnessPki,
   issueCert,
+  issueLocalCert,
   kubeletTlsDir,
   makeTestCa,
 } from "./tls";

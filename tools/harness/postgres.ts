@@ -20,7 +20,7 @@ import {
   within,
   writeOwned,
 } from "./proc";
-import { harnessPki } from "./tls";
+import { type IssuedCert, type TestCa, harnessPki, issueLocalCert, makeTestCa } from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -375,4 +375,55 @@ function readOr(file: string): string {
 
 function tail(file: string, lines = 20): string {
   return readOr(file).split("\n").slice(-lines).join("\n");
+}
+
+/** A PostgreSQL serving TLS from a PKI made for it: its CA, and a second CA for a pooler in front of it. */
+export interface TlsPostgres {
+  /** The run's dir (the PKI's files); removed by `stop`. */
+  readonly dir: string;
+  /** Signed PostgreSQL's certificate: PgBouncer's `server_tls_ca_file`. */
+  readonly postgresCa: TestCa;
+  /** Signs the pooler's certificate: what a client verifies PgBouncer against. */
+  readonly poolerCa: TestCa;
+  readonly postgresCert: IssuedCert;
+  readonly poolerCert: IssuedCert;
+  readonly pg: PostgresHandle;
+  /** Stops PostgreSQL and removes the dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Makes a PKI in a new run dir (`prefix`), starts PostgreSQL serving its certificate (`opts` as for
+ * `startPostgres`, `tls` set here), and runs `setup` on it; on any failure everything started is stopped
+ * and removed before the error goes on.
+ */
+export async function startTlsPostgres<T extends object>(
+  prefix: string,
+  opts: Omit<StartPostgresOptions, "tls">,
+  setup: (w: TlsPostgres) => Promise<T>,
+): Promise<TlsPostgres & T> {
+  const dir = makeRunDir(prefix);
+  let pg: PostgresHandle | undefined;
+  const stop = async () => {
+    try {
+      await pg?.stop();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    const postgresCa = makeTestCa(dir, `${prefix}-postgres-ca`);
+    const poolerCa = makeTestCa(dir, `${prefix}-pooler-ca`);
+    const postgresCert = issueLocalCert(postgresCa, "postgres");
+    const poolerCert = issueLocalCert(poolerCa, "pooler");
+    pg = await startPostgres({
+      ...opts,
+      tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
+    });
+    const w: TlsPostgres = { dir, postgresCa, poolerCa, postgresCert, poolerCert, pg, stop };
+    return { ...w, ...(await setup(w)) };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }

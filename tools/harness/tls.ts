@@ -220,6 +220,14 @@ export function kubeletTlsDir(dir: string, files: SecretFiles): KubeletTlsDir {
   };
 }
 
+/** The name clients verify (verify-full) while connecting to 127.0.0.1: every local certificate's DNS SAN. */
+export const LOCAL_NAME = "localhost";
+
+/** A certificate for a local server: SANs {@link LOCAL_NAME} and 127.0.0.1. */
+export function issueLocalCert(ca: TestCa, commonName: string, fileName = commonName): IssuedCert {
+  return issueCert(ca, { commonName, dnsNames: [LOCAL_NAME], ipAddresses: ["127.0.0.1"], fileName });
+}
+
 /** The harness's own PKI: one CA, and a certificate for `localhost`/`127.0.0.1` that both servers serve. */
 export interface HarnessPki {
   readonly ca: TestCa;
@@ -239,12 +247,7 @@ export function harnessPki(): HarnessPki {
   const dir = makeRunDir("harness-pki");
   process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   const ca = makeTestCa(dir, "clipper-harness-ca");
-  const server = issueCert(ca, {
-    commonName: "localhost",
-    dnsNames: ["localhost"],
-    ipAddresses: ["127.0.0.1"],
-    fileName: "server",
-  });
+  const server = issueLocalCert(ca, LOCAL_NAME, "server");
   pki = { ca, server };
   return pki;
 }

@@ -94,7 +94,10 @@ export async function probeCancels(
 /**
  * Waits until PostgreSQL runs `n` copies of `sql` (every client's query reached a server connection: with
  * TLS on both legs and a busy machine, growing the pool one server login at a time can take longer than
- * {@link CANCEL_AFTER_MS}), for at most `maxMs`, and at least {@link CANCEL_AFTER_MS} in total.
+ * {@link CANCEL_AFTER_MS}), for at most `maxMs`, and at least {@link CANCEL_AFTER_MS} in total. Production
+ * does not wait like this: PgBouncer drops a cancel for a query still queued for a server ("cancel request
+ * for idle client", src/objects.c), which docs/tuning.md states as a limit; this probe tests the forwarding
+ * of cancels to the process that runs the query, so it cancels running queries only.
  */
 async function untilRunning(stack: PooledStack, sql: string, n: number, maxMs: number): Promise<void> {
   const started = Date.now();

@@ -32,15 +32,13 @@ import {
   freePort,
   harnessIniInput,
   harnessVaultData,
-  issueCert,
+  LOCAL_NAME,
   localPgBouncerVersion,
   localRewrites,
-  makeRunDir,
-  makeTestCa,
   postgresPasswordSql,
   psql,
   startPgBouncer,
-  startPostgres,
+  startTlsPostgres,
 } from "../harness";
 import { type CpuUse, measureCpu } from "./cpu";
 import { type PgbenchResult, type Workload, initPgbench, parseTransactionLog, runPgbench } from "./pgbench";
@@ -358,9 +356,6 @@ export function addedPerRound(
 
 // ---- the local world: PKI, PostgreSQL with TLS and plaintext, PgBouncer per variant ------------------
 
-/** The name clients verify under verify-full (the certificates' SAN), while connecting to 127.0.0.1. */
-const VERIFY_NAME = "localhost";
-
 interface World {
   readonly dir: string;
   readonly settings: StackSettings;
@@ -377,52 +372,30 @@ async function startWorld(
   settings: StackSettings,
   o: { fsync: boolean; maxConnections: number; scale: number },
 ): Promise<World & { stop(): Promise<void> }> {
-  const dir = makeRunDir("bench-tls");
-  let pg: PostgresHandle | undefined;
-  try {
-    const postgresCa = makeTestCa(dir, "bench-postgres-ca");
-    const poolerCa = makeTestCa(dir, "bench-pooler-ca");
-    const sans = { dnsNames: [VERIFY_NAME], ipAddresses: ["127.0.0.1"] };
-    const pgCert = issueCert(postgresCa, { commonName: "postgres", ...sans });
-    const poolerCert = issueCert(poolerCa, { commonName: "pooler", ...sans });
-    pg = await startPostgres({
-      maxConnections: o.maxConnections,
-      fsync: o.fsync,
-      tls: { certFile: pgCert.certFile, keyFile: pgCert.keyFile },
-    });
-    // pg_hba stays as initdb wrote it (hostsslOnly off): `host` lines, which match TLS and plaintext alike
-    const user = "clipper_app";
-    const password = "bench-" + crypto.randomBytes(8).toString("hex");
-    const statsPassword = crypto.randomBytes(12).toString("hex");
-    const creds = credentialsFor(settings, user, password, statsPassword, 0);
-    await pg.psql(
-      `CREATE ROLE ${user} LOGIN ${postgresPasswordSql(settings, creds.authFile, user, password)}`,
-    );
-    await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${user}`);
-    const world = { dir, settings, pg, postgresCa, poolerCa, poolerCert, user, password, statsPassword };
-    // both ways in work, and each is what it says: plaintext is plaintext, TLS is TLS
-    for (const tls of [false, true]) {
-      const c = directConn(world, tls);
-      const ssl = await psql(c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
-      if (ssl !== (tls ? "t" : "f")) throw new Error(`bench:tls: direct TLS ${onOff(tls)} got ssl=${ssl}`);
-    }
-    await initPgbench(directConn(world, false), o.scale);
-    const p = pg;
-    return {
-      ...world,
-      async stop() {
-        try {
-          await p.stop();
-        } finally {
-          fs.rmSync(dir, { recursive: true, force: true });
-        }
-      },
-    };
-  } catch (e) {
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  // pg_hba stays as initdb wrote it (hostsslOnly off): `host` lines, which match TLS and plaintext alike
+  return startTlsPostgres(
+    "bench-tls",
+    { maxConnections: o.maxConnections, fsync: o.fsync },
+    async ({ dir, pg, postgresCa, poolerCa, poolerCert }) => {
+      const user = "clipper_app";
+      const password = "bench-" + crypto.randomBytes(8).toString("hex");
+      const statsPassword = crypto.randomBytes(12).toString("hex");
+      const creds = credentialsFor(settings, user, password, statsPassword, 0);
+      await pg.psql(
+        `CREATE ROLE ${user} LOGIN ${postgresPasswordSql(settings, creds.authFile, user, password)}`,
+      );
+      await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${user}`);
+      const world = { dir, settings, pg, postgresCa, poolerCa, poolerCert, user, password, statsPassword };
+      // both ways in work, and each is what it says: plaintext is plaintext, TLS is TLS
+      for (const tls of [false, true]) {
+        const c = directConn(world, tls);
+        const ssl = await psql(c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+        if (ssl !== (tls ? "t" : "f")) throw new Error(`bench:tls: direct TLS ${onOff(tls)} got ssl=${ssl}`);
+      }
+      await initPgbench(directConn(world, false), o.scale);
+      return { settings, user, password, statsPassword };
+    },
+  );
 }
 
 function credentialsFor(s: StackSettings, user: string, password: string, stats: string, port: number) {
@@ -442,7 +415,7 @@ function directConn(w: World, tls: boolean): Conn {
     password: w.password,
     // off is explicit: the harness's clients default to libpq's `prefer`
     tls: tls
-      ? { sslmode: "verify-full", rootCertFile: w.postgresCa.certFile, hostname: VERIFY_NAME }
+      ? { sslmode: "verify-full", rootCertFile: w.postgresCa.certFile, hostname: LOCAL_NAME }
       : { sslmode: "disable" },
   };
 }
@@ -498,7 +471,7 @@ async function startPooler(
     database: s.database.name,
     password: w.password,
     tls: legs.client
-      ? { sslmode: "verify-full", rootCertFile: w.poolerCa.certFile, hostname: VERIFY_NAME }
+      ? { sslmode: "verify-full", rootCertFile: w.poolerCa.certFile, hostname: LOCAL_NAME }
       : { sslmode: "disable" },
   };
   try {

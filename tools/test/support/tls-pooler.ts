@@ -11,91 +11,44 @@ import {
   type ClientTls,
   type Conn,
   type HarnessTlsFiles,
-  type IssuedCert,
   type PgBouncerHandle,
-  type PostgresHandle,
   type TestCa,
+  type TlsPostgres,
+  LOCAL_NAME,
   authFileText,
   harnessIni,
-  issueCert,
   localRewrites,
-  makeRunDir,
   makeTestCa,
   scramSecret,
   startPgBouncer,
-  startPostgres,
+  startTlsPostgres,
 } from "../../harness";
 
 export const APP_USER = "clipper_app";
 export const APP_PASSWORD = "tls-app-1";
 export const STATS_PASSWORD = "tls-stats-1";
-/** The name clients verify (verify-full) while connecting to 127.0.0.1. */
-export const VERIFY_NAME = "localhost";
 
-export interface TlsWorld {
-  readonly dir: string;
-  /** Signed PostgreSQL's certificate: PgBouncer's `server_tls_ca_file`. */
-  readonly postgresCa: TestCa;
-  /** Signs the pooler's certificates: what a client verifies PgBouncer against. */
-  readonly poolerCa: TestCa;
+export interface TlsWorld extends TlsPostgres {
   /** Signed nothing the servers use. */
   readonly otherCa: TestCa;
-  readonly postgresCert: IssuedCert;
-  readonly poolerCert: IssuedCert;
-  readonly pg: PostgresHandle;
   /** The application user's SCRAM secret, as PostgreSQL keeps it (the auth file's line). */
   readonly appSecret: string;
   /** The stack's database. */
   readonly database: string;
-  stop(): Promise<void>;
-}
-
-/** A certificate for the pooler or the server: SANs `localhost` and `127.0.0.1`. */
-export function localCert(ca: TestCa, commonName: string, fileName = commonName): IssuedCert {
-  return issueCert(ca, { commonName, dnsNames: [VERIFY_NAME], ipAddresses: ["127.0.0.1"], fileName });
 }
 
 export async function startTlsWorld(settings: StackSettings): Promise<TlsWorld> {
-  const dir = makeRunDir("tls-pki");
-  let pg: PostgresHandle | undefined;
-  try {
-    const postgresCa = makeTestCa(dir, "clipper-test-postgres-ca");
-    const poolerCa = makeTestCa(dir, "clipper-test-pooler-ca");
-    const otherCa = makeTestCa(dir, "clipper-test-other-ca");
-    const postgresCert = localCert(postgresCa, "postgres");
-    const poolerCert = localCert(poolerCa, "pooler");
-    pg = await startPostgres({
-      maxConnections: settings.database.maxConnections,
-      tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
-      hostsslOnly: true,
-    });
-    await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD '${APP_PASSWORD}'`);
-    await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${APP_USER}`);
-    const appSecret = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${APP_USER}'`);
-    const p = pg;
-    return {
-      dir,
-      postgresCa,
-      poolerCa,
-      otherCa,
-      postgresCert,
-      poolerCert,
-      pg: p,
-      appSecret,
-      database: settings.database.name,
-      async stop() {
-        try {
-          await p.stop();
-        } finally {
-          fs.rmSync(dir, { recursive: true, force: true });
-        }
-      },
-    };
-  } catch (e) {
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  return startTlsPostgres(
+    "tls-pki",
+    { maxConnections: settings.database.maxConnections, hostsslOnly: true },
+    async ({ dir, pg }) => {
+      const otherCa = makeTestCa(dir, "clipper-test-other-ca");
+      await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD '${APP_PASSWORD}'`);
+      await pg.psql(`CREATE DATABASE ${settings.database.name} OWNER ${APP_USER}`);
+      const appSecret = await pg.psql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${APP_USER}'`);
+      return { otherCa, appSecret, database: settings.database.name };
+    },
+  );
 }
 
 /** The local files PgBouncer's TLS parameters point at. */
@@ -131,7 +84,7 @@ export function pooledConn(world: TlsWorld, bouncer: PgBouncerHandle, tls?: Part
     user: APP_USER,
     database: world.database,
     password: APP_PASSWORD,
-    tls: { sslmode: "verify-full", rootCertFile: world.poolerCa.certFile, hostname: VERIFY_NAME, ...tls },
+    tls: { sslmode: "verify-full", rootCertFile: world.poolerCa.certFile, hostname: LOCAL_NAME, ...tls },
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert/strict";
 import { ROUTE_ANNOTATION } from "../../../../components/backend-route";
-import { SERVICE_NAME } from "../../../../components/pgbouncer";
+import { SERVICE_NAME, serviceNames } from "../../../../components/pgbouncer";
 import { type StackSettings, loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, type Kubectl, getJson, list, waitFor } from "../../clients/kubectl";
 import type { VaultClient } from "../../clients/vault";
@@ -66,7 +66,7 @@ export function openStackRun(ctx: ScenarioContext): StackRun {
     ns: s.namespace,
     bns: backendNamespace(s),
     vault: { addr: ctx.world.vaultAddr, token: ctx.world.vaultToken },
-    pooler: { host: `${SERVICE_NAME}.${s.namespace}.svc.cluster.local`, port: s.workload.port },
+    pooler: { host: serviceNames(SERVICE_NAME, s.namespace).slice(-1)[0], port: s.workload.port },
     direct: { host: s.database.host, port: s.database.port },
     measured: {},
   };

@@ -12,6 +12,7 @@ import { loadStackSettings } from "../../../../stacks/settings";
 import {
   type Conn,
   type PgBouncerHandle,
+  LOCAL_NAME,
   PgClient,
   libpqEnv,
   pgBinary,
@@ -25,7 +26,6 @@ import {
   APP_USER,
   STATS_PASSWORD,
   type TlsWorld,
-  VERIFY_NAME,
   logLines,
   pooledConn,
   startTlsPgBouncer,
@@ -77,7 +77,8 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
       const r = await c.query(`${ON_SERVER}; SELECT current_user, inet_server_port()`);
       assert.deepEqual(r.rows[0], [APP_USER, String(world.pg.port)]);
       assert.equal(c.peerCertificate?.serialNumber, world.poolerCert.serialNumber);
-      assert.equal(c.peerCertificate?.issuer.CN, "clipper-test-pooler-ca");
+      assert.equal(c.peerCertificate?.issuer.CN, world.poolerCa.name);
+      assert.notEqual(world.poolerCa.name, world.postgresCa.name);
       assert.match(c.tlsProtocol ?? "", /^TLSv1\.[23]$/);
     } finally {
       c.close();
@@ -93,7 +94,7 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
       fs.readFileSync(world.poolerCa.certFile, "utf8") + fs.readFileSync(world.postgresCa.certFile, "utf8"),
     );
     fs.chmodSync(bundle, 0o644);
-    const tls = { sslmode: "verify-full", rootCertFile: bundle, hostname: VERIFY_NAME } as const;
+    const tls = { sslmode: "verify-full", rootCertFile: bundle, hostname: LOCAL_NAME } as const;
     const pooled: Conn = { ...pooledConn(world, bouncer), tls };
     const direct: Conn = { ...pooled, host: world.pg.host, port: world.pg.port, tls };
     assert.match(await psql(pooled, "SELECT inet_server_port()"), new RegExp(`^${world.pg.port}$`));
@@ -183,7 +184,7 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
         ...app,
         host: world.pg.host,
         port: world.pg.port,
-        tls: { sslmode: "verify-full", rootCertFile: world.postgresCa.certFile, hostname: VERIFY_NAME },
+        tls: { sslmode: "verify-full", rootCertFile: world.postgresCa.certFile, hostname: LOCAL_NAME },
       };
       await initPgbench(direct, 1);
       const r = await runPgbench({

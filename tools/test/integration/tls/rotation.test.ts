@@ -20,13 +20,13 @@ import {
   kubeletTlsDir,
   psqlRows,
   sleep,
+  issueLocalCert,
 } from "../../../harness";
 import { runAsIds } from "../../../harness/proc";
 import {
   APP_USER,
   STATS_PASSWORD,
   type TlsWorld,
-  localCert,
   logLines,
   pooledConn,
   scriptLog,
@@ -50,8 +50,8 @@ describe("GIVEN PgBouncer run by the product's reload script on a kubelet-style 
 
   before(async () => {
     world = await startTlsWorld(prod);
-    first = localCert(world.poolerCa, "pooler", "pooler-1");
-    renewed = localCert(world.poolerCa, "pooler", "pooler-2");
+    first = issueLocalCert(world.poolerCa, "pooler", "pooler-1");
+    renewed = issueLocalCert(world.poolerCa, "pooler", "pooler-2");
     const dir = path.join(world.dir, "pgbouncer-tls");
     fs.mkdirSync(dir, { mode: 0o755 });
     fs.chownSync(dir, runAsIds().uid, runAsIds().gid);
