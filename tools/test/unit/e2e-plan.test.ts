@@ -10,7 +10,13 @@ import { PROJECT_DIR } from "../../../stacks/stack-file";
 import { PROTECTED_WORDS, REFUSED_DESTROY_WORDS } from "../../e2e/scenarios/runbook/destroy";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
 import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
-import { impossibleServerCap, programError } from "../../e2e/scenarios/runbook/bad-input";
+import { config as vaultConfig } from "@pulumi/vault";
+import {
+  VAULT_PROVIDER_DEFAULT_MAX_RETRIES,
+  impossibleServerCap,
+  programError,
+  vaultRetryWaitBound,
+} from "../../e2e/scenarios/runbook/bad-input";
 import { loadStackSettings } from "../../../stacks/settings";
 
 for (const stack of ["prod", "staging"]) {
@@ -110,5 +116,25 @@ describe("e2e plan: a failed preview's message, as step 7 reads it", () => {
       /one error, not 2/,
     );
     assert.throws(() => programError("error: nothing else"), /diagnostics/);
+  });
+});
+
+describe("e2e plan: an unreachable Vault's preview may take the provider's retry waits more", () => {
+  it("assumes the Vault SDK's own default of vault:maxRetries", () => {
+    const saved = process.env.VAULT_MAX_RETRIES;
+    delete process.env.VAULT_MAX_RETRIES;
+    try {
+      assert.strictEqual(vaultConfig.maxRetries, VAULT_PROVIDER_DEFAULT_MAX_RETRIES);
+    } finally {
+      if (saved !== undefined) process.env.VAULT_MAX_RETRIES = saved;
+    }
+  });
+
+  it("adds k x 1.5 s before the k-th retry, nothing with no retries", () => {
+    assert.strictEqual(vaultRetryWaitBound(0), 0);
+    assert.strictEqual(vaultRetryWaitBound(1), 1.5);
+    assert.strictEqual(vaultRetryWaitBound(2), 4.5);
+    // Measured with VAULT_MAX_RETRIES 2 and 4: 3.8 s and 11.4 s more than with 0.
+    assert.ok(3.8 <= vaultRetryWaitBound(2) && 11.4 <= vaultRetryWaitBound(4));
   });
 });
