@@ -10,11 +10,10 @@ import { PROJECT_DIR } from "../../../stacks/stack-file";
 import { PROTECTED_WORDS, REFUSED_DESTROY_WORDS } from "../../e2e/scenarios/runbook/destroy";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
 import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
-import { config as vaultConfig } from "@pulumi/vault";
 import {
-  VAULT_PROVIDER_DEFAULT_MAX_RETRIES,
   impossibleServerCap,
   programError,
+  stackVaultMaxRetries,
   vaultRetryWaitBound,
 } from "../../e2e/scenarios/runbook/bad-input";
 import { loadStackSettings } from "../../../stacks/settings";
@@ -120,13 +119,16 @@ describe("e2e plan: a failed preview's message, as step 7 reads it", () => {
 });
 
 describe("e2e plan: an unreachable Vault's preview may take the provider's retry waits more", () => {
-  it("assumes the Vault SDK's own default of vault:maxRetries", () => {
+  it("takes the stacks' retries from the Vault SDK: its default 2 (the runbook's), or VAULT_MAX_RETRIES", () => {
     const saved = process.env.VAULT_MAX_RETRIES;
-    delete process.env.VAULT_MAX_RETRIES;
     try {
-      assert.strictEqual(vaultConfig.maxRetries, VAULT_PROVIDER_DEFAULT_MAX_RETRIES);
+      delete process.env.VAULT_MAX_RETRIES;
+      for (const stack of ["prod", "staging"]) assert.strictEqual(stackVaultMaxRetries(stack), 2, stack);
+      process.env.VAULT_MAX_RETRIES = "4";
+      assert.strictEqual(stackVaultMaxRetries("prod"), 4);
     } finally {
-      if (saved !== undefined) process.env.VAULT_MAX_RETRIES = saved;
+      if (saved === undefined) delete process.env.VAULT_MAX_RETRIES;
+      else process.env.VAULT_MAX_RETRIES = saved;
     }
   });
 
