@@ -16,7 +16,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 declare -A commands=(
-  [typecheck]="$bin/tsc --noEmit --incremental --tsBuildInfoFile $cache/tsc.tsbuildinfo"
+  [typecheck]="node_modules/typescript7/bin/tsc --noEmit --incremental --tsBuildInfoFile $cache/tsc.tsbuildinfo"
   [eslint]="$bin/eslint --cache --cache-location $cache/eslint ."
   [prettier]="$bin/prettier --check --log-level warn --cache --cache-location $cache/prettier ."
   [shellcheck]="bash tools/shellcheck.sh"
@@ -32,6 +32,12 @@ if (($# > 0)); then order=("$@"); fi
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 seconds() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+# The engines package.json declares; .ci/run and the README's prerequisite put Node 24 or newer first on PATH.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)'; then
+  echo "test.sh: the tests need Node.js 22 or newer, found $(node --version); run: eval \"\$(bash tools/node.sh)\"" >&2
+  exit 2
+fi
 
 begin=$(now_ms)
 declare -A pids

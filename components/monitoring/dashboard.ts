@@ -1,11 +1,8 @@
-// ts-node compiles file by file and needs the subpath declarations pointed out explicitly
-// eslint-disable-next-line @typescript-eslint/triple-slash-reference
-/// <reference path="./grafana-sdk.d.ts" />
 /**
  * The ten-panel PgBouncer dashboard, built with Grafana's foundation SDK. Queries come from `queries.ts`
  * (the same expressions the alerts compare) and panel thresholds from the derived alert thresholds.
  */
-import type * as cog from "@grafana/grafana-foundation-sdk/dist/cog";
+import type * as cog from "@grafana/grafana-foundation-sdk/cog";
 import {
   DashboardBuilder,
   DatasourceVariableBuilder,

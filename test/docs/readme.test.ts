@@ -35,6 +35,29 @@ describe("README", () => {
     assert.ok(lines.indexOf("npm run e2e") > testLine, `.ci/run runs npm run e2e after the tests:\n${ci}`);
   });
 
+  it("names the Node.js the tests need and the one command that gets it, which .ci/run runs before them", () => {
+    const runtime = JSON.parse(
+      fs.readFileSync(path.join(PROJECT_DIR, "tools", "node-runtime.json"), "utf8"),
+    ) as { version: string; testMinimum: string };
+    const command = 'eval "$(bash tools/node.sh)"';
+    const intro = readme.split("```bash")[0];
+    assert.ok(intro.includes(`\`${command}\``), "the README names the command before its first commands");
+    assert.match(intro, new RegExp(`tests: ${runtime.testMinimum} or newer`));
+    // The pinned Node is one package.json supports, and new enough for the tests.
+    const major = Number(runtime.version.split(".")[0]);
+    assert.ok(major >= Number(runtime.testMinimum), runtime.version);
+    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {
+      engines: { node: string };
+    };
+    assert.ok(
+      pkg.engines.node.split("||").some((r) => r.trim().startsWith(`^${major}.`)),
+      pkg.engines.node,
+    );
+    const lines = fs.readFileSync(path.join(PROJECT_DIR, ".ci/run"), "utf8").split("\n");
+    const at = lines.indexOf(command);
+    assert.ok(at >= 0 && at < lines.findIndex((l) => l.includes("npm test")), lines.join("\n"));
+  });
+
   it("stays an entry page: at most 150 lines, none over 120 characters but table rows", () => {
     const lines = readme.trimEnd().split("\n");
     assert.ok(lines.length <= 150, `${lines.length} lines`);

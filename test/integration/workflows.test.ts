@@ -125,10 +125,10 @@ describe("workflows", () => {
         );
       });
 
-      it("tests on every Node release package.json declares (20, 22 and 24), with that Node", () => {
+      it("tests on every Node release package.json declares (22, 24 and 26), with that Node", () => {
         const testJob = Object.values(wf.jobs).find((j) => j.steps.some((s) => s.run === "npm test"));
         const nodes = testJob?.strategy?.matrix?.node ?? [];
-        assert.deepStrictEqual(nodes, [20, 22, 24]);
+        assert.deepStrictEqual(nodes, [22, 24, 26]);
         const majors = pkg.engines.node.split("||").map((r) => Number(/(\d+)\./.exec(r)?.[1]));
         assert.deepStrictEqual(majors, nodes, `engines ${pkg.engines.node}`);
         const setup = testJob?.steps.find((s) => s.uses?.startsWith("actions/setup-node@"));

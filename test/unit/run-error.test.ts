@@ -77,9 +77,9 @@ describe("runError: how the program's entry ends when it cannot deploy", () => {
     assert.equal(e.stack, "Error: already clear");
   });
 
-  it("gives the SDK nothing that Node.js 20 colours for half a minute (nodejs/node#64011)", () => {
+  it("gives the SDK nothing that Node.js 22 colours for half a minute (nodejs/node#64011)", () => {
     // The frame every error thrown from the entry has, as the SDK's source maps name it. The SDK formats whatever
-    // it catches with util.inspect(err, { colors: true }), and Node 20.20 loops on that frame until RangeError.
+    // it catches with util.inspect(err, { colors: true }), and Node 22.23 (as 20.20) loops on that frame until RangeError.
     const sdkFrame =
       "    at async Stack.initializeAndRegisterOutputs (/work/node_modules/@pulumi/resource.ts:1598:22)";
     const refused = new pulumi.RunError("invalid stack configuration (1 problem)");

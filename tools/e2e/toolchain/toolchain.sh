@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 
-pulumi_version=3.248.0
+pulumi_version=3.276.0
 # The language host's module is not on the Go proxy; it is built from the vendored source of this release.
 language_host_version=3.248.0
 k8s_provider_version=4.25.0
