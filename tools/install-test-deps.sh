@@ -2,10 +2,11 @@
 # Installs what the tests run for real: PostgreSQL (with pgbench), Prometheus's promtool and the shell linter
 # from Debian; Debian's PgBouncer (1.18, only for the tests of the version gating); and the PgBouncer release
 # the stacks deploy (components/pgbouncer/pgbouncer-release.json), built from its release tarball after a
-# sha256 check.
-# The build is cached per machine (~/.cache/clipper-pgbouncer/pgbouncer-<version>/) and copied into the
-# project's gitignored .deps/pgbouncer/, which the harness runs. Skips apt entirely when everything is there.
-# Needs root or sudo for apt.
+# sha256 check; and, with Go, actionlint and the dashboard validator (Grafana's dashboard schema).
+# The builds are cached per machine (~/.cache/clipper-pgbouncer/pgbouncer-<version>/,
+# dashboard-schema-<key>/) and copied into the project's gitignored .deps/pgbouncer/ and
+# .deps/dashboard-schema/, which the tests run. Skips apt entirely when everything is there.
+# Needs root or sudo for apt, and Go 1.22 or later (the Go module proxy) for the dashboard validator.
 #
 # Environment:
 #   PGBOUNCER_TARBALL  the release tarball to build from (e.g. the upstream pgbouncer-<version>.tar.gz);
@@ -63,6 +64,55 @@ if ((${#missing[@]} == 0)); then
 else
   echo "install-test-deps: installing ${missing[*]}"
   apt_install "${missing[@]}"
+fi
+
+# --- the dashboard validator (tools/monitoring/dashboard-schema), over Grafana's dashboard schema ---
+# A Go program over the schema types Grafana publishes (github.com/grafana/grafana-foundation-sdk/go, from
+# the Go module proxy). Built once per machine into ~/.cache/clipper-pgbouncer/dashboard-schema-<key>/,
+# the key being the SDK version and a hash of the program's go.mod, go.sum and sources (a change to any of
+# them builds anew), then copied into .deps/dashboard-schema/ with the key beside it, which the test
+# compares with the sources. A second run builds and copies nothing.
+schema_src="${root}/tools/monitoring/dashboard-schema"
+schema_dir="${root}/.deps/dashboard-schema"
+sdk_module=github.com/grafana/grafana-foundation-sdk/go
+sdk_version=$(awk -v m="$sdk_module" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "${schema_src}/go.mod")
+[[ -n $sdk_version ]] || {
+  echo "install-test-deps: no ${sdk_module} version in ${schema_src}/go.mod" >&2
+  exit 1
+}
+# The same bytes as test/integration/dashboard-schema.test.ts hashes: go.mod, go.sum, then *.go by name.
+schema_key="${sdk_version}-$(cd "$schema_src" && export LC_ALL=C && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)"
+if [[ -x "${schema_dir}/dashboard-schema" && $(cat "${schema_dir}/key" 2>/dev/null) == "$schema_key" ]]; then
+  echo "install-test-deps: dashboard validator (grafana-foundation-sdk ${sdk_version}) in ${schema_dir}"
+else
+  command -v go >/dev/null 2>&1 || {
+    echo "install-test-deps: no Go toolchain (go 1.22 or later): cannot build the dashboard validator that" >&2
+    echo "  test/integration/dashboard-schema.test.ts runs" >&2
+    exit 1
+  }
+  schema_cache="${cache_root}/dashboard-schema-${schema_key}"
+  mkdir -p "$cache_root"
+  exec 8>"${cache_root}/dashboard-schema.lock"
+  flock 8
+  if [[ ! -x "${schema_cache}/dashboard-schema" ]]; then
+    echo "install-test-deps: building the dashboard validator (grafana-foundation-sdk ${sdk_version}) into ${schema_cache}"
+    started=$SECONDS
+    rm -rf "${schema_cache}.tmp"
+    mkdir -p "${schema_cache}.tmp"
+    # go.sum pins the SDK (-mod=readonly: never rewritten); no toolchain download; GOGC=400 saves the
+    # compiler a quarter of its time (tools/e2e/toolchain/toolchain.sh).
+    (cd "$schema_src" && GOTOOLCHAIN=local CGO_ENABLED=0 GOGC=${GOGC:-400} \
+      go build -mod=readonly -buildvcs=false -trimpath -o "${schema_cache}.tmp/dashboard-schema" .)
+    rm -rf "$schema_cache"
+    mv "${schema_cache}.tmp" "$schema_cache"
+    echo "install-test-deps: built the dashboard validator in $((SECONDS - started)) s"
+  fi
+  flock -u 8
+  rm -rf "$schema_dir"
+  mkdir -p "$schema_dir"
+  cp "${schema_cache}/dashboard-schema" "${schema_dir}/dashboard-schema"
+  echo "$schema_key" >"${schema_dir}/key"
+  echo "install-test-deps: dashboard validator (grafana-foundation-sdk ${sdk_version}) in ${schema_dir}"
 fi
 
 # --- PgBouncer ${version}, the release the stacks deploy ---

@@ -125,6 +125,22 @@ describe("workflows", () => {
         );
       });
 
+      it("sets up Go before the install script, which builds the dashboard validator with it", () => {
+        const testJob = Object.values(wf.jobs).find((j) => j.steps.some((s) => s.run === "npm test"));
+        assert.ok(testJob);
+        const goAt = testJob.steps.findIndex((s) => s.uses?.startsWith("actions/setup-go@"));
+        const installAt = testJob.steps.findIndex((s) => s.run?.trim() === "bash tools/install-test-deps.sh");
+        assert.ok(
+          goAt >= 0 && goAt < installAt,
+          `setup-go at step ${goAt}, the install script at ${installAt}`,
+        );
+        const goSum = testJob.steps[goAt].with?.["cache-dependency-path"];
+        assert.ok(
+          typeof goSum === "string" && fs.existsSync(path.join(PROJECT_DIR, goSum)),
+          `no ${String(goSum)}`,
+        );
+      });
+
       it("tests on every Node release package.json declares (22, 24 and 26), with that Node", () => {
         const testJob = Object.values(wf.jobs).find((j) => j.steps.some((s) => s.run === "npm test"));
         const nodes = testJob?.strategy?.matrix?.node ?? [];
