@@ -1,0 +1,365 @@
+# shellcheck shell=sh
+# pgbouncer-pod: PID 1 of a PgBouncer container. Runs one PgBouncer process of a pooler pod, keeps it on the
+# newest configuration PgBouncer accepts without a restart, and drains it so that clients keep working and
+# their cancel requests keep arriving. Rendered into the pod by ./pod-script.ts; the local fleet
+# (tools/fleet/) runs the same text.
+#
+# Configuration. The kubelet updates mounted ConfigMaps and Secrets in place, by an atomic swap of each
+# folder's `..data` link. This script:
+#   - snapshots the mounted files (the shared ini, the auth file, the TLS files) into a generation folder of
+#     its own and points `current` at it, so PgBouncer reads only files that were validated together;
+#   - runs PgBouncer on a tiny ini of its own process: an `%include` of the shared ini, which ends inside
+#     [pgbouncer], then this process's unix socket folder and peer_id (the pod's ordinal x processes +
+#     process), then its own pod's peers over their sockets. A second [pgbouncer] header would reset the
+#     section to its defaults, so the process's lines continue the section instead;
+#   - when the mounts change, validates the new generation with a throwaway PgBouncer on a private socket,
+#     and only then switches `current` and sends SIGHUP. PgBouncer 1.25.2 applies a config it fails to load
+#     in part: the [pgbouncer] header resets the section to defaults and loading stops at the bad line, so
+#     every later setting is lost (client_tls_sslmode falls back to disable). It must never see one;
+#   - gates the change on a canary: pod ordinal 0 applies it at once; every other pod waits
+#     PGBOUNCER_CANARY_HOLD_SECONDS, then applies it only while the canary is ready (PGBOUNCER_CANARY names a
+#     headless Service that selects pod 0 and publishes only ready addresses).
+#
+# Readiness (the file PGBOUNCER_SOCKET_DIR/ready, which the probe tests): PgBouncer is listening, and no
+# server login failed in the last PGBOUNCER_FAILURE_SECONDS for a reason a restarting PostgreSQL does not
+# give (a refused password, a certificate or TLS error, a host that does not resolve; not a refused
+# connection, "the database system is starting up" or "too many clients"). On the canary, a change that
+# PgBouncer refused, or after which a server login failed within the hold, keeps it unready until the next
+# change, so the other pods hold it back.
+#
+# Drain (the preStop hook sends INT; the pod has left the Service's endpoints by then):
+#   1. TERM to PgBouncer (SHUTDOWN WAIT_FOR_CLIENTS): connected clients keep being served, new logins are
+#      refused, PgBouncer exits once the last client has gone. It closes its TCP listener, so a relay, a
+#      second PgBouncer with no database, takes the port and forwards cancel requests that peers send here
+#      to this pod's processes over their unix sockets, which stay open.
+#   2. After PGBOUNCER_DRAIN_SECONDS, if clients remain: USR1 (PAUSE: running transactions finish, no new one
+#      starts; a cancel can no longer reach PostgreSQL), then, once PgBouncer holds no server connection,
+#      QUIT. The clients left then see their connection closed between transactions, never one aborted.
+# TERM from the kubelet comes once the hook has returned or the grace period is over: it stops PgBouncer at
+# once (a TERM with no drain begun starts one instead).
+#
+# POSIX sh, and from Debian's base or busybox: cat cp date getent grep ln ls mkdir mkfifo mv readlink rm sleep.
+#
+# Environment (the pod spec sets every one):
+#   PGBOUNCER_POD_NAME             the pod's name, `<statefulset>-<ordinal>` (downward API)
+#   PGBOUNCER_PROCESS, _PROCESSES  this process's number (1-based), and the PgBouncer processes of a pod
+#   PGBOUNCER_PORT                 the shared ini's listen_port: the port of every process and peer
+#   PGBOUNCER_LISTEN_ADDR          the shared ini's listen_addr, for the relay
+#   PGBOUNCER_SOURCES              the mounted folders, separated by spaces
+#   PGBOUNCER_CURRENT              the folder the shared ini's file paths name: `<applied>/current`
+#   PGBOUNCER_SOCKET_DIR           this process's unix socket folder: `<socket root>/<process>`
+#   PGBOUNCER_CHECK_SECONDS        how often the mounts are compared
+#   PGBOUNCER_CANARY               the canary's DNS name; empty: every pod applies a change at once
+#   PGBOUNCER_CANARY_HOLD_SECONDS  how long a change waits behind the canary
+#   PGBOUNCER_FAILURE_SECONDS      how long a failed server login keeps the process unready
+#   PGBOUNCER_DRAIN_SECONDS        how long a drain waits for clients to leave
+#   PGBOUNCER_BIN                  the pgbouncer binary (default: pgbouncer on PATH)
+set -u
+
+p=$PGBOUNCER_PROCESS
+procs=$PGBOUNCER_PROCESSES
+port=$PGBOUNCER_PORT
+current=$PGBOUNCER_CURRENT
+applied=${current%/*}
+sock=$PGBOUNCER_SOCKET_DIR
+sock_root=${sock%/*}
+every=$PGBOUNCER_CHECK_SECONDS
+canary=$PGBOUNCER_CANARY
+hold=$PGBOUNCER_CANARY_HOLD_SECONDS
+failure_window=$PGBOUNCER_FAILURE_SECONDS
+drain_seconds=$PGBOUNCER_DRAIN_SECONDS
+bin=${PGBOUNCER_BIN:-pgbouncer}
+pod=$PGBOUNCER_POD_NAME
+
+say() { echo "pgbouncer-pod[$p]: $*" >&2; }
+now() { date +%s; }
+
+ordinal=${pod##*-}
+case $ordinal in
+'' | *[!0-9]*)
+  say "PGBOUNCER_POD_NAME \"$pod\" does not end in -<ordinal>"
+  exit 2
+  ;;
+esac
+peer_id=$((ordinal * procs + p))
+# The relay's own peer_id: above any process's (ordinal x processes + process stays far below it).
+relay_id=65535
+is_canary=false
+[ -n "$canary" ] && [ "$ordinal" -eq 0 ] && is_canary=true
+
+# The mounts' state: each source's `..data` target, which the kubelet's atomic writer changes on every update.
+fingerprint() {
+  f=""
+  for s in $PGBOUNCER_SOURCES; do f="$f $(readlink "$s/..data")"; done
+  echo "$f"
+}
+
+# snapshot N: every mounted file, its link resolved, into gen-N.
+snapshot() {
+  g="$applied/gen-$1"
+  rm -rf "$g" && mkdir -p "$g" || return 1
+  for s in $PGBOUNCER_SOURCES; do
+    for f in "$s"/*; do
+      if [ -f "$f" ]; then cp "$f" "$g/${f##*/}" || return 1; fi
+    done
+  done
+}
+
+point() { ln -sfn "gen-$1" "$current"; }
+
+# This pod's processes as [peers] lines, over their unix sockets.
+peers_over_sockets() {
+  q=1
+  while [ "$q" -le "$procs" ]; do
+    echo "$((ordinal * procs + q)) = host=$sock_root/$q port=$port"
+    q=$((q + 1))
+  done
+}
+
+# The ini PgBouncer runs: the shared one, then this process's lines (they continue [pgbouncer]).
+process_ini() {
+  echo "; pgbouncer-pod: process $p of $pod (peer $peer_id); the shared settings: $current/pgbouncer.ini"
+  echo "%include $current/pgbouncer.ini"
+  echo "unix_socket_dir = $1"
+  echo "peer_id = $peer_id"
+  if [ "$procs" -gt 1 ]; then
+    echo "[peers]"
+    peers_over_sockets
+  fi
+}
+
+# The shared ini must end inside [pgbouncer]: this process's lines continue that section.
+ends_in_pgbouncer() {
+  last=$(grep '^\[' "$current/pgbouncer.ini" | tail -n 1)
+  [ "$last" = "[pgbouncer]" ] && return 0
+  say "the shared ini's last section is ${last:-none}, not [pgbouncer]: a process's own settings must continue it"
+  return 1
+}
+
+# validate: a throwaway PgBouncer on `current`, on a private socket and no TCP. Valid once it is up.
+validate() {
+  c="$applied/check"
+  ends_in_pgbouncer || return 1
+  rm -rf "$c" && mkdir -p "$c" || return 1
+  {
+    echo "%include $current/pgbouncer.ini"
+    echo "unix_socket_dir = $c"
+    echo "peer_id = $peer_id"
+    echo "listen_addr ="
+    echo "pidfile ="
+    echo "logfile ="
+  } >"$c/check.ini"
+  "$bin" "$c/check.ini" 2>"$c/check.log" &
+  cpid=$!
+  n=0 ok=false
+  while [ "$n" -lt 100 ]; do
+    if grep -q "process up" "$c/check.log"; then
+      ok=true
+      break
+    fi
+    kill -0 "$cpid" 2>/dev/null || break
+    sleep 0.1
+    n=$((n + 1))
+  done
+  kill -QUIT "$cpid" 2>/dev/null
+  wait "$cpid" 2>/dev/null
+  [ "$ok" = true ] && return 0
+  grep -E "ERROR|FATAL|WARNING" "$c/check.log" | while IFS= read -r line; do say "  $line"; done
+  return 1
+}
+
+# Reads PgBouncer's log (its stderr, through a FIFO), passes every line on, and stamps a server login that
+# failed for a reason a restarting PostgreSQL does not give. A certificate error is logged on its own line
+# ("TLS handshake error: …", server or client), and the server's close follows it.
+watch_log() {
+  tls=false
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >&2
+    failed=false
+    case $line in
+    *"server login failed"*"the database system is "* | *"server login failed"*"too many clients"*) ;;
+    *"server login failed"* | *"server DNS lookup failed"*) failed=true ;;
+    *"TLS handshake error"*)
+      tls=true
+      continue
+      ;;
+    *" S-"*"closing because: server conn crashed?"*) [ "$tls" = true ] && failed=true ;;
+    esac
+    tls=false
+    if [ "$failed" = true ]; then
+      now >"$applied/failed.tmp" && mv "$applied/failed.tmp" "$applied/failed"
+    fi
+  done
+}
+
+# Server connections PgBouncer holds: its established TCP sockets but its listener's.
+server_connections() {
+  # ls, not find: busybox's find has no -printf. One process for every descriptor, not one each.
+  # shellcheck disable=SC2012
+  inodes=" $(ls -l "/proc/$pid/fd" 2>/dev/null | while IFS= read -r line; do
+    case $line in *"socket:["*) t=${line##*socket:[} && printf '%s ' "${t%]}" ;; esac
+  done)"
+  n=0
+  lp=$(printf '%04X' "$port")
+  for table in /proc/net/tcp /proc/net/tcp6; do
+    [ -r "$table" ] || continue
+    while read -r _ local _ st _ _ _ _ _ inode _; do
+      [ "$st" = 01 ] || continue
+      case $local in *:"$lp") continue ;; esac
+      case $inodes in *" $inode "*) n=$((n + 1)) ;; esac
+    done <"$table"
+  done
+  echo "$n"
+}
+
+ready_file="$sock/ready"
+set_ready() {
+  if [ "$1" = true ]; then
+    if [ ! -e "$ready_file" ]; then : >"$ready_file" && say "ready"; fi
+  elif [ -e "$ready_file" ]; then
+    rm -f "$ready_file"
+    say "not ready: $2"
+  fi
+}
+
+relay=""
+# shellcheck disable=SC2317 # run by the drain, from a trap
+start_relay() {
+  r="$applied/relay"
+  mkdir -p "$r" || return
+  {
+    echo "; pgbouncer-pod: forwards cancel requests to the draining processes of $pod"
+    echo "[peers]"
+    peers_over_sockets
+    echo "[pgbouncer]"
+    echo "listen_addr = $PGBOUNCER_LISTEN_ADDR"
+    echo "listen_port = $port"
+    [ "$procs" -gt 1 ] && echo "so_reuseport = 1"
+    echo "unix_socket_dir ="
+    echo "pidfile ="
+    echo "logfile ="
+    echo "peer_id = $relay_id"
+  } >"$r/relay.ini"
+  "$bin" "$r/relay.ini" 2>"$r/relay.log" &
+  relay=$!
+  say "relay (pid $relay) forwards cancel requests on port $port to this pod's processes"
+}
+
+# --- start: generation 1, the mounts as they are ---
+mkdir -p "$applied" "$sock" || exit 1
+gen=1
+seen=$(fingerprint)
+if ! snapshot "$gen" || ! point "$gen"; then
+  say "cannot copy the mounted files into $applied"
+  exit 1
+fi
+ends_in_pgbouncer || exit 1
+process_ini "$sock" >"$applied/pgbouncer-$p.ini" || exit 1
+fifo="$applied/log.fifo"
+rm -f "$fifo" && mkfifo "$fifo" || exit 1
+watch_log <"$fifo" &
+"$bin" "$applied/pgbouncer-$p.ini" 2>"$fifo" &
+pid=$!
+say "started PgBouncer (pid $pid) as peer $peer_id, generation $gen"
+
+drain=no drain_at=0
+# shellcheck disable=SC2317 # run by the INT trap
+begin_drain() {
+  [ "$drain" = no ] || return
+  drain=clients drain_at=$(now)
+  set_ready false "draining"
+  say "draining: clients keep being served for up to ${drain_seconds} s, new logins go to the other pods"
+  kill -TERM "$pid" 2>/dev/null
+  start_relay
+}
+# shellcheck disable=SC2317 # run by the TERM trap
+on_term() {
+  if [ "$drain" = no ]; then
+    begin_drain # no preStop hook ran (it failed, or the pod was deleted without one): drain all the same
+  else
+    say "TERM while draining: the grace period is over; stopping PgBouncer now"
+    kill -QUIT "$pid" 2>/dev/null
+  fi
+}
+trap begin_drain INT
+trap on_term TERM
+
+applied_at=$(now)
+pending="" pending_since=0 refused="" sticky=""
+tick=0
+while kill -0 "$pid" 2>/dev/null; do
+  sleep 1 &
+  wait $!
+  t=$(now)
+  case $drain in
+  clients)
+    if [ $((t - drain_at)) -ge "$drain_seconds" ]; then
+      drain=transactions
+      say "drain: clients still connected after ${drain_seconds} s; pausing PgBouncer so that running transactions finish"
+      kill -USR1 "$pid" 2>/dev/null
+    fi
+    continue
+    ;;
+  transactions)
+    if [ "$(server_connections)" -eq 0 ]; then
+      say "drain: no transaction left running; stopping PgBouncer"
+      kill -QUIT "$pid" 2>/dev/null
+      drain=stopping
+    fi
+    continue
+    ;;
+  stopping) continue ;;
+  esac
+
+  failed_at=$(cat "$applied/failed" 2>/dev/null || echo 0)
+  if [ "$is_canary" = true ] && [ -z "$sticky" ] && [ "$gen" -gt 1 ] &&
+    [ "$failed_at" -ge "$applied_at" ] && [ $((failed_at - applied_at)) -lt "$hold" ]; then
+    sticky="a server login failed within ${hold} s of generation $gen"
+  fi
+  if [ ! -S "$sock/.s.PGSQL.$port" ]; then
+    set_ready false "PgBouncer is not listening"
+  elif [ -n "$sticky" ]; then
+    set_ready false "$sticky (until the next change)"
+  elif [ $((t - failed_at)) -lt "$failure_window" ]; then
+    set_ready false "a server login failed $((t - failed_at)) s ago"
+  else
+    set_ready true
+  fi
+
+  tick=$((tick + 1))
+  [ "$tick" -lt "$every" ] && continue
+  tick=0
+  latest=$(fingerprint)
+  if [ "$latest" != "$seen" ] && [ "$latest" != "$pending" ]; then
+    pending=$latest pending_since=$t
+    say "the mounted files changed:${latest}"
+  fi
+  [ -n "$pending" ] || continue
+  [ "$pending" = "$refused" ] && continue
+  if [ "$is_canary" = false ] && [ -n "$canary" ]; then
+    [ $((t - pending_since)) -lt "$hold" ] && continue
+    if ! getent hosts "$canary" >/dev/null 2>&1; then
+      say "holding the change back: the canary ($canary) is not ready"
+      continue
+    fi
+  fi
+  next=$((gen + 1))
+  if snapshot "$next" && point "$next" && validate; then
+    kill -HUP "$pid" 2>/dev/null
+    rm -rf "$applied/gen-$gen"
+    gen=$next seen=$pending pending="" sticky="" applied_at=$t
+    say "applied generation $gen: PgBouncer reloads it"
+  else
+    point "$gen"
+    rm -rf "$applied/gen-$next"
+    refused=$pending seen=$pending pending=""
+    say "refused the change: PgBouncer does not load it; generation $gen keeps serving"
+    [ "$is_canary" = true ] && sticky="the canary refused a change"
+  fi
+done
+wait "$pid"
+rc=$?
+[ -n "$relay" ] && kill -QUIT "$relay" 2>/dev/null
+rm -f "$fifo" "$ready_file"
+say "PgBouncer exited ($rc)"
+exit "$rc"
