@@ -9,7 +9,7 @@ export type AuthFileSecret = "password" | "verifier";
 /**
  * `auth_query` mode: PgBouncer looks up the secret of a user missing from the auth file in PostgreSQL,
  * logged in as `user`. For databases with many users; the auth file then holds only `user` and the stats
- * user. The function the default query calls is {@link authQueryFunctionSql}.
+ * user. The function the default query calls is `authQueryFunctionSql` (./auth-query.ts).
  */
 export interface AuthQuerySettings {
   /**
@@ -26,7 +26,7 @@ export interface AuthQuerySettings {
   /**
    * `auth_query`: returns `(user name, secret)` for `$1`. @default
    * `SELECT usename, passwd FROM pgbouncer.get_auth($1)`, a SECURITY DEFINER function the database owner
-   * creates (see {@link authQueryFunctionSql}), so that `user` needs no superuser rights.
+   * creates (`authQueryFunctionSql`, ./auth-query.ts), so that `user` needs no superuser rights.
    */
   readonly query: string;
   /**
@@ -166,52 +166,4 @@ export function readCredentials(r: ConfigReader): CredentialSettings {
   }
   r.rejectUnknown();
   return authQuery ? { ...base, authQuery } : base;
-}
-
-/**
- * SQL the database owner runs once in each pooled database (in `auth_dbname` only, on PgBouncer 1.19+) for
- * the default `authQuery.query`: a SECURITY DEFINER lookup, so that `authUser` reads `pg_shadow` without
- * being a superuser; it never returns a superuser's secret. Run it as a superuser; the role `authUser` must
- * exist with LOGIN.
- */
-export function authQueryFunctionSql(authUser: string): string {
-  if (!PG_IDENTIFIER.test(authUser)) throw new Error(`"${authUser}" is not a plain PostgreSQL identifier`);
-  return [
-    "CREATE SCHEMA IF NOT EXISTS pgbouncer;",
-    `REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;`,
-    `GRANT USAGE ON SCHEMA pgbouncer TO ${authUser};`,
-    "CREATE OR REPLACE FUNCTION pgbouncer.get_auth(p_usename text)",
-    "  RETURNS TABLE(usename name, passwd text) LANGUAGE sql SECURITY DEFINER",
-    "  SET search_path = pg_catalog AS",
-    // Superusers are never served through the pooler.
-    "  $$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = p_usename AND NOT usesuper $$;",
-    "REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;",
-    `GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO ${authUser};`,
-  ].join("\n");
-}
-
-/** One Vault KV v2 read the program makes, and the keys it needs from that secret. */
-export interface VaultRead {
-  readonly mount: string;
-  readonly name: string;
-  readonly keys: readonly string[];
-}
-
-/** Every Vault secret and key `settings` make the program read (for offline renders and runbooks). */
-export function vaultReadsFor(settings: CredentialSettings): VaultRead[] {
-  return [
-    { mount: settings.vaultMount, name: settings.vaultPath, keys: vaultKeys(settings).map((k) => k.key) },
-  ];
-}
-
-/** The keys the stack reads from its Vault secret, each with the setting (below `credentials.`) naming it. */
-export function vaultKeys(settings: CredentialSettings): { key: string; setting: string }[] {
-  const stats = { key: settings.statsPasswordKey, setting: "statsPasswordKey" };
-  return settings.authQuery
-    ? [{ key: settings.authQuery.passwordKey, setting: "authQuery.passwordKey" }, stats]
-    : [
-        { key: settings.appUserKey, setting: "appUserKey" },
-        { key: settings.appPasswordKey, setting: "appPasswordKey" },
-        stats,
-      ];
 }

@@ -6,22 +6,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
 import { serviceNames } from "./egress";
-import type { MountedKey } from "./pod-spec";
+import { type CaRef, POOLER_CA_CONFIGMAP, SERVER_CA_CONFIGMAP, TLS_SECRET_NAME } from "./names";
+import type { MountedKey } from "./pod-layout";
 import { type CaSource, TLS_SECRET_KEYS, type TlsSettings } from "./tls";
-
-/** The fixed name of the Secret a Vault-issued certificate lives in: a renewal changes its data, not its name. */
-export const TLS_SECRET_NAME = "pgbouncer-tls";
-/** The ConfigMap with the pooler's CA (`ca.crt`), for the backend to verify the pooler with. */
-export const POOLER_CA_CONFIGMAP = "pgbouncer-ca";
-/** The ConfigMap a Vault-held server CA is copied into, for the pod to mount. */
-export const SERVER_CA_CONFIGMAP = "pgbouncer-server-ca";
-
-/** Where a CA lives in the cluster: what a client mounts to verify with it. */
-export interface CaRef {
-  readonly kind: "ConfigMap" | "Secret";
-  readonly name: string;
-  readonly key: string;
-}
 
 /** The client-facing certificate as the pod and the backend see it. */
 export interface ClientCertificate {

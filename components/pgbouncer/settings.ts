@@ -233,11 +233,6 @@ const IMAGE_REF = /^[a-z0-9]+([._/:-][a-zA-Z0-9]+)*$/;
 /** An image digest as registries print it. */
 export const IMAGE_DIGEST = /^sha256:[a-f0-9]{64}$/;
 
-/** `image:tag`, or `image:tag@digest` when a digest is pinned. */
-export function imageRef(imageWithTag: string, digest: string | undefined): string {
-  return digest === undefined ? imageWithTag : `${imageWithTag}@${digest}`;
-}
-
 export function readPool(r: ConfigReader): PoolSettings {
   const d = POOL_DEFAULTS;
   const p: PoolSettings = {
