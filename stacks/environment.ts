@@ -1,8 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
-import { loadPoolerCredentials } from "../components/credentials";
-import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
-import { type CaRef, PgBouncer, backendTls, poolSizingWarning } from "../components/pgbouncer";
+import { connectionUrl, metricsEndpoint } from "../components/backend-route";
+import { BackendRoute } from "../components/backend-route/resources";
+import { loadPoolerCredentials } from "../components/credentials/resources";
+import { scrapeAnnotations } from "../components/monitoring";
+import { PgBouncerMonitoring } from "../components/monitoring/resources";
+import { type CaRef, backendTls, poolSizingWarning } from "../components/pgbouncer";
+import { PgBouncer } from "../components/pgbouncer/resources";
 import { type StackSettings } from "./settings";
 import { key } from "./stack-file";
 

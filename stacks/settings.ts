@@ -1,4 +1,4 @@
-import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
+import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common";
 import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "./stack-file";
 import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route";
 import {

@@ -5,7 +5,7 @@
  */
 import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
-import { VAULT_KV2_READ_TOKEN } from "../components/credentials";
+import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
 import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";

@@ -1,4 +1,4 @@
-import { ConfigReader, DNS_LABEL } from "../common/config-reader";
+import { ConfigReader, DNS_LABEL } from "../common";
 
 /** Where the backend's database connections go. */
 export type BackendRouteTarget = "pgbouncer" | "direct";

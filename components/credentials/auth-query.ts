@@ -1,4 +1,4 @@
-import { PG_IDENTIFIER } from "../common/config-reader";
+import { PG_IDENTIFIER } from "../common";
 
 /**
  * SQL the database owner runs once in each pooled database (in `auth_dbname` only, on PgBouncer 1.19+) for

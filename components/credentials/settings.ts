@@ -1,4 +1,4 @@
-import { ConfigReader, PG_IDENTIFIER } from "../common/config-reader";
+import { ConfigReader, PG_IDENTIFIER } from "../common";
 
 /** PgBouncer's `auth_type` values this program renders. */
 export type AuthType = "scram-sha-256" | "md5";

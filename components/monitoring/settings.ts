@@ -1,4 +1,4 @@
-import { ConfigReader, type IssueList } from "../common/config-reader";
+import { ConfigReader, type IssueList } from "../common";
 import type { PoolSettings } from "../pgbouncer";
 import { derivedExhaustion, exhaustionRange } from "./thresholds";
 

@@ -1,8 +1,8 @@
+// The pure modules of the pooler: settings, checks, renderers and the pod's layout. Nothing here (nor below
+// it) imports a provider SDK: the policy pack and the tools load this barrel. The component and the
+// Kubernetes objects it builds: ./resources.ts.
 export * from "./backend-tls";
 export * from "./budget";
-export * from "./certificates";
-export * from "./component";
-export * from "./containers";
 export * from "./egress";
 export * from "./ini";
 export * from "./ini-reader";
@@ -10,7 +10,6 @@ export * from "./names";
 export * from "./network-policy";
 export * from "./pod-ini";
 export * from "./pod-layout";
-export * from "./pod-spec";
 export * from "./release";
 export * from "./reload";
 export * from "./settings";

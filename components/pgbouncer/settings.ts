@@ -6,7 +6,7 @@ import {
   IssueList,
   MEMORY_QUANTITY,
   PG_IDENTIFIER,
-} from "../common/config-reader";
+} from "../common";
 import { type PoolBudget, poolBudget } from "./budget";
 import { PGBOUNCER_RELEASE } from "./release";
 import { type WhenUnsatisfiable, ZONE_TOPOLOGY_KEY } from "./spread";

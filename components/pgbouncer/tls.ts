@@ -3,7 +3,7 @@
  * become. Client → PgBouncer is served with a certificate from Vault PKI or from an existing Secret;
  * PgBouncer → PostgreSQL verifies the server against a CA from a ConfigMap, a Secret or a Vault key.
  */
-import { ConfigReader, DNS_NAME } from "../common/config-reader";
+import { ConfigReader, DNS_NAME } from "../common";
 
 /** `client_tls_sslmode` values this program serves. The `verify-*` ones would demand client certificates. */
 export const CLIENT_SSL_MODES = ["disable", "allow", "prefer", "require"] as const;

@@ -2,7 +2,7 @@
  * docs/settings.md against the program: its tables list every setting key the program reads, and only those.
  */
 import * as assert from "assert";
-import { IssueList } from "../../components/common/config-reader";
+import { IssueList } from "../../components/common";
 import { parseSettings } from "../../stacks/settings";
 import { stackFileConfig, CONFIG_NAMESPACE, rawStackConfig } from "../../stacks/stack-file";
 import { readDoc } from "../support/docs";

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, ConfigReader, IssueList } from "../../components/common";
 import {
   BACKEND_ROUTE_DEFAULTS,
   type BackendRouteSettings,

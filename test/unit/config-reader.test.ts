@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, ConfigReader, IssueList } from "../../components/common";
 
 describe("ConfigReader", () => {
   function read(raw: unknown, fn: (r: ConfigReader) => unknown): { value: unknown; issues: string[] } {

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, ConfigReader, IssueList } from "../../components/common";
 import {
   AUTH_QUERY_DEFAULTS,
   CREDENTIAL_DEFAULTS,

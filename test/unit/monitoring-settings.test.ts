@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, ConfigReader, IssueList } from "../../components/common";
 import {
   MONITORING_DEFAULTS,
   type MonitoringSettings,

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ConfigError } from "../../components/common/config-reader";
+import { ConfigError } from "../../components/common";
 import { poolSizingWarning } from "../../components/pgbouncer";
 import { parseSettings, loadStackSettings } from "../../stacks/settings";
 import { rawStackConfig } from "../../stacks/stack-file";

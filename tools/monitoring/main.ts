@@ -16,7 +16,7 @@ import { socketConnectionString } from "../../components/pgbouncer";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigReader, IssueList } from "../../components/common";
 import {
   panelSpecs,
   metricNamesIn,
