@@ -13,11 +13,12 @@ import type {
 // resources: loading the Pulumi components would load the Kubernetes provider's SDK, the Vault provider's
 // and the Grafana one too (6 s more per preview when the CLI type-checked them, measured through the
 // analyzer test). test/unit/policy-imports.test.ts keeps it so.
-import { ConfigReader, IssueList } from "../components/common";
+import { IssueList, readSection } from "../components/common";
 import { parseAuthFile, secretKind } from "../components/credentials";
 import {
   CLIENT_SSL_MODES,
   type ClientSslMode,
+  DATABASE,
   PROD_MIN_CLIENT_SSL_MODE,
   PROD_MIN_SERVER_SSL_MODE,
   SERVER_SSL_MODES,
@@ -25,7 +26,6 @@ import {
   atLeast,
   iniParameter,
   poolBudget,
-  readDatabase,
 } from "../components/pgbouncer";
 import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "../stacks/stack-file";
 import {
@@ -60,7 +60,7 @@ export interface PostgresLimits {
 export function postgresLimitsFromStackFile(stack: string, dir: string = PROJECT_DIR): PostgresLimits {
   const raw = rawStackConfig(stackFileConfig(stack, dir));
   const issues = new IssueList();
-  const db = readDatabase(new ConfigReader(key("database"), raw.database, issues));
+  const db = readSection(DATABASE, key("database"), raw.database, issues);
   issues.throwIfAny();
   return { maxConnections: db.maxConnections, reservedConnections: db.reservedConnections };
 }

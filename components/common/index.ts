@@ -1,2 +1,3 @@
-// What the concerns share: the typed reader of stack settings and its problem list.
-export * from "./config-reader";
+export * from "./issues";
+export * from "./patterns";
+export * from "./schema";

@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { CaRef } from "./names";
-import type { TlsSettings } from "./tls";
+import type { TlsSettings } from "./tls-settings";
 
 export interface BackendTls {
   readonly sslMode: string;

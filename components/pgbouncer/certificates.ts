@@ -8,7 +8,8 @@ import * as vault from "@pulumi/vault";
 import { serviceNames } from "./egress";
 import { type CaRef, POOLER_CA_CONFIGMAP, SERVER_CA_CONFIGMAP, TLS_SECRET_NAME } from "./names";
 import type { MountedKey } from "./pod-layout";
-import { type CaSource, TLS_SECRET_KEYS, type TlsSettings } from "./tls";
+import { TLS_SECRET_KEYS } from "./tls-ini";
+import type { CaSource, TlsSettings } from "./tls-settings";
 
 /** The client-facing certificate as the pod and the backend see it. */
 export interface ClientCertificate {

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolerCredentials } from "../credentials";
+import { ROLLING_SURGE } from "./budget";
 import { type ClientCertificate, clientCertificate, serverCa } from "./certificates";
 import { serviceNames } from "./egress";
 import { renderIni } from "./ini";
@@ -9,7 +10,7 @@ import { networkPolicySpec } from "./network-policy";
 import { podIniInputs, socketDir } from "./pod-ini";
 import { PORT_NAMES, SECRET_KEYS, processLayout, selectorLabels, socketConnectionString } from "./pod-layout";
 import { podSpec } from "./pod-spec";
-import { type PoolerSettings, ROLLING_SURGE } from "./settings";
+import type { PoolerSettings } from "./settings";
 
 export interface PgBouncerArgs extends PoolerSettings {
   /** Namespace of every object; it must exist. */

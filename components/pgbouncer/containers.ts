@@ -9,7 +9,7 @@ import { POD_PATHS, socketDir } from "./pod-ini";
 import { PORT_NAMES, type ProcessLayout, RUN_AS, preStopCommand } from "./pod-layout";
 import { tlsReloadCommand } from "./reload";
 import type { ExporterSettings, PoolerSettings } from "./settings";
-import { TLS_PATHS } from "./tls";
+import { TLS_PATHS } from "./tls-ini";
 
 /** The restricted Pod Security Standard, for every container. */
 export const CONTAINER_SECURITY: k8s.types.input.core.v1.SecurityContext = {

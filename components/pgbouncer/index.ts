@@ -3,6 +3,7 @@
 // Kubernetes objects it builds: ./resources.ts.
 export * from "./backend-tls";
 export * from "./budget";
+export * from "./checks";
 export * from "./egress";
 export * from "./ini";
 export * from "./ini-reader";
@@ -14,5 +15,6 @@ export * from "./release";
 export * from "./reload";
 export * from "./settings";
 export * from "./spread";
-export * from "./tls";
+export * from "./tls-ini";
+export * from "./tls-settings";
 export * from "./versions";

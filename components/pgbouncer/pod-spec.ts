@@ -9,7 +9,7 @@ import { exporterContainer, pgbouncerContainer, runVolume } from "./containers";
 import { type PodNames, RUN_AS, SECRET_KEYS, processLayout, selectorLabels } from "./pod-layout";
 import type { PoolerSettings } from "./settings";
 import { spreadConstraints } from "./spread";
-import { TLS_PATHS, TLS_SECRET_KEYS } from "./tls";
+import { TLS_PATHS, TLS_SECRET_KEYS } from "./tls-ini";
 
 /** The pod spec, a pure function of the settings and the names of what it mounts. */
 export function podSpec(
