@@ -5,6 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
+import type { SecretInputs } from "../common";
 import { serviceNames } from "./egress";
 import { type CaRef, POOLER_CA_CONFIGMAP, SERVER_CA_CONFIGMAP, TLS_SECRET_NAME } from "./names";
 import type { MountedKey } from "./pod-layout";
@@ -38,6 +39,8 @@ export function clientCertificate(
     readonly namespace: string;
     readonly service: string;
     readonly labels: Readonly<Record<string, string>>;
+    /** Settings from Pulumi secrets: the request takes them as secrets. @default none */
+    readonly secretInputs?: SecretInputs;
   },
   parent: pulumi.Resource,
 ): ClientCertificate | undefined {
@@ -50,14 +53,17 @@ export function clientCertificate(
     };
   }
   const names = serviceNames(args.service, args.namespace);
+  // A setting from a Pulumi secret stays one in the request's inputs (state, previews).
+  const input = (setting: string, value: string): pulumi.Input<string> =>
+    args.secretInputs?.has(`tls.certificate.${setting}`) ? pulumi.secret(value) : value;
   const cert = new vault.pkisecret.SecretBackendCert(
     `${name}-client-cert`,
     {
-      backend: c.mount,
-      name: c.role,
+      backend: input("mount", c.mount),
+      name: input("role", c.role),
       commonName: names[names.length - 1],
       altNames: names,
-      ttl: String(c.ttlSeconds),
+      ttl: input("ttlSeconds", String(c.ttlSeconds)),
       autoRenew: true,
       minSecondsRemaining: c.renewBeforeSeconds,
     },

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { SecretInputs } from "../common";
 import type { PoolerCredentials } from "../credentials";
 import { ROLLING_SURGE } from "./budget";
 import { type ClientCertificate, clientCertificate, serverCa } from "./certificates";
@@ -22,6 +23,11 @@ export interface PgBouncerArgs extends PoolerSettings {
    * @default none
    */
   readonly podAnnotations?: Readonly<Record<string, string>>;
+  /**
+   * The settings that came from Pulumi secrets and go into resource inputs: they are passed on as
+   * `pulumi.secret` (the Vault certificate's mount, role and validity). @default none
+   */
+  readonly secretInputs?: SecretInputs;
 }
 
 function commonLabels(name: string, version: string): Record<string, string> {
@@ -80,7 +86,11 @@ export class PgBouncer extends pulumi.ComponentResource {
     );
 
     const tlsArgs = { namespace: args.namespace, labels };
-    this.certificate = clientCertificate(name, { ...tlsArgs, tls: args.tls, service: SERVICE_NAME }, this);
+    this.certificate = clientCertificate(
+      name,
+      { ...tlsArgs, tls: args.tls, service: SERVICE_NAME, secretInputs: args.secretInputs },
+      this,
+    );
     const server = serverCa(name, args.tls.serverCa, tlsArgs, this);
     this.serverCa = server;
 

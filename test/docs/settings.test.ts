@@ -1,6 +1,7 @@
 /**
  * docs/settings.md against the schema: its tables list every setting key the program declares (variants
- * included), and only those, each with its declared default.
+ * included), and only those, each with its declared default; its list of settings a stack may give as
+ * Pulumi secrets is the schema's.
  */
 import * as assert from "assert";
 import { type SettingDeclaration, declaredSettings } from "../../components/common";
@@ -10,6 +11,8 @@ import { readDoc } from "../support/docs";
 const SETTINGS = readDoc("docs/settings.md");
 /** The tables of "## Every setting", up to the next second-level heading. */
 const TABLES = SETTINGS.split(/^## Every setting$/m)[1]?.split(/^## /m)[0] ?? "";
+/** The section on secrets, up to the next second-level heading. */
+const SECRETS = SETTINGS.split(/^## Settings given as Pulumi secrets$/m)[1]?.split(/^## /m)[0] ?? "";
 
 const DECLARED = declaredSettings(STACK_SETTINGS.shape);
 /**
@@ -84,5 +87,17 @@ describe("docs/settings.md", () => {
     assert.deepStrictEqual(wrong(rows), []);
     const broken = new Map(rows).set("pool.defaultPoolSize", "`40`");
     assert.deepStrictEqual(wrong(broken), ["pool.defaultPoolSize: documented `40`, declared `50`"]);
+  });
+
+  it("lists exactly the settings a stack may give as Pulumi secrets", () => {
+    assert.ok(SECRETS.length > 0, 'no "## Settings given as Pulumi secrets" section');
+    const listed = (label: string) => {
+      const line = SECRETS.split("\n- ").find((l) => l.startsWith(label)) ?? "";
+      return [...line.matchAll(/`([A-Za-z.]+)`/g)].map((m) => m[1]).sort();
+    };
+    const declared = (kind: string) =>
+      [...new Set(DECLARED.filter((d) => d.use?.kind === kind && !d.field.fields).map((d) => d.key))].sort();
+    assert.deepStrictEqual(listed("Kept out of every resource"), declared("not-written"));
+    assert.deepStrictEqual(listed("Passed on as secrets"), declared("secret-input"));
   });
 });
