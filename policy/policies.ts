@@ -9,24 +9,24 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
-// The pack imports the pure modules it needs, not the concerns' barrels: the CLI type-checks the pack with
-// ts-node at every preview, and through the barrels it would compile the Pulumi components, the Kubernetes
-// provider's types and the Grafana SDK too (6 s more per preview, measured through the analyzer test).
-// test/unit/policy-imports.test.ts keeps it so.
-import { ConfigReader, IssueList } from "../components/common/config-reader";
-import { parseAuthFile, secretKind } from "../components/credentials/secrets";
-import { poolBudget } from "../components/pgbouncer/budget";
-import { iniParameter } from "../components/pgbouncer/ini-reader";
+// The pack imports the concerns through their pure barrels (components/<concern>/index.ts), never their
+// resources: loading the Pulumi components would load the Kubernetes provider's SDK, the Vault provider's
+// and the Grafana one too (6 s more per preview when the CLI type-checked them, measured through the
+// analyzer test). test/unit/policy-imports.test.ts keeps it so.
+import { IssueList, readSection } from "../components/common";
+import { parseAuthFile, secretKind } from "../components/credentials";
 import {
   CLIENT_SSL_MODES,
   type ClientSslMode,
+  DATABASE,
   PROD_MIN_CLIENT_SSL_MODE,
   PROD_MIN_SERVER_SSL_MODE,
   SERVER_SSL_MODES,
   type ServerSslMode,
   atLeast,
-} from "../components/pgbouncer/tls";
-import { readDatabase } from "../components/pgbouncer/settings";
+  iniParameter,
+  poolBudget,
+} from "../components/pgbouncer";
 import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "../stacks/stack-file";
 import {
   type PolicyInputResource,
@@ -60,7 +60,7 @@ export interface PostgresLimits {
 export function postgresLimitsFromStackFile(stack: string, dir: string = PROJECT_DIR): PostgresLimits {
   const raw = rawStackConfig(stackFileConfig(stack, dir));
   const issues = new IssueList();
-  const db = readDatabase(new ConfigReader(key("database"), raw.database, issues));
+  const db = readSection(DATABASE, key("database"), raw.database, issues);
   issues.throwIfAny();
   return { maxConnections: db.maxConnections, reservedConnections: db.reservedConnections };
 }

@@ -2,7 +2,7 @@
  * What the policies read from a resource, in the shape both CrossGuard and the offline engine give it:
  * a type token, a URN (or none offline) and the Kubernetes object as plain JSON.
  */
-import { TLS_RELOAD_NAME } from "../components/pgbouncer/reload";
+import { TLS_RELOAD_NAME } from "../components/pgbouncer";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- Kubernetes objects arrive as untyped JSON (CrossGuard props, offline records); every read goes through plain()/at() */

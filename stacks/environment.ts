@@ -1,8 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { BackendRoute, connectionUrl, metricsEndpoint } from "../components/backend-route";
-import { loadPoolerCredentials } from "../components/credentials";
-import { PgBouncerMonitoring, scrapeAnnotations } from "../components/monitoring";
-import { type CaRef, PgBouncer, backendTls, poolSizingWarning } from "../components/pgbouncer";
+import { connectionUrl, metricsEndpoint } from "../components/backend-route";
+import { BackendRoute } from "../components/backend-route/resources";
+import { SecretInputs } from "../components/common";
+import { loadPoolerCredentials } from "../components/credentials/resources";
+import { scrapeAnnotations } from "../components/monitoring";
+import { PgBouncerMonitoring } from "../components/monitoring/resources";
+import { type CaRef, backendTls, poolSizingWarning } from "../components/pgbouncer";
+import { PgBouncer } from "../components/pgbouncer/resources";
 import { type StackSettings } from "./settings";
 import { key } from "./stack-file";
 
@@ -50,11 +54,19 @@ export interface EnvironmentOutputs {
   readonly metricsPort: pulumi.Output<number>;
 }
 
+export interface DeployOptions {
+  /** The settings that came from Pulumi secrets and go into resources as secrets. @default none */
+  readonly secretInputs?: SecretInputs;
+}
+
 /**
  * What one environment deploys. Credentials are read (and checked) from Vault before the first resource is
  * registered, so a bad Vault value leaves nothing half-deployed.
  */
-export async function deployEnvironment(settings: StackSettings): Promise<EnvironmentOutputs> {
+export async function deployEnvironment(
+  settings: StackSettings,
+  opts: DeployOptions = {},
+): Promise<EnvironmentOutputs> {
   const sizing = poolSizingWarning(settings, { pool: key("pool"), database: key("database") });
   if (sizing) void pulumi.log.warn(sizing);
   const credentials = await loadPoolerCredentials(settings.credentials, {
@@ -75,6 +87,7 @@ export async function deployEnvironment(settings: StackSettings): Promise<Enviro
     tls: settings.tls,
     credentials,
     podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
+    secretInputs: opts.secretInputs ?? new SecretInputs(),
   });
   const monitoring = new PgBouncerMonitoring("pgbouncer-monitoring", {
     namespace: settings.namespace,

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../components/common/config-reader";
+import { ConfigError } from "../components/common";
 import { VaultCredentialError } from "../components/credentials";
 
 /** The first line of the message that carries a bug's stack. */

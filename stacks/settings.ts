@@ -1,100 +1,70 @@
-import { ConfigReader, DNS_LABEL, IssueList, show } from "../components/common/config-reader";
-import { PROJECT_DIR, key, rawStackConfig, stackFileConfig } from "./stack-file";
-import { type BackendRouteSettings, readBackendRoute } from "../components/backend-route";
 import {
-  type MonitoringSettings,
-  checkMonitoringAgainstPool,
-  readMonitoring,
-} from "../components/monitoring";
-import { type CredentialSettings, readCredentials } from "../components/credentials";
-import {
-  type PoolerSettings,
-  checkPoolerSettings,
-  readDatabase,
-  readExporter,
-  readNetwork,
-  readPool,
-  readTls,
-  readWorkload,
-} from "../components/pgbouncer";
+  DNS_LABEL,
+  type Infer,
+  IssueList,
+  type Parsed,
+  readStack,
+  section,
+  string,
+} from "../components/common";
+import { BACKEND_ROUTE } from "../components/backend-route";
+import { CREDENTIALS } from "../components/credentials";
+import { MONITORING, checkMonitoringAgainstPool } from "../components/monitoring";
+import { POOLER_SETTINGS, checkPoolerSettings } from "../components/pgbouncer";
+import { CONFIG_NAMESPACE, PROJECT_DIR, rawStackConfig, stackFileConfig } from "./stack-file";
+
+/**
+ * Every setting of a stack: the config keys below `clipper-pgbouncer:`, in the order docs/settings.md lists
+ * them, each a section declared in its concern (components/<concern>/settings.ts). A new section is one
+ * property here.
+ */
+export const STACK_SETTINGS = section(
+  {
+    /** Kubernetes namespace of the pooler (it must exist). @default clipper */
+    namespace: string(DNS_LABEL, "a Kubernetes namespace name (RFC 1123 label)")
+      .default("clipper")
+      .landsIn("every object's metadata and the stack outputs"),
+    ...POOLER_SETTINGS,
+    credentials: CREDENTIALS,
+    /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
+    backend: BACKEND_ROUTE,
+    /** Scrape config, alert rules and the Grafana dashboard (config key `monitoring`). */
+    monitoring: MONITORING,
+  },
+  {
+    // Checks that span sections: the budget, the ports, the database's egress, the alert threshold.
+    check: (s, c) => {
+      checkPoolerSettings(s, c);
+      checkMonitoringAgainstPool(s, c);
+    },
+  },
+);
 
 /** Everything one environment deploys, typed; staging and prod differ only in their stack files. */
-export interface StackSettings extends PoolerSettings {
-  /** Kubernetes namespace of the pooler (it must exist). @default clipper */
-  readonly namespace: string;
-  readonly credentials: CredentialSettings;
-  /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
-  readonly backend: BackendRouteSettings;
-  /** Scrape config, alert rules and the Grafana dashboard (config key `monitoring`). */
-  readonly monitoring: MonitoringSettings;
-}
-
-/** Config keys (below `clipper-pgbouncer:`) and the reader of each. */
-const SECTIONS = [
-  "namespace",
-  "pgbouncer",
-  "pool",
-  "database",
-  "exporter",
-  "network",
-  "tls",
-  "credentials",
-  "backend",
-  "monitoring",
-] as const;
+export type StackSettings = Infer<typeof STACK_SETTINGS.shape>;
 
 /**
  * Validates a whole stack's settings, given as the parsed value of each config key below
- * `clipper-pgbouncer:`. Throws one `ConfigError` listing every problem; returns fully defaulted settings.
+ * `clipper-pgbouncer:`, and `secretSections`, the keys among them that Pulumi marks secret. Throws one
+ * `ConfigError` listing every problem; returns fully defaulted settings, and the settings from secrets that
+ * go into resources as secrets.
  */
+export function parseStack(
+  raw: Readonly<Record<string, unknown>>,
+  secretSections: ReadonlySet<string> = new Set(),
+  issues: IssueList = new IssueList(),
+): Parsed<StackSettings> {
+  const parsed = readStack(CONFIG_NAMESPACE, STACK_SETTINGS, raw, issues, secretSections);
+  issues.throwIfAny();
+  return parsed;
+}
+
+/** {@link parseStack} of a stack without secret settings: the settings alone. */
 export function parseSettings(
   raw: Readonly<Record<string, unknown>>,
   issues: IssueList = new IssueList(),
 ): StackSettings {
-  for (const k of Object.keys(raw)) {
-    if (!(SECTIONS as readonly string[]).includes(k)) {
-      issues.add(key(k), `is not a known setting (known: ${SECTIONS.join(", ")})`);
-    }
-  }
-  issues.noteRead(key("namespace"));
-  let namespace = "clipper";
-  if (raw.namespace !== undefined) {
-    if (typeof raw.namespace !== "string" || !DNS_LABEL.test(raw.namespace)) {
-      issues.add(
-        key("namespace"),
-        `is ${show(raw.namespace)}; must be a Kubernetes namespace name (RFC 1123 label)`,
-      );
-    } else {
-      namespace = raw.namespace;
-    }
-  }
-  const reader = (section: string) => new ConfigReader(key(section), raw[section], issues);
-  const settings: StackSettings = {
-    namespace,
-    workload: readWorkload(reader("pgbouncer")),
-    pool: readPool(reader("pool")),
-    database: readDatabase(reader("database")),
-    exporter: readExporter(reader("exporter")),
-    network: readNetwork(reader("network")),
-    tls: readTls(reader("tls")),
-    credentials: readCredentials(reader("credentials")),
-    backend: readBackendRoute(reader("backend")),
-    monitoring: readMonitoring(reader("monitoring")),
-  };
-  checkPoolerSettings(
-    issues,
-    {
-      workload: key("pgbouncer"),
-      pool: key("pool"),
-      database: key("database"),
-      exporter: key("exporter"),
-      network: key("network"),
-    },
-    settings,
-  );
-  checkMonitoringAgainstPool(issues, { monitoring: key("monitoring"), pool: key("pool") }, settings);
-  issues.throwIfAny();
-  return settings;
+  return parseStack(raw, new Set(), issues).value;
 }
 
 /**

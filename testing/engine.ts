@@ -5,7 +5,7 @@
  */
 import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
-import { VAULT_KV2_READ_TOKEN } from "../components/credentials";
+import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
 import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";
@@ -42,6 +42,8 @@ export interface OfflineOptions {
   readonly config?: Readonly<Record<string, string>>;
   /** Config keys to remove from the stack file's config. */
   readonly unset?: readonly string[];
+  /** Config keys (full) whose values are Pulumi secrets, as `pulumi config set --secret` makes them. @default none */
+  readonly secretKeys?: readonly string[];
   readonly vault: VaultSource;
   /**
    * Array the run records resources into as they are registered; lets a caller see what a failed run left.
@@ -129,7 +131,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
     );
     const config = { ...stackFileConfig(opts.stack), ...opts.config };
     for (const k of opts.unset ?? []) delete config[k];
-    pulumi.runtime.setAllConfig(config);
+    pulumi.runtime.setAllConfig(config, [...(opts.secretKeys ?? [])]);
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require("../index") as () => Promise<Record<string, unknown>>;

@@ -4,8 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
-import { type CredentialContext, VaultCredentialError, buildCredentials } from "./build";
+import { type CredentialContext, buildCredentials } from "./build";
 import { appLogin } from "./login";
+import { VaultCredentialError } from "./problems";
 import type { CredentialSettings } from "./settings";
 import type { PoolerCredentials } from "./types";
 

@@ -1,5 +1,6 @@
+// The pure modules of monitoring: settings, metric names, thresholds, rules, scrape config and the
+// dashboard's JSON. Nothing here (nor below it) imports a provider SDK. The component: ./resources.ts.
 export * from "./certificate-rules";
-export * from "./component";
 export * from "./dashboard";
 export * from "./metrics";
 export * from "./queries";

@@ -3,6 +3,7 @@
  * server connections to the database, so PostgreSQL sees that cap times the processes in every pod, times
  * the pods, and one more pod during a rolling update (maxSurge 1, maxUnavailable 0).
  */
+import type { PoolerSettings } from "./settings";
 
 export interface PoolBudgetInput {
   /** Pods the Deployment keeps. */
@@ -43,4 +44,45 @@ export function poolBudget(b: PoolBudgetInput): PoolBudget {
     `${b.serverCapPerProcess} server connections per process = ${peak}; PostgreSQL allows ` +
     `${b.postgresMaxConnections} max_connections - ${b.postgresReservedConnections} reserved = ${available}`;
   return { perPod, peak, available, fits: peak <= available, arithmetic };
+}
+
+/** The Deployment's rolling update: never below the replica count, one extra pod at a time. */
+export const ROLLING_SURGE = 1;
+
+/** The pool budget of a stack's settings: its replicas, surge pod, processes, server cap and PostgreSQL. */
+export function settingsPoolBudget(s: Pick<PoolerSettings, "workload" | "pool" | "database">): PoolBudget {
+  return poolBudget({
+    replicas: s.workload.replicas,
+    surge: ROLLING_SURGE,
+    processesPerPod: s.workload.processesPerPod,
+    serverCapPerProcess: s.pool.maxDbConnections,
+    postgresMaxConnections: s.database.maxConnections,
+    postgresReservedConnections: s.database.reservedConnections,
+  });
+}
+
+/** Above this many steady-state server connections per PostgreSQL core, a stack gets a warning. */
+export const SERVER_CONNECTIONS_PER_CORE_WARNING = 10;
+
+/**
+ * The sizing rule of docs/tuning.md as a warning: with CPU-bound transactions, server connections beyond a
+ * few per PostgreSQL core add contention, not throughput (measured here: 2.5 to 5 per core did best, 25 per
+ * core lost). Steady state only: the surge pod replaces one that is leaving. Undefined when there is
+ * nothing to say or `database.cpuCores` is unset.
+ */
+export function poolSizingWarning(
+  s: Pick<PoolerSettings, "workload" | "pool" | "database">,
+  keys: { pool: string; database: string },
+): string | undefined {
+  const cores = s.database.cpuCores;
+  if (cores === undefined) return undefined;
+  const total = s.workload.replicas * s.workload.processesPerPod * s.pool.maxDbConnections;
+  if (total <= SERVER_CONNECTIONS_PER_CORE_WARNING * cores) return undefined;
+  return (
+    `${keys.pool}.maxDbConnections: ${s.workload.replicas} replicas x ${s.workload.processesPerPod} ` +
+    `process(es) x ${s.pool.maxDbConnections} = ${total} server connections in steady state for ` +
+    `${cores} PostgreSQL cores (${keys.database}.cpuCores), ${(total / cores).toFixed(1)} per core; above ` +
+    `${SERVER_CONNECTIONS_PER_CORE_WARNING} per core they add contention, not throughput, on CPU-bound work ` +
+    `(docs/tuning.md)`
+  );
 }

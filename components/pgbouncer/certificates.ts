@@ -5,23 +5,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
+import type { SecretInputs } from "../common";
 import { serviceNames } from "./egress";
-import type { MountedKey } from "./pod-spec";
-import { type CaSource, TLS_SECRET_KEYS, type TlsSettings } from "./tls";
-
-/** The fixed name of the Secret a Vault-issued certificate lives in: a renewal changes its data, not its name. */
-export const TLS_SECRET_NAME = "pgbouncer-tls";
-/** The ConfigMap with the pooler's CA (`ca.crt`), for the backend to verify the pooler with. */
-export const POOLER_CA_CONFIGMAP = "pgbouncer-ca";
-/** The ConfigMap a Vault-held server CA is copied into, for the pod to mount. */
-export const SERVER_CA_CONFIGMAP = "pgbouncer-server-ca";
-
-/** Where a CA lives in the cluster: what a client mounts to verify with it. */
-export interface CaRef {
-  readonly kind: "ConfigMap" | "Secret";
-  readonly name: string;
-  readonly key: string;
-}
+import { type CaRef, POOLER_CA_CONFIGMAP, SERVER_CA_CONFIGMAP, TLS_SECRET_NAME } from "./names";
+import type { MountedKey } from "./pod-layout";
+import { TLS_SECRET_KEYS } from "./tls-ini";
+import type { CaSource, TlsSettings } from "./tls-settings";
 
 /** The client-facing certificate as the pod and the backend see it. */
 export interface ClientCertificate {
@@ -50,6 +39,8 @@ export function clientCertificate(
     readonly namespace: string;
     readonly service: string;
     readonly labels: Readonly<Record<string, string>>;
+    /** Settings from Pulumi secrets: the request takes them as secrets. @default none */
+    readonly secretInputs?: SecretInputs;
   },
   parent: pulumi.Resource,
 ): ClientCertificate | undefined {
@@ -62,14 +53,17 @@ export function clientCertificate(
     };
   }
   const names = serviceNames(args.service, args.namespace);
+  // A setting from a Pulumi secret stays one in the request's inputs (state, previews).
+  const input = (setting: string, value: string): pulumi.Input<string> =>
+    args.secretInputs?.has(`tls.certificate.${setting}`) ? pulumi.secret(value) : value;
   const cert = new vault.pkisecret.SecretBackendCert(
     `${name}-client-cert`,
     {
-      backend: c.mount,
-      name: c.role,
+      backend: input("mount", c.mount),
+      name: input("role", c.role),
       commonName: names[names.length - 1],
       altNames: names,
-      ttl: String(c.ttlSeconds),
+      ttl: input("ttlSeconds", String(c.ttlSeconds)),
       autoRenew: true,
       minSecondsRemaining: c.renewBeforeSeconds,
     },

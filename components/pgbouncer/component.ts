@@ -1,24 +1,18 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { SecretInputs } from "../common";
 import type { PoolerCredentials } from "../credentials";
-import { type CaRef, type ClientCertificate, clientCertificate, serverCa } from "./certificates";
-import { databasePeer, egressRules, serviceNames } from "./egress";
+import { ROLLING_SURGE } from "./budget";
+import { type ClientCertificate, clientCertificate, serverCa } from "./certificates";
+import { serviceNames } from "./egress";
 import { renderIni } from "./ini";
+import { type CaRef, DEPLOYMENT_NAME, SERVICE_NAME } from "./names";
+import { networkPolicySpec } from "./network-policy";
 import { podIniInputs, socketDir } from "./pod-ini";
-import {
-  PORT_NAMES,
-  SECRET_KEYS,
-  podSpec,
-  processLayout,
-  selectorLabels,
-  socketConnectionString,
-} from "./pod-spec";
-import { type PoolerSettings, ROLLING_SURGE } from "./settings";
+import { PORT_NAMES, SECRET_KEYS, processLayout, selectorLabels, socketConnectionString } from "./pod-layout";
+import { podSpec } from "./pod-spec";
+import type { PoolerSettings } from "./settings";
 
-/** The Service's fixed name: the backend's DB_HOST points at it. */
-export const SERVICE_NAME = "pgbouncer";
-/** The Deployment's fixed name, for `kubectl rollout status deployment/pgbouncer` in the runbook. */
-export const DEPLOYMENT_NAME = "pgbouncer";
 export interface PgBouncerArgs extends PoolerSettings {
   /** Namespace of every object; it must exist. */
   readonly namespace: string;
@@ -29,6 +23,11 @@ export interface PgBouncerArgs extends PoolerSettings {
    * @default none
    */
   readonly podAnnotations?: Readonly<Record<string, string>>;
+  /**
+   * The settings that came from Pulumi secrets and go into resource inputs: they are passed on as
+   * `pulumi.secret` (the Vault certificate's mount, role and validity). @default none
+   */
+  readonly secretInputs?: SecretInputs;
 }
 
 function commonLabels(name: string, version: string): Record<string, string> {
@@ -45,8 +44,9 @@ function commonLabels(name: string, version: string): Record<string, string> {
  * PgBouncer in front of PostgreSQL: Deployment (a PgBouncer container and an exporter sidecar per process,
  * `processesPerPod`), ConfigMap with the rendered ini of each process, Secret with the auth file and the
  * exporters' connection strings, Service `pgbouncer`, PodDisruptionBudget and NetworkPolicy, and the TLS
- * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. ConfigMap and Secret are auto-named, so any change to them
- * replaces them under a new name and rolls the pods one at a time.
+ * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. ConfigMap and
+ * Secret are auto-named, so any change to them replaces them under a new name and rolls the pods one at a
+ * time. The pod (./pod-spec.ts) and the NetworkPolicy's spec (./network-policy.ts) are pure functions.
  */
 export class PgBouncer extends pulumi.ComponentResource {
   /** In-cluster DNS name of the Service. */
@@ -86,7 +86,11 @@ export class PgBouncer extends pulumi.ComponentResource {
     );
 
     const tlsArgs = { namespace: args.namespace, labels };
-    this.certificate = clientCertificate(name, { ...tlsArgs, tls: args.tls, service: SERVICE_NAME }, this);
+    this.certificate = clientCertificate(
+      name,
+      { ...tlsArgs, tls: args.tls, service: SERVICE_NAME, secretInputs: args.secretInputs },
+      this,
+    );
     const server = serverCa(name, args.tls.serverCa, tlsArgs, this);
     this.serverCa = server;
 
@@ -195,83 +199,4 @@ export class PgBouncer extends pulumi.ComponentResource {
       serviceName: this.serviceName,
     });
   }
-}
-
-/**
- * Client port only from the backend pods, metrics port only from Prometheus; nothing else comes in. Out: DNS
- * and PostgreSQL's port only (./egress.ts).
- */
-export function networkPolicySpec(
-  name: string,
-  args: Pick<PgBouncerArgs, "workload" | "exporter" | "network" | "database">,
-  namespace: string,
-): k8s.types.input.networking.v1.NetworkPolicySpec {
-  const peer = databasePeer(args.database.host, namespace, args.network.databaseCidrs);
-  if (peer === undefined) {
-    // The settings refuse this (network.databaseCidrs); a caller that skipped them gets no open egress.
-    throw new Error(
-      `database host "${args.database.host}" needs network.databaseCidrs for the egress policy`,
-    );
-  }
-  return {
-    podSelector: { matchLabels: selectorLabels(name) },
-    policyTypes: ["Ingress", "Egress"],
-    egress: egressRules(peer, args.database.port, args.network).map((r) => ({
-      to: [...r.to],
-      ports: [...r.ports],
-    })),
-    ingress: [
-      {
-        from: [{ podSelector: { matchLabels: { ...args.network.backendPodSelector } } }],
-        ports: [{ protocol: "TCP", port: args.workload.port }],
-      },
-      {
-        from: [
-          {
-            namespaceSelector: { matchLabels: { ...args.network.prometheusNamespaceSelector } },
-            podSelector: { matchLabels: { ...args.network.prometheusPodSelector } },
-          },
-        ],
-        ports: [
-          {
-            protocol: "TCP",
-            port: args.exporter.port,
-            // one exporter per PgBouncer process, on consecutive ports
-            ...(args.workload.processesPerPod > 1
-              ? { endPort: args.exporter.port + args.workload.processesPerPod - 1 }
-              : {}),
-          },
-        ],
-      },
-    ],
-  };
-}
-
-/** What the backend needs to verify what dbHost points at, on either route. */
-export interface BackendTls {
-  readonly sslMode: string;
-  readonly caRef?: CaRef;
-  readonly caBundle?: pulumi.Output<string>;
-}
-
-/**
- * The backend's TLS for `route`: through the pooler, `verify-full` against the pooler's CA (every Service
- * name is in its certificate) whenever the pooler serves TLS; direct, what PgBouncer itself uses towards
- * PostgreSQL, so that a rollback keeps the database leg's verification.
- */
-export function backendTls(
-  route: "pgbouncer" | "direct",
-  tls: PgBouncerArgs["tls"],
-  pooler: Pick<PgBouncer, "certificate" | "serverCa">,
-): BackendTls {
-  if (route === "pgbouncer") {
-    const c = pooler.certificate;
-    if (c === undefined) return { sslMode: "disable" };
-    return { sslMode: "verify-full", caRef: c.ca, ...(c.caBundle ? { caBundle: c.caBundle } : {}) };
-  }
-  const s = pooler.serverCa;
-  return {
-    sslMode: tls.serverSslMode,
-    ...(s ? { caRef: s.ca, ...(s.caBundle ? { caBundle: s.caBundle } : {}) } : {}),
-  };
 }

@@ -9,6 +9,7 @@
  *   cluster with egress by FQDN (Cilium's `toFQDNs`, Calico's domain policies) can narrow that to the name
  *   itself; a Kubernetes NetworkPolicy cannot.
  */
+import type { NetworkSettings } from "./settings";
 
 /** A NetworkPolicy egress rule, as the Kubernetes API (and `@pulumi/kubernetes`) takes it. */
 export interface EgressRule {
@@ -16,16 +17,11 @@ export interface EgressRule {
   readonly ports: readonly { readonly protocol: "TCP" | "UDP"; readonly port: number }[];
 }
 
-export interface EgressSettings {
-  /** Namespace labels of the cluster DNS. @default kubernetes.io/metadata.name: kube-system */
-  readonly dnsNamespaceSelector: Readonly<Record<string, string>>;
-  /** Pod labels of the cluster DNS. @default k8s-app: kube-dns */
-  readonly dnsPodSelector: Readonly<Record<string, string>>;
-  /** Pod labels of PostgreSQL, when it runs in the cluster. @default unset: any pod of its namespace */
-  readonly databasePodSelector?: Readonly<Record<string, string>>;
-  /** PostgreSQL's addresses, when its host is not an in-cluster Service or an IP. @default unset */
-  readonly databaseCidrs?: readonly string[];
-}
+/** What the egress rules depend on: the fields of the same names of the `network` settings. */
+export type EgressSettings = Pick<
+  NetworkSettings,
+  "dnsNamespaceSelector" | "dnsPodSelector" | "databasePodSelector" | "databaseCidrs"
+>;
 
 export const DNS_PORT = 53;
 /** The cluster's DNS domain, in the Service names the backend uses. */
@@ -41,8 +37,6 @@ export function serviceNames(service: string, namespace: string): string[] {
   ];
 }
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-/** `a.b.c.d/n`, IPv4 only (the pod network the program targets). */
-export const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d|[12]\d|3[0-2])$/;
 
 /** Where the database is, as a policy can say it; `undefined` when only `databaseCidrs` can say it. */
 export type DatabasePeer =

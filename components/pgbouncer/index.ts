@@ -1,14 +1,20 @@
+// The pure modules of the pooler: settings, checks, renderers and the pod's layout. Nothing here (nor below
+// it) imports a provider SDK: the policy pack and the tools load this barrel. The component and the
+// Kubernetes objects it builds: ./resources.ts.
+export * from "./backend-tls";
 export * from "./budget";
-export * from "./certificates";
+export * from "./checks";
 export * from "./egress";
-export * from "./component";
 export * from "./ini";
 export * from "./ini-reader";
+export * from "./names";
+export * from "./network-policy";
 export * from "./pod-ini";
-export * from "./pod-spec";
+export * from "./pod-layout";
 export * from "./release";
 export * from "./reload";
 export * from "./settings";
 export * from "./spread";
-export * from "./tls";
+export * from "./tls-ini";
+export * from "./tls-settings";
 export * from "./versions";

@@ -1,6 +1,6 @@
 import type { IniAuthSettings } from "../credentials";
 import type { PoolSettings } from "./settings";
-import { type IniTls, tlsParameters } from "./tls";
+import { type IniTls, tlsParameters } from "./tls-ini";
 import {
   OLDEST_SUPPORTED,
   PARAMETER_SINCE,

@@ -1,7 +1,7 @@
 import type { IniAuthSettings } from "../credentials";
 import type { IniInput, IniProcess } from "./ini";
 import type { PoolerSettings } from "./settings";
-import { podIniTls } from "./tls";
+import { podIniTls } from "./tls-ini";
 
 /** Where the pod mounts its files. */
 export const POD_PATHS = {

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
-import { ConfigError } from "../../components/common/config-reader";
+import { ConfigError } from "../../components/common";
 import { ALERT_NAMES, deriveThresholds } from "../../components/monitoring";
 import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../../components/pgbouncer";
 import { type StackSettings, parseSettings, loadStackSettings } from "../../stacks/settings";

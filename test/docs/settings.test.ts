@@ -1,68 +1,69 @@
 /**
- * docs/settings.md against the program: its tables list every setting key the program reads, and only those.
+ * docs/settings.md against the schema: its tables list every setting key the program declares (variants
+ * included), and only those, each with its declared default; its list of settings a stack may give as
+ * Pulumi secrets is the schema's.
  */
 import * as assert from "assert";
-import { IssueList } from "../../components/common/config-reader";
-import { parseSettings } from "../../stacks/settings";
-import { stackFileConfig, CONFIG_NAMESPACE, rawStackConfig } from "../../stacks/stack-file";
+import { type SettingDeclaration, declaredSettings } from "../../components/common";
+import { STACK_SETTINGS } from "../../stacks/settings";
 import { readDoc } from "../support/docs";
 
 const SETTINGS = readDoc("docs/settings.md");
 /** The tables of "## Every setting", up to the next second-level heading. */
 const TABLES = SETTINGS.split(/^## Every setting$/m)[1]?.split(/^## /m)[0] ?? "";
+/** The section on secrets, up to the next second-level heading. */
+const SECRETS = SETTINGS.split(/^## Settings given as Pulumi secrets$/m)[1]?.split(/^## /m)[0] ?? "";
 
-/** Every setting key the program reads, with both credential modes and an explicit backend namespace. */
-function settingKeys(): string[] {
-  const raw = rawStackConfig(stackFileConfig("prod"));
-  const keys = new Set<string>();
-  for (const variant of [
-    raw,
-    {
-      ...raw,
-      credentials: { authQuery: { dbname: "clipper" } },
-      backend: { namespace: "other" },
-      database: { ...(raw.database as object), cpuCores: 16 },
-      pgbouncer: { digest: `sha256:${"0".repeat(64)}` },
-      exporter: { digest: `sha256:${"0".repeat(64)}` },
-      network: { databasePodSelector: { app: "postgres" }, databaseCidrs: ["10.0.0.0/16"] },
-      tls: {
-        certificate: { source: "secret", name: "tls" },
-        serverCa: { source: "vault", mount: "m", path: "p" },
-      },
-    },
-  ]) {
-    const issues = new IssueList();
-    parseSettings(variant, issues);
-    for (const k of issues.readKeys) keys.add(k.slice(CONFIG_NAMESPACE.length + 1));
-  }
-  return [...keys].sort();
+const DECLARED = declaredSettings(STACK_SETTINGS.shape);
+/**
+ * Sections are documented by their fields (`pool`, `pgbouncer.resources`, `tls.certificate`, ...), except an
+ * optional one, whose row says what leaving it out means (`credentials.authQuery`, `tls.serverCa`).
+ */
+const BY_FIELDS = new Set(
+  DECLARED.filter((d) => (d.field.fields || d.field.variants) && d.field.presence !== "optional").map(
+    (d) => d.key,
+  ),
+);
+
+/** The rows of the tables: key -> default cell. */
+function documentedRows(): [string, string][] {
+  return [...TABLES.matchAll(/^\| `([A-Za-z.]+)` +\| ([^|]*)\|/gm)].map((m) => [m[1], m[2].trim()]);
 }
 
-/** The keys the tables document: the first cell of each row. */
-function documentedKeys(): string[] {
-  return [...TABLES.matchAll(/^\| `([A-Za-z.]+)`/gm)].map((m) => m[1]);
+/** What the default cell must start with for a declaration, or undefined when the schema says nothing. */
+function expectedDefault(d: SettingDeclaration): string | RegExp | undefined {
+  const { presence, defaultValue } = d.field;
+  if (presence === "required") return /^\*\*required\*\*/;
+  if (presence !== "default" || defaultValue === undefined) return undefined;
+  if (typeof defaultValue === "object" && defaultValue !== null) {
+    const entries = Object.entries(defaultValue as Record<string, string>).map(([k, v]) => `${k}: ${v}`);
+    return `\`${entries.join(", ")}\``;
+  }
+  const v = defaultValue;
+  return typeof v === "string" || typeof v === "number" || typeof v === "boolean"
+    ? `\`${String(v)}\``
+    : undefined;
 }
 
 describe("docs/settings.md", () => {
   it("has the settings tables", () => {
     assert.ok(TABLES.length > 0, 'no "## Every setting" section');
-    assert.ok(documentedKeys().length > 60);
+    assert.ok(documentedRows().length > 60);
   });
 
-  it("documents every setting the program reads", () => {
-    const keys = settingKeys();
+  it("documents every setting the schema declares", () => {
+    const keys = [...new Set(DECLARED.map((d) => d.key))];
     assert.ok(keys.length > 60, `only ${keys.length} keys found`);
-    const documented = new Set(documentedKeys());
-    // `pgbouncer.resources`, `monitoring.for` and the TLS sources are documented by their fields
-    const missing = keys.filter(
-      (k) => !documented.has(k) && !/\.(resources|for)$/.test(k) && !/^tls\.(certificate|serverCa)$/.test(k),
+    const documented = new Set(documentedRows().map(([k]) => k));
+    assert.deepStrictEqual(
+      keys.filter((k) => !documented.has(k) && !BY_FIELDS.has(k)),
+      [],
     );
-    assert.deepStrictEqual(missing, []);
   });
 
-  it("documents no setting the program does not read, and none twice", () => {
-    const keys = new Set(settingKeys());
-    const documented = documentedKeys();
+  it("documents no setting the schema does not declare, and none twice", () => {
+    const keys = new Set(DECLARED.map((d) => d.key));
+    const documented = documentedRows().map(([k]) => k);
     assert.deepStrictEqual(
       documented.filter((k) => !keys.has(k)),
       [],
@@ -71,5 +72,32 @@ describe("docs/settings.md", () => {
       documented.filter((k, i) => documented.indexOf(k) !== i),
       [],
     );
+  });
+
+  it("gives each setting the default the schema declares (the check can fail: a wrong one is seen)", () => {
+    const rows = new Map(documentedRows());
+    const wrong = (cells: ReadonlyMap<string, string>) =>
+      DECLARED.flatMap((d) => {
+        const want = expectedDefault(d);
+        const cell = cells.get(d.key);
+        if (want === undefined || cell === undefined) return [];
+        const ok = typeof want === "string" ? cell.startsWith(want) : want.test(cell);
+        return ok ? [] : [`${d.key}: documented ${cell}, declared ${String(want)}`];
+      });
+    assert.deepStrictEqual(wrong(rows), []);
+    const broken = new Map(rows).set("pool.defaultPoolSize", "`40`");
+    assert.deepStrictEqual(wrong(broken), ["pool.defaultPoolSize: documented `40`, declared `50`"]);
+  });
+
+  it("lists exactly the settings a stack may give as Pulumi secrets", () => {
+    assert.ok(SECRETS.length > 0, 'no "## Settings given as Pulumi secrets" section');
+    const listed = (label: string) => {
+      const line = SECRETS.split("\n- ").find((l) => l.startsWith(label)) ?? "";
+      return [...line.matchAll(/`([A-Za-z.]+)`/g)].map((m) => m[1]).sort();
+    };
+    const declared = (kind: string) =>
+      [...new Set(DECLARED.filter((d) => d.use?.kind === kind && !d.field.fields).map((d) => d.key))].sort();
+    assert.deepStrictEqual(listed("Kept out of every resource"), declared("not-written"));
+    assert.deepStrictEqual(listed("Passed on as secrets"), declared("secret-input"));
   });
 });

@@ -4,16 +4,18 @@ import {
   type CredentialSettings,
   CREDENTIAL_DEFAULTS,
   type PoolerCredentials,
-  VAULT_KV2_READ_TOKEN,
   VaultCredentialError,
-  loadPoolerCredentials,
   md5Secret,
-  oneLineReason,
   parseAuthFile,
   parseScramVerifier,
   scramKeys,
   scramVerifier,
 } from "../../components/credentials";
+import {
+  VAULT_KV2_READ_TOKEN,
+  loadPoolerCredentials,
+  oneLineReason,
+} from "../../components/credentials/resources";
 import { kvV2ReadResult } from "../../testing/engine";
 import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
 import { promiseOf } from "../../testing/outputs";

@@ -1,12 +1,11 @@
 import { strict as assert } from "assert";
 import * as yaml from "js-yaml";
+import { alertRuleGroup, MONITORING_DEFAULTS } from "../../components/monitoring";
 import {
   PgBouncerMonitoring,
   type PgBouncerMonitoringArgs,
   RULES_FILE_KEY,
-  alertRuleGroup,
-  MONITORING_DEFAULTS,
-} from "../../components/monitoring";
+} from "../../components/monitoring/resources";
 import { POOL_DEFAULTS } from "../../components/pgbouncer";
 import { type Registered, promiseOf, registered, resetMocks, settled } from "../support/mocks";
 

@@ -5,13 +5,12 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
-  PgBouncer,
-  type PgBouncerArgs,
   SERVICE_NAME,
   socketConnectionString,
   preStopCommand,
   tlsReloadCommand,
 } from "../../components/pgbouncer";
+import { PgBouncer, type PgBouncerArgs } from "../../components/pgbouncer/resources";
 import { isSecretMarker } from "../../testing/manifests";
 import { one, promiseOf, registered, resetMocks, settled } from "../support/mocks";
 import { loadStackSettings } from "../../stacks/settings";

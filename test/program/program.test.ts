@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { VAULT_KV2_READ_TOKEN } from "../../components/credentials";
+import { VAULT_KV2_READ_TOKEN } from "../../components/credentials/resources";
 import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
 import { redact, toManifest } from "../../testing/manifests";
 import { offlineVault, offlineVaultData } from "../../testing/offline-vault";

@@ -1,9 +1,9 @@
 import * as assert from "assert";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, IssueList, readSection } from "../../components/common";
 import {
+  BACKEND_ROUTE,
   BACKEND_ROUTE_DEFAULTS,
   type BackendRouteSettings,
-  readBackendRoute,
 } from "../../components/backend-route";
 import { parseSettings, loadStackSettings } from "../../stacks/settings";
 import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
@@ -12,7 +12,7 @@ const KEY = "clipper-pgbouncer:backend";
 
 function read(raw: unknown): { settings: BackendRouteSettings; problems: string[] } {
   const issues = new IssueList();
-  const settings = readBackendRoute(new ConfigReader(KEY, raw, issues));
+  const settings = readSection(BACKEND_ROUTE, KEY, raw, issues);
   return { settings, problems: issues.issues.map((i) => `${i.key}: ${i.message}`) };
 }
 

@@ -1,10 +1,10 @@
 import * as assert from "node:assert/strict";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, IssueList, readSection } from "../../components/common";
 import {
   AUTH_QUERY_DEFAULTS,
   CREDENTIAL_DEFAULTS,
+  CREDENTIALS,
   type CredentialSettings,
-  readCredentials,
   vaultReadsFor,
 } from "../../components/credentials";
 
@@ -12,7 +12,7 @@ const KEY = "clipper-pgbouncer:credentials";
 
 function read(raw: unknown): CredentialSettings {
   const issues = new IssueList();
-  const s = readCredentials(new ConfigReader(KEY, raw, issues));
+  const s = readSection(CREDENTIALS, KEY, raw, issues);
   issues.throwIfAny();
   return s;
 }

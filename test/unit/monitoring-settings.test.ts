@@ -1,9 +1,9 @@
 import { strict as assert } from "assert";
-import { ConfigError, ConfigReader, IssueList } from "../../components/common/config-reader";
+import { ConfigError, IssueList, readSection } from "../../components/common";
 import {
+  MONITORING,
   MONITORING_DEFAULTS,
   type MonitoringSettings,
-  readMonitoring,
   ALERT_POLICY,
   deriveThresholds,
   derivedExhaustion,
@@ -18,7 +18,7 @@ const RUNBOOK = "https://runbooks.example/pgbouncer";
 
 function read(raw: unknown): MonitoringSettings {
   const issues = new IssueList();
-  const m = readMonitoring(new ConfigReader(KEY, raw, issues));
+  const m = readSection(MONITORING, KEY, raw, issues);
   issues.throwIfAny();
   return m;
 }

@@ -1,43 +1,60 @@
 /**
- * The policy pack loads none of the program's Pulumi components: the CLI type-checks it with ts-node at
- * every `pulumi preview --policy-pack policy`, so everything it imports is compiled each time.
+ * The policy pack loads only pure modules: the CLI loads it at every `pulumi preview --policy-pack policy`,
+ * and through a Pulumi component it would load (and once type-checked) the providers' SDKs too. It imports
+ * the concerns through their pure barrels (`components/<concern>/index.ts`) and the stack files' module, and
+ * keeps off the monitoring barrel too, whose dashboard renderer loads Grafana's dashboard SDK.
  */
 import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import { PROJECT_DIR } from "../../stacks/stack-file";
+import {
+  PROVIDER_SDKS,
+  packageImports,
+  providerImports,
+  reachable,
+  relativeImports,
+} from "../support/imports";
 
-/** Every project file the module at `file` reaches through relative imports, itself included. */
-function reachable(file: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(file)) return seen;
-  seen.add(file);
-  const text = fs.readFileSync(file, "utf8");
-  for (const m of text.matchAll(/(?:from|import)\s+"(\.{1,2}\/[^"]+)"/g)) {
-    const base = path.resolve(path.dirname(file), m[1]);
-    const next = [`${base}.ts`, path.join(base, "index.ts")].find((f) => fs.existsSync(f));
-    if (next) reachable(next, seen);
-  }
-  return seen;
-}
+const PACK = ["policy/index.ts", "policy/policies.ts", "policy/resources.ts"];
+const ALLOWED_ENTRY = /^(components\/[a-z-]+\/index\.ts|stacks\/stack-file\.ts|policy\/[a-z-]+\.ts)$/;
 
 describe("the policy pack's imports", () => {
-  const files = [...reachable(path.join(PROJECT_DIR, "policy", "index.ts"))].map((f) =>
-    path.relative(PROJECT_DIR, f),
-  );
+  const files = [...reachable("policy/index.ts")];
 
-  it("reach the pure modules it needs (the check can fail: it sees the stack files' module)", () => {
-    assert.ok(files.includes(path.join("stacks", "stack-file.ts")), files.join("\n"));
-    assert.ok(files.includes(path.join("components", "pgbouncer", "budget.ts")), files.join("\n"));
+  it("reach the pure modules it needs (the check can fail: it sees through the barrels)", () => {
+    for (const f of [
+      "stacks/stack-file.ts",
+      "components/pgbouncer/index.ts",
+      "components/pgbouncer/budget.ts",
+      "components/credentials/secrets.ts",
+    ]) {
+      assert.ok(files.includes(f), `${f} not in:\n${files.join("\n")}`);
+    }
+    // The same walk from the program's environment finds its resources and their SDKs.
+    const program = [...reachable("stacks/environment.ts")];
+    assert.ok(program.includes("components/pgbouncer/resources.ts"));
+    assert.ok(program.some((f) => providerImports(f).includes("@pulumi/kubernetes")));
   });
 
-  it("reach no Pulumi component, no barrel and no Grafana dashboard", () => {
-    const heavy = files.filter(
-      (f) => /(^|\/)(component|vault|dashboard|index)\.ts$/.test(f) && !f.startsWith("policy/"),
+  it("enter the product only through pure barrels and the stack files' module", () => {
+    for (const f of PACK) assert.ok(files.includes(f), f);
+    const entries = PACK.flatMap((f) => relativeImports(f).map((t) => `${f} -> ${t}`));
+    assert.deepStrictEqual(
+      entries.filter((e) => !ALLOWED_ENTRY.test(e.split(" -> ")[1])),
+      [],
     );
-    assert.deepStrictEqual(heavy, []);
-    for (const f of files) {
-      const text = fs.readFileSync(path.join(PROJECT_DIR, f), "utf8");
-      assert.doesNotMatch(text, /from "@pulumi\/(kubernetes|vault)"|from "@pulumiverse\/grafana"/, f);
-    }
+  });
+
+  it("reach no component, no resource entry, no provider SDK and no dashboard SDK", () => {
+    assert.deepStrictEqual(
+      files.filter((f) => /(^|\/)(component|resources)\.ts$/.test(f) && !f.startsWith("policy/")),
+      [],
+    );
+    assert.deepStrictEqual(
+      files.flatMap((f) =>
+        packageImports(f)
+          .filter((p) => [...PROVIDER_SDKS, "@grafana/grafana-foundation-sdk"].includes(p))
+          .map((p) => `${f} imports ${p}`),
+      ),
+      [],
+    );
   });
 });

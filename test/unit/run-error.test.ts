@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import * as util from "node:util";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../../components/common/config-reader";
+import { ConfigError } from "../../components/common";
 import { CREDENTIAL_DEFAULTS, VaultCredentialError, buildCredentials } from "../../components/credentials";
 import { UNEXPECTED_ERROR, runError } from "../../stacks/run-error";
 import { parseSettings } from "../../stacks/settings";

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ConfigError } from "../../components/common/config-reader";
+import { ConfigError } from "../../components/common";
 import { poolSizingWarning } from "../../components/pgbouncer";
 import { parseSettings, loadStackSettings } from "../../stacks/settings";
 import { rawStackConfig } from "../../stacks/stack-file";
@@ -121,14 +121,28 @@ describe("stack settings", () => {
         {},
         /^clipper-pgbouncer:database.maxConnections: is required \(an integer from 1 to 262143\)/,
       ));
-    it("an unknown top-level key", () =>
-      expectProblem({ pools: {} }, /^clipper-pgbouncer:pools: is not a known setting/));
+    it("an unknown top-level key, with the known ones", () =>
+      expectProblem(
+        { pools: {} },
+        /^clipper-pgbouncer:pools: is not a known setting \(known: namespace, pgbouncer, pool, database, exporter, network, tls, credentials, backend, monitoring\)$/,
+      ));
     it("an invalid namespace", () =>
       expectProblem(
         { namespace: "Clipper_NS" },
         /^clipper-pgbouncer:namespace: is "Clipper_NS"; must be a Kubernetes namespace/,
       ));
-    it("an empty namespace", () => expectProblem({ namespace: "" }, /^clipper-pgbouncer:namespace: is ""/));
+    // The same words as for backend.namespace (one string rule); before the schema it said only "must be a
+    // Kubernetes namespace name" for an empty or non-string namespace.
+    it("an empty namespace", () =>
+      expectProblem(
+        { namespace: "" },
+        /^clipper-pgbouncer:namespace: is ""; must be a non-empty string \(a Kubernetes namespace name \(RFC 1123 label\)\)$/,
+      ));
+    it("a namespace that is not a string", () =>
+      expectProblem(
+        { namespace: 5 },
+        /^clipper-pgbouncer:namespace: is 5; must be a non-empty string \(a Kubernetes namespace name/,
+      ));
     it("a negative pool size", () =>
       expectProblem(
         { pool: { defaultPoolSize: -5 } },

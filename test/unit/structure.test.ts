@@ -1,12 +1,15 @@
 /**
- * The shape of the tree: no import cycle between files or between the concerns of components/, and the
- * product (the program, its policy pack, its offline engine and its unit and program tests) never imports
- * tools/. Read from the files' relative imports, type-only ones included.
+ * The shape of the tree: no import cycle between files or between the concerns of components/, the product
+ * (the program, its policy pack, its offline engine and its unit and program tests) never imports tools/,
+ * and each concern has two entries: a pure barrel (`index.ts`), from which no provider SDK is reachable, and
+ * `resources.ts`, the Pulumi resources built with those SDKs. Read from the files' relative imports,
+ * type-only ones and re-exports included.
  */
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { PROJECT_DIR } from "../../stacks/stack-file";
+import { providerImports, reachable } from "../support/imports";
 
 const SKIP = new Set(["node_modules", ".git", ".deps", "rendered", "bin"]);
 
@@ -93,5 +96,80 @@ describe("the tree's imports", () => {
       .filter(([f]) => product.test(f))
       .flatMap(([f, targets]) => targets.filter((t) => t.startsWith("tools/")).map((t) => `${f} -> ${t}`));
     assert.deepStrictEqual(leaks, []);
+  });
+
+  describe("the concerns of components/", () => {
+    const concerns = fs
+      .readdirSync(path.join(PROJECT_DIR, "components"), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+    const files = [...graph.keys()];
+    const inConcern = (c: string) => files.filter((f) => f.startsWith(`components/${c}/`));
+    const heavy = (f: string) => providerImports(f).length > 0;
+
+    it("are found, and the checks below see a provider SDK where there is one", () => {
+      assert.ok(concerns.length >= 5, concerns.join(", "));
+      assert.ok(heavy("components/pgbouncer/component.ts"));
+      assert.ok(!heavy("components/pgbouncer/settings.ts"));
+    });
+
+    it("each have a pure barrel, and a resources.ts when a module of theirs uses a provider SDK", () => {
+      const missing = concerns.flatMap((c) => [
+        ...(graph.has(`components/${c}/index.ts`) ? [] : [`components/${c}/index.ts`]),
+        ...(inConcern(c).some(heavy) && !graph.has(`components/${c}/resources.ts`)
+          ? [`components/${c}/resources.ts`]
+          : []),
+      ]);
+      assert.deepStrictEqual(missing, []);
+    });
+
+    it("keep their barrels pure: no provider SDK, component or resources.ts reachable from one", () => {
+      const leaks = concerns.flatMap((c) =>
+        [...reachable(`components/${c}/index.ts`)]
+          .filter((f) => heavy(f) || /(^|\/)(component|resources)\.ts$/.test(f))
+          .map((f) => `components/${c}/index.ts reaches ${f}`),
+      );
+      assert.deepStrictEqual(leaks, []);
+    });
+
+    it("export every module that uses a provider SDK from their resources.ts", () => {
+      const unexported = concerns.flatMap((c) => {
+        const entry = `components/${c}/resources.ts`;
+        const exported = graph.has(entry) ? reachable(entry) : new Set<string>();
+        return inConcern(c).filter((f) => heavy(f) && !exported.has(f));
+      });
+      assert.deepStrictEqual(unexported, []);
+    });
+
+    it("are entered from outside only through index.ts or resources.ts", () => {
+      const entry = /^components\/[a-z-]+\/(index|resources)\.ts$/;
+      const concernOf = (f: string) => (f.startsWith("components/") ? f.split("/")[1] : undefined);
+      const deep = [...graph].flatMap(([f, targets]) =>
+        targets
+          .filter((t) => t.startsWith("components/") && concernOf(t) !== concernOf(f) && !entry.test(t))
+          .map((t) => `${f} -> ${t}`),
+      );
+      assert.deepStrictEqual(deep, []);
+    });
+
+    it("reach each other only through their pure barrels", () => {
+      const concernOf = (f: string) => (f.startsWith("components/") ? f.split("/")[1] : undefined);
+      const crossings = [...graph].flatMap(([f, targets]) =>
+        concernOf(f) === undefined
+          ? []
+          : targets
+              .filter((t) => concernOf(t) !== undefined && concernOf(t) !== concernOf(f))
+              .filter((t) => !t.endsWith("/index.ts"))
+              .map((t) => `${f} -> ${t}`),
+      );
+      assert.deepStrictEqual(crossings, []);
+    });
+  });
+
+  it("keep the settings and the stack files' module off the provider SDKs (the tools load them)", () => {
+    for (const entry of ["stacks/settings.ts", "stacks/stack-file.ts"]) {
+      const heavy = [...reachable(entry)].filter((f) => providerImports(f).length > 0);
+      assert.deepStrictEqual(heavy, [], entry);
+    }
   });
 });

@@ -16,7 +16,7 @@ import { socketConnectionString } from "../../components/pgbouncer";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { ConfigReader, IssueList } from "../../components/common/config-reader";
+import { IssueList, readSection } from "../../components/common";
 import {
   panelSpecs,
   metricNamesIn,
@@ -26,7 +26,7 @@ import {
   renderRulesFile,
   staticScrapeJob,
   type MonitoringSettings,
-  readMonitoring,
+  MONITORING,
   deriveThresholds,
 } from "../../components/monitoring";
 import { type PooledStack, exitOnSignals, freePort, sleep, startPooledStack } from "../harness";
@@ -100,12 +100,11 @@ async function main(argv: readonly string[]): Promise<number> {
     },
   };
   const issues = new IssueList();
-  const stackMonitoring = readMonitoring(
-    new ConfigReader(
-      key("monitoring"),
-      raw.monitoring ?? { runbookBaseUrl: "https://runbooks.invalid/pgbouncer" },
-      issues,
-    ),
+  const stackMonitoring = readSection(
+    MONITORING,
+    key("monitoring"),
+    raw.monitoring ?? { runbookBaseUrl: "https://runbooks.invalid/pgbouncer" },
+    issues,
   );
   issues.throwIfAny();
   const mon: MonitoringSettings = {

@@ -241,8 +241,9 @@ build_k8s_provider() {
     printf 'require (\n\t%s %s\n\tgithub.com/pulumi/pulumi-kubernetes/sdk/v4 v%s\n)\n\n' "$mod" "$k8s_provider_pseudo" "$k8s_provider_version"
     printf 'replace %s => ./provider\n' "$mod"
     # The provider's own replace directives (other than its monorepo-relative ones) still apply to its build.
-    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' provider/go.mod | grep -v '=> \.\.\?/' | grep -v '^replace ($' | grep -v '^)$' |
-      sed 's/^replace //; s/^[[:space:]]*//' | sed 's/^/replace /'
+    # (grep -v selects nothing when every replace is monorepo-relative: that is no error)
+    { sed -n '/^replace (/,/^)/p; /^replace [^(]/p' provider/go.mod | grep -v '=> \.\.\?/' | grep -v '^replace ($' | grep -v '^)$' ||
+      true; } | sed 's/^replace //; s/^[[:space:]]*//' | sed 's/^/replace /'
   } >go.mod
   go mod tidy
   (cd provider/cmd/pulumi-resource-kubernetes && VERSION=$k8s_provider_version go run generate.go)

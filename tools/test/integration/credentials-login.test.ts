@@ -10,15 +10,14 @@ import {
   AUTH_QUERY_DEFAULTS,
   type CredentialSettings,
   type PoolerCredentials,
-  VAULT_KV2_READ_TOKEN,
   authFileLine,
   authQueryFunctionSql,
-  loadPoolerCredentials,
   md5Secret,
   parseScramVerifier,
   scramKeys,
   scramVerifier,
 } from "../../../components/credentials";
+import { VAULT_KV2_READ_TOKEN, loadPoolerCredentials } from "../../../components/credentials/resources";
 import { PGBOUNCER_RELEASE, socketConnectionString } from "../../../components/pgbouncer";
 import { type StackSettings, loadStackSettings } from "../../../stacks/settings";
 import { kvV2ReadResult } from "../../../testing/engine";
