@@ -35,7 +35,9 @@ import {
   isPgBouncerContainer,
   isSecretMarker,
   metadataOf,
-  pgBouncerDeployments,
+  pgBouncerWorkloads,
+  workloadName,
+  workloads,
   plain,
   podSpecOf,
   stackOfUrn,
@@ -65,8 +67,12 @@ export function postgresLimitsFromStackFile(stack: string, dir: string = PROJECT
   return { maxConnections: db.maxConnections, reservedConnections: db.reservedConnections };
 }
 
-/** A Deployment's maxSurge as a pod count (Kubernetes' default is 25%, rounded up). */
+/**
+ * Pods a rolling update runs beside the replicas: a Deployment's maxSurge as a pod count (Kubernetes' default
+ * is 25%, rounded up); none for a StatefulSet, which replaces a pod only once it has gone.
+ */
 export function surgePods(deployment: PolicyInputResource, replicas: number): number {
+  if (deployment.type === "kubernetes:apps/v1:StatefulSet") return 0;
   const strategy = at(deployment.props, ["spec", "strategy"]);
   if (plain(strategy?.type) === "Recreate") return 0;
   const surge = plain(at(deployment.props, ["spec", "strategy", "rollingUpdate", "maxSurge"])) ?? "25%";
@@ -76,7 +82,7 @@ export function surgePods(deployment: PolicyInputResource, replicas: number): nu
 }
 
 /**
- * The text under a key matching `key` in the ConfigMap or Secret (`kind`) that a Deployment's volumes name.
+ * The text under a key matching `key` in the ConfigMap or Secret (`kind`) that a workload's volumes name.
  * In a preview the auto-generated name may still be unknown: one candidate is then unambiguous.
  */
 function mountedText(
@@ -112,17 +118,16 @@ function mountedText(
   return found.length === 1 ? textOf(found[0]) : undefined;
 }
 
-/** The pgbouncer.ini a PgBouncer Deployment mounts: `pgbouncer.ini`, or `pgbouncer-<i>.ini` per process. */
+/** The pgbouncer.ini a PgBouncer workload mounts (the shared one every process of every pod runs). */
 function mountedIni(
   deployment: PolicyInputResource,
   resources: readonly PolicyInputResource[],
 ): string | undefined {
-  // The processes of a multi-process pod share the pool limits and the users: any one of them will do.
-  return mountedText(deployment, resources, "ConfigMap", /^pgbouncer(-\d+)?\.ini$/);
+  return mountedText(deployment, resources, "ConfigMap", /^pgbouncer\.ini$/);
 }
 
 /**
- * Every PgBouncer Deployment's peak server connections, read from what is deployed (replicas, maxSurge,
+ * Every PgBouncer workload's peak server connections, read from what is deployed (replicas, maxSurge,
  * PgBouncer containers per pod, `max_db_connections` of the mounted ini), must fit PostgreSQL's
  * `max_connections` minus the reserve, by the same `poolBudget` the program's settings check uses.
  */
@@ -131,13 +136,13 @@ export function checkPoolBudget(
   limits: PostgresLimits,
   report: Report,
 ): void {
-  for (const d of pgBouncerDeployments(resources)) {
-    const name = metadataOf(d).name ?? d.name;
+  for (const d of pgBouncerWorkloads(resources)) {
+    const name = workloadName(d);
     const ini = mountedIni(d, resources);
     const cap = ini === undefined ? undefined : iniParameter(ini, "pgbouncer", "max_db_connections");
     if (cap === undefined || !/^\d+$/.test(cap) || Number(cap) === 0) {
       report(
-        `Deployment ${name}: its pgbouncer.ini ${ini === undefined ? "was not found" : "sets no max_db_connections"}; ` +
+        `${name}: its pgbouncer.ini ${ini === undefined ? "was not found" : "sets no max_db_connections"}; ` +
           `without a per-process server cap PostgreSQL's connections are unbounded`,
         d.urn,
       );
@@ -153,7 +158,7 @@ export function checkPoolBudget(
       postgresReservedConnections: limits.reservedConnections,
     });
     if (!budget.fits) {
-      report(`Deployment ${name}: the pool budget does not fit PostgreSQL: ${budget.arithmetic}`, d.urn);
+      report(`${name}: the pool budget does not fit PostgreSQL: ${budget.arithmetic}`, d.urn);
     }
   }
 }
@@ -323,20 +328,17 @@ function selects(selector: any, labels: Record<string, string>): boolean {
 }
 
 /**
- * In production every Deployment this stack creates keeps at least two replicas and is covered by a
+ * In production every Deployment and StatefulSet this stack creates keeps at least two replicas and is covered by a
  * PodDisruptionBudget that selects its pods and lets fewer than all of them go at once.
  */
 export function checkProductionAvailability(resources: readonly PolicyInputResource[], report: Report): void {
   const pdbs = resources.filter((r) => r.type === "kubernetes:policy/v1:PodDisruptionBudget");
-  for (const d of resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment")) {
-    const name = metadataOf(d).name ?? d.name;
+  for (const d of workloads(resources)) {
+    const name = workloadName(d);
     const ns = metadataOf(d).namespace;
     const replicas = plain(at(d.props, ["spec", "replicas"])) ?? 1;
     if (replicas < MIN_PROD_REPLICAS) {
-      report(
-        `Deployment ${name}: ${replicas} replica(s) in production; at least ${MIN_PROD_REPLICAS}`,
-        d.urn,
-      );
+      report(`${name}: ${replicas} replica(s) in production; at least ${MIN_PROD_REPLICAS}`, d.urn);
     }
     const labels: Record<string, string> =
       plain(at(d.props, ["spec", "template", "metadata", "labels"])) ?? {};
@@ -344,7 +346,7 @@ export function checkProductionAvailability(resources: readonly PolicyInputResou
       (p) => metadataOf(p).namespace === ns && selects(at(p.props, ["spec", "selector"]), labels),
     );
     if (covering.length === 0) {
-      report(`Deployment ${name}: no PodDisruptionBudget selects its pods in production`, d.urn);
+      report(`${name}: no PodDisruptionBudget selects its pods in production`, d.urn);
       continue;
     }
     for (const p of covering) {
@@ -424,13 +426,13 @@ export function checkServerLoginNeedsNoClientProof(
   resources: readonly PolicyInputResource[],
   report: Report,
 ): void {
-  for (const d of pgBouncerDeployments(resources)) {
-    const name = metadataOf(d).name ?? d.name;
+  for (const d of pgBouncerWorkloads(resources)) {
+    const name = workloadName(d);
     const authFile = mountedText(d, resources, "Secret", AUTH_FILE_KEY);
     const ini = mountedIni(d, resources);
     if (authFile === undefined || ini === undefined) {
       report(
-        `Deployment ${name}: its ${authFile === undefined ? "auth file (Secret key userlist.txt)" : "pgbouncer.ini"} ` +
+        `${name}: its ${authFile === undefined ? "auth file (Secret key userlist.txt)" : "pgbouncer.ini"} ` +
           `could not be read, so whether PgBouncer's server login needs a client's SCRAM keys cannot be told`,
         d.urn,
       );
@@ -444,7 +446,7 @@ export function checkServerLoginNeedsNoClientProof(
     for (const [user, secret] of parseAuthFile(authFile)) {
       if (consoleOnly.has(user) || secretKind(secret) !== "scram-verifier") continue;
       report(
-        `Deployment ${name}: the auth file holds a SCRAM verifier for ${user}, so PgBouncer can log in to ` +
+        `${name}: the auth file holds a SCRAM verifier for ${user}, so PgBouncer can log in to ` +
           `PostgreSQL as ${user} only with the keys of a client's finished SCRAM login: one wrong password ` +
           `as the first login after a start locks every later login out until PgBouncer restarts. Set ` +
           `credentials.authFileSecret: password (the default) and store the password in Vault`,
@@ -458,30 +460,30 @@ export function checkServerLoginNeedsNoClientProof(
 // 7. In production, TLS on both legs: clients must use it, and PostgreSQL is verified.
 
 /**
- * Every PgBouncer Deployment's mounted ini asks clients for TLS (`client_tls_sslmode` at least
+ * Every PgBouncer workload's mounted ini asks clients for TLS (`client_tls_sslmode` at least
  * `require`) and verifies PostgreSQL's certificate (`server_tls_sslmode` at least `verify-ca`). PgBouncer's
  * own defaults (`disable`, `prefer`) count when a line is absent. An ini the policy cannot read is reported.
  */
 export function checkTlsBothLegs(resources: readonly PolicyInputResource[], report: Report): void {
-  for (const d of pgBouncerDeployments(resources)) {
-    const name = metadataOf(d).name ?? d.name;
+  for (const d of pgBouncerWorkloads(resources)) {
+    const name = workloadName(d);
     const ini = mountedIni(d, resources);
     if (ini === undefined) {
-      report(`Deployment ${name}: its pgbouncer.ini could not be read, so its TLS cannot be told`, d.urn);
+      report(`${name}: its pgbouncer.ini could not be read, so its TLS cannot be told`, d.urn);
       continue;
     }
     const client = (iniParameter(ini, "pgbouncer", "client_tls_sslmode") ?? "disable") as ClientSslMode;
     const server = (iniParameter(ini, "pgbouncer", "server_tls_sslmode") ?? "prefer") as ServerSslMode;
     if (!CLIENT_SSL_MODES.includes(client) || !atLeast(CLIENT_SSL_MODES, client, PROD_MIN_CLIENT_SSL_MODE)) {
       report(
-        `Deployment ${name}: client_tls_sslmode is ${client}; production needs ${PROD_MIN_CLIENT_SSL_MODE}, ` +
+        `${name}: client_tls_sslmode is ${client}; production needs ${PROD_MIN_CLIENT_SSL_MODE}, ` +
           `or the application's password crosses the pod network in the clear (tls.clientSslMode)`,
         d.urn,
       );
     }
     if (!SERVER_SSL_MODES.includes(server) || !atLeast(SERVER_SSL_MODES, server, PROD_MIN_SERVER_SSL_MODE)) {
       report(
-        `Deployment ${name}: server_tls_sslmode is ${server}; production needs ${PROD_MIN_SERVER_SSL_MODE} or ` +
+        `${name}: server_tls_sslmode is ${server}; production needs ${PROD_MIN_SERVER_SSL_MODE} or ` +
           `verify-full, or whoever answers for the database's address gets the server logins ` +
           `(tls.serverSslMode and tls.serverCa)`,
         d.urn,
@@ -493,14 +495,14 @@ export function checkTlsBothLegs(resources: readonly PolicyInputResource[], repo
 // ---------------------------------------------------------------------------------------------------------
 // 8. In production, images pinned by digest (advisory).
 
-/** Each container of a Deployment whose image has a tag but no `@sha256:` digest. */
+/** Each container of a Deployment or StatefulSet whose image has a tag but no `@sha256:` digest. */
 export function checkImagesByDigest(r: PolicyInputResource, report: Report): void {
-  if (r.type !== "kubernetes:apps/v1:Deployment") return;
+  if (workloads([r]).length === 0) return;
   for (const c of containersOf(podSpecOf(r))) {
     const image = plain(c?.image);
     if (typeof image !== "string" || /@sha256:[a-f0-9]{64}$/.test(image)) continue;
     report(
-      `Deployment ${metadataOf(r).name ?? r.name}: container ${plain(c.name)} runs ${image}, pinned by tag only; ` +
+      `${workloadName(r)}: container ${plain(c.name)} runs ${image}, pinned by tag only; ` +
         `a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves`,
       r.urn,
     );
@@ -552,7 +554,7 @@ export const poolBudgetPolicy: StackValidationPolicy = {
   },
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
     const resources = fromStack(args);
-    if (pgBouncerDeployments(resources).length === 0) return;
+    if (pgBouncerWorkloads(resources).length === 0) return;
     let limits: PostgresLimits;
     try {
       limits = resolveLimits(args.getConfig<PoolBudgetConfig>(), stackName(resources));
@@ -599,7 +601,7 @@ export function isProductionStack(resources: readonly PolicyInputResource[]): bo
 
 export const productionAvailabilityPolicy: StackValidationPolicy = {
   name: "prod-replicas-and-pdb",
-  description: `In production (${PRODUCTION_STACKS.join(", ")}), every Deployment has >= ${MIN_PROD_REPLICAS} replicas and a PodDisruptionBudget.`,
+  description: `In production (${PRODUCTION_STACKS.join(", ")}), every Deployment and StatefulSet has >= ${MIN_PROD_REPLICAS} replicas and a PodDisruptionBudget.`,
   enforcementLevel: "mandatory",
   validateStack: (args, reportViolation) => {
     const resources = fromStack(args);

@@ -2,7 +2,7 @@
  * What the policies read from a resource, in the shape both CrossGuard and the offline engine give it:
  * a type token, a URN (or none offline) and the Kubernetes object as plain JSON.
  */
-import { TLS_RELOAD_NAME } from "../components/pgbouncer";
+import { POD_SCRIPT_NAME } from "../components/pgbouncer";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- Kubernetes objects arrive as untyped JSON (CrossGuard props, offline records); every read goes through plain()/at() */
@@ -74,16 +74,29 @@ export function containersOf(spec: any): any[] {
 export function isPgBouncerContainer(c: any): boolean {
   const command = plain(c?.command);
   if (!Array.isArray(command)) return false;
-  // PgBouncer itself, or the sh loop that runs it and reloads it on renewed TLS files ($0 is its name).
-  return plain(command[0]) === "pgbouncer" || plain(command[3]) === TLS_RELOAD_NAME;
+  // PgBouncer itself, or the pod's script that runs it ($0 is its name).
+  return plain(command[0]) === "pgbouncer" || plain(command[3]) === POD_SCRIPT_NAME;
 }
 
-/** Deployments this stack creates that run PgBouncer. */
-export function pgBouncerDeployments(resources: readonly PolicyInputResource[]): PolicyInputResource[] {
-  return resources.filter(
-    (r) =>
-      r.type === "kubernetes:apps/v1:Deployment" && containersOf(podSpecOf(r)).some(isPgBouncerContainer),
-  );
+/** The workload kinds a stack runs replicas with, by type token. */
+export const WORKLOAD_KINDS: Readonly<Record<string, string>> = {
+  "kubernetes:apps/v1:Deployment": "Deployment",
+  "kubernetes:apps/v1:StatefulSet": "StatefulSet",
+};
+
+/** Deployments and StatefulSets this stack creates. */
+export function workloads(resources: readonly PolicyInputResource[]): PolicyInputResource[] {
+  return resources.filter((r) => WORKLOAD_KINDS[r.type] !== undefined);
+}
+
+/** Deployments and StatefulSets this stack creates that run PgBouncer. */
+export function pgBouncerWorkloads(resources: readonly PolicyInputResource[]): PolicyInputResource[] {
+  return workloads(resources).filter((r) => containersOf(podSpecOf(r)).some(isPgBouncerContainer));
+}
+
+/** `<Kind> <name>`, as a message names a workload. */
+export function workloadName(r: PolicyInputResource): string {
+  return `${WORKLOAD_KINDS[r.type] ?? r.type} ${metadataOf(r).name ?? r.name}`;
 }
 
 export function metadataOf(r: PolicyInputResource): { name?: string; namespace?: string; labels?: any } {

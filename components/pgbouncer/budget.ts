@@ -1,14 +1,15 @@
 /**
  * PostgreSQL connection budget. PgBouncer's limits are per process: `max_db_connections` caps one process's
  * server connections to the database, so PostgreSQL sees that cap times the processes in every pod, times
- * the pods, and one more pod during a rolling update (maxSurge 1, maxUnavailable 0).
+ * the pods. The StatefulSet replaces a pod only after the old one has gone (no surge), so the peak is the
+ * steady state; a workload that surges adds its surge pods.
  */
 import type { PoolerSettings } from "./settings";
 
 export interface PoolBudgetInput {
-  /** Pods the Deployment keeps. */
+  /** Pods the StatefulSet keeps. */
   readonly replicas: number;
-  /** Extra pods a rolling update may start (the Deployment's maxSurge). */
+  /** Extra pods a rolling update may start beside the replicas (a Deployment's maxSurge; a StatefulSet's 0). */
   readonly surge: number;
   /** PgBouncer processes per pod. */
   readonly processesPerPod: number;
@@ -39,17 +40,21 @@ export function poolBudget(b: PoolBudgetInput): PoolBudget {
   const pods = b.replicas + b.surge;
   const peak = pods * perPod;
   const available = b.postgresMaxConnections - b.postgresReservedConnections;
+  const podsText = b.surge > 0 ? `(${b.replicas} replicas + ${b.surge} surge pod)` : `${b.replicas} replicas`;
   const arithmetic =
-    `(${b.replicas} replicas + ${b.surge} surge pod) x ${b.processesPerPod} process(es) per pod x ` +
+    `${podsText} x ${b.processesPerPod} process(es) per pod x ` +
     `${b.serverCapPerProcess} server connections per process = ${peak}; PostgreSQL allows ` +
     `${b.postgresMaxConnections} max_connections - ${b.postgresReservedConnections} reserved = ${available}`;
   return { perPod, peak, available, fits: peak <= available, arithmetic };
 }
 
-/** The Deployment's rolling update: never below the replica count, one extra pod at a time. */
-export const ROLLING_SURGE = 1;
+/**
+ * Pods a rolling update runs beside the replicas: none. The StatefulSet starts a pod's replacement only once
+ * the pod has gone (its identity, `pgbouncer-<ordinal>` and its peer_ids, is never held twice).
+ */
+export const ROLLING_SURGE = 0;
 
-/** The pool budget of a stack's settings: its replicas, surge pod, processes, server cap and PostgreSQL. */
+/** The pool budget of a stack's settings: its replicas, processes, server cap and PostgreSQL. */
 export function settingsPoolBudget(s: Pick<PoolerSettings, "workload" | "pool" | "database">): PoolBudget {
   return poolBudget({
     replicas: s.workload.replicas,

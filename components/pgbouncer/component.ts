@@ -2,17 +2,17 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SecretInputs } from "../common";
 import type { PoolerCredentials } from "../credentials";
-import { ROLLING_SURGE } from "./budget";
 import { type ClientCertificate, clientCertificate, serverCa } from "./certificates";
 import { serviceNames } from "./egress";
+import { CANARY_SERVICE_NAME, PEERS_SERVICE_NAME, STATEFULSET_NAME, canaryDnsName, podName } from "./fleet";
 import { renderIni } from "./ini";
-import { type CaRef, DEPLOYMENT_NAME, SERVICE_NAME } from "./names";
+import { AUTH_CONFIG_NAMES, type CaRef, SERVICE_NAME } from "./names";
 import { networkPolicySpec } from "./network-policy";
-import { podIniInputs, socketDir } from "./pod-ini";
-import { PORT_NAMES, SECRET_KEYS, processLayout, selectorLabels, socketConnectionString } from "./pod-layout";
+import { NO_RELOAD_ANNOTATION, noReloadHash } from "./no-reload";
+import { AUTH_FILE, INI_FILE, podIniInput, socketDir } from "./pod-ini";
+import { PORT_NAMES, processLayout, selectorLabels, socketConnectionString } from "./pod-layout";
 import { podSpec } from "./pod-spec";
 import type { PoolerSettings } from "./settings";
-
 export interface PgBouncerArgs extends PoolerSettings {
   /** Namespace of every object; it must exist. */
   readonly namespace: string;
@@ -41,12 +41,16 @@ function commonLabels(name: string, version: string): Record<string, string> {
 }
 
 /**
- * PgBouncer in front of PostgreSQL: Deployment (a PgBouncer container and an exporter sidecar per process,
- * `processesPerPod`), ConfigMap with the rendered ini of each process, Secret with the auth file and the
- * exporters' connection strings, Service `pgbouncer`, PodDisruptionBudget and NetworkPolicy, and the TLS
- * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. ConfigMap and
- * Secret are auto-named, so any change to them replaces them under a new name and rolls the pods one at a
- * time. The pod (./pod-spec.ts) and the NetworkPolicy's spec (./network-policy.ts) are pure functions.
+ * PgBouncer in front of PostgreSQL, as a fleet of peers: a StatefulSet (a PgBouncer container, run by its
+ * script, and an exporter sidecar per process, `processesPerPod`), the headless Service `pgbouncer-peers`
+ * that names every pod for its peers and the headless Service `pgbouncer-canary` that publishes pod 0 while
+ * it is ready, the ConfigMap `pgbouncer-config` with the shared ini and the Secret `pgbouncer-auth` with the
+ * auth file (both updated in place and reloaded by the pods, ./pgbouncer-pod.sh), the exporters' Secret
+ * (replaced on a change, which rolls the pods: they read it at start), the Service `pgbouncer`, a
+ * PodDisruptionBudget and a NetworkPolicy, and the TLS objects (./certificates.ts). The pod template changes,
+ * and the pods roll one at a time, only for what a reload cannot apply: the image, the ports, the processes,
+ * the volumes and the command, and the no-reload settings of the ini (./no-reload.ts, as a hash). The pod
+ * (./pod-spec.ts) and the NetworkPolicy's spec (./network-policy.ts) are pure functions.
  */
 export class PgBouncer extends pulumi.ComponentResource {
   /** In-cluster DNS name of the Service. */
@@ -54,15 +58,13 @@ export class PgBouncer extends pulumi.ComponentResource {
   readonly port: pulumi.Output<number>;
   readonly metricsPort: pulumi.Output<number>;
   readonly serviceName: pulumi.Output<string>;
-  /** The rendered pgbouncer.ini of the first (or only) process; it contains no secret. */
+  /** The rendered shared pgbouncer.ini (the ConfigMap's); it contains no secret. */
   readonly ini: string;
-  /** The rendered ini of every process of a pod, in process order. */
-  readonly inis: readonly string[];
   /** Names of the exporters' container ports, one per process (for the scrape config). */
   readonly metricsPortNames: readonly string[];
   /** Labels that select the pooler's pods (for scraping and policies). */
   readonly podSelector: Readonly<Record<string, string>>;
-  readonly deployment: k8s.apps.v1.Deployment;
+  readonly statefulSet: k8s.apps.v1.StatefulSet;
   /** The client-facing certificate; undefined when `tls.clientSslMode` is `disable`. */
   readonly certificate?: ClientCertificate;
   /** Where the CA PostgreSQL is verified against lives; undefined when the stack names none. */
@@ -74,14 +76,45 @@ export class PgBouncer extends pulumi.ComponentResource {
     const meta = { namespace: args.namespace, labels };
 
     const layout = processLayout(args.workload, args.exporter);
-    this.inis = podIniInputs(args, args.credentials.iniAuth).map(renderIni);
-    this.ini = this.inis[0];
+    this.ini = renderIni(podIniInput(args, args.credentials.iniAuth, args.namespace));
     this.metricsPortNames = layout.map((p) => p.metricsPortName);
     this.podSelector = selectorLabels(name);
 
+    // Stable names, updated in place (the provider's enableConfigMapMutable/enableSecretMutable): the kubelet
+    // updates the mounted files, and each pod's script reloads PgBouncer after validating them.
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      { metadata: meta, data: Object.fromEntries(layout.map((p, i) => [p.iniFile, this.inis[i]])) },
+      { metadata: { ...meta, name: AUTH_CONFIG_NAMES.config }, data: { [INI_FILE]: this.ini } },
+      { parent: this },
+    );
+    const auth = new k8s.core.v1.Secret(
+      `${name}-auth`,
+      {
+        metadata: { ...meta, name: AUTH_CONFIG_NAMES.auth },
+        type: "Opaque",
+        stringData: { [AUTH_FILE]: pulumi.secret(args.credentials.authFile) },
+      },
+      { parent: this },
+    );
+    // The exporters read their connection strings from the environment, once: immutable, so that a change
+    // replaces the Secret under a new name and the pods roll.
+    const exporterSecret = new k8s.core.v1.Secret(
+      `${name}-exporter`,
+      {
+        metadata: meta,
+        type: "Opaque",
+        immutable: true,
+        stringData: Object.fromEntries(
+          layout.map((p) => [
+            p.connectionKey,
+            pulumi.secret(
+              pulumi
+                .output(args.credentials.exporterConnectionString)
+                .apply((url) => socketConnectionString(url, socketDir(p.index))),
+            ),
+          ]),
+        ),
+      },
       { parent: this },
     );
 
@@ -94,49 +127,55 @@ export class PgBouncer extends pulumi.ComponentResource {
     const server = serverCa(name, args.tls.serverCa, tlsArgs, this);
     this.serverCa = server;
 
-    const secret = new k8s.core.v1.Secret(
-      `${name}-auth`,
+    const peers = new k8s.core.v1.Service(
+      `${name}-peers`,
       {
-        metadata: meta,
-        type: "Opaque",
-        stringData: {
-          [SECRET_KEYS.authFile]: pulumi.secret(args.credentials.authFile),
-          ...Object.fromEntries(
-            layout.map((p) => [
-              p.connectionKey,
-              pulumi.secret(
-                pulumi
-                  .output(args.credentials.exporterConnectionString)
-                  .apply((url) => socketConnectionString(url, socketDir(p.index))),
-              ),
-            ]),
-          ),
+        metadata: { ...meta, name: PEERS_SERVICE_NAME },
+        spec: {
+          clusterIP: "None",
+          // A pod that is not ready, or terminating, still owns queries whose cancels its peers forward.
+          publishNotReadyAddresses: true,
+          selector: selectorLabels(name),
+          ports: [{ name: PORT_NAMES.client, port: args.workload.port, targetPort: PORT_NAMES.client }],
+        },
+      },
+      { parent: this },
+    );
+    new k8s.core.v1.Service(
+      `${name}-canary`,
+      {
+        metadata: { ...meta, name: CANARY_SERVICE_NAME },
+        spec: {
+          clusterIP: "None",
+          // Pod 0 only, and only while it is ready: the other pods resolve this name before they reload.
+          selector: { ...selectorLabels(name), "statefulset.kubernetes.io/pod-name": podName(0) },
+          ports: [{ name: PORT_NAMES.client, port: args.workload.port, targetPort: PORT_NAMES.client }],
         },
       },
       { parent: this },
     );
 
-    this.deployment = new k8s.apps.v1.Deployment(
-      `${name}-deployment`,
+    const annotations = { ...args.podAnnotations, [NO_RELOAD_ANNOTATION]: noReloadHash(this.ini) };
+    this.statefulSet = new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
       {
-        metadata: { ...meta, name: DEPLOYMENT_NAME },
+        metadata: { ...meta, name: STATEFULSET_NAME },
         spec: {
+          serviceName: peers.metadata.name,
           replicas: args.workload.replicas,
+          // Pods start and stop side by side (scaling), but a rolling update still replaces one at a time.
+          podManagementPolicy: "Parallel",
+          updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
           revisionHistoryLimit: 5,
           selector: { matchLabels: selectorLabels(name) },
-          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: ROLLING_SURGE } },
           template: {
-            // No empty map: the API server drops it, and the offline render must show what a real apply keeps.
-            metadata: {
-              labels,
-              ...(Object.keys(args.podAnnotations ?? {}).length > 0
-                ? { annotations: { ...args.podAnnotations } }
-                : {}),
-            },
+            metadata: { labels, annotations },
             spec: podSpec(args, {
               configMap: config.metadata.name,
-              secret: secret.metadata.name,
+              authSecret: auth.metadata.name,
+              exporterSecret: exporterSecret.metadata.name,
               instance: name,
+              canary: canaryDnsName(args.namespace),
               ...(this.certificate ? { tlsSecret: this.certificate.secretName } : {}),
               ...(server ? { serverCa: server.mount } : {}),
             }),
@@ -145,7 +184,6 @@ export class PgBouncer extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-
     const service = new k8s.core.v1.Service(
       `${name}-service`,
       {

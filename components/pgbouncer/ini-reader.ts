@@ -1,8 +1,10 @@
 /**
- * Reads a pgbouncer.ini back (the rendered one, or one from a cluster): the value of one parameter in one
- * section. What the policy pack and the local harness read, each from the text it has.
+ * Reads a pgbouncer.ini back (the rendered one, or one from a cluster): the parameters of one section, or the
+ * value of one. What the policy pack, the pod template's no-reload hash and the local harness read, each from
+ * the text it has. A parameter set twice keeps its last value, as PgBouncer does.
  */
-export function iniParameter(ini: string, section: string, name: string): string | undefined {
+export function iniParameters(ini: string, section: string): Map<string, string> {
+  const found = new Map<string, string>();
   let current = "";
   for (const raw of ini.split("\n")) {
     const line = raw.trim();
@@ -13,7 +15,12 @@ export function iniParameter(ini: string, section: string, name: string): string
       continue;
     }
     const kv = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (kv && current === section && kv[1] === name) return kv[2].trim();
+    if (kv && current === section) found.set(kv[1], kv[2].trim());
   }
-  return undefined;
+  return found;
+}
+
+/** The value of `name` in `section`, or undefined. */
+export function iniParameter(ini: string, section: string, name: string): string | undefined {
+  return iniParameters(ini, section).get(name);
 }

@@ -16,11 +16,16 @@ export interface IniAuth extends IniAuthSettings {
   readonly file: string;
 }
 
-/** Several PgBouncer processes behind one port. */
+/**
+ * Peering (1.19+): `[peers]` to forward cancel requests to the process that owns the query, and what one
+ * process says of itself. The pod's shared ini lists every peer of the fleet and leaves `peer_id` and
+ * `so_reuseport` to each process's script (./pgbouncer-pod.sh); a standalone process (the local harness)
+ * says them here.
+ */
 export interface IniProcess {
-  /** `so_reuseport`: processes share the listening port. */
-  readonly soReuseport: boolean;
-  /** `peer_id` of this process, and `[peers]` to forward cancel requests to the right one (1.19+). */
+  /** `so_reuseport`: processes share the listening port. @default not written */
+  readonly soReuseport?: boolean;
+  /** `peer_id` of this process. @default not written */
   readonly peerId?: number;
   readonly peers?: readonly { readonly id: number; readonly host: string; readonly port?: number }[];
 }
@@ -35,8 +40,11 @@ export interface IniInput {
   readonly auth: IniAuth;
   readonly statsUsers: readonly string[];
   readonly adminUsers: readonly string[];
-  /** Empty strings turn each off (no unix socket, no pidfile, log to stderr). */
-  readonly paths: { readonly unixSocketDir: string; readonly pidfile: string; readonly logfile: string };
+  /**
+   * Empty strings turn each off (no unix socket, no pidfile, log to stderr). Without `unixSocketDir` the ini
+   * names none: each process of a pod says its own (./pgbouncer-pod.sh).
+   */
+  readonly paths: { readonly unixSocketDir?: string; readonly pidfile: string; readonly logfile: string };
   readonly process?: IniProcess;
   /** Both TLS legs: modes, files, protocols. */
   readonly tls: IniTls;
@@ -64,7 +72,9 @@ export function pgbouncerParameters(input: IniInput): [string, Value][] {
   const params: [string, Value][] = [
     ["listen_addr", input.listen.addr],
     ["listen_port", input.listen.port],
-    ["unix_socket_dir", input.paths.unixSocketDir],
+    ...(input.paths.unixSocketDir !== undefined
+      ? [["unix_socket_dir", input.paths.unixSocketDir] as [string, Value]]
+      : []),
     ["pidfile", input.paths.pidfile],
     ["logfile", input.paths.logfile],
     ["auth_type", auth.type],
@@ -128,6 +138,12 @@ export function renderIni(input: IniInput): string {
   // PgBouncer looks auth_dbname up in [databases] and refuses every lookup login ("bouncer config error")
   // when it is not there: route it to the same server.
   const authDb = auth.query?.dbname;
+  const peers = input.process?.peers ?? [];
+  if (peers.length > 0 && !supportsSection(input.version, "peers")) {
+    throw new UnsupportedParameterError("[peers]", input.version, SECTION_SINCE.peers);
+  }
+  // [pgbouncer] comes last: a process's own settings, appended by its script after an %include of this
+  // file, continue that section (a second [pgbouncer] header would reset every setting to its default).
   const lines = [
     "; Rendered by the clipper-pgbouncer Pulumi program; edit the stack settings, not this file.",
     "[databases]",
@@ -135,18 +151,16 @@ export function renderIni(input: IniInput): string {
     ...(authDb !== undefined && authDb !== db.name
       ? [`${authDb} = host=${db.host} port=${db.port} dbname=${authDb}`]
       : []),
+    ...(peers.length > 0
+      ? [
+          "",
+          "[peers]",
+          ...peers.map((p) => `${p.id} = host=${p.host}${p.port !== undefined ? ` port=${p.port}` : ""}`),
+        ]
+      : []),
     "",
     "[pgbouncer]",
     ...params.map(([k, v]) => `${k} = ${v}`),
   ];
-  const peers = input.process?.peers;
-  if (peers && peers.length > 0) {
-    if (!supportsSection(input.version, "peers")) {
-      throw new UnsupportedParameterError("[peers]", input.version, SECTION_SINCE.peers);
-    }
-    lines.push("", "[peers]");
-    for (const p of peers)
-      lines.push(`${p.id} = host=${p.host}${p.port !== undefined ? ` port=${p.port}` : ""}`);
-  }
   return lines.join("\n") + "\n";
 }

@@ -1,12 +1,16 @@
 /**
  * The fixed names of what the component creates: the backend, the runbook and the e2e refer to them, so they
- * never change with a setting. (ConfigMaps and Secrets whose content the pods load at start are auto-named.)
+ * never change with a setting. (The fleet's names, StatefulSet and headless Services: ./fleet.ts. The
+ * exporters' Secret, which the pods read at start, is auto-named and replaced on a change.)
  */
 
 /** The Service's fixed name: the backend's DB_HOST points at it. */
 export const SERVICE_NAME = "pgbouncer";
-/** The Deployment's fixed name, for `kubectl rollout status deployment/pgbouncer` in the runbook. */
-export const DEPLOYMENT_NAME = "pgbouncer";
+/**
+ * The ConfigMap with the shared ini and the Secret with the auth file: updated in place and reloaded by the
+ * pods, so a change of a reloadable setting or of a password rolls nothing.
+ */
+export const AUTH_CONFIG_NAMES = { config: "pgbouncer-config", auth: "pgbouncer-auth" } as const;
 /** The fixed name of the Secret a Vault-issued certificate lives in: a renewal changes its data, not its name. */
 export const TLS_SECRET_NAME = "pgbouncer-tls";
 /** The ConfigMap with the pooler's CA (`ca.crt`), for the backend to verify the pooler with. */

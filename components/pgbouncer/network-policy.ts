@@ -1,6 +1,7 @@
 /**
- * The pooler's NetworkPolicy spec, as plain JSON: the client port only from the backend's pods, the metrics
- * port only from Prometheus, nothing else in; out, DNS and PostgreSQL's port only (./egress.ts).
+ * The pooler's NetworkPolicy spec, as plain JSON: the client port only from the backend's pods and from the
+ * pooler's own pods (a peer forwarding a cancel request), the metrics port only from Prometheus, nothing else
+ * in; out, DNS, PostgreSQL's port, and the pooler's own pods on the client port (./egress.ts).
  */
 import { databasePeer, egressRules } from "./egress";
 import { selectorLabels } from "./pod-layout";
@@ -33,13 +34,23 @@ export function networkPolicySpec(
   return {
     podSelector: { matchLabels: selectorLabels(name) },
     policyTypes: ["Ingress", "Egress"],
-    egress: egressRules(peer, args.database.port, args.network).map((r) => ({
-      to: [...r.to],
-      ports: [...r.ports],
-    })),
+    egress: [
+      ...egressRules(peer, args.database.port, args.network).map((r) => ({
+        to: [...r.to],
+        ports: [...r.ports],
+      })),
+      // A cancel request for a query another replica owns, forwarded to it (one packet, in the clear).
+      {
+        to: [{ podSelector: { matchLabels: selectorLabels(name) } }],
+        ports: [{ protocol: "TCP", port: args.workload.port }],
+      },
+    ],
     ingress: [
       {
-        from: [{ podSelector: { matchLabels: { ...args.network.backendPodSelector } } }],
+        from: [
+          { podSelector: { matchLabels: { ...args.network.backendPodSelector } } },
+          { podSelector: { matchLabels: selectorLabels(name) } },
+        ],
         ports: [{ protocol: "TCP", port: args.workload.port }],
       },
       {

@@ -249,6 +249,13 @@ start_relay() {
   say "relay (pid $relay) forwards cancel requests on port $port to this pod's processes"
 }
 
+# `pgbouncer-pod --process-ini`: print the ini this process would run, and do nothing else (the tests compare
+# the harness's standalone processes with it).
+if [ "${1:-}" = --process-ini ]; then
+  process_ini "$sock"
+  exit 0
+fi
+
 # --- start: generation 1, the mounts as they are ---
 mkdir -p "$applied" "$sock" || exit 1
 gen=1

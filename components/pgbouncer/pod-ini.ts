@@ -1,67 +1,77 @@
 import type { IniAuthSettings } from "../credentials";
-import type { IniInput, IniProcess } from "./ini";
+import { fleetPeers } from "./fleet";
+import type { IniInput } from "./ini";
 import type { PoolerSettings } from "./settings";
-import { podIniTls } from "./tls-ini";
+import { type IniTls, TLS_FILE_NAMES } from "./tls-ini";
 
-/** Where the pod mounts its files. */
+/** Where the pod keeps its files. */
 export const POD_PATHS = {
-  configDir: "/etc/pgbouncer",
+  /** The ConfigMap with the shared ini, as the kubelet mounts (and updates) it. */
+  configDir: "/etc/pgbouncer/config",
+  /** The Secret with the auth file, as the kubelet mounts (and updates) it. */
   authDir: "/etc/pgbouncer/auth",
-  authFile: "/etc/pgbouncer/auth/userlist.txt",
-  /** One unix socket directory per process below it: its exporter's way in, and its peers'. */
+  /** The TLS files (the certificate's Secret and the server CA), one projected volume. */
+  tlsDir: "/etc/pgbouncer/tls",
+  /**
+   * Each PgBouncer container's own folder (an emptyDir, at the same path in every container): its script's
+   * validated snapshots of the mounts, `current` linking to the one PgBouncer runs.
+   */
+  appliedDir: "/var/run/pgbouncer/applied",
+  /** One unix socket folder per process below it, `<runDir>/<process>`: its exporter's way in, and its peers'. */
   runDir: "/var/run/pgbouncer",
 } as const;
+
+/** The validated generation's folder: every file path of the shared ini points into it. */
+export const CURRENT_DIR = `${POD_PATHS.appliedDir}/current`;
+
+/** The shared ini's key in the ConfigMap, and the auth file's in the Secret. */
+export const INI_FILE = "pgbouncer.ini";
+export const AUTH_FILE = "userlist.txt";
 
 /** What the ini of a pod depends on. */
 export type PodIniSettings = Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter" | "tls">;
 
-/** The ini file of process `index` (1-based) in the ConfigMap; a single process keeps `pgbouncer.ini`. */
-export function iniFileName(index: number, processes: number): string {
-  return processes === 1 ? "pgbouncer.ini" : `pgbouncer-${index}.ini`;
-}
-
-/** The unix socket directory of process `index` of a multi-process pod. */
+/** The unix socket directory of process `index` (1-based) of a pod. */
 export function socketDir(index: number): string {
   return `${POD_PATHS.runDir}/${index}`;
 }
 
-/**
- * The ini input of every PgBouncer process of the pod. Each listens on every interface of the pod; no
- * pidfile; logs to stderr. Each process has its own unix socket directory, through which its exporter
- * reaches exactly this process without TLS (see `socketConnectionString`). Several share the port through
- * `so_reuseport`, and their peers forward cancel requests through those sockets (`peer_id`, `[peers]`). The local harness renders from these too (`tools/harness/ini.ts`) and
- * rewrites only version, paths, address and port.
- */
-export function podIniInputs(s: PodIniSettings, auth: IniAuthSettings): IniInput[] {
-  const k = s.workload.processesPerPod;
-  const indexes = Array.from({ length: k }, (_, i) => i + 1);
-  return indexes.map((i) => {
-    const process: IniProcess | undefined =
-      k === 1
-        ? undefined
-        : {
-            soReuseport: true,
-            peerId: i,
-            // A peer's port defaults to 6432, not to listen_port: name it, or a pod on another port loses
-            // every forwarded cancel (its peers' sockets are named after listen_port).
-            peers: indexes.map((j) => ({ id: j, host: socketDir(j), port: s.workload.port })),
-          };
-    return {
-      version: s.workload.version,
-      listen: { addr: "0.0.0.0", port: s.workload.port },
-      database: { name: s.database.name, host: s.database.host, port: s.database.port },
-      pool: s.pool,
-      auth: { ...auth, file: POD_PATHS.authFile },
-      statsUsers: [s.exporter.statsUser],
-      adminUsers: [],
-      paths: { unixSocketDir: socketDir(i), pidfile: "", logfile: "" },
-      ...(process ? { process } : {}),
-      tls: podIniTls(s.tls),
-    };
-  });
+/** The ini's TLS input of a pod: the files of the validated generation. */
+export function podIniTls(tls: PoolerSettings["tls"]): IniTls {
+  return {
+    client: {
+      sslmode: tls.clientSslMode,
+      certFile: `${CURRENT_DIR}/${TLS_FILE_NAMES.cert}`,
+      keyFile: `${CURRENT_DIR}/${TLS_FILE_NAMES.key}`,
+      protocols: tls.protocols,
+    },
+    server: {
+      sslmode: tls.serverSslMode,
+      ...(tls.serverCa ? { caFile: `${CURRENT_DIR}/${TLS_FILE_NAMES.serverCa}` } : {}),
+      protocols: tls.protocols,
+    },
+  };
 }
 
-/** The ini input of the pod's first (or only) process. */
-export function podIniInput(s: PodIniSettings, auth: IniAuthSettings): IniInput {
-  return podIniInputs(s, auth)[0];
+/**
+ * The ini every PgBouncer process of every pod shares (the ConfigMap's `pgbouncer.ini`): listens on every
+ * interface of the pod, no pidfile, logs to stderr, and lists every process of the fleet in `[peers]`, by its
+ * pod's DNS name. It names no unix socket folder and no `peer_id`: each process's script appends its own
+ * (./pgbouncer-pod.sh), after `[pgbouncer]`, which this file ends with. Its file paths point into the
+ * generation the script validated (`CURRENT_DIR`). The local harness renders from it too
+ * (`tools/harness/ini.ts`) and rewrites only addresses, ports and paths.
+ */
+export function podIniInput(s: PodIniSettings, auth: IniAuthSettings, namespace: string): IniInput {
+  return {
+    version: s.workload.version,
+    listen: { addr: "0.0.0.0", port: s.workload.port },
+    database: { name: s.database.name, host: s.database.host, port: s.database.port },
+    pool: s.pool,
+    auth: { ...auth, file: `${CURRENT_DIR}/${AUTH_FILE}` },
+    statsUsers: [s.exporter.statsUser],
+    adminUsers: [],
+    paths: { pidfile: "", logfile: "" },
+    process: { peers: fleetPeers(s.workload, namespace) },
+    tls: podIniTls(s.tls),
+  };
 }

@@ -4,7 +4,6 @@
  * what it mounts. ./pod-spec.ts builds the pod from these.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { iniFileName } from "./pod-ini";
 import type { ExporterSettings, WorkloadSettings } from "./settings";
 
 /** Container port names, shared by the Service, the probes and the scrape config. */
@@ -23,10 +22,10 @@ export function selectorLabels(name: string): Record<string, string> {
 }
 
 /**
- * The preStop hook: keep serving while endpoints drop the pod, then send SIGINT, PgBouncer's
- * `SHUTDOWN WAIT_FOR_SERVERS` in every release (SIGTERM means WAIT_FOR_CLIENTS since 1.23 and an immediate
- * stop before it), and wait for in-flight transactions to finish. The kubelet's SIGTERM only comes after
- * this returns, and `terminationGracePeriodSeconds` bounds the whole.
+ * The preStop hook: keep serving while endpoints drop the pod, then send INT to the container's script
+ * (PID 1), which drains PgBouncer (./pgbouncer-pod.sh: clients served for `drainSeconds`, cancels forwarded
+ * to it, then running transactions finish), and wait until it has exited. The kubelet's SIGTERM only comes
+ * after this returns, and `terminationGracePeriodSeconds` bounds the whole.
  */
 export function preStopCommand(delaySeconds: number): string[] {
   return [
@@ -41,7 +40,6 @@ export interface ProcessLayout {
   /** 1-based. */
   readonly index: number;
   readonly container: string;
-  readonly iniFile: string;
   readonly exporterContainer: string;
   readonly metricsPortName: string;
   readonly metricsPort: number;
@@ -60,7 +58,6 @@ export function processLayout(workload: WorkloadSettings, exporter: ExporterSett
     return {
       index: i,
       container: `pgbouncer${suffix}`,
-      iniFile: iniFileName(i, k),
       exporterContainer: `exporter${suffix}`,
       metricsPortName: i === 1 ? PORT_NAMES.metrics : `${PORT_NAMES.metrics}-${i}`,
       metricsPort: exporter.port + n,
@@ -92,9 +89,15 @@ export interface MountedKey {
 
 /** The names of what the pod mounts. */
 export interface PodNames {
+  /** The shared ini's ConfigMap. */
   readonly configMap: pulumi.Input<string>;
-  readonly secret: pulumi.Input<string>;
+  /** The auth file's Secret. */
+  readonly authSecret: pulumi.Input<string>;
+  /** The exporters' connection strings' Secret. */
+  readonly exporterSecret: pulumi.Input<string>;
   readonly instance: string;
+  /** The canary Service's DNS name, or "" when the pods apply changes at once (one replica). */
+  readonly canary: string;
   /** The client certificate's `kubernetes.io/tls` Secret; set when clients are served TLS. */
   readonly tlsSecret?: pulumi.Input<string>;
   /** The CA PostgreSQL's certificate is verified against; set when the stack names one. */

@@ -14,10 +14,13 @@ export const POD_SCRIPT_NAME = "pgbouncer-pod";
 /** The script's text. */
 export const POD_SCRIPT: string = fs.readFileSync(path.join(__dirname, "pgbouncer-pod.sh"), "utf8");
 
+/** The variable with the pod's name, `<statefulset>-<ordinal>`: the ordinal gives every process its peer_id. */
+export const POD_NAME_ENV = "PGBOUNCER_POD_NAME";
+
 /** What the script is told, through its environment. */
 export interface PodScriptEnv {
-  /** The pod's name, `<statefulset>-<ordinal>`: the ordinal gives every process its peer_id. */
-  readonly podName: string;
+  /** The pod's name; in a pod the downward API gives it ({@link POD_NAME_ENV}). @default not set here */
+  readonly podName?: string;
   /** This process's number, 1-based. */
   readonly process: number;
   /** PgBouncer processes per pod. */
@@ -48,7 +51,7 @@ export interface PodScriptEnv {
 /** The environment variables the script reads, from {@link PodScriptEnv}. */
 export function podScriptEnv(e: PodScriptEnv): Record<string, string> {
   return {
-    PGBOUNCER_POD_NAME: e.podName,
+    ...(e.podName !== undefined ? { [POD_NAME_ENV]: e.podName } : {}),
     PGBOUNCER_PROCESS: String(e.process),
     PGBOUNCER_PROCESSES: String(e.processes),
     PGBOUNCER_LISTEN_ADDR: e.listenAddr,

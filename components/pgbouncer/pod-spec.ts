@@ -1,15 +1,15 @@
 /**
  * The pooler's pod, a pure function of the settings and the names of what it mounts: the containers of each
  * process (./containers.ts), the pod's security context and spread, and its volumes. The component
- * (./component.ts) wires it into the Deployment.
+ * (./component.ts) wires it into the StatefulSet.
  */
-import * as path from "path";
 import type * as k8s from "@pulumi/kubernetes";
-import { exporterContainer, pgbouncerContainer, runVolume } from "./containers";
-import { type PodNames, RUN_AS, SECRET_KEYS, processLayout, selectorLabels } from "./pod-layout";
+import { appliedVolume, exporterContainer, pgbouncerContainer, runVolume } from "./containers";
+import { AUTH_FILE, INI_FILE } from "./pod-ini";
+import { type PodNames, RUN_AS, processLayout, selectorLabels } from "./pod-layout";
 import type { PoolerSettings } from "./settings";
 import { spreadConstraints } from "./spread";
-import { TLS_PATHS, TLS_SECRET_KEYS } from "./tls-ini";
+import { TLS_FILE_NAMES, TLS_SECRET_KEYS } from "./tls-ini";
 
 /** The pod spec, a pure function of the settings and the names of what it mounts. */
 export function podSpec(
@@ -32,19 +32,17 @@ export function podSpec(
     },
     topologySpreadConstraints: spreadConstraints(workload, selectorLabels(names.instance)),
     containers: [
-      ...layout.map((p) => pgbouncerContainer(p, layout, args, tlsFiles)),
-      ...layout.map((p) => exporterContainer(p, exporter, names.secret)),
+      ...layout.map((p) => pgbouncerContainer(p, layout, args, tlsFiles, { canary: names.canary })),
+      ...layout.map((p) => exporterContainer(p, exporter, names.exporterSecret)),
     ],
     volumes: [
-      {
-        name: "config",
-        configMap: { name: names.configMap, items: layout.map((p) => ({ key: p.iniFile, path: p.iniFile })) },
-      },
+      // Whole folders, never subPath: the kubelet updates them in place, and the script reloads a change.
+      { name: "config", configMap: { name: names.configMap, items: [{ key: INI_FILE, path: INI_FILE }] } },
       {
         name: "auth",
         secret: {
-          secretName: names.secret,
-          items: [{ key: SECRET_KEYS.authFile, path: SECRET_KEYS.authFile }],
+          secretName: names.authSecret,
+          items: [{ key: AUTH_FILE, path: AUTH_FILE }],
           defaultMode: 0o440,
         },
       },
@@ -55,6 +53,12 @@ export function podSpec(
       ...layout.map((p) => ({
         name: runVolume(p.index),
         emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
+      })),
+      // Each script's validated copies of the mounts (a generation or two of an ini, an auth file and the TLS
+      // files) and its check's log.
+      ...layout.map((p) => ({
+        name: appliedVolume(p.index),
+        emptyDir: { medium: "Memory", sizeLimit: "4Mi" },
       })),
     ],
   };
@@ -69,15 +73,15 @@ function tlsSources(names: PodNames): k8s.types.input.core.v1.VolumeProjection[]
             secret: {
               name: names.tlsSecret,
               items: [
-                { key: TLS_SECRET_KEYS.cert, path: path.basename(TLS_PATHS.certFile) },
-                { key: TLS_SECRET_KEYS.key, path: path.basename(TLS_PATHS.keyFile) },
+                { key: TLS_SECRET_KEYS.cert, path: TLS_FILE_NAMES.cert },
+                { key: TLS_SECRET_KEYS.key, path: TLS_FILE_NAMES.key },
               ],
             },
           },
         ]
       : [];
   const ca = names.serverCa;
-  const caItems = ca ? [{ key: ca.key, path: path.basename(TLS_PATHS.serverCaFile) }] : [];
+  const caItems = ca ? [{ key: ca.key, path: TLS_FILE_NAMES.serverCa }] : [];
   const server =
     ca === undefined
       ? []

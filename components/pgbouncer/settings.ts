@@ -27,7 +27,7 @@ import { OLDEST_SECURE, compareVersions, isVersion } from "./versions";
 
 /** Where these settings are written in plaintext (a value from a Pulumi secret is refused there). */
 const INI = "pgbouncer.ini, in the pooler's ConfigMap";
-const POD_SPEC = "the pooler's Deployment (its pod spec)";
+const POD_SPEC = "the pooler's StatefulSet (its pod spec)";
 
 const SECONDS_DAY = [0, 86400] as const;
 const IMAGE_REPO = /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
@@ -159,7 +159,7 @@ export const RESOURCES = section(
 );
 export type ResourceSettings = Infer<typeof RESOURCES.shape>;
 
-/** The PgBouncer Deployment. */
+/** The PgBouncer StatefulSet. */
 export const WORKLOAD = section(
   {
     /** Image repository; the tag is `version`. @default ghcr.io/cloudnative-pg/pgbouncer */
@@ -191,10 +191,36 @@ export const WORKLOAD = section(
      */
     preStopDelaySeconds: int(0, 300).default(10),
     /**
-     * Hard deadline for the pod to stop; in-flight transactions get what is left after the preStop delay.
-     * @default 120
+     * After the preStop delay, how long a draining pod keeps serving its connected clients (PgBouncer's
+     * `SHUTDOWN WAIT_FOR_CLIENTS`, cancel requests still forwarded to it) before it pauses them: running
+     * transactions then finish, and the clients left see their connection closed between transactions.
+     * @default 30
+     */
+    drainSeconds: int(0, 3600).default(30),
+    /**
+     * Hard deadline for the pod to stop: the preStop delay, the drain, then what in-flight transactions need
+     * to finish. @default 120
      */
     terminationGracePeriodSeconds: int(1, 3600).default(120),
+    /**
+     * How often each PgBouncer container compares its mounted config, auth file and TLS files with what it
+     * runs, and reloads a validated change (the kubelet updates the mounts in place, after its sync period).
+     * @default 10
+     */
+    reloadCheckSeconds: int(1, 300).default(10),
+    /**
+     * How long a change waits on pods other than the canary (`pgbouncer-0`, which applies it at once); they
+     * then apply it only while the canary is ready. A change that breaks the canary's server logins or that
+     * PgBouncer refuses makes the canary unready, and the others keep what they run.
+     * @default 60
+     */
+    canaryHoldSeconds: int(0, 3600).default(60),
+    /**
+     * How long a process stays unready after a server login that a restarting PostgreSQL does not explain
+     * (a refused password, a certificate or TLS error, a host that does not resolve).
+     * @default 10
+     */
+    serverLoginFailureSeconds: int(1, 600).default(10),
     /** Node label the replicas are spread over. @default kubernetes.io/hostname */
     spreadTopologyKey: string(/^[a-z0-9./-]+$/, "a node label key").default("kubernetes.io/hostname"),
     /**
@@ -222,11 +248,12 @@ export const WORKLOAD = section(
             `CVE-2026-6664..6667)`,
         );
       }
-      if (w.terminationGracePeriodSeconds < w.preStopDelaySeconds + 10) {
+      if (w.terminationGracePeriodSeconds < w.preStopDelaySeconds + w.drainSeconds + 10) {
         c.add(
           "terminationGracePeriodSeconds",
           `is ${w.terminationGracePeriodSeconds}; must be at least ${c.key("preStopDelaySeconds")} ` +
-            `(${w.preStopDelaySeconds}) + 10, or in-flight transactions are killed`,
+            `(${w.preStopDelaySeconds}) + ${c.key("drainSeconds")} (${w.drainSeconds}) + 10, or in-flight ` +
+            `transactions are killed`,
         );
       }
       if (w.zoneSpread && w.spreadTopologyKey === ZONE_TOPOLOGY_KEY) {
@@ -286,7 +313,7 @@ export type NetworkSettings = Infer<typeof NETWORK.shape>;
 
 /** What one stack sets for the pooler: the PgBouncer component's settings, by config key. */
 export const POOLER_SETTINGS = {
-  /** The PgBouncer Deployment (config key `pgbouncer`). */
+  /** The PgBouncer StatefulSet (config key `pgbouncer`). */
   workload: WORKLOAD.fromKey("pgbouncer"),
   pool: POOL,
   database: DATABASE,

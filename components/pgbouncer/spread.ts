@@ -5,8 +5,8 @@
  */
 /** The well-known zone label of cloud nodes. */
 export const ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone";
-/** The label the Deployment controller puts on each revision's pods. */
-export const REVISION_LABEL = "pod-template-hash";
+/** The label the StatefulSet controller puts on each revision's pods. */
+export const REVISION_LABEL = "controller-revision-hash";
 
 export type WhenUnsatisfiable = "DoNotSchedule" | "ScheduleAnyway";
 export type NodeInclusionPolicy = "Honor" | "Ignore";
@@ -33,7 +33,7 @@ export interface SpreadSettings {
  * The pod template's spread: one constraint over `spreadTopologyKey` (`spreadWhenUnsatisfiable`), plus a
  * soft one over zones when `zoneSpread` is set. Every constraint counts only nodes the pod may use
  * (`nodeTaintsPolicy: Honor`, so cordoned, NotReady and tainted nodes are no domains;
- * `nodeAffinityPolicy: Honor`, spelled out) and only pods of the same revision (`pod-template-hash`), so
+ * `nodeAffinityPolicy: Honor`, spelled out) and only pods of the same revision (`controller-revision-hash`), so
  * a rolling update spreads the new pods instead of counting the old ones it is about to delete.
  */
 export function spreadConstraints(

@@ -129,11 +129,6 @@ const TLS_FIELDS = {
   protocols: string(/^[a-z0-9.,]+$/, "a comma-separated list of TLS versions").default(
     TLS_PROTOCOLS.join(","),
   ),
-  /**
-   * How often the PgBouncer container looks for a renewed certificate (the kubelet swaps the mounted
-   * Secret's files) and reloads PgBouncer, which keeps open connections. @default 10
-   */
-  reloadCheckSeconds: int(1, 300).default(10).landsIn("the pooler's Deployment (its pod spec)"),
 };
 
 type TlsRead = Infer<typeof TLS_FIELDS>;

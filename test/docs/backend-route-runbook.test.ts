@@ -8,7 +8,7 @@ import * as path from "path";
 import { BACKEND_ROUTE_DEFAULTS, FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
 import { ConfigError } from "../../components/common";
 import { ALERT_NAMES, deriveThresholds } from "../../components/monitoring";
-import { DEPLOYMENT_NAME, SERVICE_NAME, settingsPoolBudget } from "../../components/pgbouncer";
+import { SERVICE_NAME, STATEFULSET_NAME, podName, settingsPoolBudget } from "../../components/pgbouncer";
 import { type StackSettings, parseSettings, loadStackSettings } from "../../stacks/settings";
 import {
   PROJECT_DIR,
@@ -86,10 +86,12 @@ describe("docs/runbook.md matches the code", () => {
 
   it("names the objects, containers, namespaces and ports the program deploys", () => {
     const deployments = new Set(all(/deployment\/([a-z0-9-]+)/).map((m) => m[1]));
-    assert.deepStrictEqual(
-      [...deployments].sort(),
-      [BACKEND_ROUTE_DEFAULTS.deploymentName, DEPLOYMENT_NAME].sort(),
-    );
+    assert.deepStrictEqual([...deployments], [BACKEND_ROUTE_DEFAULTS.deploymentName]);
+    const statefulSets = new Set(all(/statefulset\/([a-z0-9-]+)/).map((m) => m[1]));
+    assert.deepStrictEqual([...statefulSets], [STATEFULSET_NAME]);
+    const replicas = Math.max(...Object.values(settings).map((s) => s.workload.replicas));
+    const pods = Array.from({ length: replicas }, (_, i) => podName(i));
+    for (const m of all(/pod\/([a-z0-9-]+)/)) assert.ok(pods.includes(m[1]), `pod/${m[1]}`);
     for (const m of all(/svc\/([a-z0-9-]+)/)) assert.strictEqual(m[1], SERVICE_NAME);
     for (const m of all(/configmap ([a-z0-9][a-z0-9-]*)/))
       assert.strictEqual(m[1], BACKEND_ROUTE_DEFAULTS.configMapName);
@@ -100,7 +102,7 @@ describe("docs/runbook.md matches the code", () => {
     const namespaces = Object.values(settings).map((s) => s.namespace);
     for (const m of all(/-n ([a-z0-9-]+)/)) assert.ok(namespaces.includes(m[1]), `-n ${m[1]}`);
 
-    const deployment = prod.resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
+    const deployment = prod.resources.find((r) => r.type === "kubernetes:apps/v1:StatefulSet")!;
     const containers = (deployment.inputs as any).spec.template.spec.containers.map(
       (c: any) => c.name as string,
     );
@@ -109,7 +111,7 @@ describe("docs/runbook.md matches the code", () => {
     for (const c of quoted) assert.ok(containers.includes(c), `-c ${c}`);
 
     const p = settings.prod;
-    for (const m of all(/port-forward (?:deployment|svc)\/[a-z-]+ \d+:(\d+)/)) {
+    for (const m of all(/port-forward (?:pod|svc)\/[a-z0-9-]+ \d+:(\d+)/)) {
       assert.ok([p.workload.port, p.exporter.port].includes(Number(m[1])), `port ${m[1]}`);
     }
     assert.ok(FLAT.includes(`client port ${p.workload.port}, metrics port ${p.exporter.port}`));

@@ -33,7 +33,7 @@ describe("docs/runbook.md, Maintenance, matches the code", () => {
       assert.strictEqual(found.length, 1, type);
       return found[0].inputs as any;
     };
-    deployment = find("kubernetes:apps/v1:Deployment");
+    deployment = find("kubernetes:apps/v1:StatefulSet");
     pdb = find("kubernetes:policy/v1:PodDisruptionBudget");
   });
 
@@ -41,7 +41,7 @@ describe("docs/runbook.md, Maintenance, matches the code", () => {
     for (const h of ["Node drain", "Cluster upgrade", "Zone outage", "Why the spread is what it is"]) {
       assert.match(SECTION, new RegExp(`^### ${h}$`, "m"), h);
     }
-    for (const cmd of ["get pdb", "rollout status deployment/pgbouncer", "-o wide", "drain <node>"]) {
+    for (const cmd of ["get pdb", "rollout status statefulset/pgbouncer", "-o wide", "drain <node>"]) {
       assert.ok(SECTION.includes(cmd), cmd);
     }
   });
@@ -82,8 +82,12 @@ describe("docs/runbook.md, Maintenance, matches the code", () => {
     assert.strictEqual(replicas.size, 1);
     assert.ok(FLAT.includes(`\`pgbouncer.replicas\` pods (${[...replicas][0]} in both stacks)`));
     assert.ok(FLAT.includes(`PodDisruptionBudget with \`maxUnavailable: ${pdb.spec.maxUnavailable}\``));
-    const r = deployment.spec.strategy.rollingUpdate;
-    assert.ok(FLAT.includes(`(\`maxUnavailable: ${r.maxUnavailable}\`, \`maxSurge: ${r.maxSurge}\`)`));
+    // A StatefulSet replaces one pod at a time, each once the old one has gone: no surge to quote.
+    assert.strictEqual(deployment.spec.updateStrategy.rollingUpdate.maxUnavailable, 1);
+    assert.ok(
+      FLAT.includes("replaces one pod at a time, highest ordinal first, each once the old one has drained"),
+    );
+    assert.ok(FLAT.includes(`\`pgbouncer.drainSeconds\` (${settings.prod.workload.drainSeconds} s)`));
     const w = settings.prod.workload;
     assert.ok(FLAT.includes(`(< ${w.resources.cpuRequest} request)`), "the CPU request of the measured case");
     assert.ok(FLAT.includes(`\`pgbouncer.preStopDelaySeconds\` (${w.preStopDelaySeconds} s)`));

@@ -161,9 +161,9 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     assert.match(tls[0].message, /server_tls_sslmode is prefer; production needs verify-ca or verify-full/);
   });
 
-  it("reports a prod Deployment with one replica and a plaintext password env var", async () => {
+  it("reports a prod StatefulSet with one replica and a plaintext password env var", async () => {
     const found = await analyze("prod", (rs) => {
-      const d = rs.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
+      const d = rs.find((r) => r.type === "kubernetes:apps/v1:StatefulSet")!;
       const spec = (
         d.inputs as { spec: { replicas: number; template: { spec: { containers: { env?: unknown[] }[] } } } }
       ).spec;
@@ -175,10 +175,10 @@ describe("policy pack through the CrossGuard analyzer protocol", function () {
     assert.ok(policies.has("no-plaintext-secrets"), JSON.stringify(found));
   });
 
-  it("reports a prod Deployment whose spread counts cordoned nodes (the spread that stranded a replica)", async () => {
+  it("reports a prod StatefulSet whose spread counts cordoned nodes (the spread that stranded a replica)", async () => {
     const workload = loadStackSettings("prod").workload;
     const found = await analyze("prod", (rs) => {
-      const d = rs.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
+      const d = rs.find((r) => r.type === "kubernetes:apps/v1:StatefulSet")!;
       const pod = (d.inputs as { spec: { template: { spec: { topologySpreadConstraints: unknown } } } }).spec
         .template.spec;
       pod.topologySpreadConstraints = strandingSpreadConstraints(workload, selectorLabels("pgbouncer"));

@@ -139,7 +139,7 @@ for (const stack of ["staging", "prod"]) {
       });
 
       it("keeps the pooler deployed, so going back to pgbouncer is one setting away", () => {
-        assert.ok(run.resources.some((r) => r.type === "kubernetes:apps/v1:Deployment"));
+        assert.ok(run.resources.some((r) => r.type === "kubernetes:apps/v1:StatefulSet"));
       });
     });
   });

@@ -75,7 +75,7 @@ function one(resources: readonly PolicyInputResource[], type: string): PolicyInp
   return found[0];
 }
 
-const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+const WORKLOAD = "kubernetes:apps/v1:StatefulSet";
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 
 function mutate(resources: readonly PolicyInputResource[], type: string, change: (props: any) => void) {
@@ -133,7 +133,7 @@ describe("policy pack", () => {
       const s = loadStackSettings("prod");
       const peak = poolBudget({
         replicas: s.workload.replicas,
-        surge: 1,
+        surge: 0,
         processesPerPod: 1,
         serverCapPerProcess: s.pool.maxDbConnections,
         postgresMaxConnections: 0,
@@ -157,11 +157,31 @@ describe("policy pack", () => {
       );
     });
 
-    it("fails when the Deployment's replicas grow past the budget", () => {
-      const grown = mutate(stacks.prod, DEPLOYMENT, (p) => (p.spec.replicas = 10));
+    it("fails when the StatefulSet's replicas grow past the budget", () => {
+      const grown = mutate(stacks.prod, WORKLOAD, (p) => (p.spec.replicas = 10));
       assert.match(
         violations((r) => checkPoolBudget(grown, limitsOf("prod"), r)).join("\n"),
-        /\(10 replicas \+ 1 surge pod\)/,
+        /StatefulSet pgbouncer: the pool budget does not fit PostgreSQL: 10 replicas x 1 process\(es\)/,
+      );
+    });
+
+    it("counts a Deployment's surge pods, were the pooler one (the budget it ran before)", () => {
+      const asDeployment = stacks.prod.map((r) =>
+        r.type === WORKLOAD
+          ? {
+              ...r,
+              type: "kubernetes:apps/v1:Deployment",
+              props: { ...structuredClone(r.props), spec: { ...structuredClone(r.props.spec), replicas: 3 } },
+            }
+          : r,
+      );
+      const s = loadStackSettings("prod");
+      // 3 replicas + 1 surge pod (25% of 3, rounded up) x 50 = 200: over prod's 180
+      assert.match(
+        violations((r) => checkPoolBudget(asDeployment, limitsOf("prod"), r)).join("\n"),
+        new RegExp(
+          `Deployment pgbouncer: .*\\(3 replicas \\+ 1 surge pod\\) x 1 process\\(es\\) per pod x ${s.pool.maxDbConnections}`,
+        ),
       );
     });
 
@@ -175,8 +195,13 @@ describe("policy pack", () => {
       );
     });
 
-    it("counts maxSurge as Kubernetes does", () => {
-      const d = (strategy: unknown) => ({ type: DEPLOYMENT, name: "d", props: { spec: { strategy } } });
+    it("counts maxSurge as Kubernetes does, and none for a StatefulSet", () => {
+      const d = (strategy: unknown) => ({
+        type: "kubernetes:apps/v1:Deployment",
+        name: "d",
+        props: { spec: { strategy } },
+      });
+      assert.strictEqual(surgePods({ type: WORKLOAD, name: "s", props: { spec: {} } }, 4), 0);
       assert.strictEqual(surgePods(d({ rollingUpdate: { maxSurge: 2 } }), 4), 2);
       assert.strictEqual(surgePods(d({ rollingUpdate: { maxSurge: "50%" } }), 3), 2);
       assert.strictEqual(surgePods(d(undefined), 4), 1);
@@ -191,7 +216,7 @@ describe("policy pack", () => {
   });
 
   describe("restricted-pod-security", () => {
-    const deployment = () => one(stacks.prod, DEPLOYMENT);
+    const deployment = () => one(stacks.prod, WORKLOAD);
     it("passes on the PgBouncer Deployment", () => {
       assert.deepStrictEqual(
         violations((r) => checkRestrictedPod(deployment(), r)),
@@ -263,8 +288,8 @@ describe("policy pack", () => {
     ];
     for (const [what, change, pattern] of breaches) {
       it(`fails on ${what}`, () => {
-        const broken = mutate(stacks.prod, DEPLOYMENT, (p) => change(p.spec.template.spec));
-        assert.match(violations((r) => checkRestrictedPod(one(broken, DEPLOYMENT), r)).join("\n"), pattern);
+        const broken = mutate(stacks.prod, WORKLOAD, (p) => change(p.spec.template.spec));
+        assert.match(violations((r) => checkRestrictedPod(one(broken, WORKLOAD), r)).join("\n"), pattern);
       });
     }
 
@@ -293,11 +318,11 @@ describe("policy pack", () => {
     it("fails on a password-like env var set to a literal", () => {
       const broken = mutate(
         stacks.prod,
-        DEPLOYMENT,
+        WORKLOAD,
         (p) => (p.spec.template.spec.containers[0].env = [{ name: "DB_PASSWORD", value: "hunter2" }]),
       );
       assert.match(
-        violations((r) => checkNoPlaintextSecrets(one(broken, DEPLOYMENT), r)).join("\n"),
+        violations((r) => checkNoPlaintextSecrets(one(broken, WORKLOAD), r)).join("\n"),
         /sets DB_PASSWORD to a literal; use valueFrom.secretKeyRef/,
       );
     });
@@ -345,7 +370,7 @@ describe("policy pack", () => {
       );
     });
     it(`fails below ${MIN_PROD_REPLICAS} replicas`, () => {
-      const one_ = mutate(stacks.prod, DEPLOYMENT, (p) => (p.spec.replicas = MIN_PROD_REPLICAS - 1));
+      const one_ = mutate(stacks.prod, WORKLOAD, (p) => (p.spec.replicas = MIN_PROD_REPLICAS - 1));
       assert.match(
         violations((r) => checkProductionAvailability(one_, r)).join("\n"),
         /replica\(s\) in production/,
@@ -371,9 +396,9 @@ describe("policy pack", () => {
   describe("prod-spread-cannot-strand", () => {
     const prodWorkload = () => loadStackSettings("prod").workload;
     const withSpread = (stack: string, spread: unknown) =>
-      mutate(stacks[stack], DEPLOYMENT, (p) => (p.spec.template.spec.topologySpreadConstraints = spread));
+      mutate(stacks[stack], WORKLOAD, (p) => (p.spec.template.spec.topologySpreadConstraints = spread));
     const found = (resources: readonly PolicyInputResource[]) =>
-      violations((r) => checkSpreadCannotStrand(one(resources, DEPLOYMENT), r));
+      violations((r) => checkSpreadCannotStrand(one(resources, WORKLOAD), r));
 
     for (const stack of ["staging", "prod"]) {
       it(`passes on ${stack} as deployed`, () => {
@@ -392,7 +417,7 @@ describe("policy pack", () => {
     it("fails on the spread that stranded a replica (DoNotSchedule, nodeTaintsPolicy left unset)", () => {
       const old = strandingSpreadConstraints(prodWorkload(), selectorLabels("pgbouncer"));
       assert.deepStrictEqual(found(withSpread("prod", old)), [
-        "Deployment pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeTaintsPolicy " +
+        "StatefulSet pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeTaintsPolicy " +
           "unset (Ignore), so cordoned and tainted nodes count as empty domains and a pod a node drain evicts " +
           "can stay Pending; set nodeTaintsPolicy: Honor, or whenUnsatisfiable: ScheduleAnyway",
       ]);
@@ -406,7 +431,7 @@ describe("policy pack", () => {
       );
       const ignoresAffinity = [{ ...c, nodeTaintsPolicy: "Honor", nodeAffinityPolicy: "Ignore" }];
       assert.deepStrictEqual(found(withSpread("prod", ignoresAffinity)), [
-        "Deployment pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeAffinityPolicy " +
+        "StatefulSet pgbouncer: the DoNotSchedule spread over kubernetes.io/hostname has nodeAffinityPolicy " +
           "Ignore, so nodes the pod may not use count as empty domains and a pod a node drain evicts can stay " +
           "Pending; set nodeAffinityPolicy: Honor (the default)",
       ]);
@@ -437,7 +462,7 @@ describe("policy pack", () => {
 
     it("fails on authFileSecret verifier, naming the user and the fix", () => {
       assert.deepStrictEqual(found(verifierStacks.prod), [
-        "Deployment pgbouncer: the auth file holds a SCRAM verifier for clipper_app, so PgBouncer can log in " +
+        "StatefulSet pgbouncer: the auth file holds a SCRAM verifier for clipper_app, so PgBouncer can log in " +
           "to PostgreSQL as clipper_app only with the keys of a client's finished SCRAM login: one wrong " +
           "password as the first login after a start locks every later login out until PgBouncer restarts. " +
           "Set credentials.authFileSecret: password (the default) and store the password in Vault",
@@ -456,7 +481,7 @@ describe("policy pack", () => {
     it("reports an auth file it cannot read rather than passing it", () => {
       const gone = stacks.prod.filter((r) => r.type !== SECRET);
       assert.deepStrictEqual(found(gone), [
-        "Deployment pgbouncer: its auth file (Secret key userlist.txt) could not be read, so whether " +
+        "StatefulSet pgbouncer: its auth file (Secret key userlist.txt) could not be read, so whether " +
           "PgBouncer's server login needs a client's SCRAM keys cannot be told",
       ]);
     });
@@ -517,7 +542,7 @@ describe("policy pack", () => {
     }
 
     it("a violation in prod reaches the report: one replica, and a budget PostgreSQL cannot hold", async () => {
-      const broken = mutate(stacks.prod, DEPLOYMENT, (p) => (p.spec.replicas = 1));
+      const broken = mutate(stacks.prod, WORKLOAD, (p) => (p.spec.replicas = 1));
       const found = await runPack(broken, { postgresMaxConnections: 30, postgresReservedConnections: 3 });
       assert.ok(
         found.some((m) => m.startsWith("prod-replicas-and-pdb:")),
@@ -534,12 +559,12 @@ describe("policy pack", () => {
       const old = strandingSpreadConstraints(workload, selectorLabels("pgbouncer"));
       const broken = mutate(
         stacks.prod,
-        DEPLOYMENT,
+        WORKLOAD,
         (p) => (p.spec.template.spec.topologySpreadConstraints = old),
       );
       const found = await runPack(broken);
       assert.strictEqual(found.length, 1, found.join("\n"));
-      assert.match(found[0], /^prod-spread-cannot-strand: Deployment pgbouncer: the DoNotSchedule spread/);
+      assert.match(found[0], /^prod-spread-cannot-strand: StatefulSet pgbouncer: the DoNotSchedule spread/);
     });
 
     it("a prod auth file with the application user's verifier reaches the report, and only that", async () => {
@@ -547,7 +572,7 @@ describe("policy pack", () => {
       assert.strictEqual(found.length, 1, found.join("\n"));
       assert.match(
         found[0],
-        /^prod-server-login-without-client-proof: Deployment pgbouncer: the auth file holds a SCRAM verifier for clipper_app/,
+        /^prod-server-login-without-client-proof: StatefulSet pgbouncer: the auth file holds a SCRAM verifier for clipper_app/,
       );
       assert.deepStrictEqual(await runPack(verifierStacks.staging), [], "staging may choose the verifier");
     });
@@ -555,13 +580,13 @@ describe("policy pack", () => {
     it("prod's images, pinned by tag only as shipped, get the advisory, once per container", async () => {
       const found = await runPack(stacks.prod, {}, true);
       assert.deepStrictEqual(found, [
-        "prod-images-by-digest: Deployment pgbouncer: container pgbouncer runs ghcr.io/cloudnative-pg/pgbouncer:1.25.2, " +
+        "prod-images-by-digest: StatefulSet pgbouncer: container pgbouncer runs ghcr.io/cloudnative-pg/pgbouncer:1.25.2, " +
           "pinned by tag only; a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves",
-        "prod-images-by-digest: Deployment pgbouncer: container exporter runs prometheuscommunity/pgbouncer-exporter:v0.12.1, " +
+        "prod-images-by-digest: StatefulSet pgbouncer: container exporter runs prometheuscommunity/pgbouncer-exporter:v0.12.1, " +
           "pinned by tag only; a tag can be moved. Set pgbouncer.digest / exporter.digest to the digest your registry serves",
       ]);
       const digest = `sha256:${"ab".repeat(32)}`;
-      const pinned = mutate(stacks.prod, DEPLOYMENT, (p) => {
+      const pinned = mutate(stacks.prod, WORKLOAD, (p) => {
         for (const c of p.spec.template.spec.containers) c.image = `${c.image}@${digest}`;
       });
       assert.deepStrictEqual(await runPack(pinned, {}, true), []);
@@ -577,9 +602,9 @@ describe("policy pack", () => {
       assert.deepStrictEqual(await runPack(weak("require", "verify-ca")), [], "verify-ca is the floor");
       const found = await runPack(weak("prefer", "require"));
       assert.deepStrictEqual(found, [
-        "prod-tls-both-legs: Deployment pgbouncer: client_tls_sslmode is prefer; production needs require, or the " +
+        "prod-tls-both-legs: StatefulSet pgbouncer: client_tls_sslmode is prefer; production needs require, or the " +
           "application's password crosses the pod network in the clear (tls.clientSslMode)",
-        "prod-tls-both-legs: Deployment pgbouncer: server_tls_sslmode is require; production needs verify-ca or " +
+        "prod-tls-both-legs: StatefulSet pgbouncer: server_tls_sslmode is require; production needs verify-ca or " +
           "verify-full, or whoever answers for the database's address gets the server logins (tls.serverSslMode " +
           "and tls.serverCa)",
       ]);
@@ -607,7 +632,7 @@ describe("policy pack", () => {
     });
 
     it("staging is not held to the production rules", async () => {
-      const single = mutate(stacks.staging, DEPLOYMENT, (p) => {
+      const single = mutate(stacks.staging, WORKLOAD, (p) => {
         p.spec.replicas = 1;
         p.spec.template.spec.topologySpreadConstraints = strandingSpreadConstraints(
           { spreadTopologyKey: "kubernetes.io/hostname" },

@@ -50,7 +50,7 @@ for (const stack of ["staging", "prod"]) {
         "clipper:pgbouncer:PgBouncer",
         "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Secret",
-        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:StatefulSet",
         "kubernetes:core/v1:Service",
         "kubernetes:policy/v1:PodDisruptionBudget",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
@@ -158,7 +158,7 @@ describe("the program refuses bad settings before registering anything", () => {
     [
       "an impossible pool budget",
       { "clipper-pgbouncer:pgbouncer": JSON.stringify({ replicas: 4 }) },
-      /pool budget does not fit PostgreSQL: \(4 replicas \+ 1 surge pod\) x 1 process\(es\) per pod x 50 server connections per process = 250/,
+      /pool budget does not fit PostgreSQL: 4 replicas x 1 process\(es\) per pod x 50 server connections per process = 200/,
     ],
   ];
   for (const [what, config, message] of cases) {

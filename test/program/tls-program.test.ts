@@ -34,7 +34,12 @@ function resource(r: OfflineRun, type: string, name: string): any {
 }
 
 function podSpec(r: OfflineRun): any {
-  return resource(r, "kubernetes:apps/v1:Deployment", "pgbouncer-deployment").spec.template.spec;
+  return resource(r, "kubernetes:apps/v1:StatefulSet", "pgbouncer-statefulset").spec.template.spec;
+}
+
+/** The labels that select the pooler's pods. */
+function podSpecSelector(r: OfflineRun): Record<string, string> {
+  return resource(r, "kubernetes:apps/v1:StatefulSet", "pgbouncer-statefulset").spec.selector.matchLabels;
 }
 
 function ini(r: OfflineRun): string {
@@ -92,15 +97,15 @@ describe("TLS through the program", () => {
       assert.strictEqual(ca.data["ca.crt"], prod.outputs.caBundle);
     });
 
-    it("renders both legs in the ini, with the files the pod mounts from one projected volume", () => {
+    it("renders both legs in the ini, with the files of the pod's validated copy of one projected volume", () => {
       const text = ini(prod);
       for (const line of [
         "client_tls_sslmode = require",
-        "client_tls_cert_file = /etc/pgbouncer/tls/tls.crt",
-        "client_tls_key_file = /etc/pgbouncer/tls/tls.key",
+        "client_tls_cert_file = /var/run/pgbouncer/applied/current/tls.crt",
+        "client_tls_key_file = /var/run/pgbouncer/applied/current/tls.key",
         "client_tls_protocols = tlsv1.2,tlsv1.3",
         "server_tls_sslmode = verify-full",
-        "server_tls_ca_file = /etc/pgbouncer/tls/server-ca.crt",
+        "server_tls_ca_file = /var/run/pgbouncer/applied/current/server-ca.crt",
         "server_tls_protocols = tlsv1.2,tlsv1.3",
       ]) {
         assert.ok(text.split("\n").includes(line), `${line} missing from:\n${text}`);
@@ -127,7 +132,7 @@ describe("TLS through the program", () => {
       assert.deepStrictEqual(prod.outputs.caRef, { kind: "ConfigMap", name: "pgbouncer-ca", key: "ca.crt" });
     });
 
-    it("lets the pods out to DNS and PostgreSQL's port only", () => {
+    it("lets the pods out to DNS, PostgreSQL's port and their peers' client port only", () => {
       const np = resource(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "pgbouncer-netpol");
       assert.deepStrictEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
       assert.deepStrictEqual(np.spec.egress, [
@@ -151,6 +156,10 @@ describe("TLS through the program", () => {
             },
           ],
           ports: [{ protocol: "TCP", port: 5432 }],
+        },
+        {
+          to: [{ podSelector: { matchLabels: podSpecSelector(prod) } }],
+          ports: [{ protocol: "TCP", port: 6432 }],
         },
       ]);
     });
@@ -200,11 +209,12 @@ describe("TLS through the program", () => {
     });
   });
 
-  it("clients without TLS: no certificate, PgBouncer run directly only when no TLS file is mounted", async () => {
+  it("clients without TLS: no certificate, and the script watches no TLS folder when none is mounted", async () => {
     const r = await run("staging", { tls: { clientSslMode: "disable" } });
     assert.match(ini(r), /^client_tls_sslmode = disable$/m);
     assert.doesNotMatch(ini(r), /client_tls_cert_file/);
-    assert.deepStrictEqual(podSpec(r).containers[0].command, ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]);
+    const env = podSpec(r).containers[0].env.find((e: any) => e.name === "PGBOUNCER_SOURCES");
+    assert.strictEqual(env.value, "/etc/pgbouncer/config /etc/pgbouncer/auth");
     assert.ok(!podSpec(r).volumes.some((v: any) => v.name === "tls"));
     assert.strictEqual(r.outputs.sslMode, "disable");
   });

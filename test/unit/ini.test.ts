@@ -11,7 +11,7 @@ import {
 import { loadStackSettings } from "../../stacks/settings";
 
 const prod = loadStackSettings("prod");
-const prodInput: IniInput = podIniInput(prod, { type: "scram-sha-256" });
+const prodInput: IniInput = podIniInput(prod, { type: "scram-sha-256" }, prod.namespace);
 
 /** The `[pgbouncer]` section as a map. */
 function params(ini: string): Map<string, string> {
@@ -72,11 +72,11 @@ describe("pgbouncer.ini renderer", () => {
     );
   });
 
-  it("turns off the pidfile and logfile in the pod (read-only root filesystem); the socket has its own dir", () => {
+  it("turns off the pidfile and logfile in the pod (read-only root filesystem); each process's script names its socket", () => {
     const p = params(renderIni(prodInput));
     assert.deepStrictEqual(
-      [p.get("unix_socket_dir"), p.get("pidfile"), p.get("logfile")],
-      ["/var/run/pgbouncer/1", "", ""],
+      [p.get("unix_socket_dir"), p.get("peer_id"), p.get("pidfile"), p.get("logfile")],
+      [undefined, undefined, "", ""],
     );
   });
 
@@ -95,6 +95,7 @@ describe("pgbouncer.ini renderer", () => {
   it("leaves max_prepared_statements out when it is 0, so 1.18 can read the file", () => {
     const ini = renderIni({
       ...prodInput,
+      process: undefined,
       version: "1.18.0",
       pool: { ...prod.pool, maxPreparedStatements: 0 },
     });

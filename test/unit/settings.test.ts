@@ -89,8 +89,16 @@ describe("stack settings", () => {
         serverSslMode: "verify-full",
         serverCa: { source: "configmap", name: "postgres-ca", key: "ca.crt" },
         protocols: "tlsv1.2,tlsv1.3",
-        reloadCheckSeconds: 10,
       });
+      assert.deepStrictEqual(
+        [
+          s.workload.reloadCheckSeconds,
+          s.workload.canaryHoldSeconds,
+          s.workload.serverLoginFailureSeconds,
+          s.workload.drainSeconds,
+        ],
+        [10, 60, 10, 30],
+      );
       assert.strictEqual(s.workload.version, "1.25.2");
       assert.strictEqual(s.pool.maxPreparedStatements, 200);
       assert.strictEqual(s.credentials.authType, "scram-sha-256");
@@ -261,12 +269,12 @@ describe("stack settings", () => {
     it("an impossible pool budget, with the arithmetic", () =>
       expectProblem(
         { pgbouncer: { replicas: 3 }, pool: { maxDbConnections: 50 }, database: { maxConnections: 100 } },
-        /^clipper-pgbouncer:pool.maxDbConnections: is 50; the pool budget does not fit PostgreSQL: \(3 replicas \+ 1 surge pod\) x 1 process\(es\) per pod x 50 server connections per process = 200; PostgreSQL allows 100 max_connections - 3 reserved = 97/,
+        /^clipper-pgbouncer:pool.maxDbConnections: is 50; the pool budget does not fit PostgreSQL: 3 replicas x 1 process\(es\) per pod x 50 server connections per process = 150; PostgreSQL allows 100 max_connections - 3 reserved = 97/,
       ));
     it("a budget that several processes per pod break", () =>
       expectProblem(
-        { pgbouncer: { processesPerPod: 2 }, pool: { maxDbConnections: 20 } },
-        /x 2 process\(es\) per pod x 20 server connections per process = 120/,
+        { pgbouncer: { processesPerPod: 2 }, pool: { maxDbConnections: 25, defaultPoolSize: 25 } },
+        /2 replicas x 2 process\(es\) per pod x 25 server connections per process = 100/,
       ));
     it("reserved connections not below max_connections", () =>
       expectProblem(
@@ -313,7 +321,12 @@ describe("stack settings", () => {
     it("a grace period too short for the preStop delay", () =>
       expectProblem(
         { pgbouncer: { preStopDelaySeconds: 30, terminationGracePeriodSeconds: 35 } },
-        /^clipper-pgbouncer:pgbouncer.terminationGracePeriodSeconds: is 35; must be at least clipper-pgbouncer:pgbouncer.preStopDelaySeconds \(30\) \+ 10/,
+        /^clipper-pgbouncer:pgbouncer.terminationGracePeriodSeconds: is 35; must be at least clipper-pgbouncer:pgbouncer.preStopDelaySeconds \(30\) \+ clipper-pgbouncer:pgbouncer.drainSeconds \(30\) \+ 10/,
+      ));
+    it("a drain longer than the grace period leaves time for", () =>
+      expectProblem(
+        { pgbouncer: { drainSeconds: 110 } },
+        /^clipper-pgbouncer:pgbouncer.terminationGracePeriodSeconds: is 120; must be at least clipper-pgbouncer:pgbouncer.preStopDelaySeconds \(10\) \+ clipper-pgbouncer:pgbouncer.drainSeconds \(110\) \+ 10/,
       ));
     it("a spread policy the scheduler does not know", () =>
       expectProblem(

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  TLS_RELOAD_SCRIPT,
+  POD_SCRIPT,
   atLeast,
   databasePeer,
   serviceNames,
@@ -75,11 +75,12 @@ describe("the TLS lines of the ini", () => {
     ]));
 });
 
-describe("the reload loop's shell script", () => {
+describe("the pod's script (pgbouncer-pod.sh), as the pod runs it", () => {
   it("passes shellcheck as POSIX sh", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-reload-"));
-    const file = path.join(dir, "reload.sh");
-    fs.writeFileSync(file, `#!/bin/sh\n${TLS_RELOAD_SCRIPT}\n`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-pod-script-"));
+    const file = path.join(dir, "pgbouncer-pod.sh");
+    // The text the pod runs (`sh -c`), as a file: the same check tools/shellcheck.sh makes of its source.
+    fs.writeFileSync(file, `#!/bin/sh\n${POD_SCRIPT}\n`);
     const r = spawnSync("shellcheck", ["-s", "sh", file], { encoding: "utf8" });
     fs.rmSync(dir, { recursive: true, force: true });
     if (r.error) throw new Error("shellcheck is not installed (Debian package shellcheck)");

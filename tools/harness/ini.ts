@@ -1,18 +1,20 @@
 /**
- * The harness's pgbouncer.ini comes from the program's own renderer: `podIniInputs` builds what the pod
- * would run, and only the listen address/port, the database host/port and file paths (TLS files included)
- * are rewritten.
+ * The harness's pgbouncer.ini comes from the program's own renderer: `podIniInput` builds the ini every pod
+ * shares, and only the listen address/port, the database host/port and file paths (TLS files included) are
+ * rewritten; each process then gets the lines its pod's script would add (its unix socket folder, peer_id and
+ * its pod's peers over their sockets, so_reuseport for several), as one standalone pod of the fleet.
  * Nothing is dropped: the local PgBouncer is the release the stack deploys (see `./binary`), and the
  * renderer refuses a parameter that the stack's `pgbouncer.version` lacks.
  */
 import type { IniAuthSettings } from "../../components/credentials";
 import {
   type IniInput,
-  type IniProcess,
   type IniTls,
   renderIni,
   type PodIniSettings,
-  podIniInputs,
+  peerId,
+  podIniInput,
+  supportsParameter,
 } from "../../components/pgbouncer";
 import { harnessPki } from "./tls";
 
@@ -92,17 +94,25 @@ export interface HarnessRewrites {
   readonly peerSocketDirs?: readonly string[];
 }
 
-/** The pod's ini input of one process with the harness rewrites applied, and nothing else changed. */
+/**
+ * The pod's shared ini input with the harness rewrites applied, as the standalone process
+ * `rewrites.processIndex` of one pod (ordinal 0) would run it: nothing else changed.
+ */
 export function harnessIniInput(
   settings: PodIniSettings,
   auth: IniAuthSettings,
   rewrites: HarnessRewrites,
 ): IniInput {
-  const pods = podIniInputs(settings, auth);
+  const pod = podIniInput(settings, auth, "harness");
+  const processes = settings.workload.processesPerPod;
   const index = rewrites.processIndex ?? 0;
-  const pod = pods[index];
-  if (!pod) throw new Error(`harness: process ${index} does not exist; the stack runs ${pods.length}`);
-  const process = harnessProcess(pod.process, rewrites);
+  if (index < 0 || index >= processes) {
+    throw new Error(`harness: process ${index} does not exist; the stack runs ${processes}`);
+  }
+  const dirs = rewrites.peerSocketDirs;
+  if (processes > 1 && (!dirs || dirs.length < processes)) {
+    throw new Error("harness: several processes with peering need peerSocketDirs, one per process");
+  }
   return {
     ...pod,
     listen: { addr: rewrites.listen.addr, port: rewrites.listen.port },
@@ -113,7 +123,23 @@ export function harnessIniInput(
       pidfile: rewrites.paths.pidfile,
       logfile: rewrites.paths.logfile,
     },
-    ...(process ? { process } : {}),
+    // The lines a pod's script adds for its process (components/pgbouncer/pgbouncer-pod.sh): its peer_id,
+    // and with several processes so_reuseport and its pod's peers over their sockets.
+    // (A release without peering, 1.18 in the version-gating tests, runs one process without a peer_id.)
+    process:
+      processes === 1
+        ? supportsParameter(pod.version, "peer_id")
+          ? { peerId: peerId(0, 1, 1) }
+          : undefined
+        : {
+            soReuseport: true,
+            peerId: peerId(0, index + 1, processes),
+            peers: Array.from({ length: processes }, (_, j) => ({
+              id: peerId(0, j + 1, processes),
+              host: (dirs ?? [])[j],
+              port: rewrites.listen.port,
+            })),
+          },
     tls: harnessTls(pod.tls, rewrites.tls ?? harnessTlsFiles()),
   };
 }
@@ -124,18 +150,6 @@ function harnessTls(pod: IniTls, files: HarnessTlsFiles): IniTls {
     client: { ...pod.client, certFile: files.certFile, keyFile: files.keyFile },
     server: { ...pod.server, ...(pod.server.caFile !== undefined ? { caFile: files.serverCaFile } : {}) },
   };
-}
-
-/** The pod's process settings with the peers' socket directories and port rewritten to the local ones. */
-function harnessProcess(pod: IniProcess | undefined, rewrites: HarnessRewrites): IniProcess | undefined {
-  if (!pod) return undefined;
-  const peers = pod.peers ?? [];
-  if (peers.length === 0) return pod;
-  const dirs = rewrites.peerSocketDirs;
-  if (!dirs || dirs.length < peers.length) {
-    throw new Error("harness: several processes with peering need peerSocketDirs, one per process");
-  }
-  return { ...pod, peers: peers.map((p, j) => ({ ...p, host: dirs[j], port: rewrites.listen.port })) };
 }
 
 /** pgbouncer.ini for the harness, rendered by the program's own renderer (see {@link harnessIniInput}). */

@@ -131,7 +131,8 @@ export async function startPgBouncer(opts: StartPgBouncerOptions): Promise<PgBou
   try {
     writeOwned(authFile, opts.authFile);
     port = opts.port ?? (typeof opts.ini === "string" ? 0 : await freePort());
-    const peerSocketDirs = Array.from({ length: count }, (_, i) => path.join(dir, `p${i}`));
+    // Named as the pod names them, <root>/<process> from 1 (components/pgbouncer/pod-ini.ts, socketDir).
+    const peerSocketDirs = Array.from({ length: count }, (_, i) => path.join(dir, String(i + 1)));
     for (let i = 0; i < count; i++) {
       const pdir = peerSocketDirs[i];
       fs.mkdirSync(pdir);

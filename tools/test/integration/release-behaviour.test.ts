@@ -6,7 +6,13 @@
  * the version gating.
  */
 import * as assert from "node:assert/strict";
-import { PGBOUNCER_RELEASE } from "../../../components/pgbouncer";
+import {
+  NO_RELOAD_PARAMETERS,
+  PGBOUNCER_RELEASE,
+  noReloadHash,
+  renderIni,
+  podIniInput,
+} from "../../../components/pgbouncer";
 import type { StackSettings } from "../../../stacks/settings";
 import {
   DEBIAN_PGBOUNCER_BIN,
@@ -53,6 +59,28 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
   });
   after(async () => {
     await pg?.stop();
+  });
+
+  describe("GIVEN the prod ini running", () => {
+    it("THEN the settings SHOW CONFIG marks not changeable are exactly the no-reload table the pod template hashes", async () => {
+      const stack = await startPooledStack(prod, { postgres: pg, appPassword: "release-test-1" });
+      try {
+        const rows = await psqlRows(stack.console, "SHOW CONFIG");
+        assert.ok(rows.length > 50, `${rows.length} rows`);
+        const fixed = rows.filter((r) => r.changeable === "no").map((r) => r.key);
+        assert.deepEqual([...fixed].sort(), [...NO_RELOAD_PARAMETERS].sort());
+      } finally {
+        await stack.stop();
+      }
+      // and the hash moves with each of them, and with none of the reloadable settings the stack renders
+      const ini = renderIni(podIniInput(prod, { type: prod.credentials.authType }, prod.namespace));
+      // the ini ends inside [pgbouncer], so an appended line is the section's last word, as a script's are
+      const withLine = (line: string) => `${ini}${line}\n`;
+      for (const k of NO_RELOAD_PARAMETERS)
+        assert.notEqual(noReloadHash(withLine(`${k} = x`)), noReloadHash(ini), k);
+      for (const k of ["default_pool_size", "query_wait_timeout", "server_tls_sslmode", "auth_file"])
+        assert.equal(noReloadHash(withLine(`${k} = x`)), noReloadHash(ini), k);
+    });
   });
 
   describe("GIVEN pgbench -M prepared through the prod ini (transaction mode)", () => {
@@ -150,10 +178,7 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
           { user: two.exporter.statsUser, secret: scramSecret("stats-release-1") },
         ]),
         processes: 2,
-        ini: (f) =>
-          harnessIni(two, { type: two.credentials.authType }, localRewrites(f, pg))
-            .split("\n[peers]\n")[0]
-            .replace(/^peer_id = \d+\n/m, ""),
+        ini: (f) => withoutPeering(harnessIni(two, { type: two.credentials.authType }, localRewrites(f, pg))),
       });
       try {
         const noPeers: PooledStack = {
@@ -205,3 +230,15 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
     });
   });
 });
+
+/** The ini without its [peers] section and its peer_id: the processes then know only their own keys. */
+function withoutPeering(ini: string): string {
+  let inPeers = false;
+  return ini
+    .split("\n")
+    .filter((line) => {
+      if (/^\[\w+\]$/.test(line)) inPeers = line === "[peers]";
+      return !inPeers && !/^peer_id = \d+$/.test(line);
+    })
+    .join("\n");
+}

@@ -1,8 +1,11 @@
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
+  POD_SCRIPT,
+  POD_SCRIPT_NAME,
   UnsupportedParameterError,
   renderIni,
-  podIniInputs,
+  podIniInput,
   iniParameter,
   PGBOUNCER_RELEASE,
 } from "../../../components/pgbouncer";
@@ -10,48 +13,44 @@ import { parseSettings, type StackSettings, loadStackSettings } from "../../../s
 import { type HarnessRewrites, harnessIni, localPgBouncerVersion } from "../../harness";
 import { requireBinary } from "../../harness/proc";
 
-/** Lines only in `a` and lines only in `b`, by a longest-common-subsequence line diff. */
-function lineDiff(a: string[], b: string[]): { removed: string[]; added: string[] } {
-  const n = a.length;
-  const m = b.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--)
-    for (let j = m - 1; j >= 0; j--)
-      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const removed: string[] = [];
-  const added: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n && j < m) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (lcs[i + 1][j] >= lcs[i][j + 1]) removed.push(a[i++]);
-    else added.push(b[j++]);
+/** An ini as PgBouncer reads it: section -> key -> value, a later line winning, `%include` lines left out. */
+type IniMap = Record<string, Record<string, string>>;
+
+function parse(text: string): IniMap {
+  const out: IniMap = {};
+  let section = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith(";") || line.startsWith("%include")) continue;
+    const s = /^\[(\w+)\]$/.exec(line);
+    if (s) {
+      section = s[1];
+      out[section] ??= {};
+      continue;
+    }
+    const kv = /^([A-Za-z_0-9]+)\s*=\s*(.*)$/.exec(line);
+    if (kv) (out[section] ??= {})[kv[1]] = kv[2];
   }
-  removed.push(...a.slice(i));
-  added.push(...b.slice(j));
-  return { removed, added };
+  return out;
 }
 
-const keyOf = (line: string) => /^([a-z_0-9]+) =/.exec(line)?.[1] ?? line;
-
-/** Parameters the harness may rewrite; the database line may differ in host and port only. */
-const REWRITTEN = ["listen_addr", "listen_port", "unix_socket_dir", "pidfile", "logfile", "auth_file"];
+const ROOT = "/tmp/h";
 /** The TLS file paths, rewritten where the pod's ini has them; the modes and protocols never. */
 const TLS_FILES = {
-  client_tls_cert_file: "/tmp/h/tls/tls.crt",
-  client_tls_key_file: "/tmp/h/tls/tls.key",
-  server_tls_ca_file: "/tmp/h/tls/server-ca.crt",
+  client_tls_cert_file: `${ROOT}/tls/tls.crt`,
+  client_tls_key_file: `${ROOT}/tls/tls.key`,
+  server_tls_ca_file: `${ROOT}/tls/server-ca.crt`,
 } as const;
-const DIRS = ["/tmp/h/p0", "/tmp/h/p1"];
+/** The processes' socket folders, named as the pod names them (`<root>/<process>`). */
+const DIRS = [`${ROOT}/1`, `${ROOT}/2`];
+const PORT = 40001;
 
 function rewrites(processIndex = 0): HarnessRewrites {
   return {
-    listen: { addr: "127.0.0.1", port: 40001 },
+    listen: { addr: "127.0.0.1", port: PORT },
     database: { host: "127.0.0.1", port: 40002 },
     paths: {
-      authFile: "/tmp/h/userlist.txt",
+      authFile: `${ROOT}/userlist.txt`,
       unixSocketDir: DIRS[processIndex],
       pidfile: `${DIRS[processIndex]}/pgbouncer.pid`,
       logfile: `${DIRS[processIndex]}/pgbouncer.log`,
@@ -66,50 +65,66 @@ function rewrites(processIndex = 0): HarnessRewrites {
   };
 }
 
-/** Keys of `[section] key = value` lines (sections named), so a peer line and a parameter never collide. */
-function keys(lines: readonly string[]): string[] {
-  let section = "";
-  const out: string[] = [];
-  for (const l of lines) {
-    const s = /^\[(\w+)\]$/.exec(l);
-    if (s) section = s[1];
-    else if (/^[a-z_0-9]+ =/.test(l)) out.push(`${section}.${keyOf(l)}`);
-  }
-  return out;
+/**
+ * The lines pod 0's script appends for process `index` (0-based) after its `%include` of the shared ini: the
+ * script itself, asked (`--process-ini`), run by real `/bin/sh`.
+ */
+function scriptLines(settings: StackSettings, index: number): string {
+  const r = spawnSync("/bin/sh", ["-c", POD_SCRIPT, POD_SCRIPT_NAME, "--process-ini"], {
+    encoding: "utf8",
+    env: {
+      PATH: "/usr/bin:/bin",
+      PGBOUNCER_POD_NAME: "pgbouncer-0",
+      PGBOUNCER_PROCESS: String(index + 1),
+      PGBOUNCER_PROCESSES: String(settings.workload.processesPerPod),
+      PGBOUNCER_PORT: String(PORT),
+      PGBOUNCER_LISTEN_ADDR: "127.0.0.1",
+      PGBOUNCER_SOURCES: "",
+      PGBOUNCER_CURRENT: `${ROOT}/applied/current`,
+      PGBOUNCER_SOCKET_DIR: DIRS[index],
+      PGBOUNCER_CHECK_SECONDS: "10",
+      PGBOUNCER_CANARY: "",
+      PGBOUNCER_CANARY_HOLD_SECONDS: "0",
+      PGBOUNCER_FAILURE_SECONDS: "10",
+      PGBOUNCER_DRAIN_SECONDS: "0",
+    },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
 }
 
 /**
- * Diffs the pod's ini of one process against the harness's: only the rewritten lines may differ, and no
- * parameter or section of the pod's ini may be missing from the harness's. Returns the dropped keys.
+ * What process `index` of pod 0 runs, as PgBouncer reads it: the pod's shared ini (as the ConfigMap holds it)
+ * with its script's lines after it, and the harness's rewrites applied: address, port, database host and
+ * port, file paths. The pod's own peers are its processes' sockets; the other pods' are not in a standalone
+ * harness.
  */
-function checkOnlyRewrites(settings: StackSettings, processIndex = 0): string[] {
+function podProcess(settings: StackSettings, index: number): IniMap {
   const auth = { type: settings.credentials.authType };
-  const pod = renderIni(podIniInputs(settings, auth)[processIndex]).split("\n");
-  const harness = harnessIni(settings, auth, rewrites(processIndex)).split("\n");
-  const dropped = keys(pod).filter((k) => !keys(harness).includes(k));
-  const sections = (ls: string[]) => ls.filter((l) => /^\[\w+\]$/.test(l));
-  assert.deepEqual(sections(harness), sections(pod));
-  const { removed, added } = lineDiff(pod, harness);
+  const shared = parse(renderIni(podIniInput(settings, auth, "harness")));
+  const own = parse(`[pgbouncer]\n${scriptLines(settings, index)}`);
+  const r = rewrites(index);
   const db = settings.database;
-  const peers = pod.filter((l) => /^\d+ = host=/.test(l));
-  const tlsFiles = Object.keys(TLS_FILES).filter((k) => pod.some((l) => keyOf(l) === k));
-  const rewritten = [...REWRITTEN, ...tlsFiles];
-  const expectedRemoved = [
-    `${db.name} = host=${db.host} port=${db.port} dbname=${db.name}`,
-    ...rewritten.map((k) => pod.find((l) => keyOf(l) === k) as string),
-    ...peers,
-  ];
-  assert.deepEqual([...removed].sort(), [...expectedRemoved].sort());
-  assert.deepEqual(added.map(keyOf).sort(), [db.name, ...rewritten, ...peers.map(keyOf)].sort());
-  for (const k of tlsFiles) {
-    assert.ok(added.includes(`${k} = ${TLS_FILES[k as keyof typeof TLS_FILES]}`), `${k} not rewritten`);
+  const pgb = { ...shared.pgbouncer, ...own.pgbouncer };
+  pgb.listen_addr = r.listen.addr;
+  pgb.listen_port = String(r.listen.port);
+  pgb.auth_file = r.paths.authFile;
+  pgb.pidfile = r.paths.pidfile;
+  pgb.logfile = r.paths.logfile;
+  for (const k of Object.keys(TLS_FILES)) {
+    if (pgb[k] !== undefined) pgb[k] = TLS_FILES[k as keyof typeof TLS_FILES];
   }
-  assert.ok(added.includes(`${db.name} = host=127.0.0.1 port=40002 dbname=${db.name}`));
-  for (const [j, line] of peers.entries()) {
-    const want = `${keyOf(line)} = host=${DIRS[j]} port=40001`;
-    assert.ok(added.includes(want), `peer ${keyOf(line)} not rewritten`);
-  }
-  return dropped;
+  const peers = own.peers ?? {};
+  return {
+    databases: { [db.name]: `host=127.0.0.1 port=40002 dbname=${db.name}` },
+    ...(Object.keys(peers).length > 0 ? { peers } : {}),
+    pgbouncer: pgb,
+  };
+}
+
+/** The harness's ini of process `index`, as PgBouncer reads it. */
+function harnessProcess(settings: StackSettings, index: number): IniMap {
+  return parse(harnessIni(settings, { type: settings.credentials.authType }, rewrites(index)));
 }
 
 /** prod with two processes per pod: the server cap divided between them, peering over unix sockets. */
@@ -127,8 +142,8 @@ describe("harness ini (tools/harness)", () => {
     describe(`GIVEN the ${stack} stack's settings`, () => {
       const settings = loadStackSettings(stack);
 
-      it("THEN the harness ini differs from the pod ini only in address, port and paths: zero dropped parameters", () => {
-        assert.deepEqual(checkOnlyRewrites(settings), []);
+      it("THEN the harness ini is what pod 0's process runs (the shared ini and its script's lines), but for addresses, ports and paths", () => {
+        assert.deepEqual(harnessProcess(settings, 0), podProcess(settings, 0));
       });
 
       it("THEN the TLS modes and protocols reach the ini unchanged, the TLS files point at the local ones", () => {
@@ -164,32 +179,20 @@ describe("harness ini (tools/harness)", () => {
   }
 
   it("GIVEN defaults (only the required settings) THEN only the rewritten lines differ", () => {
-    const dropped = checkOnlyRewrites(
-      parseSettings({
-        database: { maxConnections: 200 },
-        monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
-        // required by the default server_tls_sslmode verify-full
-        tls: { serverCa: { source: "configmap", name: "postgres-ca", key: "ca.crt" } },
-      }),
-    );
-    assert.deepEqual(dropped, []);
+    const settings = parseSettings({
+      database: { maxConnections: 200 },
+      monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
+      // required by the default server_tls_sslmode verify-full
+      tls: { serverCa: { source: "configmap", name: "postgres-ca", key: "ca.crt" } },
+    });
+    assert.deepEqual(harnessProcess(settings, 0), podProcess(settings, 0));
   });
 
-  it("GIVEN a harness that dropped a parameter THEN the diff check fails (the check can fail)", () => {
+  it("GIVEN a harness that dropped a parameter THEN the comparison fails (the check can fail)", () => {
     const settings = loadStackSettings("prod");
-    const auth = { type: settings.credentials.authType };
-    const pod = renderIni(podIniInputs(settings, auth)[0]).split("\n");
-    const harness = harnessIni(settings, auth, rewrites())
-      .split("\n")
-      .filter((l) => !l.startsWith("max_prepared_statements"));
-    assert.deepEqual(
-      keys(pod).filter((k) => !keys(harness).includes(k)),
-      ["pgbouncer.max_prepared_statements"],
-    );
-    assert.notDeepEqual(
-      lineDiff(pod, harness).removed.filter((l) => l.startsWith("max_prep")),
-      [],
-    );
+    const harness = harnessProcess(settings, 0);
+    delete harness.pgbouncer.max_prepared_statements;
+    assert.throws(() => assert.deepEqual(harness, podProcess(settings, 0)), /max_prepared_statements/);
   });
 
   it("GIVEN the harness THEN the local PgBouncer is the release the stacks deploy", async () => {
@@ -211,15 +214,15 @@ describe("harness ini (tools/harness)", () => {
     const auth = { type: two.credentials.authType };
 
     for (const i of [0, 1]) {
-      it(`THEN process ${i + 1}'s harness ini keeps so_reuseport, peer_id and [peers]: zero dropped parameters`, () => {
-        assert.deepEqual(checkOnlyRewrites(two, i), []);
+      it(`THEN process ${i + 1}'s harness ini is what its script gives it: so_reuseport, peer_id and its pod's [peers]`, () => {
+        assert.deepEqual(harnessProcess(two, i), podProcess(two, i));
         const ini = harnessIni(two, auth, rewrites(i));
         assert.equal(iniParameter(ini, "pgbouncer", "so_reuseport"), "1");
         assert.equal(iniParameter(ini, "pgbouncer", "peer_id"), String(i + 1));
-        assert.ok(
-          ini.includes(`[peers]\n1 = host=${DIRS[0]} port=40001\n2 = host=${DIRS[1]} port=40001\n`),
-          ini,
-        );
+        assert.deepEqual(parse(ini).peers, {
+          1: `host=${DIRS[0]} port=${PORT}`,
+          2: `host=${DIRS[1]} port=${PORT}`,
+        });
       });
     }
 
@@ -232,7 +235,7 @@ describe("harness ini (tools/harness)", () => {
 
     it("THEN peering in the harness ini is refused by the renderer itself on 1.18", () => {
       const input = {
-        ...podIniInputs(two, auth)[0],
+        ...podIniInput(two, auth, "harness"),
         version: "1.18.0",
         pool: { ...two.pool, maxPreparedStatements: 0 },
       };

@@ -1,7 +1,7 @@
 /**
  * The offline render as a GitOps source: a second render with other settings names every object the same
- * way (only ConfigMaps and Secrets change name, with their content), labels what it owns for a prune, and
- * writes what a pruning `kubectl apply` needs. The real API server run is the e2e's (see
+ * way (only the exporters' Secret, which the pods read at start, changes name, with its content), labels what
+ * it owns for a prune, and writes what a pruning `kubectl apply` needs. The real API server run is the e2e's (see
  * docs/e2e.md); here an apply-with-prune is modelled on the written manifests.
  */
 import * as assert from "assert";
@@ -71,15 +71,33 @@ function applyWithPrune(live: Map<string, Manifest>, r: Render): void {
   }
 }
 
-/**
- * The pooler's own hashed ConfigMap (the ini) or Secret (the auth file); the TLS objects beside them
- * (`pgbouncer-ca`, `pgbouncer-tls`) keep fixed names, so that a renewal never rolls the pods.
- */
-function pooler(r: Render, kind: string): Manifest {
-  const prefix = kind === "ConfigMap" ? "pgbouncer-config-" : "pgbouncer-auth-";
-  const found = r.owned.filter((m) => m.kind === kind && m.metadata.name.startsWith(prefix));
-  assert.strictEqual(found.length, 1, `${kind} ${prefix}*`);
+/** An object of the render by kind and name. */
+function named(r: Render, kind: string, name: string): Manifest {
+  const found = r.owned.filter((m) => m.kind === kind && m.metadata.name === name);
+  assert.strictEqual(found.length, 1, `${kind} ${name}`);
   return found[0];
+}
+
+/** The exporters' Secret: the one object whose name carries its content's hash. */
+function exporterSecret(r: Render): Manifest {
+  const found = r.owned.filter(
+    (m) => m.kind === "Secret" && m.metadata.name.startsWith("pgbouncer-exporter-"),
+  );
+  assert.strictEqual(found.length, 1, "Secret pgbouncer-exporter-*");
+  return found[0];
+}
+
+/** The StatefulSet's pod template. */
+function template(r: Render): {
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    containers: { env?: { valueFrom?: { secretKeyRef?: { name: string } } }[] }[];
+    volumes: { configMap?: { name: string }; secret?: { secretName: string } }[];
+  };
+} {
+  return (
+    named(r, "StatefulSet", "pgbouncer") as unknown as { spec: { template: ReturnType<typeof template> } }
+  ).spec.template;
 }
 
 function perType(live: Map<string, Manifest>): Record<string, number> {
@@ -92,6 +110,7 @@ describe("the offline render as a GitOps source", function () {
   let a: Render; // prod as it is
   let b: Render; // two processes per pod, half the cap each
   let c: Render; // b with plain Prometheus monitoring
+  let d: Render; // a with a reloadable change: a pool size and a timeout
   before(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-render-"));
     a = await render(root, "a", []);
@@ -102,40 +121,49 @@ describe("the offline render as a GitOps source", function () {
     ];
     b = await render(root, "b", two);
     c = await render(root, "c", [...two, ["monitoring.mode", "plain"]]);
+    d = await render(root, "d", [
+      ["pool.defaultPoolSize", "40"],
+      ["pool.queryWaitTimeoutSeconds", "60"],
+    ]);
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
   it("the second render really differs (the ini and the pod), so the comparison means something", () => {
-    const cm = (r: Render) => pooler(r, "ConfigMap") as unknown as { data: object };
-    assert.notDeepStrictEqual(cm(a).data, cm(b).data);
-    assert.deepStrictEqual(Object.keys(cm(b).data).sort(), ["pgbouncer-1.ini", "pgbouncer-2.ini"]);
+    const ini = (r: Render) =>
+      (named(r, "ConfigMap", "pgbouncer-config") as unknown as { data: object }).data;
+    assert.notDeepStrictEqual(ini(a), ini(b));
+    assert.deepStrictEqual(Object.keys(ini(b)), ["pgbouncer.ini"]);
+    assert.notDeepStrictEqual(template(a), template(b));
   });
 
-  it("names every object but a ConfigMap or Secret the same in both renders", () => {
+  it("names every object but the exporters' Secret the same in both renders", () => {
     const stable = (r: Render) =>
       r.owned
-        .filter((m) => !["ConfigMap", "Secret"].includes(m.kind))
+        .filter((m) => !m.metadata.name.startsWith("pgbouncer-exporter-"))
         .map(key)
         .sort();
     assert.deepStrictEqual(stable(b), stable(a));
     assert.deepStrictEqual(stable(a), [
-      "deployment.apps/pgbouncer",
+      "configmap/pgbouncer-ca",
+      "configmap/pgbouncer-config",
       "networkpolicy.networking.k8s.io/pgbouncer-netpol",
       "poddisruptionbudget.policy/pgbouncer-pdb",
       "podmonitor.monitoring.coreos.com/pgbouncer-monitoring-podmonitor",
       "prometheusrule.monitoring.coreos.com/pgbouncer-monitoring-certificate-rules",
       "prometheusrule.monitoring.coreos.com/pgbouncer-monitoring-rules",
+      "secret/pgbouncer-auth",
+      "secret/pgbouncer-tls",
       "service/pgbouncer",
+      "service/pgbouncer-canary",
+      "service/pgbouncer-peers",
+      "statefulset.apps/pgbouncer",
     ]);
   });
 
-  it("gives a ConfigMap and a Secret a content-hash suffix, new when the content changes", () => {
-    const named = (r: Render, kind: string) => [pooler(r, kind).metadata.name];
-    assert.match(named(a, "ConfigMap")[0], /^pgbouncer-config-[0-9a-f]{8}$/);
-    assert.match(named(a, "Secret")[0], /^pgbouncer-auth-[0-9a-f]{8}$/);
-    assert.notStrictEqual(named(a, "ConfigMap")[0], named(b, "ConfigMap")[0]);
-    // two processes need a second exporter connection string: the Secret's content changed too
-    assert.notStrictEqual(named(a, "Secret")[0], named(b, "Secret")[0]);
+  it("gives the exporters' Secret a content-hash suffix, new when its content changes", () => {
+    assert.match(exporterSecret(a).metadata.name, /^pgbouncer-exporter-[0-9a-f]{8}$/);
+    // two processes need a second exporter connection string: the Secret's content changed
+    assert.notStrictEqual(exporterSecret(a).metadata.name, exporterSecret(b).metadata.name);
     assert.deepStrictEqual(HASHED_TYPES, ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Secret"]);
     assert.strictEqual(offlineName("kubernetes:policy/v1:PodDisruptionBudget", "x-pdb", { a: 1 }), "x-pdb");
     assert.strictEqual(
@@ -148,27 +176,24 @@ describe("the offline render as a GitOps source", function () {
     );
   });
 
-  it("the Deployment mounts the ConfigMap and Secret of its own render, by their hashed names", () => {
+  it("the StatefulSet mounts pgbouncer-config and pgbouncer-auth by name, and its render's exporters' Secret", () => {
     for (const r of [a, b]) {
-      const d = r.owned.find((m) => m.kind === "Deployment") as unknown as {
-        spec: {
-          template: {
-            spec: { volumes: { configMap?: { name: string }; secret?: { secretName: string } }[] };
-          };
-        };
-      };
-      const vols = d.spec.template.spec.volumes;
-      const cm = pooler(r, "ConfigMap").metadata.name;
-      const secret = pooler(r, "Secret").metadata.name;
-      assert.ok(
-        vols.some((v) => v.configMap?.name === cm),
-        cm,
+      const t = template(r);
+      assert.ok(t.spec.volumes.some((v) => v.configMap?.name === "pgbouncer-config"));
+      assert.ok(t.spec.volumes.some((v) => v.secret?.secretName === "pgbouncer-auth"));
+      const refs = t.spec.containers.flatMap((c) =>
+        (c.env ?? []).map((e) => e.valueFrom?.secretKeyRef?.name),
       );
-      assert.ok(
-        vols.some((v) => v.secret?.secretName === secret),
-        secret,
-      );
+      assert.ok(refs.includes(exporterSecret(r).metadata.name), exporterSecret(r).metadata.name);
     }
+  });
+
+  it("a reloadable change (a pool size, a timeout) changes the ConfigMap's data only: same names, same pod template", () => {
+    const ini = (r: Render) =>
+      (named(r, "ConfigMap", "pgbouncer-config") as unknown as { data: object }).data;
+    assert.notDeepStrictEqual(ini(d), ini(a));
+    assert.deepStrictEqual(d.owned.map(key).sort(), a.owned.map(key).sort());
+    assert.deepStrictEqual(template(d), template(a));
   });
 
   it("labels every owned object with the render set, and neither the patches nor the pod template", () => {
@@ -181,10 +206,7 @@ describe("the offline render as a GitOps source", function () {
         "Deployment/clipper-backend",
       ]);
       for (const m of r.patches) assert.strictEqual(labels(m)[RENDER_SET_LABEL], undefined, key(m));
-      const d = r.owned.find((m) => m.kind === "Deployment") as unknown as {
-        spec: { template: { metadata: { labels: Record<string, string> } } };
-      };
-      assert.strictEqual(d.spec.template.metadata.labels[RENDER_SET_LABEL], undefined);
+      assert.strictEqual(template(r).metadata.labels[RENDER_SET_LABEL], undefined);
     }
   });
 
@@ -197,13 +219,13 @@ describe("the offline render as a GitOps source", function () {
     assert.deepStrictEqual([...live.keys()].sort(), b.owned.map(key).sort());
   });
 
-  it("without the prune, the old ConfigMap and Secret stay behind (and only they)", () => {
+  it("without the prune, the old exporters' Secret stays behind (and only it)", () => {
     const live = new Map<string, Manifest>();
     for (const r of [a, b]) for (const m of r.owned) live.set(key(m), m);
     const current = new Set(b.owned.map(key));
     assert.deepStrictEqual(
-      [...live.keys()].filter((k) => !current.has(k)).sort(),
-      [key(pooler(a, "ConfigMap")), key(pooler(a, "Secret"))].sort(),
+      [...live.keys()].filter((k) => !current.has(k)),
+      [key(exporterSecret(a))],
     );
   });
 

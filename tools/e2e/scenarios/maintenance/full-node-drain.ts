@@ -4,7 +4,7 @@
  * stays Pending; the default soft spread, applied over it, puts it next to the other pod.
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME, selectorLabels, spreadConstraints } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, selectorLabels, spreadConstraints } from "../../../../components/pgbouncer";
 import { loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, getJson, waitFor } from "../../clients/kubectl";
 import type { PartContext } from "../../context";
@@ -31,7 +31,7 @@ export async function fullNodeDrain(ctx: PartContext, objects: readonly Rendered
   const s = loadStackSettings(STACK);
   const hard = spreadConstraints(
     { ...s.workload, spreadWhenUnsatisfiable: "DoNotSchedule" },
-    selectorLabels(DEPLOYMENT_NAME),
+    selectorLabels(STATEFULSET_NAME),
   );
   const filler: string[] = [];
   await applyObjects(ctx, [namespaceManifest(ns)]);
@@ -87,7 +87,7 @@ async function expectSoftSpreadPlaces(
   drainStarted: number,
 ): Promise<void> {
   const s = loadStackSettings(STACK);
-  const fixed = spreadConstraints(s.workload, selectorLabels(DEPLOYMENT_NAME));
+  const fixed = spreadConstraints(s.workload, selectorLabels(STATEFULSET_NAME));
   await applyObjects(ctx, intoNamespace(objects, p.namespace, fixed));
   const { ms, pods } = await settled(p, 60_000);
   ctx.log(

@@ -15,7 +15,7 @@
  */
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { DEPLOYMENT_NAME, selectorLabels, spreadConstraints } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, selectorLabels, spreadConstraints } from "../../../../components/pgbouncer";
 import { loadStackSettings } from "../../../../stacks/settings";
 import { type Timings, timed } from "../../../common";
 import type { PulumiStack } from "../../clients/pulumi";
@@ -84,7 +84,7 @@ export async function runMaintenanceLive(
   const step = (name: string, f: () => Promise<void>) => timed(`[maintenance] ${name}`, f, ctx.log, timings);
   const s = loadStackSettings(STACK);
   const p = pooler(ctx, s.namespace);
-  const selector = selectorLabels(DEPLOYMENT_NAME);
+  const selector = selectorLabels(STATEFULSET_NAME);
   assert.deepEqual(await liveSpread(p), spreadConstraints(s.workload, selector), "live spread = rendered");
   assert.deepEqual(await policyReports(p), [], "the policy pack accepts the live Deployment");
   await step("live: drain in steady state", () => steadyDrain(p));

@@ -3,7 +3,7 @@
  * pack's view of the live spread, and the rendered Deployment and PDB applied into namespaces of their own.
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME } from "../../../../components/pgbouncer";
 import { checkSpreadCannotStrand } from "../../../../policy/policies";
 import { loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, getJson } from "../../clients/kubectl";
@@ -24,7 +24,7 @@ export function pooler(ctx: PartContext, namespace: string, nodes: readonly stri
     kubectl: ctx.world.kubectl,
     raw: ctx.world.kubectlRaw,
     namespace,
-    deployment: DEPLOYMENT_NAME,
+    deployment: STATEFULSET_NAME,
     selector: POOLER_SELECTOR,
     replicas: s.workload.replicas,
     nodes,

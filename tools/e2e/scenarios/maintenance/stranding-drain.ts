@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert/strict";
 import {
-  DEPLOYMENT_NAME,
+  STATEFULSET_NAME,
   selectorLabels,
   spreadConstraints,
   strandingSpreadConstraints,
@@ -51,7 +51,7 @@ export async function strandingDrain(ctx: PartContext, objects: readonly Rendere
   try {
     await applyObjects(
       ctx,
-      intoNamespace(objects, ns, strandingSpreadConstraints(s.workload, selectorLabels(DEPLOYMENT_NAME))),
+      intoNamespace(objects, ns, strandingSpreadConstraints(s.workload, selectorLabels(STATEFULSET_NAME))),
     );
     const reports = await policyReports(p);
     assert.equal(
@@ -123,7 +123,7 @@ async function expectFixedSpread(
   a: string,
 ): Promise<void> {
   const s = loadStackSettings(STACK);
-  const fixed = spreadConstraints(s.workload, selectorLabels(DEPLOYMENT_NAME));
+  const fixed = spreadConstraints(s.workload, selectorLabels(STATEFULSET_NAME));
   await applyObjects(ctx, intoNamespace(objects, p.namespace, fixed));
   assert.deepEqual(await policyReports(p), [], "the policy pack accepts the fixed spread");
   assert.deepEqual(await liveSpread(p), fixed, "the live spread is exactly the rendered one");

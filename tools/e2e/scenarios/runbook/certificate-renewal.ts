@@ -10,7 +10,7 @@
  * copy, so the certificate (issued minutes ago) has less validity left than that.
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME, POOLER_CA_CONFIGMAP, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, POOLER_CA_CONFIGMAP, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
 import { type KubeObject, getJson, list } from "../../clients/kubectl";
 import { POOLER_SELECTOR, type StackRun, backendRevision, pulumiUp, snapshot } from "./stack-run";
 import { expectIssuedCertificate, liveCertificate } from "./tls";
@@ -44,7 +44,7 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
   const cert0 = await liveCertificate(r);
   const dep0 = await getJson<KubeObject & { spec: { template: unknown } }>(k, [
     "deployment",
-    DEPLOYMENT_NAME,
+    STATEFULSET_NAME,
     "-n",
     ns,
   ]);
@@ -73,7 +73,7 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
   assert.ok(Date.parse(cert1.leaf.validTo) > Date.parse(cert0.leaf.validTo), "the new one expires later");
   const dep1 = await getJson<KubeObject & { spec: { template: unknown } }>(k, [
     "deployment",
-    DEPLOYMENT_NAME,
+    STATEFULSET_NAME,
     "-n",
     ns,
   ]);

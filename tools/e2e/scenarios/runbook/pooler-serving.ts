@@ -6,7 +6,7 @@
  * PrometheusRules the CRD's schema accepted (and a malformed one it refuses).
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME, SERVICE_NAME } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, SERVICE_NAME } from "../../../../components/pgbouncer";
 import { type KubeObject, getJson, list, waitFor } from "../../clients/kubectl";
 import { POOLER_SELECTOR, type StackRun, expectAvailable } from "./stack-run";
 import { expectEgressPolicy, expectIssuedCertificate, expectTlsMounted, pkiMount } from "./tls";
@@ -26,7 +26,7 @@ export async function poolerServing(r: StackRun): Promise<void> {
 
 async function expectRestrictedPods(r: StackRun): Promise<void> {
   const { k, ns, s } = r;
-  await expectAvailable(r, ns, DEPLOYMENT_NAME, s.workload.replicas);
+  await expectAvailable(r, ns, STATEFULSET_NAME, s.workload.replicas);
   const pods = (await list(k, "pods", ns, POOLER_SELECTOR)).filter((o) => !o.metadata.deletionTimestamp);
   const running = pods.filter((o) => (o.status as { phase?: string }).phase === "Running");
   assert.ok(running.length >= s.workload.replicas, `${s.workload.replicas} pooler pods running`);

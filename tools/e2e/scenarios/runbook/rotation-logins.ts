@@ -8,7 +8,7 @@
  */
 import * as assert from "node:assert/strict";
 import { parseAuthFile } from "../../../../components/credentials";
-import { DEPLOYMENT_NAME, SECRET_KEYS, renderIni, podIniInputs } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, SECRET_KEYS, renderIni, podIniInput } from "../../../../components/pgbouncer";
 import type { StackSettings } from "../../../../stacks/settings";
 import {
   REFUSED_PASSWORD,
@@ -64,7 +64,7 @@ async function expectRotatedSecretMounted(
   const ns = s.namespace;
   const dep = await getJson<KubeObject & { spec: { template: PodSpecLike } }>(kubectl, [
     "deployment",
-    DEPLOYMENT_NAME,
+    STATEFULSET_NAME,
     "-n",
     ns,
   ]);
@@ -97,7 +97,7 @@ async function expectRotatedSecretMounted(
     ns,
   ]);
   // The live ini is the program's render; the harness runs that render with its paths and ports only.
-  const inis = podIniInputs(s, { type: s.credentials.authType }).map(renderIni);
+  const inis = [renderIni(podIniInput(s, { type: s.credentials.authType }, s.namespace))];
   assert.deepEqual(
     Object.values(cm.data).sort(),
     [...inis].sort(),

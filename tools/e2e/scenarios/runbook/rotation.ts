@@ -4,7 +4,7 @@
  * stale passwords first (rotation-logins.ts).
  */
 import * as assert from "node:assert/strict";
-import { DEPLOYMENT_NAME, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
+import { STATEFULSET_NAME, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
 import { getJson, list } from "../../clients/kubectl";
 import { vaultData, writeVaultSecret } from "../../fixtures";
 import { expectRotatedLogins } from "./rotation-logins";
@@ -22,7 +22,7 @@ import {
 export async function rotation(r: StackRun): Promise<void> {
   const { k, ns, s } = r;
   const before = await snapshot(r);
-  const poolerRevision = revision(await getJson(k, ["deployment", DEPLOYMENT_NAME, "-n", ns]));
+  const poolerRevision = revision(await getJson(k, ["deployment", STATEFULSET_NAME, "-n", ns]));
   // The auth Secrets (auto-named); the certificate's Secret keeps its name and is not the rotation's.
   const authSecrets = async () =>
     (await list(k, "secrets", ns, POOLER_SELECTOR))
@@ -38,9 +38,9 @@ export async function rotation(r: StackRun): Promise<void> {
     `one pooler Secret after the rotation, got ${secretsAfter.join(", ")}`,
   );
   assert.ok(!secretsBefore.includes(secretsAfter[0]), "the Secret changed name");
-  const dep = await getJson(k, ["deployment", DEPLOYMENT_NAME, "-n", ns]);
+  const dep = await getJson(k, ["deployment", STATEFULSET_NAME, "-n", ns]);
   assert.equal(revision(dep), poolerRevision + 1, "the pooler rolled once");
-  await expectAvailable(r, ns, DEPLOYMENT_NAME, s.workload.replicas);
+  await expectAvailable(r, ns, STATEFULSET_NAME, s.workload.replicas);
   const after = await snapshot(r);
   const replaced = [...before.keys()].filter(
     (key) =>

@@ -7,10 +7,10 @@
 import * as assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import {
-  DEPLOYMENT_NAME,
+  STATEFULSET_NAME,
   POOLER_CA_CONFIGMAP,
   SERVICE_NAME,
-  TLS_PATHS,
+  POD_PATHS,
   TLS_SECRET_KEYS,
   TLS_SECRET_NAME,
   networkPolicySpec,
@@ -120,7 +120,7 @@ interface PodTemplateLike {
 export async function expectTlsMounted(r: StackRun): Promise<void> {
   const dep = await getJson<KubeObject & { spec: { template: PodTemplateLike } }>(r.k, [
     "deployment",
-    DEPLOYMENT_NAME,
+    STATEFULSET_NAME,
     "-n",
     r.ns,
   ]);
@@ -150,7 +150,7 @@ export async function expectTlsMounted(r: StackRun): Promise<void> {
     const mounts = spec.containers.flatMap((c) => (c.volumeMounts ?? []).filter((m) => m.name === "tls"));
     assert.ok(mounts.length > 0, `${what}: a container mounts volume tls`);
     for (const m of mounts) {
-      assert.equal(m.mountPath, TLS_PATHS.dir);
+      assert.equal(m.mountPath, POD_PATHS.tlsDir);
       assert.equal(m.readOnly, true, `${what}: volume tls is mounted read-only`);
     }
   }
