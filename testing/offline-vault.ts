@@ -1,16 +1,18 @@
 /**
  * The one offline Vault: what the render and every test that runs the program offline answer its Vault read
- * with. Every key the stack's credential settings read is there: the user name keys hold `clipper_app` (a
- * valid PostgreSQL identifier), every other key `offline-<key>`, a password that is easy to find should it
- * ever leak out of a secret.
+ * with. Every key the stack's credential settings read is there: the user name keys hold `clipper_app` (and
+ * `clipper_app_b` for a second login; the current one is `clipper_app`), every other key `offline-<key>`, a
+ * password that is easy to find should it ever leak out of a secret.
  */
 import { vaultKeys, vaultReadsFor } from "../components/credentials";
 import { parseSettings } from "../stacks/settings";
 import { stackFileConfig, rawStackConfig } from "../stacks/stack-file";
 import type { VaultSource } from "./engine";
 
-/** The user name every offline Vault holds. */
+/** The user name every offline Vault holds (the current login, when the stack has two). */
 export const OFFLINE_APP_USER = "clipper_app";
+/** The second login's user name (`credentials.secondLogin`). */
+export const OFFLINE_SECOND_USER = "clipper_app_b";
 
 export interface OfflineVaultOptions {
   /**
@@ -25,11 +27,14 @@ export interface OfflineVaultOptions {
 /** The offline value of each key `stack` (with `opts.config`) reads, by Vault key. */
 export function offlineVaultData(stack: string, opts: OfflineVaultOptions = {}): Record<string, string> {
   const { credentials } = parseSettings(rawStackConfig({ ...stackFileConfig(stack), ...opts.config }));
+  const value = (key: string, setting: string): string =>
+    setting === "appUserKey" || setting === "secondLogin.currentKey"
+      ? OFFLINE_APP_USER
+      : setting === "secondLogin.userKey"
+        ? OFFLINE_SECOND_USER
+        : `offline-${key}`;
   const data = Object.fromEntries(
-    vaultKeys(credentials).map(({ key, setting }) => [
-      key,
-      setting === "appUserKey" ? OFFLINE_APP_USER : `offline-${key}`,
-    ]),
+    vaultKeys(credentials).map(({ key, setting }) => [key, value(key, setting)]),
   );
   return { ...data, ...opts.values };
 }

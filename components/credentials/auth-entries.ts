@@ -101,3 +101,41 @@ export function authUserLine(
   }
   return pw === undefined ? undefined : authFileLine(q.user, pw);
 }
+
+/**
+ * The second application login's line (`credentials.secondLogin`): its user, which must differ from the first
+ * login's and the stats user's, and its password; and the current login, which must name one of the two.
+ */
+export function secondLoginLine(
+  r: VaultSecretReader,
+  settings: CredentialSettings,
+  firstUser: string | undefined,
+  statsUser: string,
+): string | undefined {
+  const second = settings.secondLogin;
+  if (!second) return undefined;
+  const user = r.read(second.userKey, "secondLogin.userKey");
+  const userBad = user === undefined ? undefined : userNameProblem(user);
+  if (userBad) r.problem(second.userKey, "secondLogin.userKey", userBad);
+  else if (user !== undefined && (user === firstUser || user === statsUser)) {
+    r.problem(
+      second.userKey,
+      "secondLogin.userKey",
+      `names the same user as ${user === statsUser ? "the stats user" : `appUserKey ("${settings.appUserKey}")`}; ` +
+        "the two logins need two PostgreSQL roles",
+    );
+  }
+  const password = r.password(second.passwordKey, "secondLogin.passwordKey", (kind) =>
+    verifierInPasswordMode(settings, kind),
+  );
+  const current = r.read(second.currentKey, "secondLogin.currentKey");
+  if (current !== undefined && current !== firstUser && current !== user) {
+    r.problem(
+      second.currentKey,
+      "secondLogin.currentKey",
+      `must name one of the two logins' users (the values of "${settings.appUserKey}" and "${second.userKey}")`,
+    );
+  }
+  const usable = user !== undefined && !userBad && user !== firstUser && user !== statsUser;
+  return usable && password !== undefined ? authFileLine(user, password) : undefined;
+}

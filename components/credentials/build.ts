@@ -3,7 +3,7 @@
  * text, without Pulumi. Every problem is collected and thrown at once, naming the Vault mount, path and key
  * and never the value (./problems.ts); the caller wraps the results in `pulumi.secret` immediately.
  */
-import { appUserLine, authUserLine, fileSecret } from "./auth-entries";
+import { appUserLine, authUserLine, fileSecret, secondLoginLine } from "./auth-entries";
 import { VaultCredentialError, needsPassword } from "./problems";
 import { VaultSecretReader } from "./secret-reader";
 import { authFileLine, exporterConnectionString, userNameProblem } from "./secrets";
@@ -63,6 +63,9 @@ export function buildCredentials(
   );
   const q = settings.authQuery;
   const first = q ? authUserLine(r, q, ctx.statsUser) : appUserLine(r, settings, ctx.statsUser);
+  const second = q
+    ? undefined
+    : secondLoginLine(r, settings, secret.data[settings.appUserKey], ctx.statsUser);
   const iniAuth: IniAuthSettings = q
     ? {
         type: settings.authType,
@@ -78,7 +81,9 @@ export function buildCredentials(
     throw new VaultCredentialError(r.problems);
   }
   return {
-    authFile: [...(first === undefined ? [] : [first]), stats].join("\n") + "\n",
+    authFile:
+      [...(first === undefined ? [] : [first]), ...(second === undefined ? [] : [second]), stats].join("\n") +
+      "\n",
     exporterConnectionString: exporterConnectionString(ctx.statsUser, statsPassword, ctx.pgbouncerPort),
     iniAuth,
   };

@@ -1,6 +1,7 @@
 /**
  * The application login (user and password) for consumers that need to connect as the application, such as
- * the `connectionUrl` stack output. Only available when Vault holds the password itself, in file mode.
+ * the `connectionUrl` stack output. Only available when Vault holds the password itself, in file mode. With
+ * a second login (`credentials.secondLogin`), the one the current key names.
  */
 import type { CredentialSettings } from "./settings";
 import { passwordProblem, secretKind, userNameProblem } from "./secrets";
@@ -24,19 +25,23 @@ export function appLogin(settings: CredentialSettings, data: Readonly<Record<str
         "knows no application login",
     };
   }
-  const user = data[settings.appUserKey];
-  const password = data[settings.appPasswordKey];
+  const second = settings.secondLogin;
+  const useSecond = second !== undefined && data[second.currentKey] === data[second.userKey];
+  const userKey = useSecond ? second.userKey : settings.appUserKey;
+  const passwordKey = useSecond ? second.passwordKey : settings.appPasswordKey;
+  const user = data[userKey];
+  const password = data[passwordKey];
   if (user === undefined || userNameProblem(user) !== undefined) {
-    return { unavailable: `${where} key "${settings.appUserKey}" holds no usable user name` };
+    return { unavailable: `${where} key "${userKey}" holds no usable user name` };
   }
   if (password === undefined || passwordProblem(password) !== undefined) {
-    return { unavailable: `${where} key "${settings.appPasswordKey}" holds no usable password` };
+    return { unavailable: `${where} key "${passwordKey}" holds no usable password` };
   }
   const kind = secretKind(password);
   if (kind !== "password") {
     return {
       unavailable:
-        `${where} key "${settings.appPasswordKey}" holds a ${kind}, not the password a client needs; ` +
+        `${where} key "${passwordKey}" holds a ${kind}, not the password a client needs; ` +
         `store the password there to publish connectionUrl`,
     };
   }

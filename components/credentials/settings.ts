@@ -47,6 +47,26 @@ export const AUTH_QUERY = section({
 export type AuthQuerySettings = Infer<typeof AUTH_QUERY.shape>;
 export const AUTH_QUERY_DEFAULTS = defaultsOf(AUTH_QUERY);
 
+/**
+ * A second application login, for rotations that refuse no backend (alternating users): two PostgreSQL login
+ * roles, both in the auth file. A rotation changes the password of the one no backend uses, and moves Vault's
+ * `currentKey` to it once every pod has the new auth file; backends follow at their own pace, and the other
+ * login stays valid until the next rotation changes it. The first login is `appUserKey` / `appPasswordKey`.
+ * (components/credentials/README.md, "Rotation")
+ */
+export const SECOND_LOGIN = section({
+  /** Key of the second login's user name in the Vault secret. @default app_user_b */
+  userKey: vaultKey("app_user_b"),
+  /** Key of the second login's password (the password itself). @default app_password_b */
+  passwordKey: vaultKey("app_password_b"),
+  /**
+   * Key whose value is the user name of the login backends should use now, one of the two: the
+   * `connectionUrl` output's login. @default app_current
+   */
+  currentKey: vaultKey("app_current"),
+});
+export type SecondLoginSettings = Infer<typeof SECOND_LOGIN.shape>;
+
 /** Where PgBouncer's credentials live in Vault (KV v2), and how clients authenticate. */
 export const CREDENTIALS = section(
   {
@@ -101,6 +121,11 @@ export const CREDENTIALS = section(
      * user and the stats user
      */
     authQuery: AUTH_QUERY.optional(),
+    /**
+     * A second application login in the auth file, so that a password rotation refuses no backend and rolls
+     * no pod (file mode with `authFileSecret: password` only). @default unset: one application login
+     */
+    secondLogin: SECOND_LOGIN.optional(),
   },
   {
     check: (s, c) => {
@@ -120,6 +145,13 @@ export const CREDENTIALS = section(
             `is "${s.authQuery.passwordKey}"; must differ from ${c.key("statsPasswordKey")}`,
           );
         }
+        if (s.secondLogin) {
+          c.add(
+            "secondLogin",
+            `is not used when ${c.key("authQuery")} is set (auth_query mode looks application users up in ` +
+              `PostgreSQL); remove one of them`,
+          );
+        }
       } else {
         const keys = [s.appUserKey, s.appPasswordKey, s.statsPasswordKey];
         if (new Set(keys).size !== keys.length) {
@@ -128,6 +160,24 @@ export const CREDENTIALS = section(
             `appUserKey "${s.appUserKey}", appPasswordKey "${s.appPasswordKey}" and statsPasswordKey ` +
               `"${s.statsPasswordKey}" must be three different Vault keys`,
           );
+        }
+        const second = s.secondLogin;
+        if (second) {
+          const all = [...keys, second.userKey, second.passwordKey, second.currentKey];
+          if (new Set(all).size !== all.length) {
+            c.add(
+              "secondLogin",
+              `names the Vault keys ${[second.userKey, second.passwordKey, second.currentKey].map((k) => `"${k}"`).join(", ")}; ` +
+                `each of the six keys of the two logins, the stats password and the current login must differ`,
+            );
+          }
+          if (s.authFileSecret !== "password") {
+            c.add(
+              "secondLogin",
+              `needs ${c.key("authFileSecret")} "password": a verifier in the auth file cannot log in to PostgreSQL ` +
+                `as a login no client has used yet`,
+            );
+          }
         }
       }
     },

@@ -22,6 +22,13 @@ export function vaultKeys(settings: CredentialSettings): { key: string; setting:
     : [
         { key: settings.appUserKey, setting: "appUserKey" },
         { key: settings.appPasswordKey, setting: "appPasswordKey" },
+        ...(settings.secondLogin
+          ? [
+              { key: settings.secondLogin.userKey, setting: "secondLogin.userKey" },
+              { key: settings.secondLogin.passwordKey, setting: "secondLogin.passwordKey" },
+              { key: settings.secondLogin.currentKey, setting: "secondLogin.currentKey" },
+            ]
+          : []),
         stats,
       ];
 }

@@ -155,6 +155,8 @@ describe("backend route through the program: connectionUrl without a password", 
         "clipper-pgbouncer:credentials": JSON.stringify({
           ...(raw.credentials as object),
           authFileSecret: "verifier",
+          // one login: a second one needs the password in the auth file
+          secondLogin: undefined,
         }),
       },
       vault: fakeVault("staging", { [s.appPasswordKey]: scramVerifier(APP_USER, APP_PASSWORD) }),

@@ -39,11 +39,16 @@ import { loadStackSettings } from "../../stacks/settings";
  */
 async function recorded(stack: string, credentials: object = {}): Promise<PolicyInputResource[]> {
   const raw = rawStackConfig(stackFileConfig(stack));
-  const config = {
-    "clipper-pgbouncer:credentials": JSON.stringify({ ...(raw.credentials as object), ...credentials }),
-  };
-  // With the verifier in the auth file, Vault holds the verifier copied from pg_authid, as that mode allowed.
+  // With the verifier in the auth file, Vault holds the verifier copied from pg_authid, as that mode allowed
+  // (and the stack has one login: a second one needs the password in the auth file).
   const verifiers = (credentials as { authFileSecret?: string }).authFileSecret === "verifier";
+  const config = {
+    "clipper-pgbouncer:credentials": JSON.stringify({
+      ...(raw.credentials as object),
+      ...(verifiers ? { secondLogin: undefined } : {}),
+      ...credentials,
+    }),
+  };
   const appPasswordKey = loadStackSettings(stack).credentials.appPasswordKey;
   const values = verifiers ? { [appPasswordKey]: scramVerifier(OFFLINE_APP_USER, "the password") } : {};
   const run = await runOffline({ stack, config, vault: offlineVault(stack, { config, values }) });

@@ -67,13 +67,27 @@ function quoteIdent(s: string): string {
  */
 export function harnessVaultData(
   settings: StackSettings,
-  login: { user: string; password: string; statsPassword: string; authPassword?: string },
+  login: {
+    user: string;
+    password: string;
+    statsPassword: string;
+    authPassword?: string;
+    /** The second login (`credentials.secondLogin`). @default `<user>_b`, a random password */
+    secondUser?: string;
+    secondPassword?: string;
+    /** The user the current login key names. @default `user` */
+    current?: string;
+  },
 ): Record<string, string> {
+  const secondUser = login.secondUser ?? `${login.user}_b`;
   const values: Record<string, string | undefined> = {
     appUserKey: login.user,
     appPasswordKey: login.password,
     statsPasswordKey: login.statsPassword,
     "authQuery.passwordKey": login.authPassword,
+    "secondLogin.userKey": secondUser,
+    "secondLogin.passwordKey": login.secondPassword ?? crypto.randomBytes(12).toString("hex"),
+    "secondLogin.currentKey": login.current ?? login.user,
   };
   return Object.fromEntries(
     vaultKeys(settings.credentials).map(({ key, setting }) => {

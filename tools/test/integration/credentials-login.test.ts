@@ -200,7 +200,7 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
       vaultData = { app_user: user, app_password: copied, exporter_password: STATS_PASSWORD };
       const port = await freePort();
       const creds = await loadPoolerCredentials(
-        { ...stack.credentials, authFileSecret: "verifier" },
+        { ...stack.credentials, authFileSecret: "verifier", secondLogin: undefined },
         {
           statsUser: stack.exporter.statsUser,
           pgbouncerPort: port,
