@@ -38,7 +38,8 @@
 # TERM from the kubelet comes once the hook has returned or the grace period is over: it stops PgBouncer at
 # once (a TERM with no drain begun starts one instead).
 #
-# POSIX sh, and from Debian's base or busybox: cat cp date getent grep ln ls mkdir mkfifo mv readlink rm sleep.
+# POSIX sh, and from Debian's base or busybox: cat cp date getent grep ln ls mkdir mkfifo mv readlink rm sleep
+# tail.
 #
 # Environment (the pod spec sets every one):
 #   PGBOUNCER_POD_NAME             the pod's name, `<statefulset>-<ordinal>` (downward API)
