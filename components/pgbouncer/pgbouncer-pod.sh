@@ -10,8 +10,9 @@
 #     its own and points `current` at it, so PgBouncer reads only files that were validated together;
 #   - runs PgBouncer on a tiny ini of its own process: an `%include` of the shared ini, which ends inside
 #     [pgbouncer], then this process's unix socket folder and peer_id (the pod's ordinal x processes +
-#     process), then its own pod's peers over their sockets. A second [pgbouncer] header would reset the
-#     section to its defaults, so the process's lines continue the section instead;
+#     process), so_reuseport when the pod runs several, then its own pod's peers over their sockets. A
+#     second [pgbouncer] header would reset the section to its defaults, so the process's lines continue
+#     the section instead;
 #   - when the mounts change, validates the new generation with a throwaway PgBouncer on a private socket,
 #     and only then switches `current` and sends SIGHUP. PgBouncer 1.25.2 applies a config it fails to load
 #     in part: the [pgbouncer] header resets the section to defaults and loading stops at the bad line, so
@@ -124,6 +125,8 @@ process_ini() {
   echo "unix_socket_dir = $1"
   echo "peer_id = $peer_id"
   if [ "$procs" -gt 1 ]; then
+    # the pod's processes share the port: each must set it, or the second one's bind fails
+    echo "so_reuseport = 1"
     echo "[peers]"
     peers_over_sockets
   fi
