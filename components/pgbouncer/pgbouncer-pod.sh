@@ -175,7 +175,10 @@ validate() {
     sleep 0.1
     n=$((n + 1))
   done
-  kill -QUIT "$cpid" 2>/dev/null
+  # TERM, not QUIT: a command started with & in a non-interactive sh starts with SIGINT and SIGQUIT
+  # ignored, until PgBouncer sets its handlers; a QUIT sent before that is lost. With no client, TERM stops
+  # it at once all the same.
+  kill -TERM "$cpid" 2>/dev/null
   wait "$cpid" 2>/dev/null
   [ "$ok" = true ] && return 0
   grep -E "ERROR|FATAL|WARNING" "$c/check.log" | while IFS= read -r line; do say "  $line"; done
@@ -372,7 +375,8 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 rc=$?
-[ -n "$relay" ] && kill -QUIT "$relay" 2>/dev/null
+# TERM, as for the check above: the relay may still be starting, with SIGQUIT ignored
+[ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null
 rm -f "$fifo" "$ready_file"
 say "PgBouncer exited ($rc)"
 exit "$rc"
