@@ -364,7 +364,11 @@ while kill -0 "$pid" 2>/dev/null; do
   if snapshot "$next" && validate "$next" && point "$next"; then
     kill -HUP "$pid" 2>/dev/null
     rm -rf "$applied/gen-$gen"
-    gen=$next seen=$pending pending="" sticky="" applied_at=$t
+    # Failed logins judge the generation that was serving, until now: the validation takes a while, and
+    # `date +%s` has whole seconds, so an earlier stamp would count against this generation (and keep the
+    # canary unready until the next change, though this one fixed what failed).
+    rm -f "$applied/failed"
+    gen=$next seen=$pending pending="" sticky="" applied_at=$(now)
     say "applied generation $gen: PgBouncer reloads it"
   else
     rm -rf "$applied/gen-$next"
