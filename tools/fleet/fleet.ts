@@ -224,6 +224,16 @@ function descendants(pid: number): number[] {
   return [...kids, ...kids.flatMap(descendants)];
 }
 
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once gone. */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -365,7 +375,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     /** The files each replica has mounted now, by volume. */
     const mounted = new Map<number, Map<string, MountFiles>>();
 
+    let stopped = false;
+    /** Replacements and scalings under way: stop() waits for them, so that none starts a replica after it. */
+    const inFlight = new Set<Promise<unknown>>();
+    const op = <T>(p: Promise<T>): Promise<T> => {
+      inFlight.add(p);
+      const done = () => inFlight.delete(p);
+      p.then(done, done);
+      return p;
+    };
+
     const launch = (c: Container): void => {
+      if (stopped) throw new Error("fleet: stopped; no container starts after stop()");
       // Its own `applied` volume at the shared path, in a mount namespace of its own; then the script, as
       // `postgres`, with the pod's environment and nothing else.
       const own = mkdirOwned(path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`));
@@ -455,21 +476,47 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
     };
 
-    /** Waits for every container of `r` and its children to exit; TERM, then KILL past `maxMs`. */
+    /**
+     * Waits for every container of `r` to exit (TERM past `maxMs`, then KILL), and for every process it
+     * started (PgBouncer, the relay, a validation): they are collected while the script runs, as a container's
+     * end would take them all with it.
+     */
     const untilStopped = async (r: Replica, maxMs: number): Promise<void> => {
-      const all = () =>
-        r.containers.flatMap((c) => (c.child?.pid ? [c.child.pid, ...descendants(c.child.pid)] : []));
-      const tracked = all();
+      // PID → its start time: a PID the system gave to another process since is never signalled
+      const seen = new Map<number, string>();
+      const collect = () => {
+        for (const c of r.containers) {
+          if (!c.child?.pid || !alive(c.child.pid)) continue;
+          for (const p of descendants(c.child.pid)) {
+            const t = startTime(p);
+            if (t !== undefined && !seen.has(p)) seen.set(p, t);
+          }
+        }
+      };
+      const ours = () => [...seen].filter(([p, t]) => startTime(p) === t).map(([p]) => p);
       const done = Promise.all(r.containers.map((c) => (c.child ? exited(c.child) : Promise.resolve())));
-      if (!(await within(done, maxMs))) {
-        for (const c of r.containers) signal(c.child?.pid, "SIGTERM");
-        if (!(await within(done, 5000))) for (const p of all()) signal(p, "SIGKILL");
-        await within(done, 5000);
-      }
-      // the relay and the checks: children of the script, which end with it or just after
+      let finished = false;
+      void done.then(() => (finished = true));
       const started = Date.now();
-      while (tracked.some(alive) && Date.now() - started < 10_000) await sleep(50);
-      for (const p of tracked.filter(alive)) signal(p, "SIGKILL");
+      let termed = false;
+      while (!finished) {
+        collect();
+        const waited = Date.now() - started;
+        if (waited > maxMs && !termed) {
+          termed = true;
+          for (const c of r.containers) signal(c.child?.pid, "SIGTERM");
+        }
+        if (waited > maxMs + 5000) {
+          for (const c of r.containers) signal(c.child?.pid, "SIGKILL");
+          for (const p of ours()) signal(p, "SIGKILL");
+          await within(done, 5000);
+          break;
+        }
+        await sleep(50);
+      }
+      const t0 = Date.now();
+      while (ours().length > 0 && Date.now() - t0 < 5000) await sleep(50);
+      for (const p of ours()) signal(p, "SIGKILL");
     };
 
     const terminate = async (r: Replica): Promise<{ signalledAt: number; stoppedAt: number }> => {
@@ -572,7 +619,42 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       return at;
     };
 
-    let stopped = false;
+    const replace = async (
+      ordinal: number,
+      mounts?: Readonly<Record<string, MountFiles>>,
+    ): Promise<ReplaceTimes> => {
+      const r = replicas.get(ordinal);
+      if (!r) throw new Error(`fleet: no replica ${ordinal}`);
+      const leftAt = Date.now();
+      log(`fleet: replacing ${r.name}: out of the balancer, preStop sleeps ${preStopMs / 1000} s`);
+      const { signalledAt, stoppedAt } = await terminate(r);
+      const now = mounted.get(ordinal) ?? new Map<string, MountFiles>();
+      const spec = specs({}, [ordinal])[0];
+      const files = Object.fromEntries(
+        Object.keys(spec.mounts).map((v) => [v, mounts?.[v] ?? now.get(v) ?? spec.mounts[v]]),
+      );
+      await startReplica({ ...spec, mounts: files }, ordinal);
+      return { leftAt, signalledAt, stoppedAt, readyAt: Date.now() };
+    };
+    const scale = async (n: number): Promise<void> => {
+      const before = renderInput.replicas;
+      renderInput = { ...renderInput, replicas: n };
+      const all = specs();
+      if (n > before) {
+        for (let o = before; o < n; o++) await portOf(o);
+        await Promise.all(specs({}, range(before, n)).map((s, i) => startReplica(s, before + i)));
+      } else {
+        for (let o = before - 1; o >= n; o--) {
+          const r = replicas.get(o);
+          if (!r) continue;
+          await terminate(r);
+          replicas.delete(o);
+          mounted.delete(o);
+        }
+      }
+      await updateMount("config", (o) => all[o].mounts.config);
+    };
+
     const fleet: Fleet = {
       dir,
       settings,
@@ -595,38 +677,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       },
       specs,
       updateMount,
-      async replace(ordinal, mounts) {
-        const r = replicas.get(ordinal);
-        if (!r) throw new Error(`fleet: no replica ${ordinal}`);
-        const leftAt = Date.now();
-        log(`fleet: replacing ${r.name}: out of the balancer, preStop sleeps ${preStopMs / 1000} s`);
-        const { signalledAt, stoppedAt } = await terminate(r);
-        const now = mounted.get(ordinal) ?? new Map<string, MountFiles>();
-        const spec = specs({}, [ordinal])[0];
-        const files = Object.fromEntries(
-          Object.keys(spec.mounts).map((v) => [v, mounts?.[v] ?? now.get(v) ?? spec.mounts[v]]),
-        );
-        await startReplica({ ...spec, mounts: files }, ordinal);
-        return { leftAt, signalledAt, stoppedAt, readyAt: Date.now() };
-      },
-      async scale(n) {
-        const before = renderInput.replicas;
-        renderInput = { ...renderInput, replicas: n };
-        const all = specs();
-        if (n > before) {
-          for (let o = before; o < n; o++) await portOf(o);
-          await Promise.all(specs({}, range(before, n)).map((s, i) => startReplica(s, before + i)));
-        } else {
-          for (let o = before - 1; o >= n; o--) {
-            const r = replicas.get(o);
-            if (!r) continue;
-            await terminate(r);
-            replicas.delete(o);
-            mounted.delete(o);
-          }
-        }
-        await updateMount("config", (o) => all[o].mounts.config);
-      },
+      replace: (ordinal, mounts) => op(replace(ordinal, mounts)),
+      scale: (n) => op(scale(n)),
       exportLines: () => [
         `export PGHOST=${LOCAL_NAME}`,
         "export PGHOSTADDR=127.0.0.1",
@@ -643,6 +695,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         stopped = true;
         try {
           srv.close();
+          await Promise.allSettled([...inFlight]);
           for (const s of sockets) s.destroy();
           await Promise.all(
             [...replicas.values()].map(async (r) => {

@@ -13,7 +13,7 @@ import { listStacks } from "../../stacks/stack-file";
 import { Args, UsageError, runMain } from "../common";
 import { pgBinary } from "../harness/postgres";
 import { signal, sleep } from "../harness/proc";
-import { type Fleet, fleetSettings, startFleet } from "./fleet";
+import { type Fleet, fleetSettings, startFleet, startTime } from "./fleet";
 
 /** Where a running fleet records its PIDs, for `--down`. */
 export const FLEET_STATE_FILE =
@@ -27,16 +27,6 @@ interface FleetState {
   /** Each PID's start time (/proc/<pid>/stat), so that a PID the system reused is never signalled. */
   readonly starts: Record<number, string>;
   readonly dir: string;
-}
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 const PSQL = pgBinary("psql");
