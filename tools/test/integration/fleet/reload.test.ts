@@ -28,8 +28,11 @@ import { sleep } from "../../../harness/proc";
 import { type Load, type LoadCounts, startLoad } from "../../support/fleet-load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 10 };
-/** A tick of the script's loop, the validation's throwaway PgBouncer and SHOW CONFIG's psql: slack. */
-const SLACK_SECONDS = 3;
+/**
+ * The script's 1-s ticks (each forks a few commands), the validation's throwaway PgBouncer and SHOW
+ * CONFIG's psql, on 2 cores shared with the rest of npm test: slack on top of the watch interval.
+ */
+const SLACK_SECONDS = 5;
 const CLIENTS = 200;
 
 const settings = fleetSettings("prod", {
