@@ -638,10 +638,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
     const scale = async (n: number): Promise<void> => {
       const before = renderInput.replicas;
+      // a new replica's port (its pod's address) goes into every [peers]
+      for (let o = before; o < n; o++) await portOf(o);
       renderInput = { ...renderInput, replicas: n };
       const all = specs();
       if (n > before) {
-        for (let o = before; o < n; o++) await portOf(o);
         await Promise.all(specs({}, range(before, n)).map((s, i) => startReplica(s, before + i)));
       } else {
         for (let o = before - 1; o >= n; o--) {
