@@ -16,7 +16,7 @@ import { type CancelRound, cancelRound, totals } from "../../support/fleet-cance
  * A query whose cancel is lost runs this long; the cancels go once every query runs in PostgreSQL (at most
  * half of it after the first was sent) and 300 ms more.
  */
-const SLEEP_SECONDS = 10;
+const SLEEP_SECONDS = 6;
 const CANCEL_AFTER_MS = 300;
 /** A cancelled query ends this soon after its cancel: "well before it would have finished". */
 const CANCEL_BOUND_SECONDS = 2;
