@@ -2,7 +2,8 @@
 # Installs what the tests run for real: PostgreSQL (with pgbench), Prometheus's promtool and the shell linter
 # from Debian; Debian's PgBouncer (1.18, only for the tests of the version gating); and the PgBouncer release
 # the stacks deploy (components/pgbouncer/pgbouncer-release.json), built from its release tarball after a
-# sha256 check; and, with Go, actionlint and the dashboard validator (Grafana's dashboard schema).
+# sha256 check; with Go, actionlint and the dashboard validator (Grafana's dashboard schema); and psycopg
+# (PyPI, in a venv of Debian's python3), the real driver of the fleet's cancel tests.
 # The builds are cached per machine (~/.cache/clipper-pgbouncer/pgbouncer-<version>/,
 # dashboard-schema-<key>/) and copied into the project's gitignored .deps/pgbouncer/ and
 # .deps/dashboard-schema/, which the tests run. Skips apt entirely when everything is there.
@@ -113,6 +114,48 @@ else
   cp "${schema_cache}/dashboard-schema" "${schema_dir}/dashboard-schema"
   echo "$schema_key" >"${schema_dir}/key"
   echo "install-test-deps: dashboard validator (grafana-foundation-sdk ${sdk_version}) in ${schema_dir}"
+fi
+
+# --- psycopg, a real driver for the fleet's cancel tests (tools/test/support/psycopg-cancel.py) ---
+# psycopg 3 with its binary wheel (libpq inside) from PyPI, in a venv of Debian's python3, built once per
+# machine into ~/.cache/clipper-pgbouncer/psycopg-<version>-py<python>/ and copied into .deps/psycopg/
+# (a venv runs from a copy when called by its bin/python). A second run installs and copies nothing.
+psycopg_version=$(sed -n 's/^psycopg\[binary\]==//p' "${root}/tools/test/support/psycopg-requirements.txt")
+[[ -n $psycopg_version ]] || {
+  echo "install-test-deps: no psycopg[binary]==<version> in tools/test/support/psycopg-requirements.txt" >&2
+  exit 1
+}
+python=/usr/bin/python3
+if [[ ! -x $python ]] || ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "install-test-deps: installing python3-venv (the psycopg venv)"
+  apt_install python3 python3-venv
+fi
+psycopg_key="${psycopg_version}-py$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+psycopg_dir="${root}/.deps/psycopg"
+has_psycopg() { [[ -x $1/bin/python ]] && [[ $("$1/bin/python" -c 'import psycopg; print(psycopg.__version__)' 2>/dev/null) == "$psycopg_version" ]]; }
+if has_psycopg "$psycopg_dir" && [[ $(cat "${psycopg_dir}/key" 2>/dev/null) == "$psycopg_key" ]]; then
+  echo "install-test-deps: psycopg ${psycopg_version} in ${psycopg_dir}"
+else
+  psycopg_cache="${cache_root}/psycopg-${psycopg_key}"
+  mkdir -p "$cache_root"
+  exec 7>"${cache_root}/psycopg.lock"
+  flock 7
+  if ! has_psycopg "$psycopg_cache"; then
+    echo "install-test-deps: installing psycopg ${psycopg_version} into ${psycopg_cache}"
+    rm -rf "${psycopg_cache}.tmp"
+    "$python" -m venv "${psycopg_cache}.tmp"
+    "${psycopg_cache}.tmp/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
+      -r "${root}/tools/test/support/psycopg-requirements.txt"
+    rm -rf "$psycopg_cache"
+    mv "${psycopg_cache}.tmp" "$psycopg_cache"
+  fi
+  flock -u 7
+  rm -rf "$psycopg_dir"
+  mkdir -p "$(dirname "$psycopg_dir")"
+  cp -a "$psycopg_cache" "$psycopg_dir"
+  echo "$psycopg_key" >"${psycopg_dir}/key"
+  has_psycopg "$psycopg_dir"
+  echo "install-test-deps: psycopg ${psycopg_version} in ${psycopg_dir}"
 fi
 
 # --- PgBouncer ${version}, the release the stacks deploy ---

@@ -14,7 +14,8 @@
 #     second [pgbouncer] header would reset the section to its defaults, so the process's lines continue
 #     the section instead;
 #   - when the mounts change, validates the new generation with a throwaway PgBouncer on a private socket,
-#     and only then switches `current` and sends SIGHUP. PgBouncer 1.25.2 applies a config it fails to load
+#     and only then switches `current` and sends SIGHUP (PgBouncer reads the server CA at every new server
+#     connection, not only on SIGHUP). PgBouncer 1.25.2 applies a config it fails to load
 #     in part: the [pgbouncer] header resets the section to defaults and loading stops at the bad line, so
 #     every later setting is lost (client_tls_sslmode falls back to disable). It must never see one;
 #   - gates the change on a canary: pod ordinal 0 applies it at once; every other pod waits
@@ -134,19 +135,28 @@ process_ini() {
 
 # The shared ini must end inside [pgbouncer]: this process's lines continue that section.
 ends_in_pgbouncer() {
-  last=$(grep '^\[' "$current/pgbouncer.ini" | tail -n 1)
+  last=$(grep '^\[' "$1" | tail -n 1)
   [ "$last" = "[pgbouncer]" ] && return 0
   say "the shared ini's last section is ${last:-none}, not [pgbouncer]: a process's own settings must continue it"
   return 1
 }
 
-# validate: a throwaway PgBouncer on `current`, on a private socket and no TCP. Valid once it is up.
+# validate N: a throwaway PgBouncer on generation N, on a private socket and no TCP. Valid once it is up.
+# It reads gen-N's files where the shared ini names `current`'s: `current` still points at the generation
+# that serves, because PgBouncer reads some files outside a reload (the server CA, at every new server
+# connection), and must never read one that was not validated.
 validate() {
+  g="$applied/gen-$1"
   c="$applied/check"
-  ends_in_pgbouncer || return 1
+  ends_in_pgbouncer "$g/pgbouncer.ini" || return 1
   rm -rf "$c" && mkdir -p "$c" || return 1
   {
-    echo "%include $current/pgbouncer.ini"
+    while IFS= read -r line || [ -n "$line" ]; do
+      case $line in
+      *"$current/"*) printf '%s\n' "${line%%"$current/"*}$g/${line#*"$current/"}" ;;
+      *) printf '%s\n' "$line" ;;
+      esac
+    done <"$g/pgbouncer.ini"
     echo "unix_socket_dir = $c"
     echo "peer_id = $peer_id"
     echo "listen_addr ="
@@ -165,7 +175,10 @@ validate() {
     sleep 0.1
     n=$((n + 1))
   done
-  kill -QUIT "$cpid" 2>/dev/null
+  # TERM, not QUIT: a command started with & in a non-interactive sh starts with SIGINT and SIGQUIT
+  # ignored, until PgBouncer sets its handlers; a QUIT sent before that is lost. With no client, TERM stops
+  # it at once all the same.
+  kill -TERM "$cpid" 2>/dev/null
   wait "$cpid" 2>/dev/null
   [ "$ok" = true ] && return 0
   grep -E "ERROR|FATAL|WARNING" "$c/check.log" | while IFS= read -r line; do say "  $line"; done
@@ -264,7 +277,7 @@ if ! snapshot "$gen" || ! point "$gen"; then
   say "cannot copy the mounted files into $applied"
   exit 1
 fi
-ends_in_pgbouncer || exit 1
+ends_in_pgbouncer "$current/pgbouncer.ini" || exit 1
 process_ini "$sock" >"$applied/pgbouncer-$p.ini" || exit 1
 fifo="$applied/log.fifo"
 rm -f "$fifo" && mkfifo "$fifo" || exit 1
@@ -355,13 +368,16 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
   fi
   next=$((gen + 1))
-  if snapshot "$next" && point "$next" && validate; then
+  if snapshot "$next" && validate "$next" && point "$next"; then
     kill -HUP "$pid" 2>/dev/null
     rm -rf "$applied/gen-$gen"
-    gen=$next seen=$pending pending="" sticky="" applied_at=$t
+    # Failed logins judge the generation that was serving, until now: the validation takes a while, and
+    # `date +%s` has whole seconds, so an earlier stamp would count against this generation (and keep the
+    # canary unready until the next change, though this one fixed what failed).
+    rm -f "$applied/failed"
+    gen=$next seen=$pending pending="" sticky="" applied_at=$(now)
     say "applied generation $gen: PgBouncer reloads it"
   else
-    point "$gen"
     rm -rf "$applied/gen-$next"
     refused=$pending seen=$pending pending=""
     say "refused the change: PgBouncer does not load it; generation $gen keeps serving"
@@ -370,7 +386,8 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 rc=$?
-[ -n "$relay" ] && kill -QUIT "$relay" 2>/dev/null
+# TERM, as for the check above: the relay may still be starting, with SIGQUIT ignored
+[ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null
 rm -f "$fifo" "$ready_file"
 say "PgBouncer exited ($rc)"
 exit "$rc"

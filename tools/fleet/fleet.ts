@@ -1,0 +1,740 @@
+/**
+ * The local fleet: N replicas of P PgBouncer processes (the release the stacks deploy) in front of a local
+ * PostgreSQL 15 that serves TLS only, each replica configured exactly as its pod configures itself: the same
+ * shared ini, auth file and TLS files mounted the way the kubelet mounts them, and every PgBouncer process
+ * run by the pod's own script (`components/pgbouncer/pgbouncer-pod.sh`) with the pod's environment, folders
+ * local. A balancer in front picks a ready replica at random for each new connection, as kube-proxy does.
+ *
+ * A container, locally: `unshare --mount` (its own mount namespace, as a container has), its own `applied`
+ * folder bind-mounted at the one path every container sees (the pods mount a volume of their own there),
+ * then `setpriv` to the `postgres` user and `exec` of the container's argv (`/bin/sh -c <script>
+ * pgbouncer-pod`): the script's PID is the spawned PID, as PID 1 is the script in the pod. Its PATH holds only
+ * what the script's header names (links), `pgbouncer`, and a `getent` that stands in for the cluster DNS.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { buildCredentials } from "../../components/credentials";
+import { podScriptCommand, podScriptEnv, readyFile } from "../../components/pgbouncer/pod-script";
+import { type StackSettings, parseSettings } from "../../stacks/settings";
+import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
+import { withSetting } from "../render/main";
+import { pgbouncerBinary } from "../harness/binary";
+import { type Conn, type TlsPostgres, startTlsPostgres } from "../harness/postgres";
+import {
+  RUN_AS,
+  exited,
+  freePort,
+  makeRunDir,
+  runAsIds,
+  runnableCopy,
+  signal,
+  sleep,
+  track,
+  untrack,
+  within,
+} from "../harness/proc";
+import { HARNESS_APP_USER, harnessVaultData, postgresPasswordSql } from "../harness/stack";
+import { type KubeletTlsDir, LOCAL_NAME, kubeletTlsDir } from "../harness/tls";
+import {
+  type FleetPlaces,
+  type MountFiles,
+  type ReplicaSpec,
+  type ScriptTimings,
+  type TodaysRenderInput,
+  specsFromTodaysRender,
+} from "./render";
+
+/**
+ * What the script's header says it runs ("POSIX sh, and from Debian's base or busybox: …"): the only
+ * commands on its PATH, besides `pgbouncer` and the `getent` stand-in.
+ */
+export const SCRIPT_COMMANDS = [
+  "cat",
+  "cp",
+  "date",
+  "grep",
+  "ln",
+  "ls",
+  "mkdir",
+  "mkfifo",
+  "mv",
+  "readlink",
+  "rm",
+  "sleep",
+  "tail",
+] as const;
+
+/** The canary's DNS name in the fleet (a headless Service selecting pod 0, ready addresses only). */
+export const CANARY_NAME = "pgbouncer-canary";
+
+/** The script's timings when the caller names none: short, for a fleet on a laptop. */
+export const FLEET_TIMINGS: ScriptTimings = {
+  checkSeconds: 2,
+  canaryHoldSeconds: 10,
+  failureSeconds: 30,
+  drainSeconds: 30,
+};
+
+export interface FleetOptions {
+  /** The stack's settings; `pgbouncer.replicas` and `processesPerPod` size the fleet. */
+  readonly settings: StackSettings;
+  /** @default {@link FLEET_TIMINGS} */
+  readonly timings?: Partial<ScriptTimings>;
+  /** The preStop hook's sleep before it signals the script. @default the stack's preStopDelaySeconds */
+  readonly preStopDelaySeconds?: number;
+  /** How long a replaced replica may take to stop. @default the stack's terminationGracePeriodSeconds */
+  readonly terminationGracePeriodSeconds?: number;
+  /** Gate changes behind replica 0. @default true */
+  readonly canary?: boolean;
+  /** `fleet`: peers across replicas; `pod`: today's rendering, none across replicas. @default fleet */
+  readonly peers?: "fleet" | "pod";
+  /** @default a random one */
+  readonly appPassword?: string;
+  /** @default a random one */
+  readonly statsPassword?: string;
+  /** Progress lines. @default none */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * A stack's settings with `sets` (`section.field` → value, as `npm run render -- --set`), read and checked as
+ * the program reads them: the pool budget and every other check apply to the fleet too.
+ */
+export function fleetSettings(stack: string, sets: Readonly<Record<string, string>> = {}): StackSettings {
+  const config = Object.entries(sets).reduce((c, [k, v]) => withSetting(c, k, v), stackFileConfig(stack));
+  return parseSettings(rawStackConfig(config));
+}
+
+/** One PgBouncer container of a replica. */
+export interface FleetProcess {
+  /** 1-based. */
+  readonly process: number;
+  readonly socketDir: string;
+  /** The script's PID while it runs (the container's PID 1). */
+  pid(): number | undefined;
+  /** Its log: the script's lines and PgBouncer's (stderr). */
+  readonly logFile: string;
+}
+
+export interface FleetReplica {
+  readonly ordinal: number;
+  readonly name: string;
+  readonly port: number;
+  readonly processes: readonly FleetProcess[];
+  /** Every process's readiness file exists (a pod is ready when all its containers are). */
+  ready(): boolean;
+  /** The balancer may send new connections here (the Service's endpoints). */
+  readonly inService: boolean;
+  /** Connections the balancer sent here. */
+  readonly connections: number;
+}
+
+/** When a replacement's steps happened (Date.now()). */
+export interface ReplaceTimes {
+  readonly leftAt: number;
+  readonly signalledAt: number;
+  readonly stoppedAt: number;
+  readonly readyAt: number;
+}
+
+export interface Fleet {
+  readonly dir: string;
+  readonly settings: StackSettings;
+  readonly world: TlsPostgres;
+  readonly timings: ScriptTimings;
+  readonly balancer: { readonly host: string; readonly port: number; readonly refused: number };
+  /** The application user through the balancer, verifying the pooler as a backend pod does. */
+  readonly conn: Conn;
+  /** The application user straight to PostgreSQL (TLS, verified). */
+  readonly direct: Conn;
+  replicas(): readonly FleetReplica[];
+  replica(ordinal: number): FleetReplica;
+  /**
+   * The replicas' specs from the render input with `changes` (the current one otherwise), for `ordinals`
+   * (every replica by default): what {@link updateMount} and {@link replace} take their new files from.
+   */
+  specs(changes?: Partial<TodaysRenderInput>, ordinals?: readonly number[]): ReplicaSpec[];
+  /**
+   * Replaces one volume's files on every replica the way the kubelet does (a new `..<ts>/`, `..data`
+   * renamed over atomically), replica `ordinal` after `delayMs(ordinal)` (kubelets sync at different moments).
+   * Resolves with each replica's swap time.
+   */
+  updateMount(
+    volume: string,
+    files: (ordinal: number) => MountFiles,
+    opts?: { delayMs?: (ordinal: number) => number },
+  ): Promise<Map<number, number>>;
+  /**
+   * Replaces a replica as a StatefulSet rolling update does: it leaves the balancer, the preStop hook sleeps
+   * and sends INT to every container's script, the containers exit (TERM after the grace period), and the
+   * pod starts again under its name, with `mounts` if given (the current files otherwise); resolves once
+   * it is ready and back in the balancer.
+   */
+  replace(ordinal: number, mounts?: Readonly<Record<string, MountFiles>>): Promise<ReplaceTimes>;
+  /** Adds or removes the highest replicas, then updates every replica's ini (`[peers]`). */
+  scale(replicas: number): Promise<void>;
+  /** libpq's environment for {@link conn}, as `export` lines. */
+  exportLines(): string[];
+  /** Every PID the fleet runs (PostgreSQL's, the scripts' and their children's). */
+  pids(): number[];
+  /** Stops the balancer, every replica (TERM twice: drain, then stop) and PostgreSQL; removes the dirs. */
+  stop(): Promise<void>;
+}
+
+interface Container {
+  readonly env: ReturnType<typeof podScriptEnv>;
+  readonly process: number;
+  readonly socketDir: string;
+  readonly logFile: string;
+  child?: ChildProcess;
+}
+
+interface Replica {
+  readonly ordinal: number;
+  readonly name: string;
+  readonly port: number;
+  readonly dir: string;
+  mounts: Map<string, KubeletTlsDir>;
+  containers: Container[];
+  inService: boolean;
+  connections: number;
+}
+
+/** The direct children of `pid`, from /proc (no `children` file on every kernel). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const kids = childrenOf(pid);
+  return [...kids, ...kids.flatMap(descendants)];
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once gone. */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function mkdirOwned(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const { uid, gid } = runAsIds();
+  fs.chownSync(dir, uid, gid);
+  return dir;
+}
+
+/** The PATH folder of every container: links to what the script's header names, and the two stand-ins. */
+function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryDown: string): string {
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(bin, { mode: 0o755 });
+  for (const c of SCRIPT_COMMANDS) {
+    const target = [`/usr/bin/${c}`, `/bin/${c}`].find((f) => fs.existsSync(f));
+    if (!target) throw new Error(`fleet: ${c}, which the pod script uses, is not installed`);
+    fs.symlinkSync(target, path.join(bin, c));
+  }
+  fs.symlinkSync(runnableCopy(pgbouncerBinary()), path.join(bin, "pgbouncer"));
+  // The cluster DNS as the canary's headless Service without publishNotReadyAddresses makes it: CoreDNS
+  // answers its name only while pod 0 is ready (every container's readiness file) and not terminating.
+  fs.writeFileSync(
+    path.join(bin, "getent"),
+    [
+      "#!/bin/sh",
+      "# fleet: getent as the cluster DNS answers for the canary's headless Service (ready pods only)",
+      `[ "$1" = hosts ] && [ "$2" = "${CANARY_NAME}" ] || exit 2`,
+      `[ -e "${canaryDown}" ] && exit 2`,
+      ...canaryReadyFiles.map((f) => `[ -e "${f}" ] || exit 2`),
+      `echo "127.0.0.1       ${CANARY_NAME}"`,
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+/** Starts the fleet; on any failure everything started is stopped before the error goes on. */
+export async function startFleet(opts: FleetOptions): Promise<Fleet> {
+  const settings = opts.settings;
+  const replicasWanted = settings.workload.replicas;
+  const processes = settings.workload.processesPerPod;
+  const timings: ScriptTimings = { ...FLEET_TIMINGS, ...opts.timings };
+  const preStopMs = (opts.preStopDelaySeconds ?? settings.workload.preStopDelaySeconds) * 1000;
+  const graceMs =
+    (opts.terminationGracePeriodSeconds ?? settings.workload.terminationGracePeriodSeconds) * 1000;
+  const log = opts.log ?? (() => undefined);
+  const user = HARNESS_APP_USER;
+  const appPassword = opts.appPassword ?? crypto.randomBytes(12).toString("hex");
+  const statsPassword = opts.statsPassword ?? crypto.randomBytes(12).toString("hex");
+  if (settings.credentials.authQuery) throw new Error("fleet: runs the file mode of prod and staging");
+
+  const world = await startTlsPostgres(
+    "fleet-pki",
+    { maxConnections: settings.database.maxConnections, hostsslOnly: true },
+    () => Promise.resolve({}),
+  );
+  const dir = makeRunDir("fleet");
+  const replicas = new Map<number, Replica>();
+  const key = {};
+  const pids = (): number[] => {
+    const scripts = [...replicas.values()]
+      .flatMap((r) => r.containers.map((c) => c.child?.pid))
+      .filter((p): p is number => p !== undefined && alive(p));
+    return [...scripts, ...scripts.flatMap(descendants)];
+  };
+  track(key, pids, dir);
+  let server: net.Server | undefined;
+  const sockets = new Set<net.Socket>();
+
+  try {
+    const dbName = settings.database.name;
+    const credentials = buildCredentials(
+      settings.credentials,
+      { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
+      { data: harnessVaultData(settings, { user, password: appPassword, statsPassword }) },
+    );
+    const pg = world.pg;
+    await pg.psql(
+      `CREATE ROLE "${user}" LOGIN ${postgresPasswordSql(settings, credentials.authFile, user, appPassword)}`,
+    );
+    await pg.psql(`CREATE DATABASE "${dbName}" OWNER "${user}"`);
+
+    // Ports: a replica's port is its pod's address; a replaced replica keeps it, as its DNS name is kept.
+    const ports: number[] = [];
+    const portOf = async (ordinal: number) => {
+      while (ports.length <= ordinal) ports.push(await freePort());
+      return ports[ordinal];
+    };
+    for (let o = 0; o < replicasWanted; o++) await portOf(o);
+    const podDir = (o: number) => path.join(dir, `pgbouncer-${o}`);
+    const places: FleetPlaces = {
+      current: path.join(dir, "applied", "current"),
+      mountDir: (o, v) => path.join(podDir(o), "mounts", v),
+      socketDir: (o, p) => path.join(podDir(o), "run", String(p)),
+      port: (o) => {
+        if (ports[o] === undefined) throw new Error(`fleet: no port for replica ${o} yet`);
+        return ports[o];
+      },
+    };
+    mkdirOwned(path.dirname(places.current));
+    const canaryDown = path.join(podDir(0), "terminating");
+    const bin = containerPath(
+      dir,
+      Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
+      canaryDown,
+    );
+    let renderInput: TodaysRenderInput = {
+      settings,
+      replicas: replicasWanted,
+      processes,
+      authFile: credentials.authFile,
+      iniAuth: credentials.iniAuth,
+      tls: {
+        cert: world.poolerCert.certPem,
+        key: fs.readFileSync(world.poolerCert.keyFile, "utf8"),
+        serverCa: world.postgresCa.certPem,
+      },
+      postgres: { host: pg.host, port: pg.port },
+      canary: opts.canary === false ? "" : CANARY_NAME,
+      timings,
+      peers: opts.peers ?? "fleet",
+    };
+    const specs = (changes: Partial<TodaysRenderInput> = {}, ordinals?: readonly number[]) => {
+      const input = { ...renderInput, ...changes };
+      return specsFromTodaysRender(
+        input,
+        places,
+        ordinals ?? Array.from({ length: input.replicas }, (_, o) => o),
+      );
+    };
+    /** The files each replica has mounted now, by volume. */
+    const mounted = new Map<number, Map<string, MountFiles>>();
+
+    let stopped = false;
+    /** Replacements and scalings under way: stop() waits for them, so that none starts a replica after it. */
+    const inFlight = new Set<Promise<unknown>>();
+    const op = <T>(p: Promise<T>): Promise<T> => {
+      inFlight.add(p);
+      const done = () => inFlight.delete(p);
+      p.then(done, done);
+      return p;
+    };
+
+    const launch = (c: Container): void => {
+      if (stopped) throw new Error("fleet: stopped; no container starts after stop()");
+      // Its own `applied` volume at the shared path, in a mount namespace of its own; then the script, as
+      // `postgres`, with the pod's environment and nothing else.
+      const own = mkdirOwned(path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`));
+      fs.rmSync(own, { recursive: true, force: true });
+      mkdirOwned(own);
+      const wrap =
+        'own=$1 at=$2; shift 2; /usr/bin/mount --bind "$own" "$at" || exit 1; ' +
+        `exec /usr/bin/setpriv --reuid=${RUN_AS} --regid=${RUN_AS} --init-groups -- "$@"`;
+      const fd = fs.openSync(c.logFile, "a");
+      try {
+        c.child = spawn(
+          "/usr/bin/unshare",
+          [
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            wrap,
+            "fleet-container",
+            own,
+            path.dirname(places.current),
+            ...podScriptCommand(),
+          ],
+          { env: { PATH: bin, ...c.env }, stdio: ["ignore", fd, fd] },
+        );
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+
+    const readyOf = (r: Replica) => r.containers.every((c) => fs.existsSync(readyFile(c.socketDir)));
+
+    const startReplica = async (spec: ReplicaSpec, ordinal: number): Promise<Replica> => {
+      const rdir = podDir(ordinal);
+      fs.rmSync(rdir, { recursive: true, force: true });
+      mkdirOwned(rdir);
+      const mounts = new Map<string, KubeletTlsDir>();
+      const files = new Map<string, MountFiles>();
+      for (const [volume, content] of Object.entries(spec.mounts)) {
+        mounts.set(volume, kubeletTlsDir(mkdirOwned(places.mountDir(ordinal, volume)), content));
+        files.set(volume, content);
+      }
+      mounted.set(ordinal, files);
+      fs.mkdirSync(path.join(rdir, "logs"));
+      const containers = spec.processes.map((env): Container => {
+        mkdirOwned(env.socketDir);
+        return {
+          env: podScriptEnv(env),
+          process: env.process,
+          socketDir: env.socketDir,
+          logFile: path.join(rdir, "logs", `pgbouncer-${env.process}.log`),
+        };
+      });
+      const r: Replica = {
+        ordinal,
+        name: spec.podName,
+        port: await portOf(ordinal),
+        dir: rdir,
+        mounts,
+        containers,
+        inService: false,
+        connections: 0,
+      };
+      replicas.set(ordinal, r);
+      for (const c of containers) launch(c);
+      await untilReady(r);
+      r.inService = true;
+      log(`fleet: ${r.name} ready on 127.0.0.1:${r.port}`);
+      return r;
+    };
+
+    const untilReady = async (r: Replica, maxMs = 30_000): Promise<void> => {
+      const started = Date.now();
+      while (!readyOf(r)) {
+        const dead = r.containers.find((c) => c.child && (c.child.exitCode !== null || c.child.signalCode));
+        if (dead) {
+          throw new Error(`fleet: ${r.name} process ${dead.process} exited at start:\n${tail(dead.logFile)}`);
+        }
+        if (Date.now() - started > maxMs) {
+          throw new Error(
+            `fleet: ${r.name} not ready within ${maxMs / 1000} s:\n` +
+              r.containers.map((c) => tail(c.logFile)).join("\n"),
+          );
+        }
+        await sleep(50);
+      }
+    };
+
+    /**
+     * Waits for every container of `r` to exit (TERM past `maxMs`, then KILL), and for every process it
+     * started (PgBouncer, the relay, a validation): they are collected while the script runs, as a container's
+     * end would take them all with it.
+     */
+    const untilStopped = async (r: Replica, maxMs: number): Promise<void> => {
+      // PID → its start time: a PID the system gave to another process since is never signalled
+      const seen = new Map<number, string>();
+      const collect = () => {
+        for (const c of r.containers) {
+          if (!c.child?.pid || !alive(c.child.pid)) continue;
+          for (const p of descendants(c.child.pid)) {
+            const t = startTime(p);
+            if (t !== undefined && !seen.has(p)) seen.set(p, t);
+          }
+        }
+      };
+      const ours = () => [...seen].filter(([p, t]) => startTime(p) === t).map(([p]) => p);
+      const done = Promise.all(r.containers.map((c) => (c.child ? exited(c.child) : Promise.resolve())));
+      let finished = false;
+      void done.then(() => (finished = true));
+      const started = Date.now();
+      let termed = false;
+      while (!finished) {
+        collect();
+        const waited = Date.now() - started;
+        if (waited > maxMs && !termed) {
+          termed = true;
+          for (const c of r.containers) signal(c.child?.pid, "SIGTERM");
+        }
+        if (waited > maxMs + 5000) {
+          for (const c of r.containers) signal(c.child?.pid, "SIGKILL");
+          for (const p of ours()) signal(p, "SIGKILL");
+          await within(done, 5000);
+          break;
+        }
+        await sleep(50);
+      }
+      const t0 = Date.now();
+      while (ours().length > 0 && Date.now() - t0 < 5000) await sleep(50);
+      for (const p of ours()) signal(p, "SIGKILL");
+    };
+
+    const terminate = async (r: Replica): Promise<{ signalledAt: number; stoppedAt: number }> => {
+      r.inService = false;
+      if (r.ordinal === 0) fs.writeFileSync(canaryDown, "");
+      await sleep(preStopMs);
+      const signalledAt = Date.now();
+      for (const c of r.containers) signal(c.child?.pid, "SIGINT");
+      await untilStopped(r, Math.max(graceMs - preStopMs, 1000));
+      if (r.ordinal === 0) fs.rmSync(canaryDown, { force: true });
+      return { signalledAt, stoppedAt: Date.now() };
+    };
+
+    // --- the balancer: kube-proxy's pick of a ready endpoint, per new connection ---
+    server = net.createServer((client) => {
+      const ready = [...replicas.values()].filter((r) => r.inService && readyOf(r));
+      if (ready.length === 0) {
+        refused++;
+        client.destroy();
+        return;
+      }
+      const r = ready[crypto.randomInt(ready.length)];
+      r.connections++;
+      const up = net.connect({ host: "127.0.0.1", port: r.port });
+      client.setNoDelay(true);
+      up.setNoDelay(true);
+      sockets.add(client);
+      sockets.add(up);
+      const close = () => {
+        client.destroy();
+        up.destroy();
+        sockets.delete(client);
+        sockets.delete(up);
+      };
+      client.on("error", close).on("close", close);
+      up.on("error", close).on("close", close);
+      client.pipe(up);
+      up.pipe(client);
+    });
+    let refused = 0;
+    const srv = server;
+    await new Promise<void>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", () => resolve());
+    });
+    const address = srv.address();
+    const balancerPort = typeof address === "object" && address ? address.port : 0;
+
+    const first = specs();
+    await Promise.all(first.map((s, o) => startReplica(s, o)));
+
+    const conn: Conn = {
+      host: "127.0.0.1",
+      port: balancerPort,
+      user,
+      database: dbName,
+      password: appPassword,
+      tls: { sslmode: "verify-full", rootCertFile: world.poolerCa.certFile, hostname: LOCAL_NAME },
+    };
+    const direct: Conn = {
+      host: pg.host,
+      port: pg.port,
+      user,
+      database: dbName,
+      password: appPassword,
+      tls: { sslmode: "verify-full", rootCertFile: world.postgresCa.certFile, hostname: LOCAL_NAME },
+    };
+
+    const view = (r: Replica): FleetReplica => ({
+      ordinal: r.ordinal,
+      name: r.name,
+      port: r.port,
+      processes: r.containers.map((c) => ({
+        process: c.process,
+        socketDir: c.socketDir,
+        logFile: c.logFile,
+        pid: () => c.child?.pid,
+      })),
+      ready: () => readyOf(r),
+      get inService() {
+        return r.inService;
+      },
+      get connections() {
+        return r.connections;
+      },
+    });
+
+    const updateMount: Fleet["updateMount"] = async (volume, files, o = {}) => {
+      const at = new Map<number, number>();
+      await Promise.all(
+        [...replicas.values()].map(async (r) => {
+          await sleep(o.delayMs?.(r.ordinal) ?? 0);
+          const m = r.mounts.get(volume);
+          if (!m) throw new Error(`fleet: ${r.name} mounts no volume ${volume}`);
+          const f = files(r.ordinal);
+          at.set(r.ordinal, m.update(f));
+          mounted.get(r.ordinal)?.set(volume, f);
+        }),
+      );
+      return at;
+    };
+
+    const replace = async (
+      ordinal: number,
+      mounts?: Readonly<Record<string, MountFiles>>,
+    ): Promise<ReplaceTimes> => {
+      const r = replicas.get(ordinal);
+      if (!r) throw new Error(`fleet: no replica ${ordinal}`);
+      const leftAt = Date.now();
+      log(`fleet: replacing ${r.name}: out of the balancer, preStop sleeps ${preStopMs / 1000} s`);
+      const { signalledAt, stoppedAt } = await terminate(r);
+      const now = mounted.get(ordinal) ?? new Map<string, MountFiles>();
+      const spec = specs({}, [ordinal])[0];
+      const files = Object.fromEntries(
+        Object.keys(spec.mounts).map((v) => [v, mounts?.[v] ?? now.get(v) ?? spec.mounts[v]]),
+      );
+      await startReplica({ ...spec, mounts: files }, ordinal);
+      return { leftAt, signalledAt, stoppedAt, readyAt: Date.now() };
+    };
+    const scale = async (n: number): Promise<void> => {
+      const before = renderInput.replicas;
+      // a new replica's port (its pod's address) goes into every [peers]
+      for (let o = before; o < n; o++) await portOf(o);
+      renderInput = { ...renderInput, replicas: n };
+      const all = specs();
+      if (n > before) {
+        await Promise.all(specs({}, range(before, n)).map((s, i) => startReplica(s, before + i)));
+      } else {
+        for (let o = before - 1; o >= n; o--) {
+          const r = replicas.get(o);
+          if (!r) continue;
+          await terminate(r);
+          replicas.delete(o);
+          mounted.delete(o);
+        }
+      }
+      await updateMount("config", (o) => all[o].mounts.config);
+    };
+
+    const fleet: Fleet = {
+      dir,
+      settings,
+      world,
+      timings,
+      balancer: {
+        host: "127.0.0.1",
+        port: balancerPort,
+        get refused() {
+          return refused;
+        },
+      },
+      conn,
+      direct,
+      replicas: () => [...replicas.values()].sort((a, b) => a.ordinal - b.ordinal).map(view),
+      replica: (o) => {
+        const r = replicas.get(o);
+        if (!r) throw new Error(`fleet: no replica ${o}`);
+        return view(r);
+      },
+      specs,
+      updateMount,
+      replace: (ordinal, mounts) => op(replace(ordinal, mounts)),
+      scale: (n) => op(scale(n)),
+      exportLines: () => [
+        `export PGHOST=${LOCAL_NAME}`,
+        "export PGHOSTADDR=127.0.0.1",
+        `export PGPORT=${balancerPort}`,
+        "export PGSSLMODE=verify-full",
+        `export PGSSLROOTCERT=${world.poolerCa.certFile}`,
+        `export PGUSER=${user}`,
+        `export PGPASSWORD=${appPassword}`,
+        `export PGDATABASE=${dbName}`,
+      ],
+      pids: () => [...pids(), ...(pg.pid() !== undefined ? [pg.pid() as number] : [])],
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        try {
+          srv.close();
+          await Promise.allSettled([...inFlight]);
+          for (const s of sockets) s.destroy();
+          await Promise.all(
+            [...replicas.values()].map(async (r) => {
+              r.inService = false;
+              // TERM starts a drain; the second TERM stops PgBouncer at once
+              for (const c of r.containers) signal(c.child?.pid, "SIGTERM");
+              await sleep(200);
+              for (const c of r.containers) signal(c.child?.pid, "SIGTERM");
+              await untilStopped(r, 10_000);
+            }),
+          );
+        } finally {
+          untrack(key);
+          fs.rmSync(dir, { recursive: true, force: true });
+          await world.stop();
+        }
+      },
+    };
+    return fleet;
+  } catch (e) {
+    server?.close();
+    for (const s of sockets) s.destroy();
+    for (const p of pids()) signal(p, "SIGKILL");
+    untrack(key);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await world.stop();
+    throw e;
+  }
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Cancel requests through the local fleet's balancer, from two clients at once: psycopg 3 (a real driver,
+ * libpq inside, `cancel_safe()`: encrypted like the login, as libpq 17's PQcancelCreate sends it) and the
+ * harness's own client (a plain CancelRequest, as libpq's PQcancel sends it). Each cancel, like each new
+ * connection, reaches a random ready replica; the replica that owns the query is found by peering.
+ */
+import { spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { PgClient } from "../../harness/pgwire";
+import { sleep } from "../../harness/proc";
+import type { Fleet } from "../../fleet/fleet";
+
+/** The venv tools/install-test-deps.sh makes (psycopg, tools/test/support/psycopg-requirements.txt). */
+export const PSYCOPG_PYTHON = path.resolve(__dirname, "../../../.deps/psycopg/bin/python");
+const HELPER = path.join(__dirname, "psycopg-cancel.py");
+
+/** One query's end. */
+export interface CancelOutcome {
+  readonly driver: "psycopg" | "harness";
+  /** `cancelled` (57014), `completed` (its cancel was lost), or the error. */
+  readonly outcome: string;
+  /** From the cancel being sent to the query's end, seconds. */
+  readonly afterCancel: number;
+}
+
+export interface CancelRound {
+  readonly sent: number;
+  readonly cancelled: number;
+  readonly lost: number;
+  readonly other: readonly string[];
+  /** The slowest cancelled query's seconds from its cancel to its end. */
+  readonly slowest: number;
+  readonly outcomes: readonly CancelOutcome[];
+  readonly libpq: number;
+}
+
+export interface CancelRoundOptions {
+  readonly psycopg: number;
+  readonly harness: number;
+  /** pg_sleep's seconds: how long a query whose cancel was lost runs. */
+  readonly sleepSeconds: number;
+  /** After every query runs in PostgreSQL, how long until the cancels go. */
+  readonly cancelAfterMs: number;
+  /** Runs after that wait, before the cancels (e.g. starts a replacement and waits for its drain). */
+  readonly beforeCancel?: () => Promise<void>;
+}
+
+/** The libpq environment of the fleet's `export` lines. */
+function libpqEnv(fleet: Fleet): Record<string, string> {
+  return Object.fromEntries(
+    fleet.exportLines().map((l) => {
+      const kv = l.replace(/^export /, "");
+      return [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
+    }),
+  );
+}
+
+/** Starts the psycopg helper; resolves once its queries are sent, with how to cancel them and the results. */
+async function startPsycopg(
+  fleet: Fleet,
+  clients: number,
+  sleepSeconds: number,
+  marker: string,
+): Promise<{
+  cancel(): void;
+  result: Promise<{ libpq: number; results: CancelOutcome[]; errors: string[] }>;
+}> {
+  if (!fs.existsSync(PSYCOPG_PYTHON)) {
+    throw new Error(
+      `${PSYCOPG_PYTHON} is missing: run bash tools/install-test-deps.sh (it installs psycopg)`,
+    );
+  }
+  const child = spawn(PSYCOPG_PYTHON, [HELPER, JSON.stringify({ clients, sleep: sleepSeconds, marker })], {
+    env: { PATH: "/usr/bin:/bin", ...libpqEnv(fleet), PGCONNECT_TIMEOUT: "10" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const lines = readline.createInterface({ input: child.stdout });
+  const it = lines[Symbol.asyncIterator]();
+  const exitedEarly = new Promise<never>((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`psycopg helper exited ${code}: ${stderr}`))),
+  );
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const first = await Promise.race([it.next(), exitedEarly]);
+  if (first.done || first.value !== "started")
+    throw new Error(`psycopg helper: ${String(first.value)} ${stderr}`);
+  const result = (async () => {
+    const last = await Promise.race([it.next(), exitedEarly]);
+    clearTimeout(timer);
+    if (last.done) throw new Error(`psycopg helper ended without a result: ${stderr}`);
+    const r = JSON.parse(last.value) as {
+      libpq: number;
+      results: { outcome: string; afterCancel: number | null }[];
+      cancelErrors: string[];
+    };
+    return {
+      libpq: r.libpq,
+      errors: r.cancelErrors,
+      results: r.results.map((x) => ({
+        driver: "psycopg" as const,
+        outcome: x.outcome,
+        afterCancel: x.afterCancel ?? Number.NaN,
+      })),
+    };
+  })();
+  result.catch(() => undefined);
+  return { cancel: () => child.stdin.write("cancel\n"), result };
+}
+
+/** Waits until PostgreSQL runs `n` queries tagged `marker`; throws past `maxMs`. */
+async function untilRunning(fleet: Fleet, marker: string, n: number, maxMs: number): Promise<void> {
+  const monitor = await PgClient.connect(fleet.world.pg.conn(), { applicationName: "fleet-cancel-monitor" });
+  try {
+    const started = Date.now();
+    for (;;) {
+      const r = await monitor.query(
+        `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%${marker}%' ` +
+          "AND pid <> pg_backend_pid()",
+      );
+      const running = Number(r.rows[0][0]);
+      if (running >= n) return;
+      if (Date.now() - started > maxMs)
+        throw new Error(`only ${running} of ${n} queries ran after ${maxMs} ms`);
+      await sleep(50);
+    }
+  } finally {
+    monitor.close();
+  }
+}
+
+/**
+ * `psycopg` + `harness` clients through the balancer each start `SELECT pg_sleep(sleepSeconds)`; once
+ * PostgreSQL runs every one (a cancel for a query still queued for a server is dropped by PgBouncer, a limit
+ * docs/tuning.md states; this round tests that cancels reach the process running the query), and
+ * `cancelAfterMs` later, every query is cancelled through the balancer.
+ */
+export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<CancelRound> {
+  const marker = `fleet-cancel-${crypto.randomBytes(6).toString("hex")}`;
+  const sql = `SELECT pg_sleep(${o.sleepSeconds}) /* ${marker} */`;
+  const conns: PgClient[] = [];
+  try {
+    const py = o.psycopg > 0 ? await startPsycopg(fleet, o.psycopg, o.sleepSeconds, marker) : undefined;
+    for (let i = 0; i < o.harness; i++) {
+      conns.push(await PgClient.connect(fleet.conn, { applicationName: "fleet-harness" }));
+    }
+    const queries = conns.map((c) =>
+      c.query(sql).then(
+        () => "completed",
+        (e: { code?: string; message: string }) => (e.code === "57014" ? "cancelled" : (e.code ?? e.message)),
+      ),
+    );
+    await untilRunning(fleet, marker, o.psycopg + o.harness, (o.sleepSeconds * 1000) / 2);
+    await sleep(o.cancelAfterMs);
+    await o.beforeCancel?.();
+    py?.cancel();
+    const harness = await Promise.all(
+      conns.map(async (c, i) => {
+        const at = Date.now();
+        await c.cancel(fleet.conn).catch(() => undefined);
+        const outcome = await queries[i];
+        return { driver: "harness" as const, outcome, afterCancel: (Date.now() - at) / 1000 };
+      }),
+    );
+    const p = py ? await py.result : { libpq: 0, results: [], errors: [] };
+    const outcomes = [...p.results, ...harness];
+    const cancelled = outcomes.filter((x) => x.outcome === "cancelled");
+    return {
+      sent: outcomes.length,
+      cancelled: cancelled.length,
+      lost: outcomes.filter((x) => x.outcome === "completed").length,
+      other: [
+        ...outcomes
+          .filter((x) => x.outcome !== "cancelled" && x.outcome !== "completed")
+          .map((x) => x.outcome),
+        ...p.errors,
+      ],
+      slowest: Math.max(0, ...cancelled.map((x) => x.afterCancel)),
+      outcomes,
+      libpq: p.libpq,
+    };
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
+/** Sums rounds. */
+export function totals(rounds: readonly CancelRound[]): Omit<CancelRound, "outcomes" | "libpq"> {
+  return {
+    sent: rounds.reduce((s, r) => s + r.sent, 0),
+    cancelled: rounds.reduce((s, r) => s + r.cancelled, 0),
+    lost: rounds.reduce((s, r) => s + r.lost, 0),
+    other: rounds.flatMap((r) => r.other),
+    slowest: Math.max(0, ...rounds.map((r) => r.slowest)),
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Clients that hold their connections through the fleet's balancer and run transactions back to back, as a
+ * backend's connection pool does, counting what each sees: refused logins, failed transactions, closed
+ * connections. Bounded: every client stops at `stop()`, and a transaction that takes over 30 s fails.
+ */
+import type { Conn } from "../../harness/postgres";
+import { PgClient } from "../../harness/pgwire";
+import { sleep } from "../../harness/proc";
+
+export interface LoadCounts {
+  readonly clients: number;
+  readonly transactions: number;
+  /** Logins refused or broken (new connections: the first ones, and a closed connection's replacement). */
+  readonly refusedLogins: string[];
+  readonly failedTransactions: string[];
+  /** Connections the server side closed under a client. */
+  readonly closedConnections: number;
+}
+
+export interface Load {
+  counts(): LoadCounts;
+  /** Stops every client (each after its transaction) and closes the connections. */
+  stop(): Promise<LoadCounts>;
+}
+
+/**
+ * `clients` connections to `conn`, each running `BEGIN; SELECT pg_sleep(txSeconds); COMMIT` in a loop.
+ * Resolves once every client has logged in (a refused first login is counted and retried after 100 ms).
+ * A connection closed under a client is counted, and the client logs in again (as a driver's pool does).
+ */
+export async function startLoad(conn: Conn, clients: number, txSeconds = 0.02): Promise<Load> {
+  let running = true;
+  let transactions = 0;
+  let closedConnections = 0;
+  const refusedLogins: string[] = [];
+  const failedTransactions: string[] = [];
+  const login = async (): Promise<PgClient | undefined> => {
+    while (running) {
+      try {
+        return await PgClient.connect(conn, { applicationName: "fleet-load", timeoutMs: 15_000 });
+      } catch (e) {
+        refusedLogins.push((e as Error).message);
+        await sleep(100);
+      }
+    }
+    return undefined;
+  };
+  const first = await Promise.all(Array.from({ length: clients }, login));
+  const loops = first.map(async (c0) => {
+    let c = c0;
+    while (running && c) {
+      try {
+        await withTimeout(c.query(`BEGIN; SELECT pg_sleep(${txSeconds}); COMMIT`), 30_000);
+        transactions++;
+      } catch (e) {
+        failedTransactions.push((e as Error).message);
+        if (c.closed) {
+          closedConnections++;
+          c = await login();
+        } else {
+          // an error inside the block leaves it aborted until ROLLBACK
+          await c.query("ROLLBACK").catch(() => undefined);
+        }
+      }
+    }
+    c?.close();
+  });
+  const counts = (): LoadCounts => ({
+    clients,
+    transactions,
+    refusedLogins: [...refusedLogins],
+    failedTransactions: [...failedTransactions],
+    closedConnections,
+  });
+  return {
+    counts,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return counts();
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`transaction took over ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,78 @@
+"""Cancels running queries through a real driver: psycopg 3 (libpq inside), as an application does.
+
+Run by tools/test/support/fleet-cancels.ts with the fleet's libpq environment (PGHOST, PGHOSTADDR,
+PGPORT, PGSSLMODE=verify-full, PGSSLROOTCERT, PGUSER, PGPASSWORD, PGDATABASE) and one argument, JSON:
+{"clients": n, "sleep": seconds, "marker": "..."}. It opens n connections, starts
+`SELECT pg_sleep(sleep)` tagged with the marker on each, prints "started", and waits for a line on stdin
+(the test sees every query running in PostgreSQL first). Then it cancels each with `conn.cancel_safe()`
+(libpq's PQcancelCreate: a new connection, encrypted like the login) and prints one JSON line: each query's
+outcome ("cancelled", "completed" or the error), its seconds from start to end and from its cancel to end.
+"""
+
+import json
+import sys
+import threading
+import time
+
+import psycopg
+from psycopg import errors
+
+args = json.loads(sys.argv[1])
+n = args["clients"]
+sql = f"SELECT pg_sleep({float(args['sleep'])}) /* {args['marker']} */"
+
+conns = [psycopg.connect(autocommit=True, application_name="fleet-psycopg") for _ in range(n)]
+results = [None] * n
+started = [0.0] * n
+cancelled_at = [None] * n
+cancel_errors = [None] * n
+
+
+def query(i):
+    started[i] = time.monotonic()
+    try:
+        conns[i].execute(sql)
+        outcome = "completed"
+    except errors.QueryCanceled:
+        outcome = "cancelled"
+    except Exception as e:  # noqa: BLE001 - every other error is reported as it is
+        outcome = f"{type(e).__name__}: {e}"
+    end = time.monotonic()
+    results[i] = {
+        "outcome": outcome,
+        "seconds": end - started[i],
+        "afterCancel": None if cancelled_at[i] is None else end - cancelled_at[i],
+    }
+
+
+def cancel(i):
+    cancelled_at[i] = time.monotonic()
+    try:
+        conns[i].cancel_safe(timeout=10)
+    except Exception as e:  # noqa: BLE001
+        cancel_errors[i] = f"{type(e).__name__}: {e}"
+
+
+threads = [threading.Thread(target=query, args=(i,)) for i in range(n)]
+for t in threads:
+    t.start()
+print("started", flush=True)
+sys.stdin.readline()
+cancels = [threading.Thread(target=cancel, args=(i,)) for i in range(n)]
+for t in cancels:
+    t.start()
+for t in cancels + threads:
+    t.join()
+for c in conns:
+    c.close()
+print(
+    json.dumps(
+        {
+            "libpq": psycopg.pq.version(),
+            "psycopg": psycopg.__version__,
+            "results": results,
+            "cancelErrors": [e for e in cancel_errors if e],
+        }
+    ),
+    flush=True,
+)
