@@ -14,7 +14,8 @@ export function iniParameters(ini: string, section: string): Map<string, string>
       current = header[1].trim();
       continue;
     }
-    const kv = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    // A key is a parameter, a database name (`*` too) or a peer id.
+    const kv = /^([^=\s][^=]*?)\s*=\s*(.*)$/.exec(line);
     if (kv && current === section) found.set(kv[1], kv[2].trim());
   }
   return found;

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
-import { podScriptCommand, podScriptEnv, readyFile } from "../../components/pgbouncer/pod-script";
+import { podScriptCommand, readyFile } from "../../components/pgbouncer/pod-script";
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
@@ -39,12 +39,13 @@ import {
 import { HARNESS_APP_USER, harnessVaultData, postgresPasswordSql } from "../harness/stack";
 import { type KubeletTlsDir, LOCAL_NAME, kubeletTlsDir } from "../harness/tls";
 import {
+  CANARY_NAME,
   type FleetPlaces,
   type MountFiles,
+  type RenderInput,
   type ReplicaSpec,
   type ScriptTimings,
-  type TodaysRenderInput,
-  specsFromTodaysRender,
+  specsFromRender,
 } from "./render";
 
 /**
@@ -66,9 +67,6 @@ export const SCRIPT_COMMANDS = [
   "sleep",
   "tail",
 ] as const;
-
-/** The canary's DNS name in the fleet (a headless Service selecting pod 0, ready addresses only). */
-export const CANARY_NAME = "pgbouncer-canary";
 
 /** The script's timings when the caller names none: short, for a fleet on a laptop. */
 export const FLEET_TIMINGS: ScriptTimings = {
@@ -156,7 +154,7 @@ export interface Fleet {
    * The replicas' specs from the render input with `changes` (the current one otherwise), for `ordinals`
    * (every replica by default): what {@link updateMount} and {@link replace} take their new files from.
    */
-  specs(changes?: Partial<TodaysRenderInput>, ordinals?: readonly number[]): ReplicaSpec[];
+  specs(changes?: Partial<RenderInput>, ordinals?: readonly number[]): ReplicaSpec[];
   /**
    * Replaces one volume's files on every replica the way the kubelet does (a new `..<ts>/`, `..data`
    * renamed over atomically), replica `ordinal` after `delayMs(ordinal)` (kubelets sync at different moments).
@@ -185,7 +183,7 @@ export interface Fleet {
 }
 
 interface Container {
-  readonly env: ReturnType<typeof podScriptEnv>;
+  readonly env: Readonly<Record<string, string>>;
   readonly process: number;
   readonly socketDir: string;
   readonly logFile: string;
@@ -348,7 +346,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
       canaryDown,
     );
-    let renderInput: TodaysRenderInput = {
+    let renderInput: RenderInput = {
       settings,
       replicas: replicasWanted,
       processes,
@@ -360,17 +358,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         serverCa: world.postgresCa.certPem,
       },
       postgres: { host: pg.host, port: pg.port },
-      canary: opts.canary === false ? "" : CANARY_NAME,
+      canary: opts.canary !== false,
       timings,
       peers: opts.peers ?? "fleet",
     };
-    const specs = (changes: Partial<TodaysRenderInput> = {}, ordinals?: readonly number[]) => {
+    const specs = (changes: Partial<RenderInput> = {}, ordinals?: readonly number[]) => {
       const input = { ...renderInput, ...changes };
-      return specsFromTodaysRender(
-        input,
-        places,
-        ordinals ?? Array.from({ length: input.replicas }, (_, o) => o),
-      );
+      return specsFromRender(input, places, ordinals ?? Array.from({ length: input.replicas }, (_, o) => o));
     };
     /** The files each replica has mounted now, by volume. */
     const mounted = new Map<number, Map<string, MountFiles>>();
@@ -432,13 +426,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       mounted.set(ordinal, files);
       fs.mkdirSync(path.join(rdir, "logs"));
-      const containers = spec.processes.map((env): Container => {
-        mkdirOwned(env.socketDir);
+      const containers = spec.processes.map((c): Container => {
+        mkdirOwned(c.socketDir);
         return {
-          env: podScriptEnv(env),
-          process: env.process,
-          socketDir: env.socketDir,
-          logFile: path.join(rdir, "logs", `pgbouncer-${env.process}.log`),
+          env: c.env,
+          process: c.process,
+          socketDir: c.socketDir,
+          logFile: path.join(rdir, "logs", `pgbouncer-${c.process}.log`),
         };
       });
       const r: Replica = {

@@ -1,29 +1,56 @@
 /**
  * What one replica of the local fleet is started from: the files its pod mounts and the environment of each
- * PgBouncer container's script, in local terms. {@link ReplicaSpec} is the interface the render binds to;
- * until the render produces the StatefulSet, {@link specsFromTodaysRender} builds it from today's ini
- * renderer (the harness's `harnessIniInput`) and the product's credentials.
+ * PgBouncer container's script, taken from the program's own render. The shared ini is the ConfigMap's text
+ * (`renderIni(podIniInput(…))`, as the component renders it) and the containers are the StatefulSet's pod
+ * template (`podSpec`, the component's pure function): their environment, their mounts and the volumes' files.
+ * Only addresses, ports and folders are made local, each by a named rewrite that must apply; anything else in
+ * them the fleet runs as rendered.
  */
-import * as path from "node:path";
 import type { IniAuthSettings } from "../../components/credentials";
-import { TLS_PATHS, renderIni } from "../../components/pgbouncer";
-import type { PodScriptEnv } from "../../components/pgbouncer/pod-script";
+import {
+  CURRENT_DIR,
+  type IniInput,
+  INI_FILE,
+  AUTH_FILE,
+  POD_NAME_ENV,
+  type Peer,
+  STATEFULSET_NAME,
+  TLS_FILE_NAMES,
+  TLS_SECRET_KEYS,
+  canaryDnsName,
+  podDnsName,
+  podIniInput,
+  podName,
+  renderIni,
+} from "../../components/pgbouncer";
+import { podSpec } from "../../components/pgbouncer/pod-spec";
 import type { StackSettings } from "../../stacks/settings";
-import { harnessIniInput } from "../harness/ini";
+
+export { AUTH_FILE, INI_FILE };
+
+/** The namespace the fleet renders for: the pods' and the canary's DNS names are in it. */
+export const FLEET_NAMESPACE = "fleet";
+
+/** The canary Service's DNS name as the pods are told it (the fleet's `getent` answers it). */
+export const CANARY_NAME = canaryDnsName(FLEET_NAMESPACE);
 
 /** One mounted folder's files: name → content. */
 export type MountFiles = Readonly<Record<string, string>>;
 
-/** The volumes a pooler pod mounts and the file the ini is in. */
+/** The pod's volumes that carry files the kubelet updates: the shared ini, the auth file, the TLS files. */
 export const VOLUMES = { config: "config", auth: "auth", tls: "tls" } as const;
-export const INI_FILE = "pgbouncer.ini";
-export const AUTH_FILE = "userlist.txt";
+
 /** The TLS volume's file names (the pod's projected volume). */
-export const TLS_FILES = {
-  cert: path.basename(TLS_PATHS.certFile),
-  key: path.basename(TLS_PATHS.keyFile),
-  serverCa: path.basename(TLS_PATHS.serverCaFile),
-} as const;
+export const TLS_FILES = TLS_FILE_NAMES;
+
+/** One PgBouncer container of a replica: the script's environment as the pod template gives it, made local. */
+export interface ContainerSpec {
+  /** 1-based. */
+  readonly process: number;
+  /** Its unix socket folder (`PGBOUNCER_SOCKET_DIR`). */
+  readonly socketDir: string;
+  readonly env: Readonly<Record<string, string>>;
+}
 
 /** A replica as its pod would run it, with every address and folder local. */
 export interface ReplicaSpec {
@@ -31,15 +58,15 @@ export interface ReplicaSpec {
   readonly podName: string;
   /** Volume name → its files; the fleet lays each out as the kubelet does, in {@link FleetPlaces.mountDir}. */
   readonly mounts: Readonly<Record<string, MountFiles>>;
-  /** One container per PgBouncer process: the script's environment (`podScriptEnv`), folders local. */
-  readonly processes: readonly PodScriptEnv[];
+  /** One per PgBouncer container of the pod template, in process order. */
+  readonly processes: readonly ContainerSpec[];
 }
 
-/** Where the fleet puts things; the render fills them into the ini and the environment. */
+/** Where the fleet puts things; the rewrites put them into the ini and the environment. */
 export interface FleetPlaces {
   /**
-   * `<applied>/current`: the same path in every container, as in the pods (each container mounts its own
-   * `applied` volume at one path; the fleet bind-mounts each process's own folder there).
+   * The pods' `<applied>/current`: the same path in every container, as in the pods (each container mounts
+   * its own `applied` volume at one path; the fleet bind-mounts each process's own folder there).
    */
   readonly current: string;
   mountDir(ordinal: number, volume: string): string;
@@ -49,16 +76,18 @@ export interface FleetPlaces {
   port(ordinal: number): number;
 }
 
-/** The script's timings, the same in every container. */
+/** The script's timings (the stack's `pgbouncer.*` settings of these names), the same in every container. */
 export interface ScriptTimings {
+  /** `pgbouncer.reloadCheckSeconds`. */
   readonly checkSeconds: number;
   readonly canaryHoldSeconds: number;
+  /** `pgbouncer.serverLoginFailureSeconds`. */
   readonly failureSeconds: number;
   readonly drainSeconds: number;
 }
 
-/** What {@link specsFromTodaysRender} renders from. */
-export interface TodaysRenderInput {
+/** What {@link specsFromRender} renders from. */
+export interface RenderInput {
   readonly settings: StackSettings;
   /** Replicas and processes per replica (the stack's `pgbouncer.replicas`/`processesPerPod` unless told). */
   readonly replicas: number;
@@ -69,89 +98,171 @@ export interface TodaysRenderInput {
   /** The TLS volume's PEM texts: the pooler's certificate and key, PostgreSQL's CA. */
   readonly tls: { readonly cert: string; readonly key: string; readonly serverCa: string };
   readonly postgres: { readonly host: string; readonly port: number };
-  /** The canary's DNS name; "" applies every change at once on every replica. */
-  readonly canary: string;
+  /** Gate changes behind the canary, as the pods do; `false` (a test's control) tells every script "". */
+  readonly canary: boolean;
   readonly timings: ScriptTimings;
   /**
-   * `fleet`: `[peers]` names every process of every replica (the StatefulSet). `pod`: no peers across
-   * replicas, as today's Deployment renders (each pod's processes peer over their sockets only).
+   * `fleet`: `[peers]` as rendered (every process of every replica). `pod`: the control, as the Deployment
+   * rendered: no peer of another replica (a pod's processes still peer over their sockets).
    * @default fleet
    */
   readonly peers?: "fleet" | "pod";
 }
 
+/** The settings the pods of `input` are rendered from: its size and timings in the stack's own keys. */
+export function fleetRenderSettings(input: RenderInput): StackSettings {
+  const t = input.timings;
+  return {
+    ...input.settings,
+    workload: {
+      ...input.settings.workload,
+      replicas: input.replicas,
+      processesPerPod: input.processes,
+      reloadCheckSeconds: t.checkSeconds,
+      canaryHoldSeconds: t.canaryHoldSeconds,
+      serverLoginFailureSeconds: t.failureSeconds,
+      drainSeconds: t.drainSeconds,
+    },
+  };
+}
+
+/** `from` with its `prefix` replaced, or an error naming the rewrite: the render changed under the fleet. */
+function rebase(what: string, from: string, prefix: string, to: string): string {
+  if (from !== prefix && !from.startsWith(`${prefix}/`)) {
+    throw new Error(
+      `fleet: ${what} is ${from}, not in ${prefix}; the render changed, update tools/fleet/render.ts`,
+    );
+  }
+  return to + from.slice(prefix.length);
+}
+
 /**
- * THE ADAPTER, to be replaced by the render: today's ini renderer into the shape the StatefulSet's shared
- * ConfigMap will have, for replicas `ordinals`. The shared ini: `[databases]`, `[peers]` (every process of
- * every replica, `peer_id` = ordinal x processes + process, at the replica's 127.0.0.1 port where the pod has
- * its DNS name), then `[pgbouncer]` last, without `unix_socket_dir` (the script adds it, with `peer_id` and
- * `so_reuseport`), its file paths in `<current>/`. Per replica only `listen_port` differs (the pods share
- * 6432 on addresses of their own).
+ * The shared ini of replica `ordinal`, from the ConfigMap's input: listening on 127.0.0.1 at the replica's
+ * port (the pods share one port on addresses of their own), the database at the local PostgreSQL, the
+ * peers' DNS names at their replicas' local ports, the generation's folder local. Nothing else changes.
  */
-export function specsFromTodaysRender(
-  input: TodaysRenderInput,
+export function localIniInput(
+  pod: IniInput,
+  input: RenderInput,
+  places: FleetPlaces,
+  ordinal: number,
+): IniInput {
+  const current = (what: string, p: string) => rebase(what, p, CURRENT_DIR, places.current);
+  const ordinalOf = (peer: Pick<Peer, "id" | "host">): number => {
+    for (let o = 0; o < input.replicas; o++) if (podDnsName(o, FLEET_NAMESPACE) === peer.host) return o;
+    throw new Error(`fleet: peer ${peer.id} is at ${peer.host}, no pod of the fleet`);
+  };
+  const peers = (pod.process?.peers ?? [])
+    .filter((p) => (input.peers ?? "fleet") === "fleet" || ordinalOf(p) === ordinal)
+    .map((p) => ({ ...p, host: "127.0.0.1", port: places.port(ordinalOf(p)) }));
+  const { client, server } = pod.tls;
+  return {
+    ...pod,
+    listen: { addr: "127.0.0.1", port: places.port(ordinal) },
+    database: { ...pod.database, host: input.postgres.host, port: input.postgres.port },
+    auth: { ...pod.auth, file: current("auth_file", pod.auth.file) },
+    process: { ...pod.process, peers },
+    tls: {
+      client: {
+        ...client,
+        certFile: current("client_tls_cert_file", client.certFile),
+        keyFile: current("client_tls_key_file", client.keyFile),
+      },
+      server: {
+        ...server,
+        ...(server.caFile ? { caFile: current("server_tls_ca_file", server.caFile) } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * The replicas `ordinals` as the StatefulSet's pod template runs them: per replica the ConfigMap's ini (made
+ * local by {@link localIniInput}), the auth Secret's file and the TLS files in the volumes the template
+ * mounts, and per PgBouncer container the environment the template gives its script, with the downward
+ * API's pod name filled in and its folders, address and port made local.
+ */
+export function specsFromRender(
+  input: RenderInput,
   places: FleetPlaces,
   ordinals: readonly number[],
 ): ReplicaSpec[] {
-  const { settings, processes, timings } = input;
-  const current = places.current;
-  const peerLines: string[] = [];
-  if ((input.peers ?? "fleet") === "fleet") {
-    for (let o = 0; o < input.replicas; o++) {
-      for (let p = 1; p <= processes; p++) {
-        peerLines.push(`${o * processes + p} = host=127.0.0.1 port=${places.port(o)}`);
-      }
-    }
-  }
-  const sharedIni = (ordinal: number): string => {
-    const one = { ...settings, workload: { ...settings.workload, processesPerPod: 1 } };
-    const text = renderIni(
-      harnessIniInput(one, input.iniAuth, {
-        tls: {
-          certFile: `${current}/${TLS_FILES.cert}`,
-          keyFile: `${current}/${TLS_FILES.key}`,
-          serverCaFile: `${current}/${TLS_FILES.serverCa}`,
-        },
-        listen: { addr: "127.0.0.1", port: places.port(ordinal) },
-        database: input.postgres,
-        paths: { authFile: `${current}/${AUTH_FILE}`, unixSocketDir: "", pidfile: "", logfile: "" },
-      }),
-    );
-    const [head, body] = text.split("\n[pgbouncer]\n");
-    if (body === undefined) throw new Error("fleet: the rendered ini has no [pgbouncer] section");
-    const own = body.split("\n").filter((l) => !/^(unix_socket_dir|peer_id|so_reuseport) =/.test(l));
-    const peers = peerLines.length > 0 ? ["[peers]", ...peerLines, ""] : [];
-    return [head.replace(/\n+$/, ""), "", ...peers, "[pgbouncer]", ...own].join("\n");
-  };
-  return ordinals.map((ordinal) => {
-    const podName = `pgbouncer-${ordinal}`;
-    const sources = Object.values(VOLUMES).map((v) => places.mountDir(ordinal, v));
-    return {
-      podName,
-      mounts: {
-        [VOLUMES.config]: { [INI_FILE]: sharedIni(ordinal) },
-        [VOLUMES.auth]: { [AUTH_FILE]: input.authFile },
-        [VOLUMES.tls]: {
-          [TLS_FILES.cert]: input.tls.cert,
-          [TLS_FILES.key]: input.tls.key,
-          [TLS_FILES.serverCa]: input.tls.serverCa,
-        },
-      },
-      processes: Array.from({ length: processes }, (_, i) => ({
-        podName,
-        process: i + 1,
-        processes,
-        listenAddr: "127.0.0.1",
-        port: places.port(ordinal),
-        sources,
-        current,
-        socketDir: places.socketDir(ordinal, i + 1),
-        checkSeconds: timings.checkSeconds,
-        canary: input.canary,
-        canaryHoldSeconds: timings.canaryHoldSeconds,
-        failureSeconds: timings.failureSeconds,
-        drainSeconds: timings.drainSeconds,
-      })),
-    };
+  const settings = fleetRenderSettings(input);
+  const pod = podIniInput(settings, input.iniAuth, FLEET_NAMESPACE);
+  const template = podSpec(settings, {
+    configMap: "pgbouncer-config",
+    authSecret: "pgbouncer-auth",
+    exporterSecret: "pgbouncer-exporter",
+    instance: STATEFULSET_NAME,
+    canary: CANARY_NAME,
+    tlsSecret: "pgbouncer-tls",
+    serverCa: { kind: "secret", name: "pgbouncer-server-ca", key: TLS_SECRET_KEYS.ca },
   });
+  const volumeFiles: Record<string, MountFiles> = {
+    [VOLUMES.auth]: { [AUTH_FILE]: input.authFile },
+    [VOLUMES.tls]: {
+      [TLS_FILE_NAMES.cert]: input.tls.cert,
+      [TLS_FILE_NAMES.key]: input.tls.key,
+      [TLS_FILE_NAMES.serverCa]: input.tls.serverCa,
+    },
+  };
+  const scripts = (template.containers as ContainerLike[]).filter((c) =>
+    c.env?.some((e) => e.name === "PGBOUNCER_PROCESS"),
+  );
+  if (scripts.length !== input.processes) {
+    throw new Error(`fleet: the pod template runs ${scripts.length} scripts, not ${input.processes}`);
+  }
+  return ordinals.map((ordinal) => {
+    const name = podName(ordinal);
+    const ini = renderIni(localIniInput(pod, input, places, ordinal));
+    const mounts: Record<string, MountFiles> = { [VOLUMES.config]: { [INI_FILE]: ini } };
+    const processes = scripts.map((c): ContainerSpec => {
+      const byMount = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+      const env: Record<string, string> = {};
+      for (const e of c.env ?? []) {
+        if (e.valueFrom?.fieldRef?.fieldPath === "metadata.name" && e.name === POD_NAME_ENV)
+          env[e.name] = name;
+        else if (typeof e.value === "string") env[e.name] = e.value;
+        else throw new Error(`fleet: ${c.name}'s ${e.name} is neither a value nor the pod's name`);
+      }
+      const process = Number(env.PGBOUNCER_PROCESS);
+      const local: Record<string, string> = {
+        PGBOUNCER_LISTEN_ADDR: "127.0.0.1",
+        PGBOUNCER_PORT: String(places.port(ordinal)),
+        PGBOUNCER_CURRENT: rebase("PGBOUNCER_CURRENT", env.PGBOUNCER_CURRENT, CURRENT_DIR, places.current),
+        PGBOUNCER_SOCKET_DIR: places.socketDir(ordinal, process),
+        PGBOUNCER_SOURCES: env.PGBOUNCER_SOURCES.split(" ")
+          .map((dir) => {
+            const volume = byMount.get(dir);
+            if (volume === undefined)
+              throw new Error(`fleet: ${c.name} watches ${dir}, which it does not mount`);
+            if (!(volume in mounts) && !(volume in volumeFiles)) {
+              throw new Error(
+                `fleet: ${c.name} mounts volume ${volume} at ${dir}; the fleet has no files for it`,
+              );
+            }
+            mounts[volume] ??= volumeFiles[volume];
+            return places.mountDir(ordinal, volume);
+          })
+          .join(" "),
+        PGBOUNCER_CANARY: input.canary ? env.PGBOUNCER_CANARY : "",
+      };
+      for (const k of Object.keys(local)) {
+        if (env[k] === undefined) throw new Error(`fleet: ${c.name} has no ${k}; the render changed`);
+      }
+      return { process, socketDir: local.PGBOUNCER_SOCKET_DIR, env: { ...env, ...local } };
+    });
+    return { podName: name, mounts, processes };
+  });
+}
+
+/** The fields of a rendered container the fleet reads (the pod template's inputs are plain values here). */
+interface ContainerLike {
+  readonly name: string;
+  readonly env?: readonly {
+    readonly name: string;
+    readonly value?: unknown;
+    readonly valueFrom?: { readonly fieldRef?: { readonly fieldPath?: unknown } };
+  }[];
+  readonly volumeMounts?: readonly { readonly name: string; readonly mountPath: string }[];
 }
