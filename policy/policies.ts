@@ -32,6 +32,7 @@ import {
   type PolicyInputResource,
   at,
   containersOf,
+  checkLoginsOf,
   isPgBouncerContainer,
   isSecretMarker,
   metadataOf,
@@ -149,11 +150,13 @@ export function checkPoolBudget(
       continue;
     }
     const replicas = plain(at(d.props, ["spec", "replicas"])) ?? 1;
+    const pgbouncers = containersOf(podSpecOf(d)).filter(isPgBouncerContainer);
     const budget = poolBudget({
       replicas,
       surge: surgePods(d, replicas),
-      processesPerPod: containersOf(podSpecOf(d)).filter(isPgBouncerContainer).length,
+      processesPerPod: pgbouncers.length,
       serverCapPerProcess: Number(cap),
+      checkLoginsPerProcess: Math.max(0, ...pgbouncers.map(checkLoginsOf)),
       postgresMaxConnections: limits.maxConnections,
       postgresReservedConnections: limits.reservedConnections,
     });

@@ -78,6 +78,18 @@ export function isPgBouncerContainer(c: any): boolean {
   return plain(command[0]) === "pgbouncer" || plain(command[3]) === POD_SCRIPT_NAME;
 }
 
+/**
+ * Connections a PgBouncer container's server-login check opens (its script's PGBOUNCER_CHECK_LOGINS); 0 for a
+ * container that runs PgBouncer without the pod's script.
+ */
+export function checkLoginsOf(c: any): number {
+  const env = plain(c?.env);
+  if (!Array.isArray(env)) return 0;
+  const e = env.map(plain).find((v) => plain(v?.name) === "PGBOUNCER_CHECK_LOGINS");
+  const n = Number(plain(e?.value));
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
 /** The workload kinds a stack runs replicas with, by type token. */
 export const WORKLOAD_KINDS: Readonly<Record<string, string>> = {
   "kubernetes:apps/v1:Deployment": "Deployment",

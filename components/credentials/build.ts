@@ -4,6 +4,7 @@
  * and never the value (./problems.ts); the caller wraps the results in `pulumi.secret` immediately.
  */
 import { appUserLine, authUserLine, fileSecret, secondLoginLine } from "./auth-entries";
+import { serverLoginChecks } from "./login";
 import { VaultCredentialError, needsPassword } from "./problems";
 import { VaultSecretReader } from "./secret-reader";
 import { authFileLine, exporterConnectionString, userNameProblem } from "./secrets";
@@ -34,6 +35,8 @@ export interface PlainCredentials {
   readonly authFile: string;
   readonly exporterConnectionString: string;
   readonly iniAuth: IniAuthSettings;
+  /** Logins the pods' server-login check opens per process (`serverLoginChecks`). */
+  readonly serverLoginChecks: number;
 }
 
 export function buildCredentials(
@@ -86,5 +89,6 @@ export function buildCredentials(
       "\n",
     exporterConnectionString: exporterConnectionString(ctx.statsUser, statsPassword, ctx.pgbouncerPort),
     iniAuth,
+    serverLoginChecks: serverLoginChecks(settings),
   };
 }

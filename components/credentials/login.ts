@@ -6,6 +6,18 @@
 import type { CredentialSettings } from "./settings";
 import { passwordProblem, secretKind, userNameProblem } from "./secrets";
 
+/**
+ * How many logins the pods' server-login check opens (components/pgbouncer/pgbouncer-pod.sh: before a
+ * process applies new files, every login whose password the auth file holds logs in to PostgreSQL through a
+ * throwaway PgBouncer): the application login and the second one, or auth_query's user; none when the auth
+ * file holds verifiers, with which PgBouncer cannot log in on its own. The pool budget counts them.
+ */
+export function serverLoginChecks(settings: CredentialSettings): number {
+  if (settings.authQuery) return 1;
+  if (settings.authFileSecret !== "password") return 0;
+  return settings.secondLogin ? 2 : 1;
+}
+
 /** The application login, as read from Vault. */
 export interface Login {
   readonly user: string;

@@ -25,6 +25,8 @@ export interface PoolerCredentials {
   readonly exporterConnectionString: pulumi.Output<string>;
   /** How the ini authenticates (auth_type, and auth_query settings when that mode is chosen). */
   readonly iniAuth: IniAuthSettings;
+  /** Logins the pods' server-login check opens per process (`serverLoginChecks`). */
+  readonly serverLoginChecks: number;
   /**
    * The application's login (a Pulumi secret), from the same Vault read; or, when Vault holds a verifier
    * instead of the password or in auth_query mode, why there is none (a message without Vault values).

@@ -67,6 +67,7 @@ export async function loadPoolerCredentials(
     authFile: pulumi.secret(plain.authFile),
     exporterConnectionString: pulumi.secret(plain.exporterConnectionString),
     iniAuth: plain.iniAuth,
+    serverLoginChecks: plain.serverLoginChecks,
     appLogin: "login" in login ? { login: pulumi.secret(login.login) } : login,
   };
 }

@@ -2,8 +2,10 @@
  * PostgreSQL connection budget. PgBouncer's limits are per process: `max_db_connections` caps one process's
  * server connections to the database, so PostgreSQL sees that cap times the processes in every pod, times
  * the pods. The StatefulSet replaces a pod only after the old one has gone (no surge), so the peak is the
- * steady state; a workload that surges adds its surge pods.
+ * steady state; a workload that surges adds its surge pods. While a process validates new files, its
+ * server-login check (./pgbouncer-pod.sh) holds one more connection per login it checks, for a moment.
  */
+import { type CredentialSettings, serverLoginChecks } from "../credentials";
 import type { PoolerSettings } from "./settings";
 
 export interface PoolBudgetInput {
@@ -15,6 +17,8 @@ export interface PoolBudgetInput {
   readonly processesPerPod: number;
   /** Server connections one process may open to the database (`max_db_connections`). */
   readonly serverCapPerProcess: number;
+  /** Connections a process's server-login check opens beside them (`serverLoginChecks`). */
+  readonly checkLoginsPerProcess: number;
   /** PostgreSQL's `max_connections`. */
   readonly postgresMaxConnections: number;
   /**
@@ -36,14 +40,18 @@ export interface PoolBudget {
 }
 
 export function poolBudget(b: PoolBudgetInput): PoolBudget {
-  const perPod = b.processesPerPod * b.serverCapPerProcess;
+  const perPod = b.processesPerPod * (b.serverCapPerProcess + b.checkLoginsPerProcess);
   const pods = b.replicas + b.surge;
   const peak = pods * perPod;
   const available = b.postgresMaxConnections - b.postgresReservedConnections;
   const podsText = b.surge > 0 ? `(${b.replicas} replicas + ${b.surge} surge pod)` : `${b.replicas} replicas`;
+  const perProcess =
+    b.checkLoginsPerProcess > 0
+      ? `(${b.serverCapPerProcess} server connections + ${b.checkLoginsPerProcess} of the server-login check)`
+      : `${b.serverCapPerProcess} server connections`;
   const arithmetic =
-    `${podsText} x ${b.processesPerPod} process(es) per pod x ` +
-    `${b.serverCapPerProcess} server connections per process = ${peak}; PostgreSQL allows ` +
+    `${podsText} x ${b.processesPerPod} process(es) per pod x ${perProcess} per process = ${peak}; ` +
+    `PostgreSQL allows ` +
     `${b.postgresMaxConnections} max_connections - ${b.postgresReservedConnections} reserved = ${available}`;
   return { perPod, peak, available, fits: peak <= available, arithmetic };
 }
@@ -54,13 +62,16 @@ export function poolBudget(b: PoolBudgetInput): PoolBudget {
  */
 export const ROLLING_SURGE = 0;
 
-/** The pool budget of a stack's settings: its replicas, processes, server cap and PostgreSQL. */
-export function settingsPoolBudget(s: Pick<PoolerSettings, "workload" | "pool" | "database">): PoolBudget {
+/** The pool budget of a stack's settings: its replicas, processes, server cap, logins and PostgreSQL. */
+export function settingsPoolBudget(
+  s: Pick<PoolerSettings, "workload" | "pool" | "database"> & { readonly credentials: CredentialSettings },
+): PoolBudget {
   return poolBudget({
     replicas: s.workload.replicas,
     surge: ROLLING_SURGE,
     processesPerPod: s.workload.processesPerPod,
     serverCapPerProcess: s.pool.maxDbConnections,
+    checkLoginsPerProcess: serverLoginChecks(s.credentials),
     postgresMaxConnections: s.database.maxConnections,
     postgresReservedConnections: s.database.reservedConnections,
   });

@@ -3,13 +3,16 @@
  * ports of the client and the exporters. Run with the whole stack's settings (stacks/settings.ts).
  */
 import type { Checks } from "../common";
+import type { CredentialSettings } from "../credentials";
 import { settingsPoolBudget } from "./budget";
 import { databasePeer } from "./egress";
 import type { PoolerSettings } from "./settings";
 
 /** Checks across the pooler's sections; `c` is the stack's, so paths start with the section's config key. */
 export function checkPoolerSettings(
-  s: Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter" | "network">,
+  s: Pick<PoolerSettings, "workload" | "pool" | "database" | "exporter" | "network"> & {
+    readonly credentials: CredentialSettings;
+  },
   c: Checks,
 ): void {
   if (databasePeer(s.database.host, "", s.network.databaseCidrs) === undefined) {

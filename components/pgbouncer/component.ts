@@ -176,6 +176,7 @@ export class PgBouncer extends pulumi.ComponentResource {
               exporterSecret: exporterSecret.metadata.name,
               instance: name,
               canary: canaryDnsName(args.namespace),
+              checkLogins: args.credentials.serverLoginChecks,
               ...(this.certificate ? { tlsSecret: this.certificate.secretName } : {}),
               ...(server ? { serverCa: server.mount } : {}),
             }),

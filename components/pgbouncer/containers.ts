@@ -45,6 +45,8 @@ function runMount(i: number, readOnly: boolean): k8s.types.input.core.v1.VolumeM
 export interface ScriptContext {
   /** The canary Service's DNS name, or "" when every pod applies a change at once (one replica). */
   readonly canary: string;
+  /** Logins the server-login check opens (`serverLoginChecks`). */
+  readonly checkLogins: number;
 }
 
 /** The PgBouncer container of process `p` of a pod whose processes are `layout`. */
@@ -71,6 +73,7 @@ export function pgbouncerContainer(
     canaryHoldSeconds: workload.canaryHoldSeconds,
     failureSeconds: workload.serverLoginFailureSeconds,
     drainSeconds: workload.drainSeconds,
+    checkLogins: ctx.checkLogins,
   });
   return {
     name: p.container,

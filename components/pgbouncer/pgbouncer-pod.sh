@@ -15,7 +15,12 @@
 #     the section instead;
 #   - when the mounts change, validates the new generation with a throwaway PgBouncer on a private socket,
 #     and only then switches `current` and sends SIGHUP (PgBouncer reads the server CA at every new server
-#     connection, not only on SIGHUP). PgBouncer 1.25.2 applies a config it fails to load
+#     connection, not only on SIGHUP). Valid: PgBouncer loads it, and every login of its auth file logs in
+#     to PostgreSQL through it (the server-login check: the password, the server CA, the host, as the
+#     clients' pools would use them). A refusal keeps the generation that serves; PostgreSQL not answering
+#     (refused connection, starting up, full) leaves the change waiting, checked again. The files a
+#     container starts with get the same check: if it fails, the process stays unready until the next
+#     change, which stops a rolling update at that pod. PgBouncer 1.25.2 applies a config it fails to load
 #     in part: the [pgbouncer] header resets the section to defaults and loading stops at the bad line, so
 #     every later setting is lost (client_tls_sslmode falls back to disable). It must never see one;
 #   - gates the change on a canary: pod ordinal 0 applies it at once; every other pod waits
@@ -25,9 +30,9 @@
 # Readiness (the file PGBOUNCER_SOCKET_DIR/ready, which the probe tests): PgBouncer is listening, and no
 # server login failed in the last PGBOUNCER_FAILURE_SECONDS for a reason a restarting PostgreSQL does not
 # give (a refused password, a certificate or TLS error, a host that does not resolve; not a refused
-# connection, "the database system is starting up" or "too many clients"). On the canary, a change that
-# PgBouncer refused, or after which a server login failed within the hold, keeps it unready until the next
-# change, so the other pods hold it back.
+# connection, "the database system is starting up" or "too many clients"), and the files it started with
+# passed the server-login check. On the canary, a change that the check refused, or after which a server
+# login failed within the hold, keeps it unready until the next change, so the other pods hold it back.
 #
 # Drain (the preStop hook sends INT; the pod has left the Service's endpoints by then):
 #   1. TERM to PgBouncer (SHUTDOWN WAIT_FOR_CLIENTS): connected clients keep being served, new logins are
@@ -56,6 +61,7 @@
 #   PGBOUNCER_CANARY_HOLD_SECONDS  how long a change waits behind the canary
 #   PGBOUNCER_FAILURE_SECONDS      how long a failed server login keeps the process unready
 #   PGBOUNCER_DRAIN_SECONDS        how long a drain waits for clients to leave
+#   PGBOUNCER_CHECK_LOGINS         how many logins the server-login check may open (the pool budget counts them)
 #   PGBOUNCER_BIN                  the pgbouncer binary (default: pgbouncer on PATH)
 set -u
 
@@ -71,6 +77,7 @@ canary=$PGBOUNCER_CANARY
 hold=$PGBOUNCER_CANARY_HOLD_SECONDS
 failure_window=$PGBOUNCER_FAILURE_SECONDS
 drain_seconds=$PGBOUNCER_DRAIN_SECONDS
+check_logins=$PGBOUNCER_CHECK_LOGINS
 bin=${PGBOUNCER_BIN:-pgbouncer}
 pod=$PGBOUNCER_POD_NAME
 
@@ -141,10 +148,62 @@ ends_in_pgbouncer() {
   return 1
 }
 
-# validate N: a throwaway PgBouncer on generation N, on a private socket and no TCP. Valid once it is up.
-# It reads gen-N's files where the shared ini names `current`'s: `current` still points at the generation
-# that serves, because PgBouncer reads some files outside a reload (the server CA, at every new server
-# connection), and must never read one that was not validated.
+# The server-login check's [databases] lines, for generation folder `$1`: for every login whose password its
+# auth file holds (not a SCRAM or md5 verifier: PgBouncer cannot log in with those on its own), a database of
+# one server connection as that user, opened at once (a forced user with min_pool_size), on the connection
+# string of the shared ini's first database: its host, port, TLS mode and server CA are the clients' pools'.
+check_databases() {
+  conn="" auth="" section=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+    "["*"]"*) section=$line ;;
+    ";"* | "#"* | "") ;;
+    "auth_file"*=*) [ "$section" = "[pgbouncer]" ] && auth=${line#*= } ;;
+    *=*) [ "$section" = "[databases]" ] && [ -z "$conn" ] && conn=${line#*=} ;;
+    esac
+  done <"$1/pgbouncer.ini"
+  [ -n "$conn" ] && [ -n "$auth" ] || return 0
+  k=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+    '"'*'" "'*'"'*) ;;
+    *) continue ;;
+    esac
+    user=${line#\"} && user=${user%%\"*}
+    secret=${line#\"*\" \"} && secret=${secret%\"*}
+    case $secret in
+    "SCRAM-SHA-256\$"* | md5*) continue ;;
+    esac
+    k=$((k + 1))
+    if [ "$k" -gt "$check_logins" ]; then
+      say "the auth file holds more logins with a password than the ${check_logins} the check may open; $user is not checked"
+      continue
+    fi
+    echo "pgbouncer_pod_check_$k =$conn user=$user pool_size=1 min_pool_size=1"
+  done <"$1/${auth##*/}"
+}
+
+# How a server login in log line `$1` ended, into $outcome: `ok`, `broken` (a refused password, a certificate
+# or TLS error, a host that does not resolve, SSL refused: a restarting PostgreSQL gives none of these),
+# `transient` (a refused connection, "the database system is starting up" or "… shutting down", "too many
+# clients"), or empty. A variable, not output: the log watcher runs it on every line, without a subshell.
+login_outcome() {
+  case $1 in
+  *"server login ok"*) outcome=ok ;;
+  *"server login failed"*"the database system is "* | *"server login failed"*"too many clients"*) outcome=transient ;;
+  *"closing because: connect failed"*) outcome=transient ;;
+  *"server login failed"* | *"server DNS lookup failed"* | *"TLS handshake error"* | *"server refused SSL"* | \
+    *"TLS startup failed"*) outcome=broken ;;
+  *) outcome="" ;;
+  esac
+}
+
+# validate N: a throwaway PgBouncer on generation N, on a private socket and no TCP. It must load, and every
+# login of the auth file must log in to PostgreSQL through it (check_databases): 0 valid; 1 refused (the
+# reason said); 2 undecided, PostgreSQL did not answer (refused the connection, is starting or full): the
+# change waits. It reads gen-N's files where the shared ini names `current`'s: `current` still points at the
+# generation that serves, because PgBouncer reads some files outside a reload (the server CA, at every new
+# server connection), and must never read one that was not validated.
 validate() {
   g="$applied/gen-$1"
   c="$applied/check"
@@ -162,27 +221,63 @@ validate() {
     echo "listen_addr ="
     echo "pidfile ="
     echo "logfile ="
+    # debug lines: "server login ok" is one
+    echo "verbose = 1"
+    echo "[databases]"
+    check_databases "$g"
   } >"$c/check.ini"
+  logins=$(grep -c '^pgbouncer_pod_check_' "$c/check.ini")
   "$bin" "$c/check.ini" 2>"$c/check.log" &
   cpid=$!
-  n=0 ok=false
+  n=0 verdict=1 why="it did not start"
   while [ "$n" -lt 100 ]; do
     if grep -q "process up" "$c/check.log"; then
-      ok=true
+      verdict=0
       break
     fi
     kill -0 "$cpid" 2>/dev/null || break
     sleep 0.1
     n=$((n + 1))
   done
+  if [ "$verdict" = 0 ] && [ "$logins" -gt 0 ]; then
+    # each login once: PgBouncer does not retry a failed one within server_login_retry
+    verdict=2 why="PostgreSQL did not answer within 10 s"
+    n=0
+    while [ "$n" -lt 100 ]; do
+      ok=0 broken="" transient=""
+      while IFS= read -r line; do
+        login_outcome "$line"
+        case $outcome in
+        ok) ok=$((ok + 1)) ;;
+        broken) broken=$line ;;
+        transient) transient=$line ;;
+        esac
+      done <"$c/check.log"
+      if [ -n "$broken" ]; then
+        verdict=1 why="a server login failed: $broken"
+        break
+      elif [ -n "$transient" ]; then
+        verdict=2 why="PostgreSQL refused the check's login for now: $transient"
+        break
+      elif [ "$ok" -ge "$logins" ]; then
+        verdict=0
+        break
+      fi
+      sleep 0.1
+      n=$((n + 1))
+    done
+  fi
   # TERM, not QUIT: a command started with & in a non-interactive sh starts with SIGINT and SIGQUIT
-  # ignored, until PgBouncer sets its handlers; a QUIT sent before that is lost. With no client, TERM stops
-  # it at once all the same.
+  # ignored, until PgBouncer sets its handlers; a QUIT sent before that is lost. TERM closes the check's
+  # server connections at once all the same.
   kill -TERM "$cpid" 2>/dev/null
   wait "$cpid" 2>/dev/null
-  [ "$ok" = true ] && return 0
-  grep -E "ERROR|FATAL|WARNING" "$c/check.log" | while IFS= read -r line; do say "  $line"; done
-  return 1
+  [ "$verdict" = 0 ] && return 0
+  say "generation $1: $why"
+  if [ "$verdict" = 1 ]; then
+    grep -E "ERROR|FATAL|WARNING" "$c/check.log" | while IFS= read -r line; do say "  $line"; done
+  fi
+  return "$verdict"
 }
 
 # Reads PgBouncer's log (its stderr, through a FIFO), passes every line on, and stamps a server login that
@@ -193,14 +288,15 @@ watch_log() {
   while IFS= read -r line; do
     printf '%s\n' "$line" >&2
     failed=false
+    login_outcome "$line"
     case $line in
-    *"server login failed"*"the database system is "* | *"server login failed"*"too many clients"*) ;;
-    *"server login failed"* | *"server DNS lookup failed"*) failed=true ;;
     *"TLS handshake error"*)
+      # a client's or a server's: the server's close follows it
       tls=true
       continue
       ;;
     *" S-"*"closing because: server conn crashed?"*) [ "$tls" = true ] && failed=true ;;
+    *) [ "$outcome" = broken ] && failed=true ;;
     esac
     tls=false
     if [ "$failed" = true ]; then
@@ -310,6 +406,15 @@ trap on_term TERM
 
 applied_at=$(now)
 pending="" pending_since=0 refused="" sticky=""
+# The files this pod started with get the same server-login check as a change: a rolling update that brings a
+# password or server CA PostgreSQL refuses stops at this pod, which stays unready (the StatefulSet replaces
+# the next pod only once this one is ready). PostgreSQL not answering is no reason: a restart must not make
+# new pods unready.
+validate "$gen"
+if [ $? = 1 ]; then
+  sticky="the files it started with failed the server-login check"
+  say "stays unready until the next change: $sticky"
+fi
 tick=0
 while kill -0 "$pid" 2>/dev/null; do
   sleep 1 &
@@ -368,7 +473,17 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
   fi
   next=$((gen + 1))
-  if snapshot "$next" && validate "$next" && point "$next"; then
+  verdict=1
+  if snapshot "$next"; then
+    validate "$next"
+    verdict=$?
+  fi
+  if [ "$verdict" = 2 ]; then
+    rm -rf "$applied/gen-$next"
+    say "the change waits: generation $gen keeps serving; checked again in ${every} s"
+    continue
+  fi
+  if [ "$verdict" = 0 ] && point "$next"; then
     kill -HUP "$pid" 2>/dev/null
     rm -rf "$applied/gen-$gen"
     # Failed logins judge the generation that was serving, until now: the validation takes a while, and

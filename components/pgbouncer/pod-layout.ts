@@ -98,6 +98,8 @@ export interface PodNames {
   readonly instance: string;
   /** The canary Service's DNS name, or "" when the pods apply changes at once (one replica). */
   readonly canary: string;
+  /** Logins the pods' server-login check opens per process (`serverLoginChecks`). */
+  readonly checkLogins: number;
   /** The client certificate's `kubernetes.io/tls` Secret; set when clients are served TLS. */
   readonly tlsSecret?: pulumi.Input<string>;
   /** The CA PostgreSQL's certificate is verified against; set when the stack names one. */

@@ -44,6 +44,8 @@ export interface PodScriptEnv {
   readonly failureSeconds: number;
   /** How long a drain waits for clients to leave before it pauses PgBouncer, in seconds. */
   readonly drainSeconds: number;
+  /** Logins of the auth file the server-login check logs in with, at most (`serverLoginChecks`). */
+  readonly checkLogins: number;
   /** The pgbouncer binary. @default `pgbouncer` on PATH */
   readonly bin?: string;
 }
@@ -64,6 +66,7 @@ export function podScriptEnv(e: PodScriptEnv): Record<string, string> {
     PGBOUNCER_CANARY_HOLD_SECONDS: String(e.canaryHoldSeconds),
     PGBOUNCER_FAILURE_SECONDS: String(e.failureSeconds),
     PGBOUNCER_DRAIN_SECONDS: String(e.drainSeconds),
+    PGBOUNCER_CHECK_LOGINS: String(e.checkLogins),
     ...(e.bin !== undefined ? { PGBOUNCER_BIN: e.bin } : {}),
   };
 }

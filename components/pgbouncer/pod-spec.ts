@@ -32,7 +32,12 @@ export function podSpec(
     },
     topologySpreadConstraints: spreadConstraints(workload, selectorLabels(names.instance)),
     containers: [
-      ...layout.map((p) => pgbouncerContainer(p, layout, args, tlsFiles, { canary: names.canary })),
+      ...layout.map((p) =>
+        pgbouncerContainer(p, layout, args, tlsFiles, {
+          canary: names.canary,
+          checkLogins: names.checkLogins,
+        }),
+      ),
       ...layout.map((p) => exporterContainer(p, exporter, names.exporterSecret)),
     ],
     volumes: [

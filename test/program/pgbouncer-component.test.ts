@@ -35,6 +35,7 @@ function args(overrides: Partial<PgBouncerArgs> = {}): PgBouncerArgs {
       exporterConnectionString: pulumi.secret("postgres://pgbouncer_exporter:pw@127.0.0.1:6432/pgbouncer"),
       iniAuth: { type: "scram-sha-256" },
       appLogin: { unavailable: "not needed by the component" },
+      serverLoginChecks: 1,
     },
     ...overrides,
   };
@@ -129,6 +130,7 @@ describe("PgBouncer component (prod settings)", () => {
         PGBOUNCER_CANARY_HOLD_SECONDS: String(prod.workload.canaryHoldSeconds),
         PGBOUNCER_FAILURE_SECONDS: String(prod.workload.serverLoginFailureSeconds),
         PGBOUNCER_DRAIN_SECONDS: String(prod.workload.drainSeconds),
+        PGBOUNCER_CHECK_LOGINS: "1",
       });
     });
 
@@ -233,7 +235,7 @@ describe("PgBouncer component (prod settings)", () => {
       const secret = one("kubernetes:core/v1:Secret", undefined, "pgbouncer-auth").inputs as any;
       assert.strictEqual(secret.metadata.name, "pgbouncer-auth", "a stable name, updated in place");
       assert.ok(isSecretMarker(secret.stringData), "stringData must be secret");
-      assert.deepStrictEqual(Object.keys((secret.stringData).value), ["userlist.txt"]);
+      assert.deepStrictEqual(Object.keys(secret.stringData.value), ["userlist.txt"]);
       const vol = workloadSpec().template.spec.volumes.find((v: any) => v.name === "auth");
       assert.strictEqual(vol.secret.secretName, "pgbouncer-auth");
       assert.strictEqual(vol.secret.defaultMode, 0o440);

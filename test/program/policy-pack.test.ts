@@ -4,7 +4,7 @@
  */
 import * as assert from "assert";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
-import { scramVerifier } from "../../components/credentials";
+import { scramVerifier, serverLoginChecks } from "../../components/credentials";
 import {
   poolBudget,
   selectorLabels,
@@ -141,6 +141,7 @@ describe("policy pack", () => {
         surge: 0,
         processesPerPod: 1,
         serverCapPerProcess: s.pool.maxDbConnections,
+        checkLoginsPerProcess: serverLoginChecks(s.credentials),
         postgresMaxConnections: 0,
         postgresReservedConnections: 0,
       }).peak;
@@ -185,7 +186,7 @@ describe("policy pack", () => {
       assert.match(
         violations((r) => checkPoolBudget(asDeployment, limitsOf("prod"), r)).join("\n"),
         new RegExp(
-          `Deployment pgbouncer: .*\\(3 replicas \\+ 1 surge pod\\) x 1 process\\(es\\) per pod x ${s.pool.maxDbConnections}`,
+          `Deployment pgbouncer: .*\\(3 replicas \\+ 1 surge pod\\) x 1 process\\(es\\) per pod x \\(${s.pool.maxDbConnections} server connections \\+ 2 of the server-login check\\)`,
         ),
       );
     });

@@ -158,7 +158,7 @@ describe("the program refuses bad settings before registering anything", () => {
     [
       "an impossible pool budget",
       { "clipper-pgbouncer:pgbouncer": JSON.stringify({ replicas: 4 }) },
-      /pool budget does not fit PostgreSQL: 4 replicas x 1 process\(es\) per pod x 50 server connections per process = 200/,
+      /pool budget does not fit PostgreSQL: 4 replicas x 1 process\(es\) per pod x \(50 server connections \+ 2 of the server-login check\) per process = 208/,
     ],
   ];
   for (const [what, config, message] of cases) {

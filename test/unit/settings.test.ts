@@ -269,12 +269,12 @@ describe("stack settings", () => {
     it("an impossible pool budget, with the arithmetic", () =>
       expectProblem(
         { pgbouncer: { replicas: 3 }, pool: { maxDbConnections: 50 }, database: { maxConnections: 100 } },
-        /^clipper-pgbouncer:pool.maxDbConnections: is 50; the pool budget does not fit PostgreSQL: 3 replicas x 1 process\(es\) per pod x 50 server connections per process = 150; PostgreSQL allows 100 max_connections - 3 reserved = 97/,
+        /^clipper-pgbouncer:pool.maxDbConnections: is 50; the pool budget does not fit PostgreSQL: 3 replicas x 1 process\(es\) per pod x \(50 server connections \+ 1 of the server-login check\) per process = 153; PostgreSQL allows 100 max_connections - 3 reserved = 97/,
       ));
     it("a budget that several processes per pod break", () =>
       expectProblem(
         { pgbouncer: { processesPerPod: 2 }, pool: { maxDbConnections: 25, defaultPoolSize: 25 } },
-        /2 replicas x 2 process\(es\) per pod x 25 server connections per process = 100/,
+        /2 replicas x 2 process\(es\) per pod x \(25 server connections \+ 1 of the server-login check\) per process = 104/,
       ));
     it("reserved connections not below max_connections", () =>
       expectProblem(

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
-import { podScriptCommand, readyFile } from "../../components/pgbouncer/pod-script";
+import { podScriptCommand, readyFile } from "../../components/pgbouncer";
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
@@ -93,6 +93,8 @@ export interface FleetOptions {
   readonly appPassword?: string;
   /** @default a random one */
   readonly statsPassword?: string;
+  /** The second login's password, when the stack has `credentials.secondLogin`. @default a random one */
+  readonly secondPassword?: string;
   /** Progress lines. @default none */
   readonly log?: (line: string) => void;
 }
@@ -135,7 +137,8 @@ export interface ReplaceTimes {
   readonly leftAt: number;
   readonly signalledAt: number;
   readonly stoppedAt: number;
-  readonly readyAt: number;
+  /** When it was ready again; undefined when it was not awaited (`awaitReady: false`). */
+  readonly readyAt?: number;
 }
 
 export interface Fleet {
@@ -169,9 +172,14 @@ export interface Fleet {
    * Replaces a replica as a StatefulSet rolling update does: it leaves the balancer, the preStop hook sleeps
    * and sends INT to every container's script, the containers exit (TERM after the grace period), and the
    * pod starts again under its name, with `mounts` if given (the current files otherwise); resolves once
-   * it is ready and back in the balancer.
+   * it is ready and back in the balancer, or, with `awaitReady: false`, once its containers are started
+   * (the balancer takes it once it is ready, as the Service's endpoints do).
    */
-  replace(ordinal: number, mounts?: Readonly<Record<string, MountFiles>>): Promise<ReplaceTimes>;
+  replace(
+    ordinal: number,
+    mounts?: Readonly<Record<string, MountFiles>>,
+    opts?: { readonly awaitReady?: boolean },
+  ): Promise<ReplaceTimes>;
   /** Adds or removes the highest replicas, then updates every replica's ini (`[peers]`). */
   scale(replicas: number): Promise<void>;
   /** libpq's environment for {@link conn}, as `export` lines. */
@@ -289,6 +297,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const user = HARNESS_APP_USER;
   const appPassword = opts.appPassword ?? crypto.randomBytes(12).toString("hex");
   const statsPassword = opts.statsPassword ?? crypto.randomBytes(12).toString("hex");
+  const secondUser = `${user}_b`;
+  const secondPassword = opts.secondPassword ?? crypto.randomBytes(12).toString("hex");
   if (settings.credentials.authQuery) throw new Error("fleet: runs the file mode of prod and staging");
 
   const world = await startTlsPostgres(
@@ -314,12 +324,24 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const credentials = buildCredentials(
       settings.credentials,
       { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
-      { data: harnessVaultData(settings, { user, password: appPassword, statsPassword }) },
+      {
+        data: harnessVaultData(settings, {
+          user,
+          password: appPassword,
+          statsPassword,
+          secondUser,
+          secondPassword,
+        }),
+      },
     );
     const pg = world.pg;
-    await pg.psql(
-      `CREATE ROLE "${user}" LOGIN ${postgresPasswordSql(settings, credentials.authFile, user, appPassword)}`,
-    );
+    const logins = [[user, appPassword]];
+    if (settings.credentials.secondLogin) logins.push([secondUser, secondPassword]);
+    for (const [name, password] of logins) {
+      await pg.psql(
+        `CREATE ROLE "${name}" LOGIN ${postgresPasswordSql(settings, credentials.authFile, name, password)}`,
+      );
+    }
     await pg.psql(`CREATE DATABASE "${dbName}" OWNER "${user}"`);
 
     // Ports: a replica's port is its pod's address; a replaced replica keeps it, as its DNS name is kept.
@@ -352,6 +374,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       processes,
       authFile: credentials.authFile,
       iniAuth: credentials.iniAuth,
+      serverLoginChecks: credentials.serverLoginChecks,
       tls: {
         cert: world.poolerCert.certPem,
         key: fs.readFileSync(world.poolerCert.keyFile, "utf8"),
@@ -414,7 +437,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     const readyOf = (r: Replica) => r.containers.every((c) => fs.existsSync(readyFile(c.socketDir)));
 
-    const startReplica = async (spec: ReplicaSpec, ordinal: number): Promise<Replica> => {
+    const startReplica = async (spec: ReplicaSpec, ordinal: number, awaitReady = true): Promise<Replica> => {
       const rdir = podDir(ordinal);
       fs.rmSync(rdir, { recursive: true, force: true });
       mkdirOwned(rdir);
@@ -447,6 +470,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       };
       replicas.set(ordinal, r);
       for (const c of containers) launch(c);
+      if (!awaitReady) {
+        // the balancer sends connections only to ready replicas
+        r.inService = true;
+        log(`fleet: ${r.name} started on 127.0.0.1:${r.port}, its readiness not awaited`);
+        return r;
+      }
       await untilReady(r);
       r.inService = true;
       log(`fleet: ${r.name} ready on 127.0.0.1:${r.port}`);
@@ -616,6 +645,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const replace = async (
       ordinal: number,
       mounts?: Readonly<Record<string, MountFiles>>,
+      opts: { readonly awaitReady?: boolean } = {},
     ): Promise<ReplaceTimes> => {
       const r = replicas.get(ordinal);
       if (!r) throw new Error(`fleet: no replica ${ordinal}`);
@@ -627,8 +657,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const files = Object.fromEntries(
         Object.keys(spec.mounts).map((v) => [v, mounts?.[v] ?? now.get(v) ?? spec.mounts[v]]),
       );
-      await startReplica({ ...spec, mounts: files }, ordinal);
-      return { leftAt, signalledAt, stoppedAt, readyAt: Date.now() };
+      const awaitReady = opts.awaitReady ?? true;
+      await startReplica({ ...spec, mounts: files }, ordinal, awaitReady);
+      return { leftAt, signalledAt, stoppedAt, ...(awaitReady ? { readyAt: Date.now() } : {}) };
     };
     const scale = async (n: number): Promise<void> => {
       const before = renderInput.replicas;
@@ -672,7 +703,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       },
       specs,
       updateMount,
-      replace: (ordinal, mounts) => op(replace(ordinal, mounts)),
+      replace: (ordinal, mounts, o) => op(replace(ordinal, mounts, o)),
       scale: (n) => op(scale(n)),
       exportLines: () => [
         `export PGHOST=${LOCAL_NAME}`,

@@ -23,7 +23,7 @@ import {
   podName,
   renderIni,
 } from "../../components/pgbouncer";
-import { podSpec } from "../../components/pgbouncer/pod-spec";
+import { podSpec } from "../../components/pgbouncer/resources";
 import type { StackSettings } from "../../stacks/settings";
 
 export { AUTH_FILE, INI_FILE };
@@ -95,6 +95,8 @@ export interface RenderInput {
   /** The auth file and its ini settings, as the program builds them from Vault (`buildCredentials`). */
   readonly authFile: string;
   readonly iniAuth: IniAuthSettings;
+  /** The server-login check's logins (`buildCredentials`' `serverLoginChecks`). */
+  readonly serverLoginChecks: number;
   /** The TLS volume's PEM texts: the pooler's certificate and key, PostgreSQL's CA. */
   readonly tls: { readonly cert: string; readonly key: string; readonly serverCa: string };
   readonly postgres: { readonly host: string; readonly port: number };
@@ -195,6 +197,7 @@ export function specsFromRender(
     exporterSecret: "pgbouncer-exporter",
     instance: STATEFULSET_NAME,
     canary: CANARY_NAME,
+    checkLogins: input.serverLoginChecks,
     tlsSecret: "pgbouncer-tls",
     serverCa: { kind: "secret", name: "pgbouncer-server-ca", key: TLS_SECRET_KEYS.ca },
   });

@@ -3,6 +3,7 @@
  * backend's connection pool does, counting what each sees: refused logins, failed transactions, closed
  * connections. Bounded: every client stops at `stop()`, and a transaction that takes over 30 s fails.
  */
+import { adminCommand } from "../../harness";
 import type { Conn } from "../../harness/postgres";
 import { PgClient } from "../../harness/pgwire";
 import { sleep } from "../../harness/proc";
@@ -90,4 +91,12 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`transaction took over ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** One SHOW CONFIG value of a fleet process, over its unix socket. */
+export async function configValue(dir: string, port: number, key: string): Promise<string> {
+  const out = await adminCommand({ unixSocketDir: dir, port }, "SHOW CONFIG");
+  const line = out.split("\n").find((l) => l.startsWith(`${key}|`));
+  if (!line) throw new Error(`SHOW CONFIG has no ${key}`);
+  return line.split("|")[1];
 }

@@ -14,7 +14,7 @@ import {
   podIniInput,
   renderIni,
 } from "../../../components/pgbouncer";
-import { podSpec } from "../../../components/pgbouncer/pod-spec";
+import { podSpec } from "../../../components/pgbouncer/resources";
 import { fleetSettings } from "../../fleet/fleet";
 import {
   AUTH_FILE,
@@ -57,6 +57,7 @@ function input(replicas: number, processes: number, extra: Partial<RenderInput> 
     processes,
     authFile: credentials.authFile,
     iniAuth: credentials.iniAuth,
+    serverLoginChecks: credentials.serverLoginChecks,
     tls: { cert: "CERT", key: "KEY", serverCa: "CA" },
     postgres: { host: "127.0.0.1", port: 45432 },
     canary: true,
@@ -100,6 +101,7 @@ describe("GIVEN the local fleet's specs from the program's render (3 replicas x 
       exporterSecret: "e",
       instance: "pgbouncer",
       canary: canaryDnsName(FLEET_NAMESPACE),
+      checkLogins: 2,
       tlsSecret: "t",
       serverCa: { kind: "secret", name: "s", key: "ca.crt" },
     });

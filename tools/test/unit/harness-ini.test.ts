@@ -87,6 +87,7 @@ function scriptLines(settings: StackSettings, index: number): string {
       PGBOUNCER_CANARY_HOLD_SECONDS: "0",
       PGBOUNCER_FAILURE_SECONDS: "10",
       PGBOUNCER_DRAIN_SECONDS: "0",
+      PGBOUNCER_CHECK_LOGINS: "0",
     },
   });
   assert.equal(r.status, 0, r.stderr);

@@ -12,6 +12,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import * as vault from "@pulumi/vault";
 import { ROLLING_SURGE, settingsPoolBudget } from "../../../../components/pgbouncer";
+import { serverLoginChecks } from "../../../../components/credentials";
 import type { StackSettings } from "../../../../stacks/settings";
 import { stackFileConfig } from "../../../../stacks/stack-file";
 import { renderProcess } from "../../../render/spawn";
@@ -83,7 +84,7 @@ export async function badInput(r: StackRun): Promise<void> {
 export function impossibleServerCap(s: StackSettings): number {
   const pods = s.workload.replicas + ROLLING_SURGE;
   const available = s.database.maxConnections - s.database.reservedConnections;
-  return Math.floor(available / (pods * s.workload.processesPerPod)) + 1;
+  return Math.floor(available / (pods * s.workload.processesPerPod)) - serverLoginChecks(s.credentials) + 1;
 }
 
 /**

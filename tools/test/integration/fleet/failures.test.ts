@@ -1,10 +1,10 @@
 /**
- * What goes wrong on the local fleet (tools/fleet/), and what clients and the operator see: a reload that
- * breaks server logins (a wrong password in the auth file, a wrong server CA), a PostgreSQL restart, and a
- * replica replaced as a StatefulSet rolling update replaces it. Clients run transactions through the balancer
- * all along; every refused login, failed transaction, closed connection and lost cancel is counted.
- * `server_lifetime` is 1 s here, so that server logins happen every second under the load: in production the
- * first new server login after a change (pool growth, server_lifetime, the idle timeout) reveals it.
+ * What goes wrong on the local fleet (tools/fleet/), and what clients and the operator see: changes that would
+ * break server logins (a wrong password in the auth file, a wrong server CA), as a reload and as a roll, a
+ * PostgreSQL restart with a change arriving while it is down, and a replica replaced as a StatefulSet rolling
+ * update replaces it. Clients run transactions through the balancer all along; every refused login, failed
+ * transaction, closed connection and lost cancel is counted. `server_lifetime` is 1 s here, so that server
+ * logins happen every second under the load: a file that reached the serving PgBouncer would show at once.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -14,16 +14,11 @@ import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
 import { makeTestCa } from "../../../harness/tls";
 import { type CancelRound, cancelRound } from "../../support/fleet-cancels";
-import { type Load, type LoadCounts, startLoad } from "../../support/fleet-load";
+import { type Load, type LoadCounts, configValue, startLoad } from "../../support/fleet-load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
 const SLACK_SECONDS = 3;
 const CLIENTS = 40;
-/**
- * The canary must turn unready before the hold ends, or the other replicas apply the change too: the swap's
- * check, the validation, the first server login after the SIGHUP (server_lifetime 1 s here), one tick.
- */
-const UNREADY_BOUND_SECONDS = TIMINGS.canaryHoldSeconds;
 
 const settings = fleetSettings("prod", {
   "pgbouncer.replicas": "2",
@@ -92,14 +87,21 @@ async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
 }
 
 interface Breaking {
+  /** Seconds from the swap to the canary's unreadiness. */
   readonly unreadySeconds?: number;
   readonly otherUnready: boolean;
   readonly served: number;
+  readonly log0: string;
   readonly log1: string;
+  /** What the clients saw from the swap until the good files were back. */
+  readonly clients: LoadCounts;
   readonly readyAgain: boolean;
 }
 
-/** Swaps one volume's files, watches the canary turn unready and the other replica hold, then restores. */
+/**
+ * Swaps one volume's files, watches the canary (which checks them at once) turn unready and the other replica
+ * hold them back past the hold, then restores the good files.
+ */
 async function breakingChange(
   { fleet, load }: World,
   label: string,
@@ -119,9 +121,11 @@ async function breakingChange(
     await sleep(100);
   }
   const served = await freshLogins(fleet, 10);
-  report(`${label}, canary and clients`, delta(load.counts(), before));
+  const clients = delta(load.counts(), before);
+  report(`${label}, the clients`, clients);
+  const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
   const log1 = fs.readFileSync(fleet.replica(1).processes[0].logFile, "utf8");
-  // restore: the canary applies the good files at once and is ready again after the failure window
+  // restore: the canary applies the good files at once and is ready again
   await fleet.updateMount(volume, () => good);
   const t0 = Date.now();
   while (!fleet.replica(0).ready() && Date.now() - t0 < 20_000) await sleep(100);
@@ -129,7 +133,9 @@ async function breakingChange(
     ...(unreadyAt !== undefined ? { unreadySeconds: (unreadyAt - swapAt) / 1000 } : {}),
     otherUnready,
     served,
+    log0,
     log1,
+    clients,
     readyAgain: fleet.replica(0).ready(),
   };
 }
@@ -139,11 +145,15 @@ const SCENARIOS = {
   ca: "a wrong server CA",
 } as const;
 
-function breakPassword(w: World): Promise<Breaking> {
-  const text = w.fleet.specs()[0].mounts[VOLUMES.auth][AUTH_FILE];
+function wrongPassword(fleet: Fleet): Record<string, string> {
+  const text = fleet.specs()[0].mounts[VOLUMES.auth][AUTH_FILE];
   const files = { [AUTH_FILE]: text.replace(/^("clipper_app" )"[^"]*"$/m, '$1"not-the-password"') };
   assert.notEqual(files[AUTH_FILE], text);
-  return breakingChange(w, SCENARIOS.password, VOLUMES.auth, files);
+  return files;
+}
+
+function breakPassword(w: World): Promise<Breaking> {
+  return breakingChange(w, SCENARIOS.password, VOLUMES.auth, wrongPassword(w.fleet));
 }
 
 function breakServerCa(w: World): Promise<Breaking> {
@@ -152,11 +162,49 @@ function breakServerCa(w: World): Promise<Breaking> {
   return breakingChange(w, SCENARIOS.ca, VOLUMES.tls, files);
 }
 
+interface BrokenRoll {
+  /** pgbouncer-0 was ever ready with the wrong password, within the watch. */
+  readonly everReady: boolean;
+  readonly served: number;
+  readonly clients: LoadCounts;
+  readonly log0: string;
+  readonly readyAfterFix: boolean;
+}
+
+/**
+ * A roll that brings a wrong password: pgbouncer-0 is replaced with it (as a StatefulSet rolling update
+ * replaces its pods, one at a time, each once the last is ready). It must never turn ready, so the update
+ * stops there; pgbouncer-1 serves; a replacement with the good files is ready again.
+ */
+async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
+  const bad = wrongPassword(fleet);
+  const before = load.counts();
+  await fleet.replace(0, { [VOLUMES.auth]: bad }, { awaitReady: false });
+  let everReady = false;
+  const t0 = Date.now();
+  while (Date.now() - t0 < (TIMINGS.checkSeconds + SLACK_SECONDS + 5) * 1000) {
+    if (fleet.replica(0).ready()) everReady = true;
+    await sleep(50);
+  }
+  const served = await freshLogins(fleet, 10);
+  const clients = delta(load.counts(), before);
+  report("a roll with a wrong password, the clients", clients);
+  const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
+  await fleet.replace(0, fleet.specs({}, [0])[0].mounts);
+  return { everReady, served, clients, log0, readyAfterFix: fleet.replica(0).ready() };
+}
+
 interface Restart {
   readonly restartMs: number;
   readonly unreadyMs: number[];
   readonly counts: LoadCounts;
+  /** default_pool_size of every process, once the change swapped in while PostgreSQL was down went through. */
+  readonly poolSizes: string[];
+  readonly log0: string;
 }
+
+/** The pool size the restart scenario's change sets. */
+const CHANGED_POOL_SIZE = "19";
 
 async function restartPostgres({ fleet, load }: World): Promise<Restart> {
   const before = load.counts();
@@ -179,7 +227,18 @@ async function restartPostgres({ fleet, load }: World): Promise<Restart> {
     }
   })();
   const t0 = Date.now();
-  await pg.restart({ mode: "fast", downMs: 2000 });
+  // a change arrives while PostgreSQL is down: the check cannot log in, so it waits and is checked again
+  const changed = fleet.specs({
+    settings: {
+      ...fleet.settings,
+      pool: { ...fleet.settings.pool, defaultPoolSize: Number(CHANGED_POOL_SIZE) },
+    },
+  });
+  await pg.restart({
+    mode: "fast",
+    downMs: 2000 + TIMINGS.checkSeconds * 1000,
+    whileDown: () => fleet.updateMount(VOLUMES.config, (o) => changed[o].mounts[VOLUMES.config]),
+  });
   const restartMs = Date.now() - t0;
   await sleep(TIMINGS.failureSeconds * 1000 + 2000);
   watching = false;
@@ -189,7 +248,20 @@ async function restartPostgres({ fleet, load }: World): Promise<Restart> {
   const counts = delta(load.counts(), before);
   report(`PostgreSQL restart (${(restartMs / 1000).toFixed(1)} s)`, counts);
   console.log(`      longest unready: ${unready.map((u) => `${(u / 1000).toFixed(1)} s`).join(", ")}`);
-  return { restartMs, unreadyMs: unready, counts };
+  // past the hold, every process runs the change
+  const until = Date.now() + (TIMINGS.canaryHoldSeconds + TIMINGS.checkSeconds + SLACK_SECONDS) * 1000;
+  let poolSizes: string[] = [];
+  do {
+    poolSizes = [];
+    for (const r of fleet.replicas()) {
+      for (const p of r.processes)
+        poolSizes.push(await configValue(p.socketDir, r.port, "default_pool_size"));
+    }
+    if (poolSizes.every((v) => v === CHANGED_POOL_SIZE)) break;
+    await sleep(500);
+  } while (Date.now() < until);
+  const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
+  return { restartMs, unreadyMs: unready, counts, poolSizes, log0 };
 }
 
 interface Replacement {
@@ -215,7 +287,7 @@ async function replaceReplica({ fleet, load }: World): Promise<Replacement> {
   report(
     `replacing pgbouncer-1 (out ${((times.signalledAt - times.leftAt) / 1000).toFixed(1)} s before INT, ` +
       `stopped ${((times.stoppedAt - times.signalledAt) / 1000).toFixed(1)} s after, ready again ` +
-      `${((times.readyAt - times.stoppedAt) / 1000).toFixed(1)} s later)`,
+      `${(((times.readyAt ?? Number.NaN) - times.stoppedAt) / 1000).toFixed(1)} s later)`,
     counts,
   );
   console.log(
@@ -240,10 +312,11 @@ function valueOf<T>(r: { value?: T; error?: Error } | undefined): T {
 }
 
 describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients running transactions through each`, function () {
-  this.timeout(180_000);
+  this.timeout(240_000);
   const results: {
     password?: { value?: Breaking; error?: Error };
     ca?: { value?: Breaking; error?: Error };
+    roll?: { value?: BrokenRoll; error?: Error };
     restart?: { value?: Restart; error?: Error };
     replacement?: { value?: Replacement; error?: Error };
   } = {};
@@ -259,32 +332,66 @@ describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients runn
       settle(() => withWorld(breakServerCa)),
       settle(() => withWorld(replaceReplica)),
     ]);
+    results.roll = await settle(() => withWorld(brokenRoll));
     console.log(`      every scenario at once: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   for (const key of ["password", "ca"] as const) {
     const scenario = SCENARIOS[key];
-    it(`THEN ${scenario}, as a reload: the canary turns unready within the hold (${UNREADY_BOUND_SECONDS} s), the other replica holds it back, the fleet keeps serving`, () => {
+    it(`THEN ${scenario}, as a reload: the canary's server-login check refuses it and the canary turns unready within the check interval; the other replica holds it back; no client sees a thing`, () => {
       const r = valueOf(results[key]);
       console.log(
         `      ${scenario}: canary unready ${r.unreadySeconds?.toFixed(1)} s after the swap; ` +
           `${r.served}/10 new logins served`,
       );
       assert.ok(r.unreadySeconds !== undefined, "the canary stayed ready");
-      assert.ok(r.unreadySeconds < UNREADY_BOUND_SECONDS, `canary unready after ${r.unreadySeconds} s`);
+      assert.ok(
+        r.unreadySeconds < TIMINGS.checkSeconds + SLACK_SECONDS,
+        `canary unready after ${r.unreadySeconds} s`,
+      );
+      // the check refused it: the serving PgBouncer never read the files
+      assert.match(
+        r.log0,
+        /generation 2: a server login failed: .*(password authentication failed|TLS handshake error)/,
+      );
+      assert.match(r.log0, /refused the change/);
       assert.equal(r.otherUnready, false, "the other replica turned unready");
       assert.match(r.log1, /holding the change back/);
       assert.doesNotMatch(r.log1, /applied generation/);
       assert.equal(r.served, 10, "new logins through the balancer failed while the canary was out");
+      assert.deepEqual(r.clients.failedTransactions, [], "a client's transaction failed");
+      assert.equal(r.clients.closedConnections, 0, "a client's connection was closed");
+      assert.deepEqual(r.clients.refusedLogins, [], "a client's login was refused");
       assert.equal(r.readyAgain, true, "the canary did not recover after the good files came back");
     });
   }
 
-  it("THEN a PostgreSQL restart is queued through: no replica unready for longer than the restart", () => {
+  it("THEN a wrong password as a roll: the new pgbouncer-0 never turns ready (the rolling update stops there), pgbouncer-1 serves, and the good files make it ready", () => {
+    const r = valueOf(results.roll);
+    console.log(
+      `      roll with a wrong password: ${r.served}/10 new logins served, ever ready: ${r.everReady}`,
+    );
+    assert.equal(r.everReady, false, "the pod with a wrong password turned ready");
+    assert.match(r.log0, /generation 1: a server login failed: .*password authentication failed/);
+    assert.match(
+      r.log0,
+      /stays unready until the next change: the files it started with failed the server-login check/,
+    );
+    assert.equal(r.served, 10);
+    assert.deepEqual(r.clients.refusedLogins, []);
+    assert.equal(r.readyAfterFix, true);
+  });
+
+  it("THEN a PostgreSQL restart is queued through: no replica unready for longer than the restart; a change that arrived while it was down waits, then reaches every process", () => {
     const r = valueOf(results.restart);
     assert.ok(r.counts.transactions > CLIENTS, "the clients did not get through the restart");
     for (const u of r.unreadyMs)
       assert.ok(u <= r.restartMs, `a replica was unready ${u} ms, the restart took ${r.restartMs} ms`);
+    assert.match(r.log0, /the change waits: generation 1 keeps serving/);
+    assert.deepEqual(
+      r.poolSizes,
+      r.poolSizes.map(() => CHANGED_POOL_SIZE),
+    );
   });
 
   it("THEN a replica replaced as a rolling update replaces it: refused logins, failed transactions, closed connections and lost cancels counted", () => {

@@ -14,7 +14,6 @@ import { type Fleet, fleetSettings, startFleet } from "../../../fleet/fleet";
 import { INI_FILE, VOLUMES } from "../../../fleet/render";
 import {
   type PgBouncerHandle,
-  adminCommand,
   authFileText,
   harnessIni,
   localRewrites,
@@ -25,7 +24,7 @@ import {
 import type { PostgresHandle } from "../../../harness/postgres";
 import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
-import { type Load, type LoadCounts, startLoad } from "../../support/fleet-load";
+import { type Load, type LoadCounts, configValue, startLoad } from "../../support/fleet-load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 10 };
 /**
@@ -50,14 +49,6 @@ const changed = fleetSettings("prod", {
   "pool.defaultPoolSize": "25",
   "pool.queryWaitTimeoutSeconds": "60",
 });
-
-/** One SHOW CONFIG value of a process, over its unix socket. */
-async function configValue(dir: string, port: number, key: string): Promise<string> {
-  const out = await adminCommand({ unixSocketDir: dir, port }, "SHOW CONFIG");
-  const line = out.split("\n").find((l) => l.startsWith(`${key}|`));
-  if (!line) throw new Error(`SHOW CONFIG has no ${key}`);
-  return line.split("|")[1];
-}
 
 interface Applied {
   readonly name: string;
