@@ -19,8 +19,8 @@
 #     to PostgreSQL through it (the server-login check: the password, the server CA, the host, as the
 #     clients' pools would use them). A refusal keeps the generation that serves; PostgreSQL not answering
 #     (refused connection, starting up, full) leaves the change waiting, checked again. The files a
-#     container starts with get the same check: if it fails, the process stays unready until the next
-#     change, which stops a rolling update at that pod. PgBouncer 1.25.2 applies a config it fails to load
+#     container starts with get the same check: while it fails, the process stays unready (checked again
+#     each interval), which stops a rolling update at that pod. PgBouncer 1.25.2 applies a config it fails to load
 #     in part: the [pgbouncer] header resets the section to defaults and loading stops at the bad line, so
 #     every later setting is lost (client_tls_sslmode falls back to disable). It must never see one;
 #   - gates the change on a canary: pod ordinal 0 applies it at once; every other pod waits
@@ -31,7 +31,7 @@
 # server login failed in the last PGBOUNCER_FAILURE_SECONDS for a reason a restarting PostgreSQL does not
 # give (a refused password, a certificate or TLS error, a host that does not resolve; not a refused
 # connection, "the database system is starting up" or "too many clients"), and the files it started with
-# passed the server-login check. On the canary, a change that the check refused, or after which a server
+# pass the server-login check. On the canary, a change that the check refused, or after which a server
 # login failed within the hold, keeps it unready until the next change, so the other pods hold it back.
 #
 # Drain (the preStop hook sends INT; the pod has left the Service's endpoints by then):
@@ -408,12 +408,14 @@ applied_at=$(now)
 pending="" pending_since=0 refused="" sticky=""
 # The files this pod started with get the same server-login check as a change: a rolling update that brings a
 # password or server CA PostgreSQL refuses stops at this pod, which stays unready (the StatefulSet replaces
-# the next pod only once this one is ready). PostgreSQL not answering is no reason: a restart must not make
+# the next pod only once this one is ready) and checks them again every PGBOUNCER_CHECK_SECONDS, until they
+# pass (PostgreSQL fixed) or a change comes. PostgreSQL not answering is no reason: a restart must not make
 # new pods unready.
+start_check=""
 validate "$gen"
 if [ $? = 1 ]; then
-  sticky="the files it started with failed the server-login check"
-  say "stays unready until the next change: $sticky"
+  start_check="the files it started with failed the server-login check"
+  say "stays unready until they pass it or a change comes: $start_check"
 fi
 tick=0
 while kill -0 "$pid" 2>/dev/null; do
@@ -449,6 +451,8 @@ while kill -0 "$pid" 2>/dev/null; do
     set_ready false "PgBouncer is not listening"
   elif [ -n "$sticky" ]; then
     set_ready false "$sticky (until the next change)"
+  elif [ -n "$start_check" ]; then
+    set_ready false "$start_check"
   elif [ $((t - failed_at)) -lt "$failure_window" ]; then
     set_ready false "a server login failed $((t - failed_at)) s ago"
   else
@@ -458,6 +462,13 @@ while kill -0 "$pid" 2>/dev/null; do
   tick=$((tick + 1))
   [ "$tick" -lt "$every" ] && continue
   tick=0
+  if [ -n "$start_check" ] && [ -z "$pending" ]; then
+    validate "$gen"
+    if [ $? != 1 ]; then
+      start_check=""
+      say "the files it started with pass the server-login check now"
+    fi
+  fi
   latest=$(fingerprint)
   if [ "$latest" != "$seen" ] && [ "$latest" != "$pending" ]; then
     pending=$latest pending_since=$t
@@ -490,7 +501,7 @@ while kill -0 "$pid" 2>/dev/null; do
     # `date +%s` has whole seconds, so an earlier stamp would count against this generation (and keep the
     # canary unready until the next change, though this one fixed what failed).
     rm -f "$applied/failed"
-    gen=$next seen=$pending pending="" sticky="" applied_at=$(now)
+    gen=$next seen=$pending pending="" sticky="" start_check="" applied_at=$(now)
     say "applied generation $gen: PgBouncer reloads it"
   else
     rm -rf "$applied/gen-$next"
