@@ -169,6 +169,11 @@ interface BrokenRoll {
   readonly clients: LoadCounts;
   readonly log0: string;
   readonly readyAfterFix: boolean;
+  /**
+   * pgbouncer-0 restarted with the idle login's new password before PostgreSQL has it (a restart inside a
+   * rotation's window): unready, then ready by itself this many seconds after PostgreSQL got it.
+   */
+  readonly readyAfterPostgres?: number;
 }
 
 /**
@@ -191,7 +196,26 @@ async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
   report("a roll with a wrong password, the clients", clients);
   const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
   await fleet.replace(0, fleet.specs({}, [0])[0].mounts);
-  return { everReady, served, clients, log0, readyAfterFix: fleet.replica(0).ready() };
+  const readyAfterFix = fleet.replica(0).ready();
+
+  // the second login's new password reaches pgbouncer-0 (a restart) before PostgreSQL has it
+  const text = fleet.specs()[0].mounts[VOLUMES.auth][AUTH_FILE];
+  const ahead = { [AUTH_FILE]: text.replace(/^("clipper_app_b" )"[^"]*"$/m, '$1"the-next-password"') };
+  assert.notEqual(ahead[AUTH_FILE], text);
+  await fleet.replace(0, { [VOLUMES.auth]: ahead }, { awaitReady: false });
+  await sleep((TIMINGS.checkSeconds + 2) * 1000);
+  if (fleet.replica(0).ready()) return { everReady, served, clients, log0, readyAfterFix };
+  await fleet.world.pg.psql(`ALTER ROLE "clipper_app_b" PASSWORD 'the-next-password'`);
+  const agreedAt = Date.now();
+  while (!fleet.replica(0).ready() && Date.now() - agreedAt < 20_000) await sleep(100);
+  return {
+    everReady,
+    served,
+    clients,
+    log0,
+    readyAfterFix,
+    ...(fleet.replica(0).ready() ? { readyAfterPostgres: (Date.now() - agreedAt) / 1000 } : {}),
+  };
 }
 
 interface Restart {
@@ -366,7 +390,7 @@ describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients runn
     });
   }
 
-  it("THEN a wrong password as a roll: the new pgbouncer-0 never turns ready (the rolling update stops there), pgbouncer-1 serves, and the good files make it ready", () => {
+  it("THEN a wrong password as a roll: the new pgbouncer-0 never turns ready (the rolling update stops there), pgbouncer-1 serves, and the good files make it ready; a pod started with a password PostgreSQL does not have yet turns ready by itself once it does", () => {
     const r = valueOf(results.roll);
     console.log(
       `      roll with a wrong password: ${r.served}/10 new logins served, ever ready: ${r.everReady}`,
@@ -380,6 +404,12 @@ describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients runn
     assert.equal(r.served, 10);
     assert.deepEqual(r.clients.refusedLogins, []);
     assert.equal(r.readyAfterFix, true);
+    // and a pod that started ahead of PostgreSQL turns ready by itself once PostgreSQL agrees
+    console.log(
+      `      started ahead of PostgreSQL: ready ${r.readyAfterPostgres?.toFixed(1)} s after it agreed`,
+    );
+    assert.ok(r.readyAfterPostgres !== undefined, "it stayed unready, or was ready before PostgreSQL agreed");
+    assert.ok(r.readyAfterPostgres < TIMINGS.checkSeconds + SLACK_SECONDS);
   });
 
   it("THEN a PostgreSQL restart is queued through: no replica unready for longer than the restart; a change that arrived while it was down waits, then reaches every process", () => {
