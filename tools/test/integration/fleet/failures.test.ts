@@ -14,7 +14,7 @@ import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
 import { makeTestCa } from "../../../harness/tls";
 import { type CancelRound, cancelRound } from "../../support/fleet-cancels";
-import { type Load, type LoadCounts, configValue, startLoad } from "../../support/fleet-load";
+import { type Load, type LoadCounts, configValue, startLoad } from "../../../fleet/load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
 const SLACK_SECONDS = 3;

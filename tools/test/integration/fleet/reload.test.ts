@@ -24,7 +24,7 @@ import {
 import type { PostgresHandle } from "../../../harness/postgres";
 import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
-import { type Load, type LoadCounts, configValue, startLoad } from "../../support/fleet-load";
+import { type Load, type LoadCounts, configValue, startLoad } from "../../../fleet/load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 10 };
 /**

@@ -15,7 +15,7 @@ import type { Conn } from "../../../harness/postgres";
 import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
 import { HARNESS_APP_USER, harnessVaultData } from "../../../harness/stack";
-import { type Load, type LoadCounts, startLoad } from "../../support/fleet-load";
+import { type Load, type LoadCounts, startLoad } from "../../../fleet/load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 3, failureSeconds: 5, drainSeconds: 5 };
 /** The swap to every process applying it: the check interval, the hold, a check each, and slack for 2 busy cores. */

@@ -3,10 +3,10 @@
  * backend's connection pool does, counting what each sees: refused logins, failed transactions, closed
  * connections. Bounded: every client stops at `stop()`, and a transaction that takes over 30 s fails.
  */
-import { adminCommand } from "../../harness";
-import type { Conn } from "../../harness/postgres";
-import { PgClient } from "../../harness/pgwire";
-import { sleep } from "../../harness/proc";
+import { adminCommand } from "../harness";
+import type { Conn } from "../harness/postgres";
+import { PgClient } from "../harness/pgwire";
+import { sleep } from "../harness/proc";
 
 export interface LoadCounts {
   readonly clients: number;
