@@ -6,11 +6,13 @@
 import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
-import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
+import { CONFIG_NAMESPACE, disabledDefaultProviders, stackFileConfig } from "../stacks/stack-file";
+import { type InvokeRecord, type Registration, setOfflineMocks } from "./monitor";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";
 
 export type { RecordedResource } from "./resource";
+export type { InvokeRecord, Registration } from "./monitor";
 
 /** A provider function call (Vault reads). */
 export interface RecordedCall {
@@ -30,6 +32,12 @@ export interface OfflineRun {
   readonly outputs: Readonly<Record<string, unknown>>;
   /** Names of the stack outputs that are Pulumi secrets. */
   readonly secretOutputs: readonly string[];
+  /** What the engine saw of each registration: provider, dependencies, hooks, protection. */
+  readonly registrations: readonly Registration[];
+  /** Every provider function call, with its provider. */
+  readonly invokes: readonly InvokeRecord[];
+  /** Names of the resource hooks the program registered. */
+  readonly hooks: readonly string[];
 }
 
 /** The value of a stack output that a preview cannot know yet. */
@@ -94,7 +102,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
     const resources: RecordedResource[] = opts.record ?? [];
     const calls: RecordedCall[] = [];
     let pending = 0;
-    await pulumi.runtime.setMocks(
+    const seen = await setOfflineMocks(
       {
         newResource: (args: pulumi.runtime.MockResourceArgs) => {
           resources.push({
@@ -128,6 +136,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       CONFIG_NAMESPACE,
       opts.stack,
       opts.preview ?? false,
+      disabledDefaultProviders(),
     );
     const config = { ...stackFileConfig(opts.stack), ...opts.config };
     for (const k of opts.unset ?? []) delete config[k];
@@ -151,7 +160,16 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       }
     }
     await settle(() => resources.length + pending);
-    return { stack: opts.stack, resources, calls, outputs, secretOutputs };
+    return {
+      stack: opts.stack,
+      resources,
+      calls,
+      outputs,
+      secretOutputs,
+      registrations: seen.registrations,
+      invokes: seen.invokes,
+      hooks: seen.hooks,
+    };
   } finally {
     running = false;
   }

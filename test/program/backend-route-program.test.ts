@@ -4,10 +4,16 @@
  * PostgreSQL (the rollback), and the outputs the backend reads are present, the connection URL a secret.
  */
 import * as assert from "assert";
-import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
+import { DESTROY_GUARD_HOOK, FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
 import { scramVerifier } from "../../components/credentials";
 import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
-import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
+import {
+  type OfflineRun,
+  type RecordedResource,
+  type Registration,
+  type VaultSource,
+  runOffline,
+} from "../../testing/engine";
 import { isSecretMarker } from "../../testing/manifests";
 import { OFFLINE_APP_USER as APP_USER, offlineVault } from "../../testing/offline-vault";
 import { loadStackSettings } from "../../stacks/settings";
@@ -24,6 +30,13 @@ function fakeVault(stack: string, override: Record<string, string> = {}): VaultS
 function only(run: OfflineRun, type: string): RecordedResource {
   const found = run.resources.filter((r) => r.type === type);
   assert.strictEqual(found.length, 1, `expected one ${type}, got ${found.length}`);
+  return found[0];
+}
+
+/** What the engine saw of the one registration of `type`: its hooks, protection, dependencies. */
+function registration(run: OfflineRun, type: string): Registration {
+  const found = run.registrations.filter((r) => r.type === type);
+  assert.strictEqual(found.length, 1, `expected one registration of ${type}, got ${found.length}`);
   return found[0];
 }
 
@@ -92,6 +105,18 @@ for (const stack of ["staging", "prod"]) {
         assert.strictEqual(url.pathname, `/${s.database.name}`);
       });
 
+      it("registers the destroy guard and binds it to both patches, protected and kept on delete", () => {
+        assert.deepStrictEqual(run.hooks, [DESTROY_GUARD_HOOK]);
+        for (const type of [CONFIG_PATCH, DEPLOYMENT_PATCH]) {
+          const r = registration(run, type);
+          assert.deepStrictEqual(
+            { hooks: r.hooks, protect: r.protect, retainOnDelete: r.retainOnDelete },
+            { hooks: { beforeDelete: [DESTROY_GUARD_HOOK] }, protect: true, retainOnDelete: true },
+            type,
+          );
+        }
+      });
+
       it("the app password appears in no resource input", () => {
         const plain = JSON.stringify(
           run.resources.map((r) => r.inputs),
@@ -136,6 +161,18 @@ for (const stack of ["staging", "prod"]) {
         assert.strictEqual(`${url.hostname}:${url.port}`, `${s.database.host}:${s.database.port}`);
         assert.ok(run.secretOutputs.includes("connectionUrl"));
         assert.strictEqual(run.outputs.metricsEndpoint, `http://${poolerHost}:${s.exporter.port}/metrics`);
+      });
+
+      it("neither guards nor protects the patches (a destroy may go ahead), and still keeps them on delete", () => {
+        assert.deepStrictEqual(run.hooks, []);
+        for (const type of [CONFIG_PATCH, DEPLOYMENT_PATCH]) {
+          const r = registration(run, type);
+          assert.deepStrictEqual(
+            { hooks: r.hooks, protect: r.protect, retainOnDelete: r.retainOnDelete },
+            { hooks: {}, protect: false, retainOnDelete: true },
+            type,
+          );
+        }
       });
 
       it("keeps the pooler deployed, so going back to pgbouncer is one setting away", () => {
