@@ -7,6 +7,8 @@ import { scrapeAnnotations } from "../components/monitoring";
 import { PgBouncerMonitoring } from "../components/monitoring/resources";
 import { type CaRef, backendTls, poolSizingWarning } from "../components/pgbouncer";
 import { PgBouncer } from "../components/pgbouncer/resources";
+import type { ClusterTarget, ShellEnv } from "../components/providers";
+import { grafanaProvider, kubernetesProvider, vaultProvider } from "../components/providers/resources";
 import { type StackSettings } from "./settings";
 import { key } from "./stack-file";
 
@@ -57,10 +59,18 @@ export interface EnvironmentOutputs {
 export interface DeployOptions {
   /** The settings that came from Pulumi secrets and go into resources as secrets. @default none */
   readonly secretInputs?: SecretInputs;
+  /** The environment the providers' tokens come from (`GRAFANA_AUTH`). @default process.env */
+  readonly env?: ShellEnv;
+  /**
+   * The stack's pinned cluster, as the shell's kubeconfig resolves it (stacks/program.ts checked the shell).
+   * @default none: nothing is read from the cluster before registration
+   */
+  readonly cluster?: ClusterTarget;
 }
 
 /**
- * What one environment deploys. Credentials are read (and checked) from Vault before the first resource is
+ * What one environment deploys, through the stack's own providers (pinned to its cluster, Vault and
+ * Grafana). Credentials are read (and checked) from Vault before anything but the Vault provider is
  * registered, so a bad Vault value leaves nothing half-deployed.
  */
 export async function deployEnvironment(
@@ -69,52 +79,71 @@ export async function deployEnvironment(
 ): Promise<EnvironmentOutputs> {
   const sizing = poolSizingWarning(settings, { pool: key("pool"), database: key("database") });
   if (sizing) void pulumi.log.warn(sizing);
-  const credentials = await loadPoolerCredentials(settings.credentials, {
-    statsUser: settings.exporter.statsUser,
-    pgbouncerPort: settings.workload.port,
-  });
+  // The Vault provider alone before the reads: a refused read leaves nothing else registered.
+  const vault = vaultProvider(settings.providers);
+  const credentials = await loadPoolerCredentials(
+    settings.credentials,
+    { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
+    { provider: vault, address: settings.providers.vaultAddress },
+  );
+  const kubernetes = kubernetesProvider(settings.providers);
+  const grafana = settings.monitoring.dashboard
+    ? grafanaProvider(settings.providers, { env: opts.env ?? process.env })
+    : undefined;
   const { appLogin } = credentials;
   if ("unavailable" in appLogin) {
     void pulumi.log.warn(`stack output connectionUrl left out: ${appLogin.unavailable}`);
   }
-  const pooler = new PgBouncer("pgbouncer", {
-    namespace: settings.namespace,
-    workload: settings.workload,
-    pool: settings.pool,
-    database: settings.database,
-    exporter: settings.exporter,
-    network: settings.network,
-    tls: settings.tls,
-    credentials,
-    podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
-    secretInputs: opts.secretInputs ?? new SecretInputs(),
-  });
-  const monitoring = new PgBouncerMonitoring("pgbouncer-monitoring", {
-    namespace: settings.namespace,
-    pool: settings.pool,
-    monitoring: settings.monitoring,
-    podSelector: pooler.podSelector,
-    metricsPortNames: pooler.metricsPortNames,
-    // Only a certificate the program issued has an expiry it knows (Vault PKI).
-    ...(pooler.certificate?.expiresAt && settings.tls.certificate?.source === "vault-pki"
-      ? {
-          certificate: {
-            expiresAt: pooler.certificate.expiresAt,
-            renewBeforeSeconds: settings.tls.certificate.renewBeforeSeconds,
-            subject: pooler.host,
-          },
-        }
-      : {}),
-  });
-  const backend = new BackendRoute("backend", {
-    settings: settings.backend,
-    defaultNamespace: settings.namespace,
-    pooler: { host: pooler.host, port: pooler.port },
-    database: { host: settings.database.host, port: settings.database.port },
-    // Everything else first: the switch waits for the whole pooler and its alerts, and a `pulumi destroy`
-    // that the protected patches refuse (route pgbouncer) deletes nothing, as every object is deleted after them.
-    poolerReady: [pooler, monitoring],
-  });
+  const pooler = new PgBouncer(
+    "pgbouncer",
+    {
+      namespace: settings.namespace,
+      workload: settings.workload,
+      pool: settings.pool,
+      database: settings.database,
+      exporter: settings.exporter,
+      network: settings.network,
+      tls: settings.tls,
+      credentials,
+      podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
+      secretInputs: opts.secretInputs ?? new SecretInputs(),
+    },
+    { providers: [kubernetes, vault] },
+  );
+  const monitoring = new PgBouncerMonitoring(
+    "pgbouncer-monitoring",
+    {
+      namespace: settings.namespace,
+      pool: settings.pool,
+      monitoring: settings.monitoring,
+      podSelector: pooler.podSelector,
+      metricsPortNames: pooler.metricsPortNames,
+      // Only a certificate the program issued has an expiry it knows (Vault PKI).
+      ...(pooler.certificate?.expiresAt && settings.tls.certificate?.source === "vault-pki"
+        ? {
+            certificate: {
+              expiresAt: pooler.certificate.expiresAt,
+              renewBeforeSeconds: settings.tls.certificate.renewBeforeSeconds,
+              subject: pooler.host,
+            },
+          }
+        : {}),
+    },
+    { providers: [kubernetes, ...(grafana ? [grafana] : [])] },
+  );
+  const backend = new BackendRoute(
+    "backend",
+    {
+      settings: settings.backend,
+      defaultNamespace: settings.namespace,
+      pooler: { host: pooler.host, port: pooler.port },
+      database: { host: settings.database.host, port: settings.database.port },
+      // Everything else first: the switch waits for the whole pooler and its alerts, and a `pulumi destroy`
+      // that the protected patches refuse (route pgbouncer) deletes nothing, as every object is deleted after them.
+      poolerReady: [pooler, monitoring],
+    },
+    { providers: [kubernetes] },
+  );
   const tls = backendTls(settings.backend.route, settings.tls, pooler);
   return {
     dbHost: backend.host,

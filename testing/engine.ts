@@ -7,7 +7,9 @@ import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
 import { CONFIG_NAMESPACE, disabledDefaultProviders, stackFileConfig } from "../stacks/stack-file";
+import type { ProgramWorld } from "../stacks/program";
 import { type InvokeRecord, type Registration, setOfflineMocks } from "./monitor";
+import { offlineWorld } from "./offline-world";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";
 
@@ -60,6 +62,8 @@ export interface OfflineOptions {
   readonly record?: RecordedResource[];
   /** Run as `pulumi preview` (unknowns stay unknown). @default false */
   readonly preview?: boolean;
+  /** The machine the program runs on. @default a shell set up for the stack (testing/offline-world.ts) */
+  readonly world?: ProgramWorld;
 }
 
 /**
@@ -142,9 +146,13 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
     for (const k of opts.unset ?? []) delete config[k];
     pulumi.runtime.setAllConfig(config, [...(opts.secretKeys ?? [])]);
 
+    // Loaded after the mocks, as the CLI loads index.ts, which runs the same function in the live world.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const program = require("../index") as () => Promise<Record<string, unknown>>;
-    const exported = await program();
+    const { runProgram } = require("../stacks/program") as typeof import("../stacks/program");
+    const exported = (await runProgram(opts.world ?? offlineWorld(config))) as unknown as Record<
+      string,
+      unknown
+    >;
     const outputs: Record<string, unknown> = {};
     const secretOutputs: string[] = [];
     for (const [k, v] of Object.entries(exported)) {

@@ -46,8 +46,8 @@ export interface PgBouncerMonitoringArgs {
  * Scraping, alerting and the dashboard for one PgBouncer Deployment. prometheus-operator mode: a
  * PodMonitor and a PrometheusRule labelled for the operator's selectors; plain mode: a rules ConfigMap and
  * `scrapeJob` for the Prometheus configuration (pods are found through their `prometheus.io/*`
- * annotations, see `scrapeAnnotations`). The Grafana folder and dashboard use the `grafana` provider's
- * configuration (`grafana:url`, `grafana:auth` or GRAFANA_URL, GRAFANA_AUTH).
+ * annotations, see `scrapeAnnotations`). Its Kubernetes objects, Grafana folder and dashboard go through the
+ * providers it is given (`opts.providers`: the stack's, pinned to its cluster and Grafana).
  */
 export class PgBouncerMonitoring extends pulumi.ComponentResource {
   /** The Prometheus `scrape_configs` entry (plain mode), or undefined when the operator scrapes. */
