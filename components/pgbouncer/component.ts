@@ -44,9 +44,9 @@ function commonLabels(name: string, version: string): Record<string, string> {
  * PgBouncer in front of PostgreSQL: Deployment (a PgBouncer container and an exporter sidecar per process,
  * `processesPerPod`), ConfigMap with the rendered ini of each process, Secret with the auth file and the
  * exporters' connection strings, Service `pgbouncer`, PodDisruptionBudget and NetworkPolicy, and the TLS
- * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. ConfigMap and
- * Secret are auto-named, so any change to them replaces them under a new name and rolls the pods one at a
- * time. The pod (./pod-spec.ts) and the NetworkPolicy's spec (./network-policy.ts) are pure functions.
+ * objects (./certificates.ts): the certificate's Secret `pgbouncer-tls` and its CA's ConfigMap. The ini's
+ * ConfigMap and the auth Secret are auto-named and immutable, so any change to them replaces them under a new
+ * name and rolls the pods one at a time; the stable-named TLS objects are updated in place. The pod (./pod-spec.ts) and the NetworkPolicy's spec (./network-policy.ts) are pure functions.
  */
 export class PgBouncer extends pulumi.ComponentResource {
   /** In-cluster DNS name of the Service. */
@@ -79,9 +79,16 @@ export class PgBouncer extends pulumi.ComponentResource {
     this.metricsPortNames = layout.map((p) => p.metricsPortName);
     this.podSelector = selectorLabels(name);
 
+    // Auto-named and immutable, as the auth Secret below: the provider updates ConfigMaps and Secrets in place
+    // (the stack's Kubernetes provider), except an immutable one, which a change replaces under a new name;
+    // the Deployment names it, so the pods roll. That is how a new ini or password reaches PgBouncer today.
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      { metadata: meta, data: Object.fromEntries(layout.map((p, i) => [p.iniFile, this.inis[i]])) },
+      {
+        metadata: meta,
+        immutable: true,
+        data: Object.fromEntries(layout.map((p, i) => [p.iniFile, this.inis[i]])),
+      },
       { parent: this },
     );
 
@@ -99,6 +106,8 @@ export class PgBouncer extends pulumi.ComponentResource {
       {
         metadata: meta,
         type: "Opaque",
+        // Replaced, never updated in place, on a change (see the ConfigMap above): the pods roll onto it.
+        immutable: true,
         stringData: {
           [SECRET_KEYS.authFile]: pulumi.secret(args.credentials.authFile),
           ...Object.fromEntries(

@@ -23,6 +23,13 @@ export function kubernetesProvider(p: ProviderSettings): k8s.Provider {
     // files (kubectl's form) breaks; "" makes the provider load it as kubectl does (client-go's loading
     // rules: KUBECONFIG's files, else ~/.kube/config), and keeps every credential out of the state.
     kubeconfig: "",
+    // ConfigMaps and Secrets are updated in place, not deleted and created again: a renewed certificate
+    // reaches the stable-named pgbouncer-tls and pgbouncer-ca with no moment in which they are missing (a pod
+    // starting then would wait on its mounts). An object that says `immutable: true` is still replaced on a
+    // change (the provider's diff.go, forceNewProperties). enableSecretMutable needs provider 4.18.0 or later
+    // (enableConfigMapMutable 3.17.0); the e2e runs 4.25.0.
+    enableConfigMapMutable: true,
+    enableSecretMutable: true,
   });
 }
 
