@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { BackendRoute } from "../components/backend-route/resources";
-import { SecretInputs } from "../components/common";
+import { type PreflightProblem, PreflightError, SecretInputs, UserError } from "../components/common";
 import { loadPoolerCredentials } from "../components/credentials/resources";
 import { scrapeAnnotations } from "../components/monitoring";
 import { PgBouncerMonitoring } from "../components/monitoring/resources";
 import { type CaRef, backendTls, poolSizingWarning } from "../components/pgbouncer";
-import { PgBouncer } from "../components/pgbouncer/resources";
+import { PgBouncer, type PinnedVault, readServerCa } from "../components/pgbouncer/resources";
 import type { ClusterTarget, ShellEnv } from "../components/providers";
 import { grafanaProvider, kubernetesProvider, vaultProvider } from "../components/providers/resources";
 import { type StackSettings } from "./settings";
@@ -68,6 +68,31 @@ export interface DeployOptions {
   readonly cluster?: ClusterTarget;
 }
 
+/** What the stack reads before registering anything besides its credentials. */
+interface References {
+  /** A Vault-held server CA's PEM. */
+  readonly serverCaPem?: string;
+  readonly problems: readonly PreflightProblem[];
+}
+
+/**
+ * Reads what the stack names but does not own, through the stack's Vault provider: a Vault-held server CA.
+ * Every problem is collected, none thrown.
+ */
+async function readReferences(settings: StackSettings, v: PinnedVault): Promise<References> {
+  const ca = settings.tls.serverCa;
+  if (ca?.source !== "vault") return { problems: [] };
+  const read = await readServerCa(ca, v, key);
+  return "pem" in read ? { serverCaPem: read.pem, problems: [] } : { problems: [read.problem] };
+}
+
+/** Errors thrown together as one: a bug as it is, else every user error's message in one. */
+function oneRefusal(errors: readonly unknown[]): unknown {
+  const bug = errors.find((e) => !(e instanceof UserError));
+  if (bug !== undefined || errors.length === 1) return bug ?? errors[0];
+  return new UserError(errors.map((e) => (e as UserError).message).join("\n"));
+}
+
 /**
  * What one environment deploys, through the stack's own providers (pinned to its cluster, Vault and
  * Grafana). Credentials are read (and checked) from Vault before anything but the Vault provider is
@@ -81,16 +106,35 @@ export async function deployEnvironment(
   if (sizing) void pulumi.log.warn(sizing);
   // The Vault provider alone before the reads: a refused read leaves nothing else registered.
   const vault = vaultProvider(settings.providers);
-  const credentials = await loadPoolerCredentials(
-    settings.credentials,
-    { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
-    { provider: vault, address: settings.providers.vaultAddress },
-  );
+  const pinnedVault = { provider: vault, address: settings.providers.vaultAddress };
+  const [credentials, references] = await Promise.allSettled([
+    loadPoolerCredentials(
+      settings.credentials,
+      { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
+      pinnedVault,
+    ),
+    readReferences(settings, pinnedVault),
+  ]);
+  // One message for everything refused: the credentials' problems, then the referenced objects'.
+  if (
+    credentials.status === "rejected" ||
+    references.status === "rejected" ||
+    references.value.problems.length > 0
+  ) {
+    throw oneRefusal([
+      ...(credentials.status === "rejected" ? [credentials.reason as unknown] : []),
+      ...(references.status === "rejected"
+        ? [references.reason as unknown]
+        : references.value.problems.length > 0
+          ? [new PreflightError(references.value.problems)]
+          : []),
+    ]);
+  }
   const kubernetes = kubernetesProvider(settings.providers);
   const grafana = settings.monitoring.dashboard
     ? grafanaProvider(settings.providers, { env: opts.env ?? process.env })
     : undefined;
-  const { appLogin } = credentials;
+  const { appLogin } = credentials.value;
   if ("unavailable" in appLogin) {
     void pulumi.log.warn(`stack output connectionUrl left out: ${appLogin.unavailable}`);
   }
@@ -104,9 +148,10 @@ export async function deployEnvironment(
       exporter: settings.exporter,
       network: settings.network,
       tls: settings.tls,
-      credentials,
+      credentials: credentials.value,
       podAnnotations: scrapeAnnotations(settings.monitoring, settings.exporter.port),
       secretInputs: opts.secretInputs ?? new SecretInputs(),
+      ...(references.value.serverCaPem !== undefined ? { serverCaPem: references.value.serverCaPem } : {}),
     },
     { providers: [kubernetes, vault] },
   );

@@ -22,8 +22,19 @@ export interface RecordedCall {
   readonly inputs: Record<string, unknown>;
 }
 
-/** Answers a Vault KV v2 read: the secret's data, or undefined when the path does not exist. */
-export type VaultSource = (mount: string, name: string) => Record<string, string> | undefined;
+/** A KV v2 secret whose current version is deleted (Vault then answers with its metadata, no data). */
+export class DeletedVersion {
+  constructor(readonly data: Record<string, string> = {}) {}
+}
+
+/**
+ * Answers a Vault KV v2 read: the secret's data, a {@link DeletedVersion}, or undefined when the path does
+ * not exist.
+ */
+export type VaultSource = (
+  mount: string,
+  name: string,
+) => Record<string, string> | DeletedVersion | undefined;
 
 export interface OfflineRun {
   /** The stack that ran. */
@@ -40,6 +51,8 @@ export interface OfflineRun {
   readonly invokes: readonly InvokeRecord[];
   /** Names of the resource hooks the program registered. */
   readonly hooks: readonly string[];
+  /** Registrations, reads and invokes, in the order the engine got them (`register <urn>`, `invoke <token>`). */
+  readonly events: readonly string[];
 }
 
 /** The value of a stack output that a preview cannot know yet. */
@@ -129,7 +142,10 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
           try {
             if (args.token === VAULT_KV2_READ_TOKEN) {
               const inputs = args.inputs as { mount: string; name: string };
-              return kvV2ReadResult(inputs.mount, inputs.name, opts.vault(inputs.mount, inputs.name));
+              const answer = opts.vault(inputs.mount, inputs.name);
+              return answer instanceof DeletedVersion
+                ? kvV2ReadResult(inputs.mount, inputs.name, answer.data, { deleted: true })
+                : kvV2ReadResult(inputs.mount, inputs.name, answer);
             }
             throw new Error(`the offline engine has no answer for ${args.token}`);
           } finally {
@@ -177,6 +193,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       registrations: seen.registrations,
       invokes: seen.invokes,
       hooks: seen.hooks,
+      events: seen.events,
     };
   } finally {
     running = false;

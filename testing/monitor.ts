@@ -43,6 +43,8 @@ export interface MonitorRecord {
   readonly invokes: InvokeRecord[];
   /** Names of the resource hooks the program registered. */
   readonly hooks: string[];
+  /** Registrations (`register <urn>`) and invokes (`invoke <token>`) in the order the engine got them. */
+  readonly events: string[];
 }
 
 /** The engine's refusal of a default provider the project disables (pkg/resource/deploy/providers). */
@@ -178,7 +180,7 @@ export async function setOfflineMocks(
 ): Promise<MonitorRecord> {
   await pulumi.runtime.setMocks(mocks, project, stack, preview);
   const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  const record: MonitorRecord = { registrations: [], invokes: [], hooks: [] };
+  const record: MonitorRecord = { registrations: [], invokes: [], hooks: [], events: [] };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     const r = registration(req);
@@ -193,11 +195,14 @@ export async function setOfflineMocks(
       return;
     }
     record.registrations.push(r);
+    record.events.push(`register ${r.urn}`);
     return register(req, callback);
   };
   const read = monitor.readResource.bind(monitor);
   monitor.readResource = (req, callback) => {
-    record.registrations.push(readRegistration(req));
+    const r = readRegistration(req);
+    record.registrations.push(r);
+    record.events.push(`read ${r.urn}`);
     return read(req, callback);
   };
   const invoke = monitor.invoke.bind(monitor);
@@ -209,6 +214,7 @@ export async function setOfflineMocks(
       return;
     }
     record.invokes.push({ token, ...(provider ? { provider } : {}) });
+    record.events.push(`invoke ${token}`);
     return invoke(req, callback);
   };
   // Registered, never run: a hook runs on a real engine's operation, which mocks have none of.

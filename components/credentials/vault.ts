@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
+import { oneLineReason } from "../common";
 import { type CredentialContext, buildCredentials } from "./build";
 import { appLogin } from "./login";
 import { VaultCredentialError } from "./problems";
@@ -78,18 +79,4 @@ export async function loadPoolerCredentials(
 /** The address the default Vault provider uses: `vault:address`, else `VAULT_ADDR` (as the provider reads them). */
 export function defaultVaultAddress(): string | undefined {
   return new pulumi.Config("vault").get("address") ?? (process.env.VAULT_ADDR || undefined);
-}
-
-/**
- * The Vault provider's reason on one line: its errors are Go multierror lists (`1 error occurred:\n\t* …\n\n`)
- * around the Vault API's own (`Code: 403. Errors:\n\n* permission denied`), which would break the
- * one-problem-per-line list of {@link VaultCredentialError}.
- */
-export function oneLineReason(reason: string): string {
-  return reason
-    .replace(/:?\s*\d+ errors? occurred:/g, ":")
-    .replace(/:\s*\n\s*\*\s*/g, ": ")
-    .replace(/\s*\n\s*\*\s*/g, "; ")
-    .replace(/\s+/g, " ")
-    .trim();
 }

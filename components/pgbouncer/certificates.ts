@@ -106,12 +106,16 @@ export interface ServerCa {
   readonly caBundle?: pulumi.Output<string>;
 }
 
-/** The CA PostgreSQL is verified against. A Vault-held CA is copied into the ConfigMap `pgbouncer-server-ca`. */
+/**
+ * The CA PostgreSQL is verified against. A Vault-held CA is copied into the ConfigMap `pgbouncer-server-ca`:
+ * `pem` is its PEM, read (and checked) before anything was registered (./vault-reads.ts `readServerCa`).
+ */
 export function serverCa(
   name: string,
   source: CaSource | undefined,
   args: { readonly namespace: string; readonly labels: Readonly<Record<string, string>> },
   parent: pulumi.Resource,
+  pem?: string,
 ): ServerCa | undefined {
   if (source === undefined) return undefined;
   if (source.source !== "vault") {
@@ -125,17 +129,10 @@ export function serverCa(
       ca: { kind, name: source.name, key: source.key },
     };
   }
-  const read = vault.kv.getSecretV2Output({ mount: source.mount, name: source.path }, { parent });
-  const pem = read.data.apply((data) => {
-    const v = data?.[source.key];
-    if (typeof v !== "string" || !v.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new Error(
-        `Vault ${source.mount}/${source.path}: key "${source.key}" (tls.serverCa.key) must hold a PEM CA ` +
-          `certificate`,
-      );
-    }
-    return v;
-  });
+  if (pem === undefined) {
+    // A bug, not a setting: the program reads the PEM before it builds the component.
+    throw new pulumi.ResourceError("tls.serverCa is held in Vault, but its PEM was not read first", parent);
+  }
   new k8s.core.v1.ConfigMap(
     `${name}-server-ca`,
     {
@@ -147,6 +144,6 @@ export function serverCa(
   return {
     mount: { kind: "configMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
     ca: { kind: "ConfigMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
-    caBundle: pem,
+    caBundle: pulumi.output(pem),
   };
 }

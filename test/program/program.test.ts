@@ -193,7 +193,7 @@ describe("the program refuses bad settings before registering anything", () => {
     const record: RecordedResource[] = [];
     const { source } = fakeVault("prod");
     const missing: VaultSource = (mount, name) => {
-      const data = { ...source(mount, name) };
+      const data = { ...(source(mount, name) as Record<string, string>) };
       delete data.exporter_password;
       return data;
     };
