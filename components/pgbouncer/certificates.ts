@@ -70,7 +70,7 @@ export function clientCertificate(
     { parent, additionalSecretOutputs: ["privateKey"] },
   );
   const meta = { namespace: args.namespace, labels: { ...args.labels } };
-  new k8s.core.v1.Secret(
+  const secret = new k8s.core.v1.Secret(
     `${name}-tls`,
     {
       metadata: { ...meta, name: TLS_SECRET_NAME },
@@ -90,7 +90,10 @@ export function clientCertificate(
     { parent },
   );
   return {
-    secretName: pulumi.output(TLS_SECRET_NAME),
+    // From the Secret's output, not the constant: the Deployment that mounts it then depends on it, so on a
+    // first up it waits for the certificate (a PKI role that refuses the names fails the update before the
+    // pods are created, instead of leaving them waiting on a missing volume until the rollout times out).
+    secretName: secret.metadata.name,
     ca: { kind: "ConfigMap", name: POOLER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
     caBundle: cert.issuingCa,
     expiresAt: cert.expiration,
@@ -133,7 +136,7 @@ export function serverCa(
     // A bug, not a setting: the program reads the PEM before it builds the component.
     throw new pulumi.ResourceError("tls.serverCa is held in Vault, but its PEM was not read first", parent);
   }
-  new k8s.core.v1.ConfigMap(
+  const cm = new k8s.core.v1.ConfigMap(
     `${name}-server-ca`,
     {
       metadata: { namespace: args.namespace, labels: { ...args.labels }, name: SERVER_CA_CONFIGMAP },
@@ -142,7 +145,8 @@ export function serverCa(
     { parent },
   );
   return {
-    mount: { kind: "configMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
+    // Named from the ConfigMap's output: the Deployment that mounts it depends on it (as on the TLS Secret).
+    mount: { kind: "configMap", name: cm.metadata.name, key: TLS_SECRET_KEYS.ca },
     ca: { kind: "ConfigMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
     caBundle: pulumi.output(pem),
   };

@@ -347,3 +347,44 @@ describe("a server CA held in Vault: read before anything is registered, every f
     );
   });
 });
+
+describe("the Deployment depends on everything it mounts (the graph the engine orders a first up by)", () => {
+  function dependencies(r: OfflineRun, type: string, name: string): readonly string[] {
+    const found = r.registrations.filter((x) => x.type === type && x.name === name);
+    assert.strictEqual(found.length, 1, `one ${type} ${name}`);
+    return found[0].dependencies;
+  }
+  function urn(r: OfflineRun, type: string, name: string): string {
+    const found = r.registrations.find((x) => x.type === type && x.name === name);
+    assert.ok(found, `${type} ${name} registered`);
+    return found.urn;
+  }
+  const DEPLOYMENT: [string, string] = ["kubernetes:apps/v1:Deployment", "pgbouncer-deployment"];
+
+  it("prod: the ini ConfigMap, the auth Secret and the certificate's Secret, which waits for the certificate", async () => {
+    const r = await run("prod");
+    const deps = dependencies(r, ...DEPLOYMENT);
+    for (const [type, name] of [
+      ["kubernetes:core/v1:ConfigMap", "pgbouncer-config"],
+      ["kubernetes:core/v1:Secret", "pgbouncer-auth"],
+      ["kubernetes:core/v1:Secret", "pgbouncer-tls"],
+    ]) {
+      assert.ok(
+        deps.includes(urn(r, type, name)),
+        `the Deployment does not depend on ${name}:\n${deps.join("\n")}`,
+      );
+    }
+    const tls = dependencies(r, "kubernetes:core/v1:Secret", "pgbouncer-tls");
+    assert.ok(tls.includes(urn(r, VAULT_PKI_CERT_TYPE, "pgbouncer-client-cert")), tls.join("\n"));
+  });
+
+  it("a Vault-held server CA: its ConfigMap too", async () => {
+    const r = await run("prod", {
+      tls: {
+        serverCa: { source: "vault", mount: "secret", path: "clipper/prod/postgres-ca", key: "ca.crt" },
+      },
+    });
+    const deps = dependencies(r, ...DEPLOYMENT);
+    assert.ok(deps.includes(urn(r, "kubernetes:core/v1:ConfigMap", "pgbouncer-server-ca")), deps.join("\n"));
+  });
+});
