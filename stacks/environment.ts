@@ -50,6 +50,11 @@ export interface EnvironmentOutputs {
    * prometheus-operator scrapes through the PodMonitor.
    */
   readonly scrapeJob?: pulumi.Output<Record<string, unknown> | undefined>;
+  /**
+   * The rules ConfigMap's name in the pooler's namespace (`monitoring.mode: plain`): a fixed name, labelled
+   * `monitoring.rulesConfigMapLabels`, for a plain Prometheus to load; absent with prometheus-operator.
+   */
+  readonly rulesConfigMap?: pulumi.Output<string | undefined>;
   /** Namespace of the pooler. */
   readonly namespace: string;
   /** Port of the exporter's /metrics on the same Service. */
@@ -208,7 +213,9 @@ export async function deployEnvironment(
       : {}),
     metricsEndpoint: pulumi.all([pooler.host, pooler.metricsPort]).apply(([h, p]) => metricsEndpoint(h, p)),
     ...(settings.monitoring.dashboard ? { dashboardUrl: monitoring.dashboardUrl } : {}),
-    ...(settings.monitoring.mode === "plain" ? { scrapeJob: monitoring.scrapeJob } : {}),
+    ...(settings.monitoring.mode === "plain"
+      ? { scrapeJob: monitoring.scrapeJob, rulesConfigMap: monitoring.rulesConfigMap }
+      : {}),
     namespace: settings.namespace,
     metricsPort: pooler.metricsPort,
   };
