@@ -1,13 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { connectionUrl, metricsEndpoint } from "../components/backend-route";
+import { backendReferences, connectionUrl, metricsEndpoint } from "../components/backend-route";
 import { BackendRoute } from "../components/backend-route/resources";
 import { type PreflightProblem, PreflightError, SecretInputs, UserError } from "../components/common";
 import { loadPoolerCredentials } from "../components/credentials/resources";
 import { scrapeAnnotations } from "../components/monitoring";
 import { PgBouncerMonitoring } from "../components/monitoring/resources";
-import { type CaRef, backendTls, poolSizingWarning } from "../components/pgbouncer";
-import { PgBouncer, type PinnedVault, readServerCa } from "../components/pgbouncer/resources";
-import type { ClusterTarget, ShellEnv } from "../components/providers";
+import { type CaRef, backendTls, poolSizingWarning, poolerReferences } from "../components/pgbouncer";
+import { PgBouncer, type PinnedVault, checkPkiRole, readServerCa } from "../components/pgbouncer/resources";
+import { type ClusterReader, type ShellEnv, checkClusterObjects } from "../components/providers";
 import { grafanaProvider, kubernetesProvider, vaultProvider } from "../components/providers/resources";
 import { type StackSettings } from "./settings";
 import { key } from "./stack-file";
@@ -67,10 +67,11 @@ export interface DeployOptions {
   /** The environment the providers' tokens come from (`GRAFANA_AUTH`). @default process.env */
   readonly env?: ShellEnv;
   /**
-   * The stack's pinned cluster, as the shell's kubeconfig resolves it (stacks/program.ts checked the shell).
+   * The stack's pinned cluster, read with its context's credentials (stacks/program.ts checked the shell):
+   * the objects the stack names but does not own are checked there before anything is registered.
    * @default none: nothing is read from the cluster before registration
    */
-  readonly cluster?: ClusterTarget;
+  readonly cluster?: ClusterReader;
 }
 
 /** What the stack reads before registering anything besides its credentials. */
@@ -81,14 +82,32 @@ interface References {
 }
 
 /**
- * Reads what the stack names but does not own, through the stack's Vault provider: a Vault-held server CA.
- * Every problem is collected, none thrown.
+ * Reads what the stack names but does not own (the preflight): a Vault-held server CA and the PKI role,
+ * through the stack's Vault provider; the pooler's and the backend's objects, in its cluster. Every problem is
+ * collected, none thrown.
  */
-async function readReferences(settings: StackSettings, v: PinnedVault): Promise<References> {
+async function readReferences(
+  settings: StackSettings,
+  v: PinnedVault,
+  cluster: ClusterReader | undefined,
+): Promise<References> {
   const ca = settings.tls.serverCa;
-  if (ca?.source !== "vault") return { problems: [] };
-  const read = await readServerCa(ca, v, key);
-  return "pem" in read ? { serverCaPem: read.pem, problems: [] } : { problems: [read.problem] };
+  const cert = settings.tls.certificate;
+  const [caRead, pki, objects] = await Promise.all([
+    ca?.source === "vault" ? readServerCa(ca, v, key) : undefined,
+    cert?.source === "vault-pki" ? checkPkiRole(cert, v, key) : [],
+    cluster === undefined
+      ? []
+      : checkClusterObjects(
+          cluster,
+          [...poolerReferences(settings), ...backendReferences(settings.backend, settings.namespace)],
+          key,
+        ),
+  ]);
+  return {
+    ...(caRead !== undefined && "pem" in caRead ? { serverCaPem: caRead.pem } : {}),
+    problems: [...(caRead !== undefined && "problem" in caRead ? [caRead.problem] : []), ...pki, ...objects],
+  };
 }
 
 /** Errors thrown together as one: a bug as it is, else every user error's message in one. */
@@ -118,7 +137,7 @@ export async function deployEnvironment(
       { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
       pinnedVault,
     ),
-    readReferences(settings, pinnedVault),
+    readReferences(settings, pinnedVault, opts.cluster),
   ]);
   // One message for everything refused: the credentials' problems, then the referenced objects'.
   if (

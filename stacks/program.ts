@@ -4,12 +4,20 @@
  *
  * Every refusal comes before the first resource is registered and ends the program with one message (a
  * `pulumi.RunError`, no stack trace): the settings (validated as a whole), the shell against the stack's
- * pinned cluster, Vault and Grafana, then (stacks/environment.ts) the Vault reads.
+ * pinned cluster, Vault and Grafana, then (stacks/environment.ts) the Vault reads and the preflight of what
+ * the stack names but does not own.
  */
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { IssueList } from "../components/common";
-import { type ShellEnv, checkTargets, readKubeconfig } from "../components/providers";
+import {
+  type ClusterReader,
+  type ClusterTarget,
+  type ShellEnv,
+  checkTargets,
+  clusterReader,
+  readKubeconfig,
+} from "../components/providers";
 import { type EnvironmentOutputs, deployEnvironment } from "./environment";
 import { runError } from "./run-error";
 import { runningStackConfig } from "./running-config";
@@ -22,20 +30,24 @@ export interface ProgramWorld {
   readonly env: ShellEnv;
   /** A file's text, or undefined when it does not exist (the kubeconfig's files). */
   readonly readFile: (file: string) => string | undefined;
+  /** The stack's pinned cluster, read with its context's credentials (the preflight). */
+  readonly cluster: (target: ClusterTarget) => ClusterReader;
 }
 
 /** The machine the program runs on. */
 export function liveWorld(): ProgramWorld {
+  const readFile = (file: string): string | undefined => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  };
   return {
     env: process.env,
-    readFile: (file) => {
-      try {
-        return fs.readFileSync(file, "utf8");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw e;
-      }
-    },
+    readFile,
+    cluster: (target) => clusterReader(target, { env: process.env, readFile }),
   };
 }
 
@@ -73,14 +85,18 @@ export async function runProgram(world: ProgramWorld): Promise<EnvironmentOutput
     const { raw, secretSections, otherKeys } = runningStackConfig();
     const issues = providerConfigIssues(otherKeys);
     const { value: settings, secretInputs } = parseStack(raw, secretSections, issues);
-    const cluster = checkTargets(
+    const target = checkTargets(
       pulumi.getStack(),
       settings.providers,
       world.env,
       readKubeconfig(world.env, world.readFile),
       (field) => `${CONFIG_NAMESPACE}:providers.${field}`,
     );
-    return await deployEnvironment(settings, { secretInputs, env: world.env, cluster });
+    return await deployEnvironment(settings, {
+      secretInputs,
+      env: world.env,
+      cluster: world.cluster(target),
+    });
   } catch (e) {
     throw runError(e);
   }

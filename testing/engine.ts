@@ -6,35 +6,24 @@
 import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
+import { VAULT_GENERIC_READ_TOKEN } from "../components/pgbouncer/resources";
 import { CONFIG_NAMESPACE, disabledDefaultProviders, stackFileConfig } from "../stacks/stack-file";
 import type { ProgramWorld } from "../stacks/program";
 import { type InvokeRecord, type Registration, setOfflineMocks } from "./monitor";
+import { DeletedVersion, type VaultPaths, type VaultSource, offlinePki } from "./offline-vault";
 import { offlineWorld } from "./offline-world";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";
 
 export type { RecordedResource } from "./resource";
 export type { InvokeRecord, Registration } from "./monitor";
+export { DeletedVersion, type VaultPaths, type VaultSource } from "./offline-vault";
 
 /** A provider function call (Vault reads). */
 export interface RecordedCall {
   readonly token: string;
   readonly inputs: Record<string, unknown>;
 }
-
-/** A KV v2 secret whose current version is deleted (Vault then answers with its metadata, no data). */
-export class DeletedVersion {
-  constructor(readonly data: Record<string, string> = {}) {}
-}
-
-/**
- * Answers a Vault KV v2 read: the secret's data, a {@link DeletedVersion}, or undefined when the path does
- * not exist.
- */
-export type VaultSource = (
-  mount: string,
-  name: string,
-) => Record<string, string> | DeletedVersion | undefined;
 
 export interface OfflineRun {
   /** The stack that ran. */
@@ -68,6 +57,8 @@ export interface OfflineOptions {
   /** Config keys (full) whose values are Pulumi secrets, as `pulumi config set --secret` makes them. @default none */
   readonly secretKeys?: readonly string[];
   readonly vault: VaultSource;
+  /** Answers Vault reads of other paths (the PKI role). @default the stack's PKI mount and role (offlinePki) */
+  readonly vaultPaths?: VaultPaths;
   /**
    * Array the run records resources into as they are registered; lets a caller see what a failed run left.
    * @default a fresh array
@@ -109,6 +100,32 @@ export function kvV2ReadResult(
   };
 }
 
+/**
+ * What the Vault provider answers for a read of `path` (`vault.generic.getSecret`): its data, or, when
+ * nothing is there, the provider's error.
+ */
+export function genericReadResult(
+  path: string,
+  data: Record<string, string> | undefined,
+): Record<string, unknown> {
+  if (data === undefined) {
+    const message = `no secret found at "${path}"`;
+    throw Object.assign(new Error(message), { details: message });
+  }
+  return {
+    id: path,
+    path,
+    data,
+    dataJson: JSON.stringify(data),
+    leaseId: "",
+    leaseDuration: 0,
+    leaseRenewable: false,
+    leaseStartTime: "",
+    version: -1,
+    withLeaseStartTime: true,
+  };
+}
+
 let running = false;
 
 /** Runs the program under mocks and returns everything it registered. One run at a time per process. */
@@ -117,6 +134,9 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
   running = true;
   try {
     const resources: RecordedResource[] = opts.record ?? [];
+    const config = { ...stackFileConfig(opts.stack), ...opts.config };
+    for (const k of opts.unset ?? []) delete config[k];
+    const paths = opts.vaultPaths ?? offlinePki(config);
     const calls: RecordedCall[] = [];
     let pending = 0;
     const seen = await setOfflineMocks(
@@ -140,6 +160,10 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
           calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
           pending++;
           try {
+            if (args.token === VAULT_GENERIC_READ_TOKEN) {
+              const { path } = args.inputs as { path: string };
+              return genericReadResult(path, paths(path));
+            }
             if (args.token === VAULT_KV2_READ_TOKEN) {
               const inputs = args.inputs as { mount: string; name: string };
               const answer = opts.vault(inputs.mount, inputs.name);
@@ -158,8 +182,6 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       opts.preview ?? false,
       disabledDefaultProviders(),
     );
-    const config = { ...stackFileConfig(opts.stack), ...opts.config };
-    for (const k of opts.unset ?? []) delete config[k];
     pulumi.runtime.setAllConfig(config, [...(opts.secretKeys ?? [])]);
 
     // Loaded after the mocks, as the CLI loads index.ts, which runs the same function in the live world.

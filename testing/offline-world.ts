@@ -4,7 +4,10 @@
  * the kubeconfig held in memory. Tests take it apart to see the program refuse another shell.
  */
 import * as yaml from "js-yaml";
-import type { ShellEnv } from "../components/providers";
+import { backendReferences } from "../components/backend-route";
+import type { ClusterObjectRef } from "../components/common";
+import { poolerReferences } from "../components/pgbouncer";
+import { type ClusterReader, type ShellEnv, apiPath, objectName } from "../components/providers";
 import { parseSettings } from "../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../stacks/stack-file";
 
@@ -51,6 +54,40 @@ export interface OfflineWorldOptions {
   readonly env?: ShellEnv;
   /** The kubeconfig's text. @default one context, the stack's pinned one, current */
   readonly kubeconfig?: string;
+  /**
+   * The objects the stack names in its cluster that are not there, as messages name them (`ConfigMap
+   * clipper/postgres-ca`). @default none: every one is there, with the keys it needs
+   */
+  readonly missing?: readonly string[];
+  /** The cluster itself, replacing the offline one. @default the stack's objects (see `missing`) */
+  readonly cluster?: ClusterReader;
+}
+
+/** An object as the API server would answer a GET of it, holding the keys the stack needs. */
+function offlineObject(ref: ClusterObjectRef): Record<string, unknown> {
+  return {
+    kind: ref.kind,
+    metadata: { name: ref.name, ...(ref.namespace !== undefined ? { namespace: ref.namespace } : {}) },
+    ...(ref.keys ? { data: Object.fromEntries(ref.keys.map((k) => [k, "(offline)"])) } : {}),
+  };
+}
+
+/** A cluster holding exactly `objects` (by API path). */
+export function offlineCluster(objects: ReadonlyMap<string, Record<string, unknown>>): ClusterReader {
+  return {
+    describe: `the cluster of the offline context (${OFFLINE_SERVER})`,
+    get: (path) => Promise.resolve(objects.get(path)),
+  };
+}
+
+/** The objects a stack whose whole config is `config` names in its cluster; none when it does not parse. */
+export function referencedObjects(config: Readonly<Record<string, string>>): ClusterObjectRef[] {
+  try {
+    const s = parseSettings(rawStackConfig(config));
+    return [...poolerReferences(s), ...backendReferences(s.backend, s.namespace)];
+  } catch {
+    return [];
+  }
 }
 
 /** The shell of an offline run of a stack whose whole config is `config`. */
@@ -61,8 +98,16 @@ export function offlineWorld(
   const context = pinnedContext(config);
   const kubeconfig = opts.kubeconfig ?? offlineKubeconfig(context ? [context] : [], context);
   const files: Readonly<Record<string, string>> = { [OFFLINE_KUBECONFIG]: kubeconfig };
+  const missing = new Set(opts.missing ?? []);
+  const objects = new Map(
+    referencedObjects(config)
+      .filter((ref) => !missing.has(objectName(ref)))
+      .map((ref) => [apiPath(ref), offlineObject(ref)]),
+  );
+  const cluster = opts.cluster ?? offlineCluster(objects);
   return {
     env: { HOME: "/offline", KUBECONFIG: OFFLINE_KUBECONFIG, ...opts.env },
     readFile: (file) => files[file],
+    cluster: () => cluster,
   };
 }

@@ -18,6 +18,20 @@ export interface PreflightProblem {
   readonly message: string;
 }
 
+/** A Kubernetes object the stack names but does not own, and what it must hold. */
+export interface ClusterObjectRef {
+  readonly kind: "Namespace" | "ConfigMap" | "Secret" | "Deployment";
+  /** Undefined for a Namespace. */
+  readonly namespace?: string;
+  readonly name: string;
+  /** Keys its `data` must have (a ConfigMap's or Secret's). @default none */
+  readonly keys?: readonly string[];
+  /** The setting that names it, below the project's namespace (`tls.serverCa.name`). */
+  readonly setting: string;
+  /** What goes wrong without it, for the message (`the pooler's pods mount it`). */
+  readonly neededBy: string;
+}
+
 /** Thrown before any resource but the providers is registered: nothing was created. */
 export class PreflightError extends UserError {
   constructor(readonly problems: readonly PreflightProblem[]) {

@@ -11,6 +11,7 @@ export * from "./names";
 export * from "./network-policy";
 export * from "./pod-ini";
 export * from "./pod-layout";
+export * from "./references";
 export * from "./release";
 export * from "./reload";
 export * from "./settings";

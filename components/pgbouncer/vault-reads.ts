@@ -1,13 +1,13 @@
 /**
  * What the pooler reads from Vault before anything is registered: a Vault-held PostgreSQL CA (its PEM goes
- * into the ConfigMap `pgbouncer-server-ca`). Each failure is a {@link PreflightProblem} naming the Vault
+ * into the ConfigMap `pgbouncer-server-ca`), and the PKI role its certificate is issued with. Each failure is a {@link PreflightProblem} naming the Vault
  * mount, path and key and the setting, never a throw inside an `apply` (which would escape the program's
  * one-message error path and print a stack).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
 import { type PreflightProblem, oneLineReason } from "../common";
-import type { CaSource } from "./tls-settings";
+import type { CaSource, TlsSettings } from "./tls-settings";
 
 /** The stack's Vault: its provider, and its address for messages. */
 export interface PinnedVault {
@@ -80,4 +80,56 @@ export async function readServerCa(
   if (problem !== undefined)
     return { problem: { object, setting: key("tls.serverCa.key"), message: problem } };
   return { pem: data[source.key] };
+}
+
+/** The invoke token of `vault.generic.getSecret`, which mocks answer. */
+export const VAULT_GENERIC_READ_TOKEN = "vault:generic/getSecret:getSecret";
+
+/** A certificate the program issues with Vault's PKI engine. */
+export type VaultPkiCertificate = Extract<NonNullable<TlsSettings["certificate"]>, { source: "vault-pki" }>;
+
+/** Whether a generic read found something; false for Vault's "no secret found" (a 404, or a 403 it hides). */
+async function genericRead(path: string, v: PinnedVault): Promise<true | { readonly reason: string }> {
+  try {
+    await vault.generic.getSecret({ path }, { provider: v.provider });
+    return true;
+  } catch (e) {
+    return { reason: oneLineReason(e instanceof Error ? e.message : String(e)) || "no reason given" };
+  }
+}
+
+/**
+ * Checks that Vault's PKI engine at `mount` has the role `role` the certificate is issued with. Vault answers
+ * a missing mount and a missing role alike (no secret found), so a missing role is read again at the mount's
+ * public CA (`<mount>/cert/ca`) to say which is missing. The token needs read on `<mount>/roles/<role>`.
+ */
+export async function checkPkiRole(
+  c: VaultPkiCertificate,
+  v: PinnedVault,
+  key: (setting: string) => string,
+): Promise<PreflightProblem[]> {
+  const rolePath = `${c.mount}/roles/${c.role}`;
+  const role = await genericRead(rolePath, v);
+  if (role === true) return [];
+  const mount = await genericRead(`${c.mount}/cert/ca`, v);
+  if (mount !== true) {
+    return [
+      {
+        object: `Vault PKI mount "${c.mount}"`,
+        setting: key("tls.certificate.mount"),
+        message:
+          `could not be read from the Vault at ${v.address} (${mount.reason}): there is no PKI engine at ` +
+          `${c.mount} (or the Vault is unreachable); the pooler's certificate is issued there`,
+      },
+    ];
+  }
+  return [
+    {
+      object: `Vault PKI mount "${c.mount}" role "${c.role}"`,
+      setting: key("tls.certificate.role"),
+      message:
+        `could not be read from the Vault at ${v.address} (${role.reason}): the role does not exist, or the ` +
+        `Vault token may not read ${rolePath}; the pooler's certificate is issued with it`,
+    },
+  ];
 }
