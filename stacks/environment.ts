@@ -1,5 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { backendReferences, connectionUrl, metricsEndpoint } from "../components/backend-route";
+import {
+  type BackendObjects,
+  type LastRoute,
+  backendObjects,
+  backendReferences,
+  connectionUrl,
+  metricsEndpoint,
+  renameWhileRouted,
+} from "../components/backend-route";
 import { BackendRoute } from "../components/backend-route/resources";
 import { type PreflightProblem, PreflightError, SecretInputs, UserError } from "../components/common";
 import { loadPoolerCredentials } from "../components/credentials/resources";
@@ -26,6 +34,11 @@ export interface EnvironmentOutputs {
   readonly dbPort: pulumi.Output<number>;
   /** `backend.route`: `pgbouncer` or `direct`. */
   readonly dbRoute: string;
+  /**
+   * The backend's objects the switch patches: `{namespace, configMapName, deploymentName}`. The next update
+   * reads it back (with `dbRoute`) to refuse a rename while routed.
+   */
+  readonly backendObjects: BackendObjects;
   /**
    * The libpq `sslmode` the backend connects to dbHost with: `verify-full` against the pooler's CA when the
    * pooler serves TLS, and, on the direct route, the `server_tls_sslmode` PgBouncer itself uses.
@@ -66,6 +79,11 @@ export interface DeployOptions {
   readonly secretInputs?: SecretInputs;
   /** The environment the providers' tokens come from (`GRAFANA_AUTH`). @default process.env */
   readonly env?: ShellEnv;
+  /**
+   * What the stack's last update exported (its route and backend objects): a rename while routed is refused.
+   * @default nothing known: no rename is refused
+   */
+  readonly lastRoute?: LastRoute;
   /**
    * The stack's pinned cluster, read with its context's credentials (stacks/program.ts checked the shell):
    * the objects the stack names but does not own are checked there before anything is registered.
@@ -139,13 +157,16 @@ export async function deployEnvironment(
     ),
     readReferences(settings, pinnedVault, opts.cluster),
   ]);
-  // One message for everything refused: the credentials' problems, then the referenced objects'.
+  const rename = renameWhileRouted(opts.lastRoute ?? {}, settings.backend, settings.namespace, key);
+  // One message for everything refused: a rename while routed, the credentials, the referenced objects.
   if (
+    rename !== undefined ||
     credentials.status === "rejected" ||
     references.status === "rejected" ||
     references.value.problems.length > 0
   ) {
     throw oneRefusal([
+      ...(rename !== undefined ? [rename] : []),
       ...(credentials.status === "rejected" ? [credentials.reason as unknown] : []),
       ...(references.status === "rejected"
         ? [references.reason as unknown]
@@ -218,6 +239,7 @@ export async function deployEnvironment(
     dbHost: backend.host,
     dbPort: backend.port,
     dbRoute: backend.route,
+    backendObjects: backendObjects(settings.backend, settings.namespace),
     sslMode: tls.sslMode,
     ...(tls.caRef ? { caRef: tls.caRef } : {}),
     ...(tls.caBundle ? { caBundle: tls.caBundle } : {}),

@@ -9,6 +9,7 @@
  */
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
+import { readLastRoute } from "../components/backend-route/resources";
 import { IssueList } from "../components/common";
 import {
   type ClusterReader,
@@ -92,10 +93,13 @@ export async function runProgram(world: ProgramWorld): Promise<EnvironmentOutput
       readKubeconfig(world.env, world.readFile),
       (field) => `${CONFIG_NAMESPACE}:providers.${field}`,
     );
+    // The stack's own last outputs, for a rename while routed (components/backend-route/rename.ts).
+    const lastRoute = await readLastRoute();
     return await deployEnvironment(settings, {
       secretInputs,
       env: world.env,
       cluster: world.cluster(target),
+      lastRoute,
     });
   } catch (e) {
     throw runError(e);

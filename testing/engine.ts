@@ -68,6 +68,11 @@ export interface OfflineOptions {
   readonly preview?: boolean;
   /** The machine the program runs on. @default a shell set up for the stack (testing/offline-world.ts) */
   readonly world?: ProgramWorld;
+  /**
+   * The stack's outputs after its last update, as its StackReference to itself reads them. @default none (a
+   * stack never updated)
+   */
+  readonly lastOutputs?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -126,6 +131,9 @@ export function genericReadResult(
   };
 }
 
+/** The type of a StackReference (a read of another stack's outputs; here, the stack's own). */
+export const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
+
 let running = false;
 
 /** Runs the program under mocks and returns everything it registered. One run at a time per process. */
@@ -142,6 +150,12 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
     const seen = await setOfflineMocks(
       {
         newResource: (args: pulumi.runtime.MockResourceArgs) => {
+          if (args.type === STACK_REFERENCE_TYPE) {
+            // A read of the stack's own last outputs: answered, not recorded (nothing is created).
+            const given = (args.inputs as { name?: unknown }).name;
+            const name = typeof given === "string" ? given : args.name;
+            return { id: name, state: { name, outputs: { ...opts.lastOutputs }, secretOutputNames: [] } };
+          }
           resources.push({
             type: args.type,
             name: args.name,

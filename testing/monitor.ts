@@ -178,7 +178,8 @@ export async function setOfflineMocks(
   preview: boolean,
   disableDefaultProviders: readonly string[] = [],
 ): Promise<MonitorRecord> {
-  await pulumi.runtime.setMocks(mocks, project, stack, preview);
+  // The organization a self-managed backend names every stack with (a StackReference's first part).
+  await pulumi.runtime.setMocks(mocks, project, stack, preview, "organization");
   const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
   const record: MonitorRecord = { registrations: [], invokes: [], hooks: [], events: [] };
   const register = monitor.registerResource.bind(monitor);
