@@ -128,11 +128,22 @@ async function readReferences(
   };
 }
 
-/** Errors thrown together as one: a bug as it is, else every user error's message in one. */
+/**
+ * Errors thrown together as one: a bug as it is, else one user error listing each refusal, its lines
+ * indented under it (the CLI prints a message's lines below its `error:` as they are).
+ */
 function oneRefusal(errors: readonly unknown[]): unknown {
   const bug = errors.find((e) => !(e instanceof UserError));
   if (bug !== undefined || errors.length === 1) return bug ?? errors[0];
-  return new UserError(errors.map((e) => (e as UserError).message).join("\n"));
+  const listed = errors.map((e) =>
+    (e as UserError).message
+      .split("\n")
+      .map((line, i) => `${i === 0 ? "  - " : "    "}${line}`)
+      .join("\n"),
+  );
+  return new UserError(
+    `the stack cannot be deployed as it is (${errors.length} refusals):\n${listed.join("\n")}`,
+  );
 }
 
 /**

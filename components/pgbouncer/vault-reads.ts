@@ -100,8 +100,8 @@ async function genericRead(path: string, v: PinnedVault): Promise<true | { reado
 
 /**
  * Checks that Vault's PKI engine at `mount` has the role `role` the certificate is issued with. Vault answers
- * a missing mount and a missing role alike (no secret found), so a missing role is read again at the mount's
- * public CA (`<mount>/cert/ca`) to say which is missing. The token needs read on `<mount>/roles/<role>`.
+ * a missing mount and a missing role alike (no secret found), so the mount's public CA (`<mount>/cert/ca`)
+ * is read too, to say which is missing. The token needs read on `<mount>/roles/<role>`.
  */
 export async function checkPkiRole(
   c: VaultPkiCertificate,
@@ -109,9 +109,9 @@ export async function checkPkiRole(
   key: (setting: string) => string,
 ): Promise<PreflightProblem[]> {
   const rolePath = `${c.mount}/roles/${c.role}`;
-  const role = await genericRead(rolePath, v);
+  // Both at once: a Vault that does not answer costs one round of the provider's retries, not two.
+  const [role, mount] = await Promise.all([genericRead(rolePath, v), genericRead(`${c.mount}/cert/ca`, v)]);
   if (role === true) return [];
-  const mount = await genericRead(`${c.mount}/cert/ca`, v);
   if (mount !== true) {
     return [
       {

@@ -312,7 +312,7 @@ describe("a rename of the backend's objects while routed (the last update's outp
           { missing: ["Deployment clipper/clipper-api"] },
         ),
       }),
-      /cannot be renamed while the backend is routed[\s\S]*\nthe stack names an object[\s\S]*Deployment clipper\/clipper-api \(clipper-pgbouncer:backend\.deploymentName\): does not exist/,
+      /the stack cannot be deployed as it is \(2 refusals\):\n {2}- the backend's objects cannot be renamed while the backend is routed[^\n]*\n {2}- the stack names an object[^\n]*\n {6}- Deployment clipper\/clipper-api \(clipper-pgbouncer:backend\.deploymentName\): does not exist/,
     );
   });
 });

@@ -343,7 +343,7 @@ describe("a server CA held in Vault: read before anything is registered, every f
     };
     await refused(
       vault,
-      /PgBouncer credentials refused[\s\S]*key "exporter_password"[\s\S]*\n.*tls\.serverCa\.path/,
+      /^the stack cannot be deployed as it is \(2 refusals\):\n {2}- PgBouncer credentials refused[\s\S]*key "exporter_password"[\s\S]*\n {2}- the stack names an object[^\n]*\n {6}- Vault KV v2 .*tls\.serverCa\.path/,
     );
   });
 });
