@@ -1,6 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../components/common";
-import { VaultCredentialError } from "../components/credentials";
+import { UserError } from "../components/common";
 
 /** The first line of the message that carries a bug's stack. */
 export const UNEXPECTED_ERROR =
@@ -11,8 +10,9 @@ export const UNEXPECTED_ERROR =
  * as its message alone (cmd/run/run.js of @pulumi/pulumi 3.276.0, line 379: `log.error(err.message)`; the file is
  * unchanged since 3.248.0).
  *
- * - A refused setting ({@link ConfigError}) or Vault value ({@link VaultCredentialError}) is the user's to fix:
- *   its message names every key at fault; no stack, no "unhandled exception", no inspected properties.
+ * - A {@link UserError} (a refused setting, Vault value or referenced object, a shell on another cluster or
+ *   Vault) is the user's to fix: its message names every key or object at fault; no stack, no "unhandled
+ *   exception", no inspected properties.
  * - Anything else is a bug: the message is {@link UNEXPECTED_ERROR} followed by the original stack.
  *
  * The RunError's own stack is cut to its first line. The SDK never prints it, but it formats every error it
@@ -31,7 +31,7 @@ export function runError(e: unknown): pulumi.RunError {
 }
 
 function messageOf(e: unknown): string {
-  if (e instanceof ConfigError || e instanceof VaultCredentialError) return e.message;
+  if (e instanceof UserError) return e.message;
   const detail = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
   return `${UNEXPECTED_ERROR}\n${detail}`;
 }

@@ -12,6 +12,8 @@ export interface RunningStackConfig {
   readonly raw: Record<string, unknown>;
   /** The keys below `clipper-pgbouncer:` whose values are Pulumi secrets, e.g. `database`. */
   readonly secretSections: ReadonlySet<string>;
+  /** The stack's config keys of other namespaces (`vault:address`, `pulumi:...`), by full key. */
+  readonly otherKeys: readonly string[];
 }
 
 export function runningStackConfig(): RunningStackConfig {
@@ -19,7 +21,11 @@ export function runningStackConfig(): RunningStackConfig {
   const isSecret = configSecretTest();
   const prefix = `${CONFIG_NAMESPACE}:`;
   const secret = Object.keys(all).filter((k) => k.startsWith(prefix) && isSecret(k));
-  return { raw: rawStackConfig(all), secretSections: new Set(secret.map((k) => k.slice(prefix.length))) };
+  return {
+    raw: rawStackConfig(all),
+    secretSections: new Set(secret.map((k) => k.slice(prefix.length))),
+    otherKeys: Object.keys(all).filter((k) => !k.startsWith(prefix)),
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import { BACKEND_ROUTE } from "../components/backend-route";
 import { CREDENTIALS } from "../components/credentials";
 import { MONITORING, checkMonitoringAgainstPool } from "../components/monitoring";
 import { POOLER_SETTINGS, checkPoolerSettings } from "../components/pgbouncer";
+import { PROVIDERS, checkProvidersAgainstMonitoring } from "../components/providers";
 import { CONFIG_NAMESPACE, PROJECT_DIR, rawStackConfig, stackFileConfig } from "./stack-file";
 
 /**
@@ -24,6 +25,8 @@ export const STACK_SETTINGS = section(
     namespace: string(DNS_LABEL, "a Kubernetes namespace name (RFC 1123 label)")
       .default("clipper")
       .landsIn("every object's metadata and the stack outputs"),
+    /** Where the stack deploys: its cluster, Vault and Grafana (config key `providers`). */
+    providers: PROVIDERS,
     ...POOLER_SETTINGS,
     credentials: CREDENTIALS,
     /** The backend switch (config key `backend`): where the backend's DB_HOST/DB_PORT point. */
@@ -32,10 +35,11 @@ export const STACK_SETTINGS = section(
     monitoring: MONITORING,
   },
   {
-    // Checks that span sections: the budget, the ports, the database's egress, the alert threshold.
+    // Checks that span sections: the budget, the ports, the database's egress, the alert threshold, Grafana.
     check: (s, c) => {
       checkPoolerSettings(s, c);
       checkMonitoringAgainstPool(s, c);
+      checkProvidersAgainstMonitoring(s, c);
     },
   },
 );

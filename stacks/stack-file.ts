@@ -36,6 +36,30 @@ export function listStacks(dir: string = PROJECT_DIR): string[] {
     .sort();
 }
 
+/**
+ * The project-level config of `Pulumi.yaml` (`config:`), each key's value as the CLI merges it into every
+ * stack: its `value`, or, for the project's own keys, its `default`.
+ */
+export function projectConfig(dir: string = PROJECT_DIR): Record<string, unknown> {
+  const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as {
+    config?: Record<string, unknown>;
+  } | null;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc?.config ?? {})) {
+    const typed = typeof v === "object" && v !== null && !Array.isArray(v);
+    out[k] = typed
+      ? ((v as { value?: unknown; default?: unknown }).value ?? (v as { default?: unknown }).default)
+      : v;
+  }
+  return out;
+}
+
+/** The packages whose default providers the project disables (`pulumi:disable-default-providers`). */
+export function disabledDefaultProviders(dir: string = PROJECT_DIR): string[] {
+  const list = projectConfig(dir)["pulumi:disable-default-providers"];
+  return Array.isArray(list) ? list.map(String) : [];
+}
+
 /** The project name in `Pulumi.yaml`: every setting is `clipper-pgbouncer:<key>`. */
 export const CONFIG_NAMESPACE = "clipper-pgbouncer";
 

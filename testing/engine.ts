@@ -6,20 +6,24 @@
 import { offlineState } from "./pki";
 import * as pulumi from "@pulumi/pulumi";
 import { VAULT_KV2_READ_TOKEN } from "../components/credentials/resources";
-import { stackFileConfig, CONFIG_NAMESPACE } from "../stacks/stack-file";
+import { VAULT_GENERIC_READ_TOKEN } from "../components/pgbouncer/resources";
+import { CONFIG_NAMESPACE, disabledDefaultProviders, stackFileConfig } from "../stacks/stack-file";
+import type { ProgramWorld } from "../stacks/program";
+import { type InvokeRecord, type Registration, setOfflineMocks } from "./monitor";
+import { DeletedVersion, type VaultPaths, type VaultSource, offlinePki } from "./offline-vault";
+import { offlineWorld } from "./offline-world";
 import { type RecordedResource, offlineName } from "./resource";
 import { promiseOf } from "./outputs";
 
 export type { RecordedResource } from "./resource";
+export type { InvokeRecord, Registration } from "./monitor";
+export { DeletedVersion, type VaultPaths, type VaultSource } from "./offline-vault";
 
 /** A provider function call (Vault reads). */
 export interface RecordedCall {
   readonly token: string;
   readonly inputs: Record<string, unknown>;
 }
-
-/** Answers a Vault KV v2 read: the secret's data, or undefined when the path does not exist. */
-export type VaultSource = (mount: string, name: string) => Record<string, string> | undefined;
 
 export interface OfflineRun {
   /** The stack that ran. */
@@ -30,6 +34,14 @@ export interface OfflineRun {
   readonly outputs: Readonly<Record<string, unknown>>;
   /** Names of the stack outputs that are Pulumi secrets. */
   readonly secretOutputs: readonly string[];
+  /** What the engine saw of each registration: provider, dependencies, hooks, protection. */
+  readonly registrations: readonly Registration[];
+  /** Every provider function call, with its provider. */
+  readonly invokes: readonly InvokeRecord[];
+  /** Names of the resource hooks the program registered. */
+  readonly hooks: readonly string[];
+  /** Registrations, reads and invokes, in the order the engine got them (`register <urn>`, `invoke <token>`). */
+  readonly events: readonly string[];
 }
 
 /** The value of a stack output that a preview cannot know yet. */
@@ -45,6 +57,8 @@ export interface OfflineOptions {
   /** Config keys (full) whose values are Pulumi secrets, as `pulumi config set --secret` makes them. @default none */
   readonly secretKeys?: readonly string[];
   readonly vault: VaultSource;
+  /** Answers Vault reads of other paths (the PKI role). @default the stack's PKI mount and role (offlinePki) */
+  readonly vaultPaths?: VaultPaths;
   /**
    * Array the run records resources into as they are registered; lets a caller see what a failed run left.
    * @default a fresh array
@@ -52,6 +66,13 @@ export interface OfflineOptions {
   readonly record?: RecordedResource[];
   /** Run as `pulumi preview` (unknowns stay unknown). @default false */
   readonly preview?: boolean;
+  /** The machine the program runs on. @default a shell set up for the stack (testing/offline-world.ts) */
+  readonly world?: ProgramWorld;
+  /**
+   * The stack's outputs after its last update, as its StackReference to itself reads them. @default none (a
+   * stack never updated)
+   */
+  readonly lastOutputs?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -84,6 +105,35 @@ export function kvV2ReadResult(
   };
 }
 
+/**
+ * What the Vault provider answers for a read of `path` (`vault.generic.getSecret`): its data, or, when
+ * nothing is there, the provider's error.
+ */
+export function genericReadResult(
+  path: string,
+  data: Record<string, string> | undefined,
+): Record<string, unknown> {
+  if (data === undefined) {
+    const message = `no secret found at "${path}"`;
+    throw Object.assign(new Error(message), { details: message });
+  }
+  return {
+    id: path,
+    path,
+    data,
+    dataJson: JSON.stringify(data),
+    leaseId: "",
+    leaseDuration: 0,
+    leaseRenewable: false,
+    leaseStartTime: "",
+    version: -1,
+    withLeaseStartTime: true,
+  };
+}
+
+/** The type of a StackReference (a read of another stack's outputs; here, the stack's own). */
+export const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
+
 let running = false;
 
 /** Runs the program under mocks and returns everything it registered. One run at a time per process. */
@@ -92,11 +142,20 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
   running = true;
   try {
     const resources: RecordedResource[] = opts.record ?? [];
+    const config = { ...stackFileConfig(opts.stack), ...opts.config };
+    for (const k of opts.unset ?? []) delete config[k];
+    const paths = opts.vaultPaths ?? offlinePki(config);
     const calls: RecordedCall[] = [];
     let pending = 0;
-    await pulumi.runtime.setMocks(
+    const seen = await setOfflineMocks(
       {
         newResource: (args: pulumi.runtime.MockResourceArgs) => {
+          if (args.type === STACK_REFERENCE_TYPE) {
+            // A read of the stack's own last outputs: answered, not recorded (nothing is created).
+            const given = (args.inputs as { name?: unknown }).name;
+            const name = typeof given === "string" ? given : args.name;
+            return { id: name, state: { name, outputs: { ...opts.lastOutputs }, secretOutputNames: [] } };
+          }
           resources.push({
             type: args.type,
             name: args.name,
@@ -115,9 +174,16 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
           calls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
           pending++;
           try {
+            if (args.token === VAULT_GENERIC_READ_TOKEN) {
+              const { path } = args.inputs as { path: string };
+              return genericReadResult(path, paths(path));
+            }
             if (args.token === VAULT_KV2_READ_TOKEN) {
               const inputs = args.inputs as { mount: string; name: string };
-              return kvV2ReadResult(inputs.mount, inputs.name, opts.vault(inputs.mount, inputs.name));
+              const answer = opts.vault(inputs.mount, inputs.name);
+              return answer instanceof DeletedVersion
+                ? kvV2ReadResult(inputs.mount, inputs.name, answer.data, { deleted: true })
+                : kvV2ReadResult(inputs.mount, inputs.name, answer);
             }
             throw new Error(`the offline engine has no answer for ${args.token}`);
           } finally {
@@ -128,14 +194,17 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       CONFIG_NAMESPACE,
       opts.stack,
       opts.preview ?? false,
+      disabledDefaultProviders(),
     );
-    const config = { ...stackFileConfig(opts.stack), ...opts.config };
-    for (const k of opts.unset ?? []) delete config[k];
     pulumi.runtime.setAllConfig(config, [...(opts.secretKeys ?? [])]);
 
+    // Loaded after the mocks, as the CLI loads index.ts, which runs the same function in the live world.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const program = require("../index") as () => Promise<Record<string, unknown>>;
-    const exported = await program();
+    const { runProgram } = require("../stacks/program") as typeof import("../stacks/program");
+    const exported = (await runProgram(opts.world ?? offlineWorld(config))) as unknown as Record<
+      string,
+      unknown
+    >;
     const outputs: Record<string, unknown> = {};
     const secretOutputs: string[] = [];
     for (const [k, v] of Object.entries(exported)) {
@@ -151,7 +220,17 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
       }
     }
     await settle(() => resources.length + pending);
-    return { stack: opts.stack, resources, calls, outputs, secretOutputs };
+    return {
+      stack: opts.stack,
+      resources,
+      calls,
+      outputs,
+      secretOutputs,
+      registrations: seen.registrations,
+      invokes: seen.invokes,
+      hooks: seen.hooks,
+      events: seen.events,
+    };
   } finally {
     running = false;
   }

@@ -7,7 +7,20 @@
 import { vaultKeys, vaultReadsFor } from "../components/credentials";
 import { parseSettings } from "../stacks/settings";
 import { stackFileConfig, rawStackConfig } from "../stacks/stack-file";
-import type { VaultSource } from "./engine";
+
+/** A KV v2 secret whose current version is deleted (Vault then answers with its metadata, no data). */
+export class DeletedVersion {
+  constructor(readonly data: Record<string, string> = {}) {}
+}
+
+/**
+ * Answers a Vault KV v2 read: the secret's data, a {@link DeletedVersion}, or undefined when the path does
+ * not exist.
+ */
+export type VaultSource = (
+  mount: string,
+  name: string,
+) => Record<string, string> | DeletedVersion | undefined;
 
 /** The user name every offline Vault holds (the current login, when the stack has two). */
 export const OFFLINE_APP_USER = "clipper_app";
@@ -54,6 +67,30 @@ export function offlineVault(stack: string, opts: OfflineVaultOptions = {}): Vau
   return (mount, name) => {
     if (mount === read.mount && name === read.name) return { ...data };
     if (ca && mount === ca.mount && name === ca.path) return { [ca.key]: OFFLINE_CA_PEM };
+    return undefined;
+  };
+}
+
+/** Answers a Vault read of any path (`vault.generic.getSecret`): its data, or undefined when nothing is there. */
+export type VaultPaths = (path: string) => Record<string, string> | undefined;
+
+/**
+ * The PKI engine of an offline Vault, for a stack whose whole config is `config`: the mount its certificate
+ * is issued at has a CA (`<mount>/cert/ca`) and the role (`<mount>/roles/<role>`); nothing else is there.
+ */
+export function offlinePki(config: Readonly<Record<string, string>>): VaultPaths {
+  let cert: { mount: string; role: string } | undefined;
+  try {
+    const c = parseSettings(rawStackConfig(config)).tls.certificate;
+    if (c?.source === "vault-pki") cert = { mount: c.mount, role: c.role };
+  } catch {
+    // refused settings: the program reads no Vault
+  }
+  return (path): Record<string, string> | undefined => {
+    if (!cert) return undefined;
+    if (path === `${cert.mount}/cert/ca`) return { certificate: "(offline issuing CA)" };
+    if (path === `${cert.mount}/roles/${cert.role}`)
+      return { allow_bare_domains: "true", allow_subdomains: "false" };
     return undefined;
   };
 }

@@ -13,9 +13,11 @@ import {
 } from "./route";
 import type { BackendRouteSettings, BackendRouteTarget } from "./settings";
 
-/** The hook itself: registered only with a real engine (Pulumi's mocks answer no hook registration). */
-export function destroyGuard(): pulumi.ResourceHook | undefined {
-  if (!pulumi.runtime.hasEngine()) return undefined;
+/**
+ * The patches' delete hook, registered once per program run. The same on every engine: the offline engine
+ * (testing/monitor.ts) takes hook registrations, so the tests check the graph `pulumi up` builds.
+ */
+export function destroyGuard(): pulumi.ResourceHook {
   return new pulumi.ResourceHook(DESTROY_GUARD_HOOK, () => {
     throw new Error(DESTROY_GUARD_MESSAGE);
   });

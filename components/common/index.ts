@@ -1,3 +1,4 @@
 export * from "./issues";
 export * from "./patterns";
+export * from "./preflight";
 export * from "./schema";

@@ -10,14 +10,25 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
+/**
+ * A refusal the person running the program fixes (a setting, a Vault value, an object the stack names, the
+ * shell's cluster or Vault): its message names each key or object at fault, what was expected and what was
+ * found, and the program prints it alone, without a stack (stacks/run-error.ts).
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
 /** Thrown when stack settings are refused; nothing has been registered at that point. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(readonly issues: readonly ConfigIssue[]) {
     super(
       `invalid stack configuration (${issues.length} ${issues.length === 1 ? "problem" : "problems"}):\n` +
         issues.map((i) => `  - ${i.key}: ${i.message}`).join("\n"),
     );
-    this.name = "ConfigError";
   }
 }
 

@@ -2,6 +2,7 @@
  * What is wrong with the Vault secret the credentials come from, said by Vault mount, path and key and the
  * setting that names the key, never by value.
  */
+import { UserError } from "../common";
 import type { SecretKind } from "./secrets";
 import type { CredentialSettings } from "./settings";
 
@@ -22,13 +23,12 @@ function describe(p: CredentialProblem): string {
 }
 
 /** Thrown before any resource is registered; the message never contains a value read from Vault. */
-export class VaultCredentialError extends Error {
+export class VaultCredentialError extends UserError {
   constructor(readonly problems: readonly CredentialProblem[]) {
     super(
       `PgBouncer credentials refused (${problems.length} ${problems.length === 1 ? "problem" : "problems"}):\n` +
         problems.map((p) => `  - ${describe(p)}`).join("\n"),
     );
-    this.name = "VaultCredentialError";
   }
 }
 

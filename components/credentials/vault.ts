@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
+import { oneLineReason } from "../common";
 import { type CredentialContext, buildCredentials } from "./build";
 import { appLogin } from "./login";
 import { VaultCredentialError } from "./problems";
@@ -18,10 +19,15 @@ export interface VaultReadOptions {
   /** Resource the read is attributed to. @default none: the read happens before any resource exists */
   readonly parent?: pulumi.Resource;
   /**
-   * Vault provider. @default the default provider, configured by `vault:address` / `vault:token` or
-   * `VAULT_ADDR` / `VAULT_TOKEN`
+   * Vault provider: the stack's, pinned to `providers.vaultAddress`. @default the default provider,
+   * configured by `vault:address` / `vault:token` or `VAULT_ADDR` / `VAULT_TOKEN` (the program disables it)
    */
   readonly provider?: pulumi.ProviderResource;
+  /**
+   * The provider's address, which a failed read names. @default the default provider's (`vault:address`,
+   * else `VAULT_ADDR`)
+   */
+  readonly address?: string;
 }
 
 /**
@@ -44,16 +50,15 @@ export async function loadPoolerCredentials(
       },
     );
   } catch (e) {
-    const at = opts.provider
-      ? ""
-      : ` from the Vault at ${defaultVaultAddress() ?? "(no vault:address or VAULT_ADDR set)"}`;
+    const address = opts.address ?? (opts.provider ? undefined : defaultVaultAddress());
+    const at = ` from the Vault at ${address ?? "(no vault:address or VAULT_ADDR set)"}`;
     throw new VaultCredentialError([
       {
         mount: settings.vaultMount,
         path: settings.vaultPath,
         message:
           `could not be read${at} (${oneLineReason(e instanceof Error ? e.message : String(e)) || "no reason given"}); ` +
-          `check that Vault is reachable (vault:address or VAULT_ADDR), that the secret exists and that the ` +
+          `check that Vault is reachable (${opts.address ? "providers.vaultAddress" : "vault:address or VAULT_ADDR"}), that the secret exists and that the ` +
           `Vault token may read it`,
       },
     ]);
@@ -75,18 +80,4 @@ export async function loadPoolerCredentials(
 /** The address the default Vault provider uses: `vault:address`, else `VAULT_ADDR` (as the provider reads them). */
 export function defaultVaultAddress(): string | undefined {
   return new pulumi.Config("vault").get("address") ?? (process.env.VAULT_ADDR || undefined);
-}
-
-/**
- * The Vault provider's reason on one line: its errors are Go multierror lists (`1 error occurred:\n\t* …\n\n`)
- * around the Vault API's own (`Code: 403. Errors:\n\n* permission denied`), which would break the
- * one-problem-per-line list of {@link VaultCredentialError}.
- */
-export function oneLineReason(reason: string): string {
-  return reason
-    .replace(/:?\s*\d+ errors? occurred:/g, ":")
-    .replace(/:\s*\n\s*\*\s*/g, ": ")
-    .replace(/\s*\n\s*\*\s*/g, "; ")
-    .replace(/\s+/g, " ")
-    .trim();
 }

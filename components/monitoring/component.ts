@@ -6,7 +6,7 @@ import { renderDashboardJson } from "./dashboard";
 import { queryContext } from "./queries";
 import { certificateRuleGroup } from "./certificate-rules";
 import { alertRuleGroup, prometheusRuleSpec, renderRulesFile } from "./rules";
-import { kubernetesScrapeJob, podMonitorSpec } from "./scrape";
+import { RULES_CONFIGMAP, kubernetesScrapeJob, podMonitorSpec } from "./scrape";
 import type { MonitoringSettings } from "./settings";
 
 /** Key of the rules file in the plain-mode ConfigMap. */
@@ -46,8 +46,8 @@ export interface PgBouncerMonitoringArgs {
  * Scraping, alerting and the dashboard for one PgBouncer Deployment. prometheus-operator mode: a
  * PodMonitor and a PrometheusRule labelled for the operator's selectors; plain mode: a rules ConfigMap and
  * `scrapeJob` for the Prometheus configuration (pods are found through their `prometheus.io/*`
- * annotations, see `scrapeAnnotations`). The Grafana folder and dashboard use the `grafana` provider's
- * configuration (`grafana:url`, `grafana:auth` or GRAFANA_URL, GRAFANA_AUTH).
+ * annotations, see `scrapeAnnotations`). Its Kubernetes objects, Grafana folder and dashboard go through the
+ * providers it is given (`opts.providers`: the stack's, pinned to its cluster and Grafana).
  */
 export class PgBouncerMonitoring extends pulumi.ComponentResource {
   /** The Prometheus `scrape_configs` entry (plain mode), or undefined when the operator scrapes. */
@@ -56,6 +56,8 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
   readonly rulesYaml: pulumi.Output<string>;
   /** The dashboard's URL in Grafana, when the dashboard is pushed. */
   readonly dashboardUrl: pulumi.Output<string | undefined>;
+  /** The rules ConfigMap's name (plain mode), or undefined when the operator loads PrometheusRules. */
+  readonly rulesConfigMap: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: PgBouncerMonitoringArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("clipper:monitoring:PgBouncerMonitoring", name, {}, opts);
@@ -86,6 +88,7 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
         )
       : undefined;
 
+    let rulesConfigMap: pulumi.Output<string | undefined> = pulumi.output(undefined);
     if (m.mode === "prometheus-operator") {
       new k8s.apiextensions.CustomResource(
         `${name}-rules`,
@@ -120,10 +123,16 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
         { parent: this },
       );
     } else {
-      new k8s.core.v1.ConfigMap(
+      // A fixed name and a label a rules sidecar selects: updated in place (the stack's Kubernetes provider
+      // mutates ConfigMaps), never renamed by a new threshold or a renewed certificate's expiry.
+      const rules = new k8s.core.v1.ConfigMap(
         `${name}-rules`,
         {
-          metadata: { namespace: args.namespace },
+          metadata: {
+            namespace: args.namespace,
+            name: RULES_CONFIGMAP,
+            labels: { ...m.rulesConfigMapLabels },
+          },
           data: {
             [RULES_FILE_KEY]: rulesYaml,
             ...(certGroup ? { [CERTIFICATE_RULES_FILE_KEY]: certGroup.apply(renderRulesFile) } : {}),
@@ -131,6 +140,7 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
         },
         { parent: this },
       );
+      rulesConfigMap = rules.metadata.name;
     }
 
     let dashboardUrl: pulumi.Output<string | undefined> = pulumi.output(undefined);
@@ -158,10 +168,12 @@ export class PgBouncerMonitoring extends pulumi.ComponentResource {
     );
     this.rulesYaml = pulumi.output(rulesYaml);
     this.dashboardUrl = dashboardUrl;
+    this.rulesConfigMap = rulesConfigMap;
     this.registerOutputs({
       scrapeJob: this.scrapeJob,
       rulesYaml: this.rulesYaml,
       dashboardUrl: this.dashboardUrl,
+      rulesConfigMap: this.rulesConfigMap,
     });
   }
 }

@@ -7,6 +7,12 @@ import type { MonitoringSettings } from "./settings";
 
 export const METRICS_PATH = "/metrics";
 
+/**
+ * The rules ConfigMap's fixed name in `plain` mode: a threshold change or a certificate renewal updates it in
+ * place, so a Prometheus that mounts it by name, or a sidecar that finds it by label, keeps finding it.
+ */
+export const RULES_CONFIGMAP = "pgbouncer-monitoring-rules";
+
 export type ScrapeSettings = Pick<MonitoringSettings, "jobName" | "scrapeIntervalSeconds">;
 
 /** Where the exporter runs: the pooler's pods. */

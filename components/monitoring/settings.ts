@@ -40,6 +40,12 @@ export const MONITORING = section(
     ruleLabels: labels().default({ release: "kube-prometheus-stack" }),
     /** Labels the operator's `podMonitorSelector` requires. @default release: kube-prometheus-stack */
     podMonitorLabels: labels().default({ release: "kube-prometheus-stack" }),
+    /**
+     * `plain` mode: labels of the rules ConfigMap (`pgbouncer-monitoring-rules`, the stack output
+     * `rulesConfigMap`), for a rules sidecar that selects ConfigMaps by label (e.g. k8s-sidecar's `LABEL` and
+     * `LABEL_VALUE`) to find it. @default prometheus_rule: 1
+     */
+    rulesConfigMapLabels: labels().default({ prometheus_rule: "1" }),
     /** The `job` label of the exporter's series; every rule and panel selects on it. @default pgbouncer */
     jobName: string(JOB_NAME, "a Prometheus job name such as pgbouncer").default("pgbouncer"),
     /** @default 10 */

@@ -70,7 +70,7 @@ export function clientCertificate(
     { parent, additionalSecretOutputs: ["privateKey"] },
   );
   const meta = { namespace: args.namespace, labels: { ...args.labels } };
-  new k8s.core.v1.Secret(
+  const secret = new k8s.core.v1.Secret(
     `${name}-tls`,
     {
       metadata: { ...meta, name: TLS_SECRET_NAME },
@@ -90,7 +90,10 @@ export function clientCertificate(
     { parent },
   );
   return {
-    secretName: pulumi.output(TLS_SECRET_NAME),
+    // From the Secret's output, not the constant: the Deployment that mounts it then depends on it, so on a
+    // first up it waits for the certificate (a PKI role that refuses the names fails the update before the
+    // pods are created, instead of leaving them waiting on a missing volume until the rollout times out).
+    secretName: secret.metadata.name,
     ca: { kind: "ConfigMap", name: POOLER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
     caBundle: cert.issuingCa,
     expiresAt: cert.expiration,
@@ -106,12 +109,16 @@ export interface ServerCa {
   readonly caBundle?: pulumi.Output<string>;
 }
 
-/** The CA PostgreSQL is verified against. A Vault-held CA is copied into the ConfigMap `pgbouncer-server-ca`. */
+/**
+ * The CA PostgreSQL is verified against. A Vault-held CA is copied into the ConfigMap `pgbouncer-server-ca`:
+ * `pem` is its PEM, read (and checked) before anything was registered (./vault-reads.ts `readServerCa`).
+ */
 export function serverCa(
   name: string,
   source: CaSource | undefined,
   args: { readonly namespace: string; readonly labels: Readonly<Record<string, string>> },
   parent: pulumi.Resource,
+  pem?: string,
 ): ServerCa | undefined {
   if (source === undefined) return undefined;
   if (source.source !== "vault") {
@@ -125,18 +132,11 @@ export function serverCa(
       ca: { kind, name: source.name, key: source.key },
     };
   }
-  const read = vault.kv.getSecretV2Output({ mount: source.mount, name: source.path }, { parent });
-  const pem = read.data.apply((data) => {
-    const v = data?.[source.key];
-    if (typeof v !== "string" || !v.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new Error(
-        `Vault ${source.mount}/${source.path}: key "${source.key}" (tls.serverCa.key) must hold a PEM CA ` +
-          `certificate`,
-      );
-    }
-    return v;
-  });
-  new k8s.core.v1.ConfigMap(
+  if (pem === undefined) {
+    // A bug, not a setting: the program reads the PEM before it builds the component.
+    throw new pulumi.ResourceError("tls.serverCa is held in Vault, but its PEM was not read first", parent);
+  }
+  const cm = new k8s.core.v1.ConfigMap(
     `${name}-server-ca`,
     {
       metadata: { namespace: args.namespace, labels: { ...args.labels }, name: SERVER_CA_CONFIGMAP },
@@ -145,8 +145,9 @@ export function serverCa(
     { parent },
   );
   return {
-    mount: { kind: "configMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
+    // Named from the ConfigMap's output: the Deployment that mounts it depends on it (as on the TLS Secret).
+    mount: { kind: "configMap", name: cm.metadata.name, key: TLS_SECRET_KEYS.ca },
     ca: { kind: "ConfigMap", name: SERVER_CA_CONFIGMAP, key: TLS_SECRET_KEYS.ca },
-    caBundle: pem,
+    caBundle: pulumi.output(pem),
   };
 }

@@ -28,6 +28,11 @@ export interface PgBouncerArgs extends PoolerSettings {
    * `pulumi.secret` (the Vault certificate's mount, role and validity). @default none
    */
   readonly secretInputs?: SecretInputs;
+  /**
+   * The PEM of a Vault-held server CA (`tls.serverCa.source: vault`), read and checked before anything was
+   * registered (`readServerCa`). Required with that source. @default none
+   */
+  readonly serverCaPem?: string;
 }
 
 function commonLabels(name: string, version: string): Record<string, string> {
@@ -124,7 +129,7 @@ export class PgBouncer extends pulumi.ComponentResource {
       { ...tlsArgs, tls: args.tls, service: SERVICE_NAME, secretInputs: args.secretInputs },
       this,
     );
-    const server = serverCa(name, args.tls.serverCa, tlsArgs, this);
+    const server = serverCa(name, args.tls.serverCa, tlsArgs, this, args.serverCaPem);
     this.serverCa = server;
 
     const peers = new k8s.core.v1.Service(

@@ -14,6 +14,7 @@ export * from "./no-reload";
 export * from "./pod-ini";
 export * from "./pod-layout";
 export * from "./pod-script";
+export * from "./references";
 export * from "./release";
 export * from "./settings";
 export * from "./spread";

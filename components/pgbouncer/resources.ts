@@ -4,3 +4,4 @@ export * from "./certificates";
 export * from "./component";
 export * from "./containers";
 export * from "./pod-spec";
+export * from "./vault-reads";

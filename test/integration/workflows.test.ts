@@ -33,7 +33,9 @@ interface Workflow {
 
 const DIR = path.join(PROJECT_DIR, ".github", "workflows");
 /** Every credential the program and the CLI read from the environment. */
-const CREDENTIALS = ["PULUMI_ACCESS_TOKEN", "VAULT_ADDR", "VAULT_TOKEN", "GRAFANA_URL", "GRAFANA_AUTH"];
+const CREDENTIALS = ["PULUMI_ACCESS_TOKEN", "VAULT_TOKEN", "GRAFANA_AUTH"];
+/** The addresses each stack file pins (`providers`): from an environment's secrets they could only disagree. */
+const PINNED = ["VAULT_ADDR", "GRAFANA_URL"];
 
 function load(file: string): Workflow {
   return yaml.load(fs.readFileSync(path.join(DIR, file), "utf8")) as Workflow;
@@ -151,13 +153,14 @@ describe("workflows", () => {
         assert.strictEqual(setup?.with?.["node-version"], "${{ matrix.node }}");
       });
 
-      it("every Pulumi step runs the policy pack and gets every credential from GitHub secrets", () => {
+      it("every Pulumi step runs the policy pack and gets every credential, and no address, from GitHub secrets", () => {
         assert.ok(fs.existsSync(path.join(PROJECT_DIR, "policy", "PulumiPolicy.yaml")));
         for (const j of Object.values(wf.jobs)) {
           for (const s of pulumiSteps(j)) {
             assert.strictEqual(s.uses, "pulumi/actions@v6");
             assert.strictEqual(s.with?.policyPacks, "policy");
             for (const c of CREDENTIALS) assert.strictEqual(s.env?.[c], `\${{ secrets.${c} }}`, c);
+            for (const a of PINNED) assert.ok(!(a in (s.env ?? {})), `${a}: the stack file pins it`);
             // The kubeconfig is written from a secret before the Pulumi step.
             const kube = j.steps.find((x) => x.env?.KUBECONFIG_DATA !== undefined);
             assert.strictEqual(kube?.env?.KUBECONFIG_DATA, "${{ secrets.KUBECONFIG }}");

@@ -4,13 +4,21 @@
  * PostgreSQL (the rollback), and the outputs the backend reads are present, the connection URL a secret.
  */
 import * as assert from "assert";
-import { FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
+import * as pulumi from "@pulumi/pulumi";
+import { DESTROY_GUARD_HOOK, FIELD_MANAGER, ROUTE_ANNOTATION } from "../../components/backend-route";
 import { scramVerifier } from "../../components/credentials";
 import { stackFileConfig, rawStackConfig } from "../../stacks/stack-file";
-import { type OfflineRun, type RecordedResource, type VaultSource, runOffline } from "../../testing/engine";
+import {
+  type OfflineRun,
+  type RecordedResource,
+  type Registration,
+  type VaultSource,
+  runOffline,
+} from "../../testing/engine";
 import { isSecretMarker } from "../../testing/manifests";
 import { OFFLINE_APP_USER as APP_USER, offlineVault } from "../../testing/offline-vault";
 import { loadStackSettings } from "../../stacks/settings";
+import { offlineWorld, stackConfig } from "../../testing/offline-world";
 
 /** Characters a URL must escape, so the test sees the encoding. */
 const APP_PASSWORD = "p@ss:w/rd?#1";
@@ -24,6 +32,13 @@ function fakeVault(stack: string, override: Record<string, string> = {}): VaultS
 function only(run: OfflineRun, type: string): RecordedResource {
   const found = run.resources.filter((r) => r.type === type);
   assert.strictEqual(found.length, 1, `expected one ${type}, got ${found.length}`);
+  return found[0];
+}
+
+/** What the engine saw of the one registration of `type`: its hooks, protection, dependencies. */
+function registration(run: OfflineRun, type: string): Registration {
+  const found = run.registrations.filter((r) => r.type === type);
+  assert.strictEqual(found.length, 1, `expected one registration of ${type}, got ${found.length}`);
   return found[0];
 }
 
@@ -92,6 +107,18 @@ for (const stack of ["staging", "prod"]) {
         assert.strictEqual(url.pathname, `/${s.database.name}`);
       });
 
+      it("registers the destroy guard and binds it to both patches, protected and kept on delete", () => {
+        assert.deepStrictEqual(run.hooks, [DESTROY_GUARD_HOOK]);
+        for (const type of [CONFIG_PATCH, DEPLOYMENT_PATCH]) {
+          const r = registration(run, type);
+          assert.deepStrictEqual(
+            { hooks: r.hooks, protect: r.protect, retainOnDelete: r.retainOnDelete },
+            { hooks: { beforeDelete: [DESTROY_GUARD_HOOK] }, protect: true, retainOnDelete: true },
+            type,
+          );
+        }
+      });
+
       it("the app password appears in no resource input", () => {
         const plain = JSON.stringify(
           run.resources.map((r) => r.inputs),
@@ -138,6 +165,18 @@ for (const stack of ["staging", "prod"]) {
         assert.strictEqual(run.outputs.metricsEndpoint, `http://${poolerHost}:${s.exporter.port}/metrics`);
       });
 
+      it("neither guards nor protects the patches (a destroy may go ahead), and still keeps them on delete", () => {
+        assert.deepStrictEqual(run.hooks, []);
+        for (const type of [CONFIG_PATCH, DEPLOYMENT_PATCH]) {
+          const r = registration(run, type);
+          assert.deepStrictEqual(
+            { hooks: r.hooks, protect: r.protect, retainOnDelete: r.retainOnDelete },
+            { hooks: {}, protect: false, retainOnDelete: true },
+            type,
+          );
+        }
+      });
+
       it("keeps the pooler deployed, so going back to pgbouncer is one setting away", () => {
         assert.ok(run.resources.some((r) => r.type === "kubernetes:apps/v1:StatefulSet"));
       });
@@ -164,5 +203,118 @@ describe("backend route through the program: connectionUrl without a password", 
     assert.ok(!("connectionUrl" in run.outputs));
     assert.strictEqual(run.outputs.dbRoute, "pgbouncer");
     assert.ok(run.resources.some((r) => r.type === CONFIG_PATCH));
+  });
+});
+
+describe("a rename of the backend's objects while routed (the last update's outputs, read back)", () => {
+  const s = loadStackSettings("prod");
+  const routed = {
+    dbRoute: "pgbouncer",
+    backendObjects: {
+      namespace: s.namespace,
+      configMapName: "backend-config",
+      deploymentName: "clipper-backend",
+    },
+  };
+  /** A prod run whose backend section has `backend` merged in, after an update that exported `last`. */
+  async function runAfter(
+    last: Record<string, unknown>,
+    backend: Record<string, unknown> = {},
+    record?: RecordedResource[],
+  ) {
+    const config = {
+      "clipper-pgbouncer:backend": JSON.stringify({
+        ...(JSON.parse(stackFileConfig("prod")["clipper-pgbouncer:backend"]) as object),
+        ...backend,
+      }),
+    };
+    return runOffline({
+      stack: "prod",
+      config,
+      vault: fakeVault("prod"),
+      lastOutputs: last,
+      ...(record ? { record } : {}),
+    });
+  }
+
+  it("exports the objects it patches, which the next update reads back", async () => {
+    const run = await runAfter({});
+    assert.deepStrictEqual(run.outputs.backendObjects, routed.backendObjects);
+    assert.deepStrictEqual(
+      run.registrations.filter((r) => r.read).map((r) => [r.type, r.name]),
+      [["pulumi:pulumi:StackReference", "clipper-last-update"]],
+    );
+  });
+
+  for (const [what, backend] of [
+    ["the ConfigMap", { configMapName: "backend-config-v2" }],
+    ["the Deployment", { deploymentName: "clipper-api" }],
+    ["the namespace", { namespace: "clipper-backend" }],
+    [
+      "the ConfigMap, with route direct in the same update",
+      { configMapName: "backend-config-v2", route: "direct" },
+    ],
+  ] as const) {
+    it(`GIVEN the last update routed THEN renaming ${what} is refused with the two updates that do it`, async () => {
+      const record: RecordedResource[] = [];
+      await assert.rejects(runAfter(routed, backend, record), (e: unknown) => {
+        assert.ok(pulumi.RunError.isInstance(e), String(e));
+        assert.match(
+          e.message,
+          /^the backend's objects cannot be renamed while the backend is routed to the pooler: the last pulumi up routed ConfigMap clipper\/backend-config and Deployment clipper\/clipper-backend \(backend\.route pgbouncer\), and clipper-pgbouncer:backend\.\w+ is now "[\w-]+" \(was "[\w-]+"\)/,
+        );
+        assert.match(
+          e.message,
+          /first `pulumi config set --path backend\.route direct` with the old names and `pulumi up`/,
+        );
+        assert.match(e.message, /then the new names and backend\.route pgbouncer, and `pulumi up`/);
+        assert.doesNotMatch(e.message, /\n\s+at /);
+        return true;
+      });
+      assert.deepStrictEqual(
+        record.map((r) => r.type),
+        ["pulumi:providers:vault"],
+        "nothing else registered",
+      );
+    });
+  }
+
+  it("GIVEN the last update direct THEN the rename goes ahead (the patches are not protected)", async () => {
+    const run = await runAfter({ ...routed, dbRoute: "direct" }, { configMapName: "backend-config-v2" });
+    assert.strictEqual(
+      (only(run, CONFIG_PATCH).inputs.metadata as { name: string }).name,
+      "backend-config-v2",
+    );
+  });
+
+  it("GIVEN the last update routed the same objects THEN nothing is refused", async () => {
+    const run = await runAfter(routed);
+    assert.strictEqual(run.outputs.dbRoute, "pgbouncer");
+  });
+
+  it("GIVEN the renamed object missing too THEN one message names both problems", async () => {
+    await assert.rejects(
+      runOffline({
+        stack: "prod",
+        config: {
+          "clipper-pgbouncer:backend": JSON.stringify({
+            ...(JSON.parse(stackFileConfig("prod")["clipper-pgbouncer:backend"]) as object),
+            deploymentName: "clipper-api",
+          }),
+        },
+        vault: fakeVault("prod"),
+        lastOutputs: routed,
+        world: offlineWorld(
+          stackConfig("prod", {
+            "clipper-pgbouncer:backend": JSON.stringify({
+              ...(JSON.parse(stackFileConfig("prod")["clipper-pgbouncer:backend"]) as object),
+              deploymentName: "clipper-api",
+            }),
+          }),
+          { missing: ["Deployment clipper/clipper-api"] },
+        ),
+      }),
+      /the stack cannot be deployed as it is \(2 refusals\):\n {2}- the backend's objects cannot be renamed while the backend is routed[^\n]*\n {2}- the stack names an object[^\n]*\n {6}- Deployment clipper\/clipper-api \(clipper-pgbouncer:backend\.deploymentName\): does not exist/,
+    );
   });
 });

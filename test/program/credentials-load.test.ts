@@ -11,11 +11,8 @@ import {
   scramKeys,
   scramVerifier,
 } from "../../components/credentials";
-import {
-  VAULT_KV2_READ_TOKEN,
-  loadPoolerCredentials,
-  oneLineReason,
-} from "../../components/credentials/resources";
+import { oneLineReason } from "../../components/common";
+import { VAULT_KV2_READ_TOKEN, loadPoolerCredentials } from "../../components/credentials/resources";
 import { kvV2ReadResult } from "../../testing/engine";
 import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
 import { promiseOf } from "../../testing/outputs";

@@ -83,6 +83,7 @@ describe("PgBouncerMonitoring component", () => {
 
     it("THEN no scrape job is output (the operator scrapes)", async () => {
       assert.equal(await promiseOf(c.scrapeJob), undefined);
+      assert.equal(await promiseOf(c.rulesConfigMap), undefined);
     });
   });
 
@@ -109,6 +110,16 @@ describe("PgBouncerMonitoring component", () => {
       assert.equal(rules.groups[0].rules.length, 6);
       // thresholds follow the pool: 96% of 20 is 19.2, which would round up to the whole pool; one below it
       assert.match(rules.groups[0].rules[0].expr, /job="pgb".* >= 19$/);
+    });
+
+    it("THEN the ConfigMap has a fixed name, the rulesConfigMap output, and the label a rules sidecar selects", async () => {
+      const cm = byName("pgbouncer-monitoring-rules").inputs as { metadata: Record<string, unknown> };
+      assert.deepEqual(cm.metadata, {
+        namespace: "clipper",
+        name: "pgbouncer-monitoring-rules",
+        labels: { prometheus_rule: "1" },
+      });
+      assert.equal(await promiseOf(c.rulesConfigMap), "pgbouncer-monitoring-rules");
     });
 
     it("THEN the scrape job is an output, selecting the pods and their metrics port", async () => {

@@ -3,7 +3,14 @@
  * registers, mounts and exports, and that a renewed certificate changes its Secret, never the pod template.
  */
 import * as assert from "assert";
-import { type OfflineRun, runOffline } from "../../testing/engine";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  DeletedVersion,
+  type OfflineRun,
+  type RecordedResource,
+  type VaultSource,
+  runOffline,
+} from "../../testing/engine";
 import { isSecretMarker } from "../../testing/manifests";
 import { OFFLINE_CA_PEM, offlineVault } from "../../testing/offline-vault";
 import { VAULT_PKI_CERT_TYPE } from "../../testing/pki";
@@ -269,5 +276,126 @@ describe("TLS through the program", () => {
       `ghcr.io/cloudnative-pg/pgbouncer:1.25.2@${d1}`,
       `prometheuscommunity/pgbouncer-exporter:v0.12.1@${d2}`,
     ]);
+  });
+});
+
+describe("a server CA held in Vault: read before anything is registered, every failure one message", () => {
+  const CA = { source: "vault", mount: "secret", path: "clipper/prod/postgres-ca", key: "ca.crt" };
+  const config = configWith("prod", { tls: { serverCa: CA } });
+  const stackVault = offlineVault("prod", { config });
+  /** The stack's Vault, with `ca` answering the CA's path (undefined: no such secret). */
+  const withCa =
+    (ca: Record<string, string> | DeletedVersion | undefined): VaultSource =>
+    (mount, name) =>
+      mount === CA.mount && name === CA.path ? ca : stackVault(mount, name);
+
+  async function refused(vault: VaultSource, message: RegExp): Promise<void> {
+    const record: RecordedResource[] = [];
+    await assert.rejects(runOffline({ stack: "prod", config, vault, record }), (e: unknown) => {
+      assert.ok(pulumi.RunError.isInstance(e), String(e));
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, /\n\s+at /, "no stack trace");
+      return true;
+    });
+    assert.deepStrictEqual(
+      record.map((r) => r.type),
+      ["pulumi:providers:vault"],
+      "nothing registered but the Vault provider it read with",
+    );
+  }
+
+  it("reads it before the first resource other than the Vault provider is registered", async () => {
+    const r = await runOffline({ stack: "prod", config, vault: stackVault });
+    const lastRead = r.events.map((e) => e.startsWith("invoke vault:")).lastIndexOf(true);
+    const firstOther = r.events.findIndex(
+      (e) => e.startsWith("register") && !e.includes("pulumi:providers:vault"),
+    );
+    assert.ok(lastRead >= 0 && lastRead < firstOther, r.events.join("\n"));
+  });
+
+  it("GIVEN no secret at its path THEN it names the mount, path, setting and the Vault's address", () =>
+    refused(
+      withCa(undefined),
+      /Vault KV v2 mount "secret" path "clipper\/prod\/postgres-ca" \(clipper-pgbouncer:tls\.serverCa\.path\): could not be read from the Vault at https:\/\/vault\.prod\.clipper\.example:8200 \(error reading from Vault: no secret found/,
+    ));
+
+  it("GIVEN the secret without the key THEN it names the key and the keys present", () =>
+    refused(
+      withCa({ "root.crt": OFFLINE_CA_PEM }),
+      /key "ca\.crt" \(clipper-pgbouncer:tls\.serverCa\.key\): is missing from the secret \(keys present: root\.crt\)/,
+    ));
+
+  it("GIVEN a value that is no PEM certificate THEN it says what it must hold", () =>
+    refused(
+      withCa({ "ca.crt": "not a certificate" }),
+      /key "ca\.crt" .*: does not hold a PEM CA certificate/,
+    ));
+
+  it("GIVEN a private key beside the certificate THEN it is refused, the key never written into a ConfigMap", () =>
+    refused(
+      withCa({ "ca.crt": `${OFFLINE_CA_PEM}-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n` }),
+      /key "ca\.crt" .*: holds a private key beside the certificate/,
+    ));
+
+  it("GIVEN its current version deleted THEN it says to write a new one", () =>
+    refused(
+      withCa(new DeletedVersion()),
+      /key "ca\.crt" .*: cannot be read: the secret's current version is deleted/,
+    ));
+
+  it("GIVEN the credentials refused too THEN one message has both", async () => {
+    const vault: VaultSource = (mount, name) => {
+      const answer = withCa(undefined)(mount, name);
+      if (answer === undefined || answer instanceof DeletedVersion) return answer;
+      const data = { ...answer };
+      delete data.exporter_password;
+      return data;
+    };
+    await refused(
+      vault,
+      /^the stack cannot be deployed as it is \(2 refusals\):\n {2}- PgBouncer credentials refused[\s\S]*key "exporter_password"[\s\S]*\n {2}- the stack names an object[^\n]*\n {6}- Vault KV v2 .*tls\.serverCa\.path/,
+    );
+  });
+});
+
+describe("the StatefulSet depends on everything it mounts (the graph the engine orders a first up by)", () => {
+  function dependencies(r: OfflineRun, type: string, name: string): readonly string[] {
+    const found = r.registrations.filter((x) => x.type === type && x.name === name);
+    assert.strictEqual(found.length, 1, `one ${type} ${name}`);
+    return found[0].dependencies;
+  }
+  function urn(r: OfflineRun, type: string, name: string): string {
+    const found = r.registrations.find((x) => x.type === type && x.name === name);
+    assert.ok(found, `${type} ${name} registered`);
+    return found.urn;
+  }
+  const DEPLOYMENT: [string, string] = ["kubernetes:apps/v1:StatefulSet", "pgbouncer-statefulset"];
+
+  it("prod: the ini ConfigMap, the auth and exporter Secrets and the certificate's Secret, which waits for the certificate", async () => {
+    const r = await run("prod");
+    const deps = dependencies(r, ...DEPLOYMENT);
+    for (const [type, name] of [
+      ["kubernetes:core/v1:ConfigMap", "pgbouncer-config"],
+      ["kubernetes:core/v1:Secret", "pgbouncer-auth"],
+      ["kubernetes:core/v1:Secret", "pgbouncer-exporter"],
+      ["kubernetes:core/v1:Secret", "pgbouncer-tls"],
+    ]) {
+      assert.ok(
+        deps.includes(urn(r, type, name)),
+        `the StatefulSet does not depend on ${name}:\n${deps.join("\n")}`,
+      );
+    }
+    const tls = dependencies(r, "kubernetes:core/v1:Secret", "pgbouncer-tls");
+    assert.ok(tls.includes(urn(r, VAULT_PKI_CERT_TYPE, "pgbouncer-client-cert")), tls.join("\n"));
+  });
+
+  it("a Vault-held server CA: its ConfigMap too", async () => {
+    const r = await run("prod", {
+      tls: {
+        serverCa: { source: "vault", mount: "secret", path: "clipper/prod/postgres-ca", key: "ca.crt" },
+      },
+    });
+    const deps = dependencies(r, ...DEPLOYMENT);
+    assert.ok(deps.includes(urn(r, "kubernetes:core/v1:ConfigMap", "pgbouncer-server-ca")), deps.join("\n"));
   });
 });

@@ -1,6 +1,7 @@
 /** Shared test helpers: Pulumi mocks that record resources, and a promise helper for outputs. */
 import { offlineState } from "../../testing/pki";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { type MonitorRecord, setOfflineMocks } from "../../testing/monitor";
 import { offlineName } from "../../testing/resource";
 import { CONFIG_NAMESPACE } from "../../stacks/stack-file";
 
@@ -13,12 +14,15 @@ export interface Registered {
 /** Every resource registered since the last `resetMocks`. */
 export const registered: Registered[] = [];
 
-/** Installs recording mocks; call in `before`, and `registered.length = 0` in `beforeEach` as needed. */
-export async function resetMocks(preview = false): Promise<void> {
+/**
+ * Installs recording mocks (the offline engine's, which take resource hooks); call in `before`, and
+ * `registered.length = 0` in `beforeEach` as needed. Returns what the engine saw beyond the inputs.
+ */
+export async function resetMocks(preview = false): Promise<MonitorRecord> {
   registered.length = 0;
-  await pulumi.runtime.setMocks(
+  return setOfflineMocks(
     {
-      newResource: (args) => {
+      newResource: (args: pulumi.runtime.MockResourceArgs) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
         const state = offlineState(args.type, args.inputs as Record<string, unknown>);
         const meta = (state.metadata ?? {}) as Record<string, unknown>;
@@ -27,7 +31,7 @@ export async function resetMocks(preview = false): Promise<void> {
         }
         return { id: `${args.name}-id`, state };
       },
-      call: (args) => {
+      call: (args: pulumi.runtime.MockCallArgs) => {
         throw new Error(`unexpected call ${args.token}`);
       },
     },

@@ -43,6 +43,7 @@ describe("monitoring settings", () => {
       mode: "plain",
       ruleLabels: { prometheus: "main" },
       podMonitorLabels: { team: "db" },
+      rulesConfigMapLabels: { "rules.example/load": "yes" },
       jobName: "pgbouncer-staging",
       scrapeIntervalSeconds: 15,
       evaluationIntervalSeconds: 15,

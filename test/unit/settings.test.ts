@@ -69,8 +69,15 @@ describe("stack settings", () => {
   });
 
   describe("defaults", () => {
+    /** Where a stack deploys: no default can say (the cluster, Vault and Grafana are the stack's own). */
+    const PINS = {
+      kubernetesContext: "clipper-test",
+      vaultAddress: "https://vault.example:8200",
+      grafanaUrl: "https://grafana.example",
+    };
     it("a stack that sets only the required settings gets the documented defaults", () => {
       const s = parseSettings({
+        providers: PINS,
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
         // Verifying PostgreSQL (the default) needs its CA: only the stack can name it.
@@ -109,6 +116,7 @@ describe("stack settings", () => {
     });
     it("a stack may choose a hard node spread and a zone spread", () => {
       const s = parseSettings({
+        providers: PINS,
         database: { maxConnections: 200 },
         monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
         pgbouncer: { spreadWhenUnsatisfiable: "DoNotSchedule", zoneSpread: true },
@@ -132,7 +140,7 @@ describe("stack settings", () => {
     it("an unknown top-level key, with the known ones", () =>
       expectProblem(
         { pools: {} },
-        /^clipper-pgbouncer:pools: is not a known setting \(known: namespace, pgbouncer, pool, database, exporter, network, tls, credentials, backend, monitoring\)$/,
+        /^clipper-pgbouncer:pools: is not a known setting \(known: namespace, providers, pgbouncer, pool, database, exporter, network, tls, credentials, backend, monitoring\)$/,
       ));
     it("an invalid namespace", () =>
       expectProblem(

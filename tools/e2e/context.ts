@@ -9,6 +9,22 @@ import type { Toolchain } from "./toolchain/toolchain";
 /** Where a part writes its progress (one line at a time). */
 export type Log = (line: string) => void;
 
+/**
+ * A shell set up for one stack in this world, as the runbook asks: its kubeconfig with the stack's pinned
+ * context current, `VAULT_ADDR` its Vault's address, and the config overrides that pin the stack's copy of
+ * its stack file to this world (its Vault's address here; its context, on a cluster from KUBECONFIG).
+ */
+export interface StackShell {
+  /** KUBECONFIG, VAULT_ADDR, VAULT_TOKEN and PATH for a `pulumi` of this stack. */
+  readonly env: Readonly<Record<string, string>>;
+  /** `providers.*` settings (`section.key` -> value) for the stack's config copy. */
+  readonly overrides: Readonly<Record<string, string>>;
+  /** The kubeconfig context the stack is pinned to here. */
+  readonly context: string;
+  /** The Vault address the stack is pinned to here. */
+  readonly vaultAddr: string;
+}
+
 /** The cluster and Vault of a run: the local ones `startWorld()` started, or those the environment named. */
 export interface World {
   /** Scratch folder of this world (logs, certificates, state of the scenario); removed by `stop()`. */
@@ -22,6 +38,12 @@ export interface World {
   readonly kubectlRaw: KubectlRaw;
   /** True for the parts this run started (false: taken from KUBECONFIG / VAULT_ADDR). */
   readonly local: { readonly kube: boolean; readonly vault: boolean };
+  /**
+   * The shell of `stack`. The local world has two contexts (the stacks' own) on its one cluster and two
+   * addresses of its one OpenBao (`127.0.0.1` for one stack, `localhost` for the other), so that one stack's
+   * shell is another environment for the other stack's program.
+   */
+  shell(stack: string): StackShell;
   /** Stops every process this world started (reverse order) and removes `dir`. */
   stop(): Promise<void>;
   /** Leaves the processes running; writes the state file `--down` reads. */

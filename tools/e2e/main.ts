@@ -236,18 +236,20 @@ async function runStack(
   timings: Timings,
 ): Promise<void> {
   await applyFixtures(world.kubectl, loadStackSettings(stack));
+  // A shell set up for this stack: its kubeconfig (its context current) and its Vault's address.
+  const shell = world.shell(stack);
   const p = await pulumiStack({
     stack,
     pulumi: tools.bin("pulumi"),
     dir: world.dir,
-    env: world.env,
+    env: shell.env,
     log: laneLog,
   });
   const last = STEPS[STEPS.length - 1];
   notes.configFiles.push(
     `pulumi up --stack ${stack} --config-file ${p.configFile}   # back after step ${STEPS.length} ${last.name} (route direct)`,
   );
-  for (const [k, v] of Object.entries(E2E_OVERRIDES)) await p.configSet(k, v);
+  for (const [k, v] of Object.entries({ ...E2E_OVERRIDES, ...shell.overrides })) await p.configSet(k, v);
   await runScenario({ world, stack, pulumi: p, log: laneLog }, timings);
 }
 

@@ -1,8 +1,10 @@
 /**
  * The local world, ready for a person to try the program with the real CLI (`npm run e2e -- --world-only
  * --keep`, README "Try it"): per stack a folder `try/<stack>/` with the project's Pulumi.yaml and a copy of
- * `Pulumi.<stack>.yaml` carrying the e2e's overrides, a file backend folder that exists, and the environment
- * and the three commands (stack init, preview, up) to run from the repository. The e2e run itself executes
+ * `Pulumi.<stack>.yaml` carrying the e2e's overrides and pinned to this world (its Vault's address), a file
+ * backend folder that exists, and the environment of a shell set up for the stack (its kubeconfig with the
+ * stack's context current, its VAULT_ADDR) and the three commands (stack init, preview, up) to run from the
+ * repository. The e2e run itself executes
  * those very lines (`checkTryIt`), so what is printed is what was run.
  */
 import * as assert from "node:assert/strict";
@@ -39,14 +41,16 @@ export function prepareTry(
   for (const d of [dir, state, home]) fs.mkdirSync(d, { recursive: true });
   fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
   const stackFile = path.join(dir, `Pulumi.${stack}.yaml`);
-  fs.writeFileSync(stackFile, withOverrides(stack, overrides));
+  // The stack pinned to this world (its Vault's address here), and the shell set up for it.
+  const shell = world.shell(stack);
+  fs.writeFileSync(stackFile, withOverrides(stack, { ...overrides, ...shell.overrides }));
   const policy = "--policy-pack policy";
   return {
     stack,
     bin,
     env: {
-      KUBECONFIG: world.kubeconfig,
-      VAULT_ADDR: world.vaultAddr,
+      KUBECONFIG: shell.env.KUBECONFIG,
+      VAULT_ADDR: shell.env.VAULT_ADDR,
       VAULT_TOKEN: world.vaultToken,
       ...cliEnv(state, home),
     },

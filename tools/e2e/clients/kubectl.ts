@@ -2,6 +2,7 @@
  * kubectl as a function: every call runs the real `kubectl` against the world's kubeconfig and returns its
  * stdout, or parsed JSON; `waitFor` polls the cluster until a condition holds, bounded in time.
  */
+import { spawn } from "node:child_process";
 import { type RunOptions, type RunResult, run } from "../../common";
 
 export type KubectlOptions = Pick<RunOptions, "input" | "timeoutMs">;
@@ -100,4 +101,69 @@ export async function waitFor<T>(
 /** Objects as one `kubectl apply -f -` input (a v1 List: kubectl reads a JSON stream only as one document). */
 export function asList(objects: readonly unknown[]): string {
   return JSON.stringify({ apiVersion: "v1", kind: "List", items: objects });
+}
+
+/** A running `kubectl get --watch --output-watch-events`: its events, once stopped. */
+export interface WatchEvents {
+  /** Ends the watch; resolves with each event's type and object name (`DELETED pgbouncer-tls`), in order. */
+  stop(): Promise<string[]>;
+}
+
+/**
+ * Watches one object (`kind`, `name` in `namespace`) with the real kubectl, from before the call returns:
+ * it resolves once the watch has listed the object as it is (its first event), so nothing that happens
+ * afterwards is missed.
+ */
+export async function watchObject(
+  world: { readonly kubeconfig: string; readonly env: Readonly<Record<string, string>> },
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<WatchEvents> {
+  const child = spawn(
+    "kubectl",
+    [
+      "--kubeconfig",
+      world.kubeconfig,
+      "get",
+      kind,
+      "-n",
+      namespace,
+      "--field-selector",
+      `metadata.name=${name}`,
+      "--watch",
+      "--output-watch-events",
+      "--no-headers",
+      "-o",
+      "custom-columns=EVENT:.type,NAME:.object.metadata.name",
+    ],
+    { env: { ...process.env, PATH: world.env.PATH }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const events = () =>
+    out
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).join(" "))
+      .filter((l) => l !== "");
+  await waitFor(
+    `kubectl's watch of ${kind} ${namespace}/${name}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`kubectl --watch exited ${child.exitCode}: ${err}`);
+      return Promise.resolve(events().length > 0 ? true : undefined);
+    },
+    30_000,
+    200,
+  );
+  return {
+    stop: async () => {
+      // The watch's last events may still be on their way: a moment for them, then the end.
+      await new Promise((r) => setTimeout(r, 1_000));
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once("exit", r)));
+      return events();
+    },
+  };
 }

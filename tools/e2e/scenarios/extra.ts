@@ -111,13 +111,14 @@ async function liveStack(ctx: ExtraContext): Promise<PulumiStack> {
   const s = loadStackSettings(STACK);
   await applyFixtures(world.kubectl, s);
   await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+  const shell = world.shell(STACK);
   const p = await pulumiStack({
     stack: STACK,
     pulumi: ctx.tools.bin("pulumi"),
     dir: path.join(world.dir, "extra"),
-    env: world.env,
+    env: shell.env,
     log,
   });
-  for (const [k, v] of Object.entries(ctx.overrides)) await p.configSet(k, v);
+  for (const [k, v] of Object.entries({ ...ctx.overrides, ...shell.overrides })) await p.configSet(k, v);
   return p;
 }

@@ -10,8 +10,17 @@ import { waitFor } from "../clients/kubectl";
 import { type Pki, makePki, writeKubeconfig } from "./pki";
 import { type Servers, chownToRunUser } from "./processes";
 
-/** Starts the control plane; `kubeconfig` is where the admin's kubeconfig goes. */
-export async function startControlPlane(c: Servers, kubeconfig: string): Promise<void> {
+/**
+ * Starts the control plane; `kubeconfig` is where the admin's kubeconfig goes, with a context of each name in
+ * `contexts` besides its own (current). `stackKubeconfigs` (context -> file) get the same with that context
+ * current: a shell set up for that stack.
+ */
+export async function startControlPlane(
+  c: Servers,
+  kubeconfig: string,
+  contexts: readonly string[] = [],
+  stackKubeconfigs: ReadonlyMap<string, string> = new Map(),
+): Promise<void> {
   const pki = await makePki(path.join(c.dir, "pki"));
   const [etcdClient, etcdPeer, apiPort, cmPort, schedPort] = await Promise.all(
     Array.from({ length: 5 }, () => freePort()),
@@ -19,7 +28,13 @@ export async function startControlPlane(c: Servers, kubeconfig: string): Promise
   const server = `https://127.0.0.1:${apiPort}`;
   const kc = (user: string, file: string) =>
     writeKubeconfig(file, server, pki.ca, pki.cert(user), pki.key(user));
-  kc("admin", kubeconfig);
+  const admin = (file: string, current?: string) =>
+    writeKubeconfig(file, server, pki.ca, pki.cert("admin"), pki.key("admin"), {
+      contexts,
+      ...(current ? { current } : {}),
+    });
+  admin(kubeconfig);
+  for (const [context, file] of stackKubeconfigs) admin(file, context);
   const cmConfig = kc("controller-manager", path.join(c.dir, "controller-manager.kubeconfig"));
   const schedConfig = kc("scheduler", path.join(c.dir, "scheduler.kubeconfig"));
   await chownToRunUser(c.dir);

@@ -14,13 +14,19 @@ import { secondsSince } from "../../common";
 import { signal, sleep } from "../../harness/proc";
 import { kubectlOk, kubectlRaw } from "../clients/kubectl";
 import type { VaultClient } from "../clients/vault";
-import type { KeptWorld, Log, World } from "../context";
+import { readKubeconfig } from "../../../components/providers";
+import { loadStackSettings } from "../../../stacks/settings";
+import { listStacks } from "../../../stacks/stack-file";
+import type { KeptWorld, Log, StackShell, World } from "../context";
 import type { Toolchain } from "../toolchain/toolchain";
 import { startControlPlane } from "./control-plane";
 import { installCrds } from "./crds";
 import { startKwok } from "./kwok";
 import { startOpenBao } from "./openbao";
 import { chownToRunUser, openServerGroup } from "./processes";
+
+/** The host each stack (in listStacks' order) reaches the local OpenBao by: two names of one server. */
+const VAULT_HOSTS = ["127.0.0.1", "localhost"];
 
 export interface WorldOptions {
   readonly tools: Toolchain;
@@ -39,8 +45,26 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const useKube = env.KUBECONFIG !== undefined && env.KUBECONFIG !== "";
     const useVault = Boolean(env.VAULT_ADDR && env.VAULT_TOKEN);
     const kubeconfig = useKube ? String(env.KUBECONFIG) : path.join(dir, "admin.kubeconfig");
+    // Each stack's pinned context, and a kubeconfig per stack with it current (a shell set up for it).
+    const pinned = new Map(listStacks().map((st) => [st, loadStackSettings(st).providers.kubernetesContext]));
+    const stackKubeconfigs = new Map(
+      [...pinned.keys()].map((st) => [st, useKube ? kubeconfig : path.join(dir, `${st}.kubeconfig`)]),
+    );
     if (useKube) opts.log(`world: using the cluster of KUBECONFIG=${kubeconfig}`);
-    else await startControlPlane(group, kubeconfig);
+    else {
+      await startControlPlane(
+        group,
+        kubeconfig,
+        [...pinned.values()],
+        new Map([...pinned].map(([st, context]) => [context, stackKubeconfigs.get(st) ?? ""])),
+      );
+    }
+    // On a cluster from KUBECONFIG, every stack is pinned to its current context.
+    const kubeCurrent = useKube
+      ? readKubeconfig(env, (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined)).currentContext
+      : undefined;
+    if (useKube && kubeCurrent === undefined)
+      throw new Error(`world: KUBECONFIG=${kubeconfig} has no current context`);
     const raw = kubectlRaw(opts.tools.bin("kubectl"), kubeconfig, { PATH: opts.tools.path });
     const kubectl = kubectlOk(raw);
     if (!useKube) await startKwok(group, { kubeconfig, kubectl, raw, stages: opts.tools.kwokStages });
@@ -57,17 +81,36 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const logs = path.join(dir, "logs");
     if (fs.existsSync(logs)) await chownToRunUser(logs);
 
+    const worldEnv = {
+      PATH: opts.tools.path,
+      KUBECONFIG: kubeconfig,
+      VAULT_ADDR: vault.addr,
+      VAULT_TOKEN: vault.token,
+    };
+    const stacks = listStacks();
+    const shell = (stack: string): StackShell => {
+      const i = stacks.indexOf(stack);
+      if (i < 0 || i >= VAULT_HOSTS.length) throw new Error(`world: no shell for the stack ${stack}`);
+      // The local OpenBao under a name of its own per stack; a Vault from VAULT_ADDR as it is.
+      const vaultAddr = useVault ? vault.addr : vault.addr.replace("127.0.0.1", VAULT_HOSTS[i]);
+      const context = kubeCurrent ?? pinned.get(stack) ?? "";
+      return {
+        env: { ...worldEnv, KUBECONFIG: stackKubeconfigs.get(stack) ?? kubeconfig, VAULT_ADDR: vaultAddr },
+        overrides: {
+          "providers.vaultAddress": vaultAddr,
+          ...(useKube ? { "providers.kubernetesContext": context } : {}),
+        },
+        context,
+        vaultAddr,
+      };
+    };
     return {
       dir,
       kubeconfig,
       vaultAddr: vault.addr,
       vaultToken: vault.token,
-      env: {
-        PATH: opts.tools.path,
-        KUBECONFIG: kubeconfig,
-        VAULT_ADDR: vault.addr,
-        VAULT_TOKEN: vault.token,
-      },
+      env: worldEnv,
+      shell,
       kubectl,
       kubectlRaw: raw,
       local: { kube: !useKube, vault: !useVault },

@@ -97,8 +97,18 @@ async function leafCert(dir: string, name: string, subj: string, ext: string): P
 }
 
 /** A kubeconfig with the certificates embedded, so it works on its own (`--keep`). */
-export function writeKubeconfig(file: string, server: string, ca: string, cert: string, key: string): string {
+export function writeKubeconfig(
+  file: string,
+  server: string,
+  ca: string,
+  cert: string,
+  key: string,
+  more: { readonly contexts?: readonly string[]; readonly current?: string } = {},
+): string {
   const b64 = (p: string) => fs.readFileSync(p).toString("base64");
+  // Every context on the one cluster and user: the stacks' contexts (`more.contexts`) are names, as a
+  // platform team's kubeconfig gives each cluster its own.
+  const contexts = ["clipper-e2e", ...(more.contexts ?? [])];
   const config = {
     apiVersion: "v1",
     kind: "Config",
@@ -106,8 +116,8 @@ export function writeKubeconfig(file: string, server: string, ca: string, cert: 
     users: [
       { name: "clipper-e2e", user: { "client-certificate-data": b64(cert), "client-key-data": b64(key) } },
     ],
-    contexts: [{ name: "clipper-e2e", context: { cluster: "clipper-e2e", user: "clipper-e2e" } }],
-    "current-context": "clipper-e2e",
+    contexts: contexts.map((name) => ({ name, context: { cluster: "clipper-e2e", user: "clipper-e2e" } })),
+    "current-context": more.current ?? "clipper-e2e",
   };
   fs.writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
   return file;

@@ -28,6 +28,15 @@ function fakeWorld(dir: string): World {
     kubectl: none,
     kubectlRaw: none,
     local: { kube: true, vault: true },
+    shell: (stack) => {
+      const vaultAddr = stack === "prod" ? "http://127.0.0.1:8200" : "http://localhost:8200";
+      return {
+        env: { PATH: "/usr/bin", KUBECONFIG: path.join(dir, `${stack}.kubeconfig`), VAULT_ADDR: vaultAddr },
+        overrides: { "providers.vaultAddress": vaultAddr },
+        context: `clipper-${stack}`,
+        vaultAddr,
+      };
+    },
     stop: () => Promise.resolve(),
     keep: () => {
       throw new Error("not here");
@@ -71,12 +80,21 @@ describe("the README's Try it (--world-only --keep)", () => {
       const copy = stackFileConfig(stack, folder);
       const original = stackFileConfig(stack);
       assert.strictEqual(JSON.parse(copy["clipper-pgbouncer:monitoring"] ?? "{}").dashboard, false);
+      const shell = fakeWorld(dir).shell(stack);
+      const providers = JSON.parse(copy["clipper-pgbouncer:providers"] ?? "{}") as Record<string, string>;
+      assert.strictEqual(providers.vaultAddress, shell.vaultAddr, "pinned to this world's Vault");
+      assert.strictEqual(
+        providers.kubernetesContext,
+        JSON.parse(original["clipper-pgbouncer:providers"]).kubernetesContext,
+        "the stack's own context, which the local world's kubeconfig has",
+      );
       for (const [k, v] of Object.entries(original)) {
-        if (k !== "clipper-pgbouncer:monitoring") assert.strictEqual(copy[k], v, k);
+        if (!/:(monitoring|providers)$/.test(k)) assert.strictEqual(copy[k], v, k);
       }
       const backend = t.env.PULUMI_BACKEND_URL.replace(/^file:\/\//, "");
       assert.ok(fs.statSync(backend).isDirectory(), "the backend folder exists before stack init");
-      assert.strictEqual(t.env.VAULT_ADDR, "http://127.0.0.1:8200");
+      assert.strictEqual(t.env.VAULT_ADDR, shell.vaultAddr);
+      assert.strictEqual(t.env.KUBECONFIG, shell.env.KUBECONFIG, "the shell set up for the stack");
       assert.ok(t.env.PULUMI_CONFIG_PASSPHRASE, "the passphrase is exported");
       assert.deepStrictEqual(
         t.commands.map((c) => c.split(" ").slice(0, 2).join(" ")),

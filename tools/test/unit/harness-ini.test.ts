@@ -181,6 +181,12 @@ describe("harness ini (tools/harness)", () => {
 
   it("GIVEN defaults (only the required settings) THEN only the rewritten lines differ", () => {
     const settings = parseSettings({
+      // where the stack deploys: required, and written into no ini
+      providers: {
+        kubernetesContext: "clipper-test",
+        vaultAddress: "https://vault.example:8200",
+        grafanaUrl: "https://grafana.example",
+      },
       database: { maxConnections: 200 },
       monitoring: { runbookBaseUrl: "https://runbooks.example/pgbouncer" },
       // required by the default server_tls_sslmode verify-full

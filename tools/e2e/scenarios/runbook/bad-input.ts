@@ -1,11 +1,18 @@
 /**
- * Step bad-input: three mistakes a platform engineer makes, each shown by `pulumi preview` as one message
- * (no stack trace, no "unhandled exception") naming the key, value or address and the fix, in at most 1.5x
- * the time of the slower of two good previews just before and after, with nothing in the cluster changed:
+ * Step bad-input: the mistakes a platform engineer makes, each shown by `pulumi preview` as one message
+ * (no stack trace, no "unhandled exception") naming the key, value, object or address and the fix, in at
+ * most 1.5x the time of the slower of two good previews just before and after, with nothing in the cluster
+ * changed:
  * - the Vault secret deleted: the mount, path and keys;
- * - Vault unreachable (`VAULT_ADDR` on a closed port): its address, after the Vault provider's retries
- *   ({@link vaultRetryWaitBound} more);
- * - an impossible pool budget: the budget's sum, and the offline render prints the very same message.
+ * - Vault unreachable (`providers.vaultAddress` on a closed port): its address, after the Vault provider's
+ *   retries ({@link vaultRetryWaitBound} more);
+ * - an impossible pool budget: the budget's sum, and the offline render prints the very same message;
+ * - the shell set up for the other stack (its kubeconfig's current context, then its `VAULT_ADDR`): what the
+ *   stack expects and what the shell has (the local world only: it has the two contexts and addresses);
+ * - objects the stack names but that are not there (the PKI role, and prod's CA ConfigMap): each object and
+ *   its setting (the preflight);
+ * - the backend's Deployment renamed while routed: the program's refusal with the two updates, and the
+ *   renamed Deployment that does not exist.
  * The snapshot taken first is the steady state the destroy step compares with.
  */
 import * as assert from "node:assert/strict";
@@ -14,7 +21,7 @@ import * as vault from "@pulumi/vault";
 import { ROLLING_SURGE, settingsPoolBudget } from "../../../../components/pgbouncer";
 import { serverLoginChecks } from "../../../../components/credentials";
 import type { StackSettings } from "../../../../stacks/settings";
-import { stackFileConfig } from "../../../../stacks/stack-file";
+import { listStacks } from "../../../../stacks/stack-file";
 import { renderProcess } from "../../../render/spawn";
 import { freePort } from "../../../harness/proc";
 import type { PulumiResult } from "../../clients/pulumi";
@@ -43,12 +50,12 @@ export function vaultRetryWaitBound(maxRetries: number): number {
 }
 
 /**
- * The retries the stack's Vault provider makes: the stack file's `vault:maxRetries`, else what the Vault SDK
- * gives for this environment (`VAULT_MAX_RETRIES`, else its default).
+ * The retries the stacks' Vault provider makes: what the Vault SDK gives for this environment
+ * (`VAULT_MAX_RETRIES`, else its default). The program's explicit provider takes the SDK's, and a stack file
+ * may set no `vault:maxRetries` (the program refuses the default providers' keys).
  */
-export function stackVaultMaxRetries(stack: string): number {
-  const set = stackFileConfig(stack)["vault:maxRetries"];
-  return set === undefined ? vault.config.maxRetries : Number(set);
+export function stackVaultMaxRetries(): number {
+  return vault.config.maxRetries;
 }
 
 export async function badInput(r: StackRun): Promise<void> {
@@ -58,11 +65,14 @@ export async function badInput(r: StackRun): Promise<void> {
   // restored): the other lanes of the run load the machine unevenly, so the slower of the two is the
   // measure of a good preview at that moment.
   const before = await goodPreview();
-  const retries = stackVaultMaxRetries(r.stack);
+  const retries = stackVaultMaxRetries();
   const failed: [mistake: string, res: PulumiResult, retryWaits: number][] = [
     ["the Vault secret deleted", await secretDeleted(r, steady), 0],
     ["Vault unreachable", await vaultUnreachable(r, steady, retries), vaultRetryWaitBound(retries)],
     ["an impossible pool budget", await impossibleBudget(r, steady), 0],
+    ...(await otherStacksShell(r, steady)).map((x): [string, PulumiResult, number] => [...x, 0]),
+    ["objects the stack names missing", await referencesMissing(r, steady), 0],
+    ["the backend's Deployment renamed while routed", await renamedWhileRouted(r, steady), 0],
   ];
   const after = await goodPreview();
   const good = Math.max(before.seconds, after.seconds);
@@ -134,17 +144,126 @@ async function secretDeleted(r: StackRun, steady: Snapshot): Promise<PulumiResul
 }
 
 /**
- * `VAULT_ADDR` on a port nothing listens on: the message names that address and what to check. The
- * provider's retries are the stack's (`VAULT_MAX_RETRIES` pins them against the caller's environment).
+ * The stack pinned to a Vault on a port nothing listens on (`providers.vaultAddress`, and `VAULT_ADDR` with
+ * it): the message names that address and what to check. The provider's retries are the stack's
+ * (`VAULT_MAX_RETRIES` pins them against the caller's environment).
  */
 async function vaultUnreachable(r: StackRun, steady: Snapshot, maxRetries: number): Promise<PulumiResult> {
   const addr = `http://127.0.0.1:${await freePort()}`;
+  const pinned = r.world.shell(r.stack).vaultAddr;
+  await r.pulumi.configSet("providers.vaultAddress", addr);
   const [res, message] = await failingPreview(r, steady, "Vault unreachable", {
     VAULT_ADDR: addr,
     VAULT_MAX_RETRIES: String(maxRetries),
   });
+  await r.pulumi.configSet("providers.vaultAddress", pinned);
   assert.ok(message.includes(`the Vault at ${addr}`), `the message names the address ${addr}:\n${message}`);
   assert.ok(message.includes("check that Vault is reachable"), `the message says what to check:\n${message}`);
+  return res;
+}
+
+/**
+ * A preview from the shell set up for the other stack (issue 24, item 1): first its kubeconfig, whose
+ * current context is the other stack's, then its `VAULT_ADDR`. Each is refused before anything is read,
+ * naming what this stack expects and what the shell has. Only where the world has a context and a Vault
+ * address per stack (the local one).
+ */
+async function otherStacksShell(r: StackRun, steady: Snapshot): Promise<[string, PulumiResult][]> {
+  const other = listStacks().find((st) => st !== r.stack);
+  if (other === undefined || !r.world.local.kube || !r.world.local.vault) {
+    r.log("  the other stack's shell: skipped (a cluster from KUBECONFIG or a Vault from VAULT_ADDR)");
+    return [];
+  }
+  const mine = r.world.shell(r.stack);
+  const theirs = r.world.shell(other);
+  const [byContext, contextMessage] = await failingPreview(r, steady, "the other stack's context", {
+    KUBECONFIG: theirs.env.KUBECONFIG,
+  });
+  for (const word of [
+    "providers.kubernetesContext",
+    `expects the kubeconfig context "${mine.context}"`,
+    `is "${theirs.context}"`,
+    `kubectl config use-context ${mine.context}`,
+  ]) {
+    assert.ok(contextMessage.includes(word), `the message names ${word}:\n${contextMessage}`);
+  }
+  const [byVault, vaultMessage] = await failingPreview(r, steady, "the other stack's VAULT_ADDR", {
+    VAULT_ADDR: theirs.vaultAddr,
+  });
+  for (const word of [
+    "providers.vaultAddress",
+    `expects the Vault at ${mine.vaultAddr}`,
+    `VAULT_ADDR is ${theirs.vaultAddr}`,
+  ]) {
+    assert.ok(vaultMessage.includes(word), `the message names ${word}:\n${vaultMessage}`);
+  }
+  return [
+    ["the other stack's kubeconfig context", byContext],
+    ["the other stack's VAULT_ADDR", byVault],
+  ];
+}
+
+/**
+ * Objects the stack names but that are not there (issue 27, item 8): the PKI role it issues its certificate
+ * with, and, where it reads PostgreSQL's CA from a ConfigMap (prod), that ConfigMap. One message names each
+ * object and its setting; then the settings are back.
+ */
+async function referencesMissing(r: StackRun, steady: Snapshot): Promise<PulumiResult> {
+  const cert = r.s.tls.certificate;
+  const ca = r.s.tls.serverCa;
+  type Change = readonly [key: string, bad: string, back: string, word: string];
+  const changed: Change[] = [
+    ...(cert?.source === "vault-pki"
+      ? [
+          [
+            "tls.certificate.role",
+            "no-such-role",
+            cert.role,
+            `Vault PKI mount "${cert.mount}" role "no-such-role"`,
+          ] as const,
+        ]
+      : []),
+    ...(ca?.source === "configmap"
+      ? [
+          [
+            "tls.serverCa.name",
+            `${ca.name}-missing`,
+            ca.name,
+            `ConfigMap ${r.ns}/${ca.name}-missing`,
+          ] as const,
+        ]
+      : []),
+  ];
+  assert.ok(changed.length > 0, `the stack ${r.stack} names nothing the preflight checks`);
+  for (const [k, bad] of changed) await r.pulumi.configSet(k, bad);
+  const [res, message] = await failingPreview(r, steady, "objects the stack names missing");
+  for (const [k, , back] of changed) await r.pulumi.configSet(k, back);
+  for (const [k, , , word] of changed) {
+    assert.ok(message.includes(word), `the message names ${word}:\n${message}`);
+    assert.ok(message.includes(`clipper-pgbouncer:${k}`), `the message names the setting ${k}:\n${message}`);
+  }
+  return res;
+}
+
+/**
+ * `backend.deploymentName` changed while the backend is routed to the pooler (issue 24, item 8): refused
+ * with the program's own words and the two updates, before Pulumi's "protected" error could come; the
+ * renamed Deployment does not exist, and the same message says so (the preflight).
+ */
+async function renamedWhileRouted(r: StackRun, steady: Snapshot): Promise<PulumiResult> {
+  const b = r.s.backend;
+  const renamed = `${b.deploymentName}-renamed`;
+  await r.pulumi.configSet("backend.deploymentName", renamed);
+  const [res, message] = await failingPreview(r, steady, "a rename while routed");
+  await r.pulumi.configSet("backend.deploymentName", b.deploymentName);
+  for (const word of [
+    "cannot be renamed while the backend is routed to the pooler",
+    `clipper-pgbouncer:backend.deploymentName is now "${renamed}" (was "${b.deploymentName}")`,
+    "first `pulumi config set --path backend.route direct` with the old names",
+    `Deployment ${r.bns}/${renamed} (clipper-pgbouncer:backend.deploymentName): does not exist`,
+  ]) {
+    assert.ok(message.includes(word), `the message says ${word}:\n${message}`);
+  }
   return res;
 }
 

@@ -1,28 +1,32 @@
 /**
  * Step certificate-renewal (one stack, `RENEWAL_STACK`): the certificate made due, then `pulumi up`: a new
- * certificate (new serial, still OpenBao's, same names) in the Secret `pgbouncer-tls` (same name; the
- * provider deletes and re-creates it, see `replacedOnRenewal`), no new ReplicaSet (the Deployment's
- * generation and pod template unchanged: the pods reload the files the kubelet swaps, which kwok cannot
- * show), nothing else replaced, the backend not rolled; then the setting back, `pulumi up` re-issues
- * nothing, and a preview has no changes.
+ * certificate (new serial, still OpenBao's, same names) in the Secret `pgbouncer-tls`, updated in place: a
+ * watch on it and on the ConfigMap `pgbouncer-ca` sees no DELETED event (the stack's Kubernetes provider has
+ * enableSecretMutable and enableConfigMapMutable: before, the provider deleted and re-created both, and a pod
+ * starting meanwhile waited on its mounts); no new ReplicaSet (the Deployment's generation and pod template
+ * unchanged: the pods reload the files the kubelet swaps, which kwok cannot show), no object replaced, the
+ * backend not rolled; then the setting back, `pulumi up` re-issues nothing, and a preview has no changes.
  *
  * "Due" the honest way: `tls.certificate.renewBeforeSeconds` set just under `ttlSeconds` in the run's config
  * copy, so the certificate (issued minutes ago) has less validity left than that.
  */
 import * as assert from "node:assert/strict";
 import { STATEFULSET_NAME, POOLER_CA_CONFIGMAP, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
-import { type KubeObject, getJson, list } from "../../clients/kubectl";
+import { type KubeObject, getJson, list, watchObject } from "../../clients/kubectl";
 import { POOLER_SELECTOR, type StackRun, backendRevision, pulumiUp, snapshot } from "./stack-run";
 import { expectIssuedCertificate, liveCertificate } from "./tls";
 
 /**
- * What a renewal replaces, as the Kubernetes provider does it: it treats a Secret's and a ConfigMap's data
- * as immutable, and Vault's new certificate is unknown until it is issued, so both fixed-name objects are
- * deleted and created again under the same name (new uid), the CA's ConfigMap too although its CA is the
- * same. The pods mount them by name, so the pod template does not change; the kubelet refreshes the files.
+ * What a renewal may update in place (same uid, new resourceVersion): the certificate's Secret, the CA's
+ * ConfigMap (rewritten with the same CA, which may leave it as it was) and the certificate's expiry alerts.
+ * It replaces nothing.
  */
-export function replacedOnRenewal(ns: string): string[] {
-  return [`ConfigMap/${ns}/${POOLER_CA_CONFIGMAP}`, `Secret/${ns}/${TLS_SECRET_NAME}`].sort();
+export function updatedOnRenewal(ns: string, key: string): boolean {
+  return (
+    key === `Secret/${ns}/${TLS_SECRET_NAME}` ||
+    key === `ConfigMap/${ns}/${POOLER_CA_CONFIGMAP}` ||
+    /^PrometheusRule\/.*certificate-rules/.test(key)
+  );
 }
 
 /** The stack whose scenario renews its certificate: the path is the same for every stack. */
@@ -56,6 +60,11 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
   const issuedAgo = (Date.now() - Date.parse(cert0.leaf.validFrom)) / 1000;
   assert.ok(issuedAgo > DUE_AFTER_SECONDS, `the certificate was issued ${issuedAgo.toFixed(0)} s ago`);
 
+  // Watched from before the renewal to after it: a deletion, however short, is an event.
+  const watches = await Promise.all([
+    watchObject(r.world, "secrets", ns, TLS_SECRET_NAME),
+    watchObject(r.world, "configmaps", ns, POOLER_CA_CONFIGMAP),
+  ]);
   await r.pulumi.configSet(RENEW_KEY, String(c.ttlSeconds - DUE_AFTER_SECONDS));
   await pulumiUp(r);
   const plain = await liveCertificate(r);
@@ -67,6 +76,25 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
   } else {
     r.log("  the plain pulumi up re-issued the due certificate");
   }
+
+  const [secretEvents, caEvents] = await Promise.all(watches.map((w) => w.stop()));
+  r.log(
+    `  watched ${TLS_SECRET_NAME}: ${secretEvents.join(", ")}; ${POOLER_CA_CONFIGMAP}: ${caEvents.join(", ")}`,
+  );
+  for (const [name, events] of [
+    [TLS_SECRET_NAME, secretEvents],
+    [POOLER_CA_CONFIGMAP, caEvents],
+  ] as const) {
+    assert.deepEqual(
+      events.filter((e) => e.startsWith("DELETED")),
+      [],
+      `${name} was never deleted during the renewal: ${events.join(", ")}`,
+    );
+  }
+  assert.ok(
+    secretEvents.some((e) => e.startsWith("MODIFIED")),
+    `the watch saw ${TLS_SECRET_NAME} updated: ${secretEvents.join(", ")}`,
+  );
 
   const cert1 = await expectIssuedCertificate(r);
   assert.notEqual(cert1.serial, cert0.serial, "a new certificate (new serial) in pgbouncer-tls");
@@ -85,23 +113,18 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
   const uid = (v: string | undefined) => v?.split("@")[0];
   assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), "no object left or added by name");
   const replaced = [...before.keys()].filter((key) => uid(after.get(key)) !== uid(before.get(key)));
-  assert.deepEqual(
-    replaced.sort(),
-    replacedOnRenewal(ns),
-    "replaced (same name, new uid): the certificate's Secret and the CA's ConfigMap only",
-  );
-  const updated = [...before.keys()].filter(
-    (key) => !replaced.includes(key) && after.get(key) !== before.get(key),
+  assert.deepEqual(replaced, [], "nothing replaced (same name, new uid)");
+  const updated = [...before.keys()].filter((key) => after.get(key) !== before.get(key));
+  assert.ok(
+    updated.includes(`Secret/${ns}/${TLS_SECRET_NAME}`),
+    `the Secret updated in place: ${updated.join(", ")}`,
   );
   assert.deepEqual(
-    updated.filter((key) => !/^PrometheusRule\/.*certificate-rules/.test(key)),
+    updated.filter((key) => !updatedOnRenewal(ns, key)),
     [],
-    "updated in place: the certificate's expiry alerts only",
+    "updated in place: the certificate's Secret, the CA's ConfigMap and the expiry alerts only",
   );
-  r.log(
-    `  renewed: serial ${cert0.serial} -> ${cert1.serial}; replaced under the same name: ` +
-      `${replaced.join(", ")}; updated: ${updated.join(", ")}`,
-  );
+  r.log(`  renewed: serial ${cert0.serial} -> ${cert1.serial}; updated in place: ${updated.join(", ")}`);
 
   await r.pulumi.configSet(RENEW_KEY, String(c.renewBeforeSeconds));
   await pulumiUp(r);

@@ -45,15 +45,15 @@ export const STEPS: readonly Step<StackRun>[] = [
   {
     name: "certificate-renewal",
     title:
-      `the certificate made due, pulumi up (stack ${RENEWAL_STACK}): a new one in the same Secret, ` +
-      "no new ReplicaSet, nothing replaced; set back, no changes",
+      `the certificate made due, pulumi up (stack ${RENEWAL_STACK}): a new one in the same Secret, updated ` +
+      "in place (a watch sees no deletion), no new ReplicaSet, nothing replaced; set back, no changes",
     run: certificateRenewal,
   },
   {
     name: "rotation",
     title:
       "a new password in Vault, pulumi up: a new Secret and ReplicaSet, nothing else replaced; " +
-      "the new Secret serves a real PgBouncer, stale passwords first",
+      "the new Secret serves a real PgBouncer, stale passwords first; a new ini rolls the pods too",
     run: rotation,
   },
   {
@@ -63,7 +63,9 @@ export const STEPS: readonly Step<StackRun>[] = [
   },
   {
     name: "bad-input",
-    title: "the Vault secret deleted, then an impossible pool budget; nothing changes",
+    title:
+      "the Vault secret deleted, Vault unreachable, an impossible pool budget, the other stack's shell, " +
+      "objects the stack names missing, a rename while routed; nothing changes",
     run: badInput,
   },
   {

@@ -1,11 +1,14 @@
 /**
  * Step rotation: a new password in Vault, then `pulumi up`: a new Secret (a new name) and one new
  * ReplicaSet, no other object replaced, the backend not rolled; the new Secret serves a real PgBouncer,
- * stale passwords first (rotation-logins.ts).
+ * stale passwords first (rotation-logins.ts). Then, on `INI_CHANGE_STACK`, a new ini: a new ConfigMap and
+ * one new ReplicaSet, the auth Secret kept; and back. The Kubernetes provider updates ConfigMaps and
+ * Secrets in place, but not these two, which say `immutable: true`: a change still replaces them and rolls
+ * the pods.
  */
 import * as assert from "node:assert/strict";
 import { STATEFULSET_NAME, TLS_SECRET_NAME } from "../../../../components/pgbouncer";
-import { getJson, list } from "../../clients/kubectl";
+import { type KubeObject, getJson, list } from "../../clients/kubectl";
 import { vaultData, writeVaultSecret } from "../../fixtures";
 import { expectRotatedLogins } from "./rotation-logins";
 import {
@@ -58,5 +61,57 @@ export async function rotation(r: StackRun): Promise<void> {
       stale: v1[s.credentials.appPasswordKey],
       fresh: v2[s.credentials.appPasswordKey],
     }),
+  );
+  if (r.stack === INI_CHANGE_STACK) {
+    const changed = s.pool.serverIdleTimeoutSeconds + 60;
+    await expectIniRolls(r, String(changed));
+    await expectIniRolls(r, String(s.pool.serverIdleTimeoutSeconds));
+  } else {
+    r.log(`  the ini change: on the stack ${INI_CHANGE_STACK} only (the same code path in every stack)`);
+  }
+}
+
+/** The stack whose rotation step also changes the ini (prod renews its certificate meanwhile). */
+export const INI_CHANGE_STACK = "staging";
+const INI_KEY = "pool.serverIdleTimeoutSeconds";
+
+/**
+ * `server_idle_timeout` set to `value`, then `pulumi up`: the ini's ConfigMap replaced under a new name
+ * (the old one gone), the auth Secret kept, the pooler rolled once onto the new one.
+ */
+async function expectIniRolls(r: StackRun, value: string): Promise<void> {
+  const { k, ns } = r;
+  const named = async (kind: string, prefix: string) =>
+    (await list(k, kind, ns, POOLER_SELECTOR))
+      .map((o) => o.metadata.name)
+      .filter((n) => n.startsWith(prefix));
+  const [ini0, auth0] = [
+    await named("configmaps", "pgbouncer-config-"),
+    await named("secrets", "pgbouncer-auth-"),
+  ];
+  const rev0 = revision(await getJson(k, ["statefulset", STATEFULSET_NAME, "-n", ns]));
+  await r.pulumi.configSet(INI_KEY, value);
+  await pulumiUp(r);
+  const [ini1, auth1] = [
+    await named("configmaps", "pgbouncer-config-"),
+    await named("secrets", "pgbouncer-auth-"),
+  ];
+  assert.equal(ini1.length, 1, `one ini ConfigMap after the change: ${ini1.join(", ")}`);
+  assert.ok(!ini0.includes(ini1[0]), `a new ini ConfigMap (was ${ini0.join(", ")}, is ${ini1[0]})`);
+  assert.deepEqual(auth1, auth0, "the auth Secret kept");
+  const dep = await getJson<
+    KubeObject & {
+      spec: { template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } } };
+    }
+  >(k, ["statefulset", STATEFULSET_NAME, "-n", ns]);
+  assert.equal(revision(dep), rev0 + 1, "the pooler rolled once");
+  assert.equal(
+    dep.spec.template.spec.volumes.find((v) => v.name === "config")?.configMap?.name,
+    ini1[0],
+    "the pods mount the new ini",
+  );
+  await expectAvailable(r, ns, STATEFULSET_NAME, r.s.workload.replicas);
+  r.log(
+    `  ${INI_KEY} ${value}: ini ConfigMap ${ini0.join(", ")} -> ${ini1[0]}, pooler revision ${rev0} -> ${rev0 + 1}`,
   );
 }
