@@ -170,7 +170,10 @@ export class PgBouncer extends pulumi.ComponentResource {
           replicas: args.workload.replicas,
           // Pods start and stop side by side (scaling), but a rolling update still replaces one at a time.
           podManagementPolicy: "Parallel",
-          updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+          // One pod at a time, highest ordinal first. No `rollingUpdate.maxUnavailable`: Kubernetes 1.35 keeps
+          // it behind the MaxUnavailableStatefulSet gate, off by default, and the API server drops it (seen by
+          // the e2e); with the gate on it defaults to 1. Either way the roll is the same.
+          updateStrategy: { type: "RollingUpdate" },
           revisionHistoryLimit: 5,
           selector: { matchLabels: selectorLabels(name) },
           template: {

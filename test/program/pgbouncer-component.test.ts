@@ -85,10 +85,8 @@ describe("PgBouncer component (prod settings)", () => {
       assert.strictEqual(spec.replicas, 2);
       assert.strictEqual(spec.serviceName, PEERS_SERVICE_NAME);
       assert.strictEqual(spec.podManagementPolicy, "Parallel");
-      assert.deepStrictEqual(spec.updateStrategy, {
-        type: "RollingUpdate",
-        rollingUpdate: { maxUnavailable: 1 },
-      });
+      // One at a time is the StatefulSet's own rolling update; maxUnavailable is gated (off in 1.35).
+      assert.deepStrictEqual(spec.updateStrategy, { type: "RollingUpdate" });
     });
 
     it("THEN the peers Service is headless and publishes every pod, ready or not; the canary's only pod 0, ready", () => {
