@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
-import { podScriptCommand, readyFile } from "../../components/pgbouncer";
+import { readyFile } from "../../components/pgbouncer";
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
@@ -37,9 +37,9 @@ import {
   within,
 } from "../harness/proc";
 import { HARNESS_APP_USER, harnessVaultData, postgresPasswordSql } from "../harness/stack";
-import { type KubeletTlsDir, LOCAL_NAME, kubeletTlsDir } from "../harness/tls";
+import { type KubeletTlsDir, LOCAL_NAME, type TestCa, kubeletTlsDir } from "../harness/tls";
+import { type LiveSource, specsFromLive } from "./live";
 import {
-  CANARY_NAME,
   type FleetPlaces,
   type MountFiles,
   type RenderInput,
@@ -97,6 +97,28 @@ export interface FleetOptions {
   readonly secondPassword?: string;
   /** Progress lines. @default none */
   readonly log?: (line: string) => void;
+  /**
+   * Run a cluster's live objects instead of the program's render (./live.ts): `settings` then size nothing
+   * but PostgreSQL (`max_connections`) and the preStop and grace timings, and `timings`, `canary`, `peers`
+   * and the passwords above are the live objects' own. @default the render
+   */
+  readonly live?: LiveFleetOptions;
+}
+
+/** A fleet of a cluster's live objects, in front of a PostgreSQL that has the logins their auth file holds. */
+export interface LiveFleetOptions {
+  readonly source: LiveSource;
+  /** Signs PostgreSQL's certificate: the CA the live ini's `server_tls_ca_file` holds. @default one of its own */
+  readonly postgresCa?: TestCa;
+  /** PostgreSQL's logins, user -> password, set the ordinary way; the first owns the database. */
+  readonly logins: ReadonlyMap<string, string>;
+  /** Who {@link Fleet.conn} logs in as, verifying the pooler against `rootCaPem` under `hostname`. */
+  readonly client: {
+    readonly user: string;
+    readonly password: string;
+    readonly rootCaPem: string;
+    readonly hostname: string;
+  };
 }
 
 /**
@@ -113,6 +135,8 @@ export interface FleetProcess {
   /** 1-based. */
   readonly process: number;
   readonly socketDir: string;
+  /** The replica's pod name, as its script is told it. */
+  readonly podName: string;
   /** The script's PID while it runs (the container's PID 1). */
   pid(): number | undefined;
   /** Its log: the script's lines and PgBouncer's (stderr). */
@@ -159,6 +183,11 @@ export interface Fleet {
    */
   specs(changes?: Partial<RenderInput>, ordinals?: readonly number[]): ReplicaSpec[];
   /**
+   * A live fleet's specs with `changes` to its live objects (a new ini, new volume files), for `ordinals`:
+   * what {@link updateMount} takes a changed object's files from. A render's fleet refuses it.
+   */
+  liveSpecs(changes: Partial<LiveSource>, ordinals?: readonly number[]): ReplicaSpec[];
+  /**
    * Replaces one volume's files on every replica the way the kubelet does (a new `..<ts>/`, `..data`
    * renamed over atomically), replica `ordinal` after `delayMs(ordinal)` (kubelets sync at different moments).
    * Resolves with each replica's swap time.
@@ -191,6 +220,7 @@ export interface Fleet {
 }
 
 interface Container {
+  readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly process: number;
   readonly socketDir: string;
@@ -257,7 +287,12 @@ function mkdirOwned(dir: string): string {
 }
 
 /** The PATH folder of every container: links to what the script's header names, and the two stand-ins. */
-function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryDown: string): string {
+function containerPath(
+  dir: string,
+  canaryName: string,
+  canaryReadyFiles: readonly string[],
+  canaryDown: string,
+): string {
   const bin = path.join(dir, "bin");
   fs.mkdirSync(bin, { mode: 0o755 });
   for (const c of SCRIPT_COMMANDS) {
@@ -273,10 +308,10 @@ function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryD
     [
       "#!/bin/sh",
       "# fleet: getent as the cluster DNS answers for the canary's headless Service (ready pods only)",
-      `[ "$1" = hosts ] && [ "$2" = "${CANARY_NAME}" ] || exit 2`,
+      `[ "$1" = hosts ] && [ "$2" = "${canaryName}" ] || exit 2`,
       `[ -e "${canaryDown}" ] && exit 2`,
       ...canaryReadyFiles.map((f) => `[ -e "${f}" ] || exit 2`),
-      `echo "127.0.0.1       ${CANARY_NAME}"`,
+      `echo "127.0.0.1       ${canaryName}"`,
       "",
     ].join("\n"),
     { mode: 0o755 },
@@ -287,8 +322,9 @@ function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryD
 /** Starts the fleet; on any failure everything started is stopped before the error goes on. */
 export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const settings = opts.settings;
-  const replicasWanted = settings.workload.replicas;
-  const processes = settings.workload.processesPerPod;
+  const live = opts.live;
+  const replicasWanted = live ? live.source.pods.length : settings.workload.replicas;
+  const processes = live ? live.source.processesPerPod : settings.workload.processesPerPod;
   const timings: ScriptTimings = { ...FLEET_TIMINGS, ...opts.timings };
   const preStopMs = (opts.preStopDelaySeconds ?? settings.workload.preStopDelaySeconds) * 1000;
   const graceMs =
@@ -303,7 +339,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
   const world = await startTlsPostgres(
     "fleet-pki",
-    { maxConnections: settings.database.maxConnections, hostsslOnly: true },
+    {
+      maxConnections: settings.database.maxConnections,
+      hostsslOnly: true,
+      ...(live?.postgresCa ? { postgresCa: live.postgresCa } : {}),
+    },
     () => Promise.resolve({}),
   );
   const dir = makeRunDir("fleet");
@@ -335,14 +375,22 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       },
     );
     const pg = world.pg;
-    const logins = [[user, appPassword]];
-    if (settings.credentials.secondLogin) logins.push([secondUser, secondPassword]);
-    for (const [name, password] of logins) {
-      await pg.psql(
-        `CREATE ROLE "${name}" LOGIN ${postgresPasswordSql(settings, credentials.authFile, name, password)}`,
-      );
+    if (live) {
+      // The live auth file's logins, their passwords set the ordinary way (PostgreSQL salts them itself).
+      for (const [name, password] of live.logins) {
+        await pg.psql(`CREATE ROLE "${name}" LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
+      }
+      await pg.psql(`CREATE DATABASE "${dbName}" OWNER "${[...live.logins.keys()][0]}"`);
+    } else {
+      const logins = [[user, appPassword]];
+      if (settings.credentials.secondLogin) logins.push([secondUser, secondPassword]);
+      for (const [name, password] of logins) {
+        await pg.psql(
+          `CREATE ROLE "${name}" LOGIN ${postgresPasswordSql(settings, credentials.authFile, name, password)}`,
+        );
+      }
+      await pg.psql(`CREATE DATABASE "${dbName}" OWNER "${user}"`);
     }
-    await pg.psql(`CREATE DATABASE "${dbName}" OWNER "${user}"`);
 
     // Ports: a replica's port is its pod's address; a replaced replica keeps it, as its DNS name is kept.
     const ports: number[] = [];
@@ -363,11 +411,6 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
     mkdirOwned(path.dirname(places.current));
     const canaryDown = path.join(podDir(0), "terminating");
-    const bin = containerPath(
-      dir,
-      Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
-      canaryDown,
-    );
     let renderInput: RenderInput = {
       settings,
       replicas: replicasWanted,
@@ -385,10 +428,32 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       timings,
       peers: opts.peers ?? "fleet",
     };
-    const specs = (changes: Partial<RenderInput> = {}, ordinals?: readonly number[]) => {
-      const input = { ...renderInput, ...changes };
-      return specsFromRender(input, places, ordinals ?? Array.from({ length: input.replicas }, (_, o) => o));
+    const liveSource = live?.source;
+    const all = (n: number) => Array.from({ length: n }, (_, o) => o);
+    const liveSpecs = (changes: Partial<LiveSource>, ordinals?: readonly number[]) => {
+      if (!liveSource) throw new Error("fleet: this fleet runs the render, not live objects");
+      const source = { ...liveSource, ...changes };
+      return specsFromLive(source, places, ordinals ?? all(source.pods.length), {
+        host: pg.host,
+        port: pg.port,
+      });
     };
+    const specs = (changes: Partial<RenderInput> = {}, ordinals?: readonly number[]) => {
+      if (liveSource) {
+        if (Object.keys(changes).length > 0) throw new Error("fleet: a live fleet takes live changes only");
+        return liveSpecs({}, ordinals);
+      }
+      const input = { ...renderInput, ...changes };
+      return specsFromRender(input, places, ordinals ?? all(input.replicas));
+    };
+    // Every script is told the same canary (the pod template's); the cluster DNS stand-in answers it.
+    const canaryName = specs({}, [0])[0].processes[0]?.env.PGBOUNCER_CANARY ?? "";
+    const bin = containerPath(
+      dir,
+      canaryName,
+      Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
+      canaryDown,
+    );
     /** The files each replica has mounted now, by volume. */
     const mounted = new Map<number, Map<string, MountFiles>>();
 
@@ -426,7 +491,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
             "fleet-container",
             own,
             path.dirname(places.current),
-            ...podScriptCommand(),
+            ...c.command,
           ],
           { env: { PATH: bin, ...c.env }, stdio: ["ignore", fd, fd] },
         );
@@ -452,6 +517,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const containers = spec.processes.map((c): Container => {
         mkdirOwned(c.socketDir);
         return {
+          command: c.command,
           env: c.env,
           process: c.process,
           socketDir: c.socketDir,
@@ -591,20 +657,28 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const first = specs();
     await Promise.all(first.map((s, o) => startReplica(s, o)));
 
+    // What a backend pod verifies the pooler with: the live CA under the Service's name, or the fleet's own.
+    const client = live
+      ? (() => {
+          const rootCertFile = path.join(dir, "pooler-ca.crt");
+          fs.writeFileSync(rootCertFile, live.client.rootCaPem, { mode: 0o644 });
+          return { ...live.client, rootCertFile };
+        })()
+      : { user, password: appPassword, rootCertFile: world.poolerCa.certFile, hostname: LOCAL_NAME };
     const conn: Conn = {
       host: "127.0.0.1",
       port: balancerPort,
-      user,
+      user: client.user,
       database: dbName,
-      password: appPassword,
-      tls: { sslmode: "verify-full", rootCertFile: world.poolerCa.certFile, hostname: LOCAL_NAME },
+      password: client.password,
+      tls: { sslmode: "verify-full", rootCertFile: client.rootCertFile, hostname: client.hostname },
     };
     const direct: Conn = {
       host: pg.host,
       port: pg.port,
-      user,
+      user: client.user,
       database: dbName,
-      password: appPassword,
+      password: client.password,
       tls: { sslmode: "verify-full", rootCertFile: world.postgresCa.certFile, hostname: LOCAL_NAME },
     };
 
@@ -615,6 +689,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       processes: r.containers.map((c) => ({
         process: c.process,
         socketDir: c.socketDir,
+        podName: r.name,
         logFile: c.logFile,
         pid: () => c.child?.pid,
       })),
@@ -662,6 +737,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       return { leftAt, signalledAt, stoppedAt, ...(awaitReady ? { readyAt: Date.now() } : {}) };
     };
     const scale = async (n: number): Promise<void> => {
+      if (liveSource) throw new Error("fleet: a live fleet has the live pods; it does not scale");
       const before = renderInput.replicas;
       // a new replica's port (its pod's address) goes into every [peers]
       for (let o = before; o < n; o++) await portOf(o);
@@ -702,17 +778,18 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         return view(r);
       },
       specs,
+      liveSpecs,
       updateMount,
       replace: (ordinal, mounts, o) => op(replace(ordinal, mounts, o)),
       scale: (n) => op(scale(n)),
       exportLines: () => [
-        `export PGHOST=${LOCAL_NAME}`,
+        `export PGHOST=${client.hostname}`,
         "export PGHOSTADDR=127.0.0.1",
         `export PGPORT=${balancerPort}`,
         "export PGSSLMODE=verify-full",
-        `export PGSSLROOTCERT=${world.poolerCa.certFile}`,
-        `export PGUSER=${user}`,
-        `export PGPASSWORD=${appPassword}`,
+        `export PGSSLROOTCERT=${client.rootCertFile}`,
+        `export PGUSER=${client.user}`,
+        `export PGPASSWORD=${client.password}`,
         `export PGDATABASE=${dbName}`,
       ],
       pids: () => [...pids(), ...(pg.pid() !== undefined ? [pg.pid() as number] : [])],

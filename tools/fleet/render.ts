@@ -47,6 +47,8 @@ export const TLS_FILES = TLS_FILE_NAMES;
 export interface ContainerSpec {
   /** 1-based. */
   readonly process: number;
+  /** The container's command as the pod template has it: `/bin/sh -c <the pod script's text> pgbouncer-pod`. */
+  readonly command: readonly string[];
   /** Its unix socket folder (`PGBOUNCER_SOCKET_DIR`). */
   readonly socketDir: string;
   readonly env: Readonly<Record<string, string>>;
@@ -209,59 +211,94 @@ export function specsFromRender(
       [TLS_FILE_NAMES.serverCa]: input.tls.serverCa,
     },
   };
-  const scripts = (template.containers as ContainerLike[]).filter((c) =>
-    c.env?.some((e) => e.name === "PGBOUNCER_PROCESS"),
-  );
-  if (scripts.length !== input.processes) {
-    throw new Error(`fleet: the pod template runs ${scripts.length} scripts, not ${input.processes}`);
-  }
+  const scripts = scriptContainers(template.containers as ContainerLike[], input.processes);
   return ordinals.map((ordinal) => {
     const name = podName(ordinal);
     const ini = renderIni(localIniInput(pod, input, places, ordinal));
     const mounts: Record<string, MountFiles> = { [VOLUMES.config]: { [INI_FILE]: ini } };
-    const processes = scripts.map((c): ContainerSpec => {
-      const byMount = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
-      const env: Record<string, string> = {};
-      for (const e of c.env ?? []) {
-        if (e.valueFrom?.fieldRef?.fieldPath === "metadata.name" && e.name === POD_NAME_ENV)
-          env[e.name] = name;
-        else if (typeof e.value === "string") env[e.name] = e.value;
-        else throw new Error(`fleet: ${c.name}'s ${e.name} is neither a value nor the pod's name`);
-      }
-      const process = Number(env.PGBOUNCER_PROCESS);
-      const local: Record<string, string> = {
-        PGBOUNCER_LISTEN_ADDR: "127.0.0.1",
-        PGBOUNCER_PORT: String(places.port(ordinal)),
-        PGBOUNCER_CURRENT: rebase("PGBOUNCER_CURRENT", env.PGBOUNCER_CURRENT, CURRENT_DIR, places.current),
-        PGBOUNCER_SOCKET_DIR: places.socketDir(ordinal, process),
-        PGBOUNCER_SOURCES: env.PGBOUNCER_SOURCES.split(" ")
-          .map((dir) => {
-            const volume = byMount.get(dir);
-            if (volume === undefined)
-              throw new Error(`fleet: ${c.name} watches ${dir}, which it does not mount`);
-            if (!(volume in mounts) && !(volume in volumeFiles)) {
-              throw new Error(
-                `fleet: ${c.name} mounts volume ${volume} at ${dir}; the fleet has no files for it`,
-              );
-            }
-            mounts[volume] ??= volumeFiles[volume];
-            return places.mountDir(ordinal, volume);
-          })
-          .join(" "),
-        PGBOUNCER_CANARY: input.canary ? env.PGBOUNCER_CANARY : "",
-      };
-      for (const k of Object.keys(local)) {
-        if (env[k] === undefined) throw new Error(`fleet: ${c.name} has no ${k}; the render changed`);
-      }
-      return { process, socketDir: local.PGBOUNCER_SOCKET_DIR, env: { ...env, ...local } };
+    const processes = localContainers(scripts, name, ordinal, places, mounts, volumeFiles, {
+      canary: input.canary,
     });
     return { podName: name, mounts, processes };
   });
 }
 
-/** The fields of a rendered container the fleet reads (the pod template's inputs are plain values here). */
-interface ContainerLike {
+/** The pod template's PgBouncer containers (those whose script is told its process): `processes` of them. */
+export function scriptContainers(containers: readonly ContainerLike[], processes: number): ContainerLike[] {
+  const scripts = containers.filter((c) => c.env?.some((e) => e.name === "PGBOUNCER_PROCESS"));
+  if (scripts.length !== processes) {
+    throw new Error(`fleet: the pod template runs ${scripts.length} scripts, not ${processes}`);
+  }
+  return scripts;
+}
+
+/**
+ * The PgBouncer containers of the pod `name` (replica `ordinal`) as the pod template runs them: each one's
+ * command, and its environment with the downward API's pod name filled in and only its place made local (the
+ * listen address and port, the generation's folder, the socket folder, the mounted folders it watches; the
+ * canary's name stays, unless `canary` is false, a test's control). Each watched folder's volume must have
+ * files: in `mounts` (the replica's own, which it adds to) or in `volumeFiles`.
+ */
+export function localContainers(
+  scripts: readonly ContainerLike[],
+  name: string,
+  ordinal: number,
+  places: FleetPlaces,
+  mounts: Record<string, MountFiles>,
+  volumeFiles: Readonly<Record<string, MountFiles>>,
+  opts: { readonly canary?: boolean } = {},
+): ContainerSpec[] {
+  return scripts.map((c): ContainerSpec => {
+    const byMount = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+    const env: Record<string, string> = {};
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.fieldRef?.fieldPath === "metadata.name" && e.name === POD_NAME_ENV) env[e.name] = name;
+      else if (typeof e.value === "string") env[e.name] = e.value;
+      else throw new Error(`fleet: ${c.name}'s ${e.name} is neither a value nor the pod's name`);
+    }
+    const command = c.command;
+    if (!Array.isArray(command) || !command.every((x): x is string => typeof x === "string")) {
+      throw new Error(`fleet: ${c.name} has no command the fleet can run`);
+    }
+    const process = Number(env.PGBOUNCER_PROCESS);
+    const local: Record<string, string> = {
+      PGBOUNCER_LISTEN_ADDR: "127.0.0.1",
+      PGBOUNCER_PORT: String(places.port(ordinal)),
+      PGBOUNCER_CURRENT: rebase(
+        "PGBOUNCER_CURRENT",
+        env.PGBOUNCER_CURRENT ?? "",
+        CURRENT_DIR,
+        places.current,
+      ),
+      PGBOUNCER_SOCKET_DIR: places.socketDir(ordinal, process),
+      PGBOUNCER_SOURCES: (env.PGBOUNCER_SOURCES ?? "")
+        .split(" ")
+        .map((dir) => {
+          const volume = byMount.get(dir);
+          if (volume === undefined)
+            throw new Error(`fleet: ${c.name} watches ${dir}, which it does not mount`);
+          if (!(volume in mounts) && !(volume in volumeFiles)) {
+            throw new Error(
+              `fleet: ${c.name} mounts volume ${volume} at ${dir}; the fleet has no files for it`,
+            );
+          }
+          mounts[volume] ??= volumeFiles[volume];
+          return places.mountDir(ordinal, volume);
+        })
+        .join(" "),
+      PGBOUNCER_CANARY: opts.canary === false ? "" : (env.PGBOUNCER_CANARY ?? ""),
+    };
+    for (const k of Object.keys(local)) {
+      if (env[k] === undefined) throw new Error(`fleet: ${c.name} has no ${k}; the render changed`);
+    }
+    return { process, command, socketDir: local.PGBOUNCER_SOCKET_DIR, env: { ...env, ...local } };
+  });
+}
+
+/** The fields of a container the fleet reads (the render's pod template, or a live one, has plain values). */
+export interface ContainerLike {
   readonly name: string;
+  readonly command?: unknown;
   readonly env?: readonly {
     readonly name: string;
     readonly value?: unknown;

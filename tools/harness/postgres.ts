@@ -395,11 +395,12 @@ export interface TlsPostgres {
 /**
  * Makes a PKI in a new run dir (`prefix`), starts PostgreSQL serving its certificate (`opts` as for
  * `startPostgres`, `tls` set here), and runs `setup` on it; on any failure everything started is stopped
- * and removed before the error goes on.
+ * and removed before the error goes on. `opts.postgresCa` signs PostgreSQL's certificate instead of a CA
+ * made here (a CA someone else holds: the e2e's live `postgres-ca`); it is not removed.
  */
 export async function startTlsPostgres<T extends object>(
   prefix: string,
-  opts: Omit<StartPostgresOptions, "tls">,
+  opts: Omit<StartPostgresOptions, "tls"> & { readonly postgresCa?: TestCa },
   setup: (w: TlsPostgres) => Promise<T>,
 ): Promise<TlsPostgres & T> {
   const dir = makeRunDir(prefix);
@@ -412,12 +413,18 @@ export async function startTlsPostgres<T extends object>(
     }
   };
   try {
-    const postgresCa = makeTestCa(dir, `${prefix}-postgres-ca`);
+    const { postgresCa: givenCa, ...pgOpts } = opts;
+    const postgresCa = givenCa ?? makeTestCa(dir, `${prefix}-postgres-ca`);
     const poolerCa = makeTestCa(dir, `${prefix}-pooler-ca`);
-    const postgresCert = issueLocalCert(postgresCa, "postgres");
+    // A given CA's folder is shared: the certificate's files take this run's name there.
+    const postgresCert = issueLocalCert(
+      postgresCa,
+      "postgres",
+      givenCa ? `postgres-${path.basename(dir)}` : "postgres",
+    );
     const poolerCert = issueLocalCert(poolerCa, "pooler");
     pg = await startPostgres({
-      ...opts,
+      ...pgOpts,
       tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
     });
     const w: TlsPostgres = { dir, postgresCa, poolerCa, postgresCert, poolerCert, pg, stop };
