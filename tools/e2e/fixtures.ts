@@ -6,12 +6,11 @@
  * certificate (allowed the Service's names and nothing else).
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { vaultReadsFor } from "../../components/credentials";
 import { SERVICE_NAME, serviceNames } from "../../components/pgbouncer";
 import type { StackSettings } from "../../stacks/settings";
-import { runOk } from "../common";
+import { makeRunDir } from "../harness/proc";
+import { type TestCa, makeTestCa } from "../harness/tls";
 import { type Kubectl, asList } from "./clients/kubectl";
 import { type VaultClient, ensureKv2, ensurePkiRoot, kvPut, pkiIssue, writePkiRole } from "./clients/vault";
 
@@ -92,21 +91,63 @@ export function backendDeployment(s: StackSettings): Record<string, unknown> {
   };
 }
 
-/** The Vault secret's values; `generation` changes the application password (a rotation). */
-export function vaultData(s: StackSettings, generation: number): Record<string, string> {
+/**
+ * Where the alternating-logins rotation (components/credentials/README.md, "Rotation") stands: each login's
+ * password generation, and the login backends use (`current`). The first login is `a`, the second `b`.
+ */
+export interface LoginsState {
+  readonly a: number;
+  readonly b: number;
+  readonly current: "a" | "b";
+}
+
+/** The secret as the platform team writes it first: both logins, backends on the first. */
+export const FIRST_LOGINS: LoginsState = { a: 1, b: 1, current: "a" };
+
+/** The two application logins' PostgreSQL users (the README's `clipper_app_a` and `clipper_app_b`). */
+export const APP_USERS = { a: "clipper_app_a", b: "clipper_app_b" } as const;
+
+/** A login's password in generation `generation` (what PostgreSQL and Vault are set to). */
+export function appPassword(login: "a" | "b", generation: number): string {
+  return `app-password-${login}-${generation}`;
+}
+
+/** The stats user's password (the exporters' login to PgBouncer's console). */
+export const STATS_PASSWORD = "exporter-password-1";
+
+/** The Vault secret's values at `state`: every key the stack reads (`vaultReadsFor`). */
+export function vaultData(s: StackSettings, state: LoginsState = FIRST_LOGINS): Record<string, string> {
   const c = s.credentials;
   const all: Record<string, string> = {
-    [c.appUserKey]: "clipper_app",
-    [c.appPasswordKey]: `app-password-${generation}`,
-    [c.statsPasswordKey]: "exporter-password-1",
+    [c.appUserKey]: APP_USERS.a,
+    [c.appPasswordKey]: appPassword("a", state.a),
+    [c.statsPasswordKey]: STATS_PASSWORD,
+    ...(c.secondLogin
+      ? {
+          [c.secondLogin.userKey]: APP_USERS.b,
+          [c.secondLogin.passwordKey]: appPassword("b", state.b),
+          [c.secondLogin.currentKey]: APP_USERS[state.current],
+        }
+      : {}),
   };
   const keys = vaultReadsFor(c).flatMap((r) => r.keys);
   return Object.fromEntries(keys.map((k) => [k, all[k] ?? `e2e-${k}`]));
 }
 
-export async function writeVaultSecret(v: VaultClient, s: StackSettings, generation: number): Promise<void> {
+/** The logins the auth file holds at `state`, as PostgreSQL must have them: user -> password. */
+export function appLogins(s: StackSettings, state: LoginsState): Map<string, string> {
+  const logins = new Map<string, string>([[APP_USERS.a, appPassword("a", state.a)]]);
+  if (s.credentials.secondLogin) logins.set(APP_USERS.b, appPassword("b", state.b));
+  return logins;
+}
+
+export async function writeVaultSecret(
+  v: VaultClient,
+  s: StackSettings,
+  state: LoginsState = FIRST_LOGINS,
+): Promise<void> {
   await ensureKv2(v, s.credentials.vaultMount);
-  await kvPut(v, s.credentials.vaultMount, s.credentials.vaultPath, vaultData(s, generation));
+  await kvPut(v, s.credentials.vaultMount, s.credentials.vaultPath, vaultData(s, state));
 }
 
 /**
@@ -212,36 +253,18 @@ export async function setupVaultPki(
   return roots;
 }
 
-let testServerCa: Promise<string> | undefined;
+let testServerCa: TestCa | undefined;
 
-/** A CA certificate made once per run with openssl: PostgreSQL's CA as its DBA would hand it out. */
-export function postgresTestCa(): Promise<string> {
-  testServerCa ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-e2e-pgca-"));
-    try {
-      const crt = path.join(dir, "ca.crt");
-      await runOk("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        path.join(dir, "ca.key"),
-        "-out",
-        crt,
-        "-days",
-        "30",
-        "-subj",
-        "/CN=clipper e2e PostgreSQL CA",
-      ]);
-      return fs.readFileSync(crt, "utf8");
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  })();
+/**
+ * PostgreSQL's CA as its DBA would hand it out, made once per run with openssl (tools/harness/tls.ts). Its key
+ * stays in a folder of the run (removed when the process exits): the bridges to the real binaries start a
+ * PostgreSQL whose certificate it signs, so that the live `postgres-ca` verifies it byte for byte.
+ */
+export function postgresTestCa(): TestCa {
+  if (testServerCa) return testServerCa;
+  const dir = makeRunDir("clipper-e2e-pgca");
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  testServerCa = makeTestCa(dir, "clipper e2e PostgreSQL CA");
   return testServerCa;
 }
 
@@ -256,7 +279,7 @@ export async function applyServerCa(kubectl: Kubectl, s: StackSettings): Promise
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: ca.name, namespace: s.namespace },
-    data: { [ca.key]: await postgresTestCa() },
+    data: { [ca.key]: postgresTestCa().certPem },
   };
   await kubectl(["apply", "--server-side", "--field-manager=clipper-e2e", "-f", "-"], {
     input: JSON.stringify(cm),

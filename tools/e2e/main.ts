@@ -156,7 +156,7 @@ async function prepareWorld(
 async function readyToTry(tools: Toolchain, world: World, stack: string): Promise<TryIt> {
   const s = loadStackSettings(stack);
   await applyFixtures(world.kubectl, s);
-  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s);
   return prepareTry(world, path.join(tools.cache, "bin"), stack, E2E_OVERRIDES);
 }
 

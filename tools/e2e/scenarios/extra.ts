@@ -110,7 +110,7 @@ async function liveStack(ctx: ExtraContext): Promise<PulumiStack> {
   const { world, log } = ctx;
   const s = loadStackSettings(STACK);
   await applyFixtures(world.kubectl, s);
-  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s, 1);
+  await writeVaultSecret({ addr: world.vaultAddr, token: world.vaultToken }, s);
   const shell = world.shell(STACK);
   const p = await pulumiStack({
     stack: STACK,

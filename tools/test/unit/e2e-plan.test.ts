@@ -9,7 +9,16 @@ import { DESTROY_GUARD_HOOK, DESTROY_GUARD_MESSAGE } from "../../../components/b
 import { PROJECT_DIR } from "../../../stacks/stack-file";
 import { PROTECTED_WORDS, REFUSED_DESTROY_WORDS } from "../../e2e/scenarios/runbook/destroy";
 import { settingsPoolBudget } from "../../../components/pgbouncer";
-import { verifyCommands } from "../../e2e/scenarios/runbook/verify-commands";
+import {
+  VERIFY_BLOCKS,
+  classify,
+  fleetVerifyScripts,
+  verifyBlocks,
+  verifyCommands,
+} from "../../e2e/scenarios/runbook/verify-commands";
+import { unrenderedLive } from "../../e2e/scenarios/runbook/offline-render-matches";
+import { urnTypeAndName } from "../../e2e/scenarios/runbook/stack-run";
+import type { KubeObject } from "../../e2e/clients/kubectl";
 import {
   impossibleServerCap,
   programError,
@@ -41,7 +50,15 @@ for (const stack of ["prod", "staging"]) {
       ]);
     });
 
-    it("step 7's server cap is the smallest that breaks the pool budget", () => {
+    it("runs the Verify block of the pooler from the inside on the fleet: the port-forward's port replaced, the rest as printed", () => {
+      const [script, ...more] = fleetVerifyScripts(stack, s, 45678);
+      assert.deepStrictEqual(more, []);
+      assert.doesNotMatch(script, /port-forward|16432/);
+      assert.match(script, /host=127\.0\.0\.1 port=45678 dbname=pgbouncer user=pgbouncer_exporter/);
+      assert.ok(script.includes(`-field=exporter_password ${s.credentials.vaultPath})`), script);
+    });
+
+    it("bad-input's server cap is the smallest that breaks the pool budget", () => {
       const cap = impossibleServerCap(s);
       const at = (maxDbConnections: number) =>
         settingsPoolBudget({ ...s, pool: { ...s.pool, maxDbConnections } }).fits;
@@ -138,5 +155,54 @@ describe("e2e plan: an unreachable Vault's preview may take the provider's retry
     assert.strictEqual(vaultRetryWaitBound(2), 4.5);
     // Measured with VAULT_MAX_RETRIES 2 and 4: 3.8 s and 11.4 s more than with 0.
     assert.ok(3.8 <= vaultRetryWaitBound(2) && 11.4 <= vaultRetryWaitBound(4));
+  });
+});
+
+describe("e2e plan: every block of the runbook's Verify runs, or says why not", () => {
+  it("knows each block, and gives a reason for each it does not run", () => {
+    const blocks = verifyBlocks();
+    assert.ok(blocks.length >= 4, `${blocks.length} blocks`);
+    assert.deepStrictEqual(
+      blocks.map((b) => classify(b).runs),
+      VERIFY_BLOCKS.map((b) => b.runs),
+      "each block known, in the runbook's order",
+    );
+    for (const b of VERIFY_BLOCKS.filter((x) => x.runs === "not"))
+      assert.ok((b.why ?? "").length > 40, b.startsWith);
+  });
+
+  it("refuses a block it does not know", () => {
+    assert.throws(
+      () => classify("kubectl -n clipper get pods --watch"),
+      /none the e2e knows: add it to VERIFY_BLOCKS/,
+    );
+  });
+});
+
+describe("e2e plan: the render comparison goes both ways", () => {
+  const obj = (kind: string, name: string): KubeObject => ({
+    apiVersion: "v1",
+    kind,
+    metadata: { name, namespace: "clipper", uid: name, resourceVersion: "1" },
+  });
+
+  it("reports a live object of the pooler that no rendered manifest was paired with", () => {
+    const paired = [obj("ConfigMap", "pgbouncer-config"), obj("Secret", "pgbouncer-exporter-abc12345")];
+    assert.deepStrictEqual(unrenderedLive(paired, paired), []);
+    assert.deepStrictEqual(
+      unrenderedLive(paired, [...paired, obj("Secret", "pgbouncer-exporter-old12345")]),
+      ["Secret/pgbouncer-exporter-old12345: in the cluster, not in the render"],
+    );
+  });
+});
+
+describe("e2e plan: what a preview plans, by type and name", () => {
+  it("reads a child's type and name from its URN", () => {
+    assert.deepStrictEqual(
+      urnTypeAndName(
+        "urn:pulumi:prod::clipper-pgbouncer::clipper:pgbouncer:PgBouncer$kubernetes:core/v1:Secret::pgbouncer-auth",
+      ),
+      { type: "kubernetes:core/v1:Secret", name: "pgbouncer-auth" },
+    );
   });
 });

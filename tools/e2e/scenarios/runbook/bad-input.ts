@@ -139,7 +139,7 @@ async function secretDeleted(r: StackRun, steady: Snapshot): Promise<PulumiResul
   for (const word of [`mount "${c.vaultMount}"`, `path "${c.vaultPath}"`, `key "${c.appPasswordKey}"`]) {
     assert.ok(message.includes(word), `the message names ${word}:\n${message}`);
   }
-  await writeVaultSecret(r.vault, r.s, 2);
+  await writeVaultSecret(r.vault, r.s, r.logins);
   return res;
 }
 

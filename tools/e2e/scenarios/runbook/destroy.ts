@@ -9,7 +9,7 @@ import {
   DESTROY_GUARD_MESSAGE,
   FIELD_MANAGER,
 } from "../../../../components/backend-route";
-import { list } from "../../clients/kubectl";
+import { list, waitFor } from "../../clients/kubectl";
 import { applyBackend } from "../../fixtures";
 import {
   POOLER_SELECTOR,
@@ -24,6 +24,7 @@ import {
 
 /** Objects of the pooler that `destroy` must remove. */
 const POOLER_KINDS = [
+  "statefulsets.apps",
   "deployments.apps",
   "services",
   "poddisruptionbudgets.policy",
@@ -66,6 +67,10 @@ export async function destroy(r: StackRun): Promise<void> {
   assert.deepEqual(
     (await list(k, "configmaps,secrets", ns, POOLER_SELECTOR)).map((o) => o.metadata.name),
     [],
+  );
+  // The StatefulSet's pods go with it (the garbage collector deletes them; kwok, 1 to 2 s later, removes them).
+  await waitFor("the pooler's pods to be gone", async () =>
+    (await list(k, "pods", ns, POOLER_SELECTOR)).length === 0 ? true : undefined,
   );
   const data = await backendConfig(r);
   assert.equal(

@@ -1,7 +1,10 @@
 /**
- * The runbook scenario, per stack: the runbook's steps against the real engine, in this order, each
- * asserted on the cluster through kubectl (never on Pulumi's own report). A step's number is its place in
- * `STEPS`; its name is the one the docs use.
+ * The runbook scenario, per stack: the runbook's steps against the real engine, in this order. Each step
+ * says what it checks where: on the API server through kubectl (never on Pulumi's own report), where kwok
+ * stands in for the kubelet (it marks pods Running and Ready itself, mounts no volume, starts no container,
+ * runs no preStop hook); on the real binaries, where the live objects run on the local fleet (the steps
+ * from live-objects-serve to reload). A step's number is its place in `STEPS`; its name is the one the docs
+ * use.
  */
 import type { Timings } from "../../../common";
 import type { ScenarioContext } from "../../context";
@@ -9,27 +12,30 @@ import { type Step, runSteps } from "../steps";
 import { badInput } from "./bad-input";
 import { RENEWAL_STACK, certificateRenewal } from "./certificate-renewal";
 import { destroy } from "./destroy";
+import { PORT_CHANGE_STACK, portRolls, reload, rotation } from "./in-place";
+import { liveObjectsServe } from "./live-objects-serve";
 import { noChanges } from "./no-changes";
 import { offlineRenderMatches } from "./offline-render-matches";
 import { outputsMatchBackend } from "./outputs-match-backend";
-import { poolerServing } from "./pooler-serving";
+import { poolerApiState } from "./pooler-api-state";
 import { previewAndUp } from "./preview-and-up";
 import { rollback } from "./rollback";
-import { rotation } from "./rotation";
 import { type StackRun, openStackRun } from "./stack-run";
 
 export const STEPS: readonly Step<StackRun>[] = [
   {
     name: "preview-and-up",
-    title: "pulumi preview, then pulumi up, with the policy pack",
+    title: "pulumi preview, then pulumi up --refresh, with the policy pack (the runbook's commands)",
     run: previewAndUp,
   },
   {
-    name: "pooler-serving",
+    name: "pooler-api-state",
     title:
-      "the pooler runs: Deployment, pods under restricted, PDB, NetworkPolicy with egress, the certificate " +
-      "from OpenBao's PKI and its volume, Service, PodMonitor, rules",
-    run: poolerServing,
+      "API state: the StatefulSet's controller reports every replica ready (kwok marks the pods), each " +
+      "pod's name, hostname and subdomain, [peers] = the live pods' DNS names, the canary's endpoints, " +
+      "restricted admission, PDB, NetworkPolicy, the certificate from OpenBao's PKI and its volume, " +
+      "Service, PodMonitor, rules",
+    run: poolerApiState,
   },
   {
     name: "outputs-match-backend",
@@ -43,18 +49,40 @@ export const STEPS: readonly Step<StackRun>[] = [
     run: noChanges,
   },
   {
+    name: "live-objects-serve",
+    title:
+      "real binaries: the live ini, auth file, certificate and pod template on PgBouncer 1.25.2 and a " +
+      "TLS-only PostgreSQL 15: every replica ready (server logins checked), each process the peer id of " +
+      "its live pod, verify-full with the live CA, both logins, a cancel forwarded to the other replica",
+    run: liveObjectsServe,
+  },
+  {
     name: "certificate-renewal",
     title:
-      `the certificate made due, pulumi up (stack ${RENEWAL_STACK}): a new one in the same Secret, updated ` +
-      "in place (a watch sees no deletion), no new ReplicaSet, nothing replaced; set back, no changes",
+      `the certificate made due (stack ${RENEWAL_STACK}): a plain pulumi up keeps it, pulumi up --refresh ` +
+      "renews it in place (a watch sees no deletion), nothing rolls; the fleet serves the new one to new " +
+      "connections; set back, no changes",
     run: certificateRenewal,
   },
   {
     name: "rotation",
     title:
-      "a new password in Vault, pulumi up: a new Secret and ReplicaSet, nothing else replaced; " +
-      "the new Secret serves a real PgBouncer, stale passwords first; a new ini rolls the pods too",
+      "the runbook's rotation: the idle login's password in PostgreSQL and Vault, pulumi up (the Secret " +
+      "in place, nothing rolls), every process applies it while the login in use is served; app_current " +
+      "moved, pulumi up: connectionUrl on the new login, the old one still served",
     run: rotation,
+  },
+  {
+    name: "reload",
+    title:
+      "a pool size: the preview updates the ConfigMap only, pulumi up rolls nothing, SHOW CONFIG of every " +
+      "process has it; and back",
+    run: reload,
+  },
+  {
+    name: "port-rolls",
+    title: `pgbouncer.port (stack ${PORT_CHANGE_STACK}): the pods roll, one at a time, new uids; and back`,
+    run: portRolls,
   },
   {
     name: "rollback",
@@ -70,7 +98,7 @@ export const STEPS: readonly Step<StackRun>[] = [
   },
   {
     name: "offline-render-matches",
-    title: "the offline render matches what the real run created",
+    title: "the offline render matches what the real run created, both ways",
     run: offlineRenderMatches,
   },
   {
@@ -80,7 +108,12 @@ export const STEPS: readonly Step<StackRun>[] = [
   },
 ];
 
-/** Runs `STEPS` on the stack of `ctx`; each step's seconds go to `timings`. */
+/** Runs `STEPS` on the stack of `ctx`; each step's seconds go to `timings`. The live fleet stops on any end. */
 export async function runScenario(ctx: ScenarioContext, timings?: Timings): Promise<void> {
-  await runSteps(ctx.stack, STEPS, openStackRun(ctx), ctx.log, timings);
+  const run = openStackRun(ctx);
+  try {
+    await runSteps(ctx.stack, STEPS, run, ctx.log, timings);
+  } finally {
+    await run.fleet?.stop();
+  }
 }

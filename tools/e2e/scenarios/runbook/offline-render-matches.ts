@@ -1,9 +1,12 @@
 /**
- * Step offline-render-matches: the offline render (`npm run render`) against what the real run created.
- * Every field the render writes must be on the live object with the same value, up to auto-name suffixes,
- * secret values (the render has placeholders), the certificate Vault issued (the render's placeholder CA and
- * fixed expiry stand for the live ones), and what the API server adds (defaults, status, managed fields). The
- * render writes nothing the API server drops (an empty `matchLabels`, a `readOnly: false`): those differ.
+ * Step offline-render-matches: the offline render (`npm run render`) against what the real run created, both
+ * ways. Every rendered object is in the cluster, and every field the render writes is on the live object
+ * with the same value, up to auto-name suffixes, secret values (the render has placeholders), the certificate
+ * Vault issued (the render's placeholder CA and fixed expiry stand for the live ones), and what the API
+ * server adds (defaults, status, managed fields); the render writes nothing the API server drops (an empty
+ * `matchLabels`, a `readOnly: false`): those differ. And every live object of a kind the program creates, in
+ * the pooler's namespace, is one the render has, but for what the e2e's fixtures and Kubernetes put there
+ * ({@link othersObjects}): an object left over, or made by hand, fails it ({@link unrenderedLive}).
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -14,6 +17,8 @@ import { RENDER_DIRS } from "../../../render/gitops";
 import { renderToDir } from "../../../render/spawn";
 import { type KubeObject, list } from "../../clients/kubectl";
 import { OFFLINE_ISSUED_AT, offlinePkiState } from "../../../../testing/pki";
+import type { StackSettings } from "../../../../stacks/settings";
+import { backendNamespace } from "../../fixtures";
 import type { StackRun } from "./stack-run";
 import { liveCertificate, pkiRoot } from "./tls";
 
@@ -24,6 +29,7 @@ type Manifest = Record<string, unknown> & {
 };
 
 const KIND_RESOURCE: Record<string, string> = {
+  StatefulSet: "statefulsets.apps",
   Deployment: "deployments.apps",
   ConfigMap: "configmaps",
   Secret: "secrets",
@@ -88,8 +94,48 @@ export async function offlineRenderMatches(r: StackRun): Promise<void> {
     }
     subsetDiff({ ...want, metadata: meta }, obj, `${m.kind}/${obj.metadata.name}`, problems);
   }
+  const others = othersObjects(r.s);
+  const live = (await liveObjects(r)).filter((o) => !others.has(`${o.kind}/${o.metadata.name}`));
+  problems.push(
+    ...unrenderedLive(
+      pairs.map(([, o]) => o),
+      live,
+    ),
+  );
   assert.deepEqual(problems, [], `the offline render differs from the cluster:\n  ${problems.join("\n  ")}`);
-  r.log(`  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named)`);
+  r.log(
+    `  ${pairs.length} rendered objects match the cluster (${[...names.keys()].length} auto-named); ` +
+      `the ${live.length} live objects of those kinds are all rendered ones (not counted: ${[...others].join(", ")})`,
+  );
+}
+
+/** The kinds the program creates in the pooler's namespace (the backend's Deployment is only patched). */
+const POOLER_KINDS = Object.keys(KIND_RESOURCE).filter((k) => k !== "Deployment");
+
+/** Every live object of a kind the program creates, in the pooler's namespace. */
+async function liveObjects(r: StackRun): Promise<KubeObject[]> {
+  return list(r.k, POOLER_KINDS.map((k) => KIND_RESOURCE[k]).join(","), r.s.namespace);
+}
+
+/**
+ * `Kind/name` of the objects in the pooler's namespace that are not the program's: the CA every namespace
+ * gets (the controller-manager's root CA publisher), and the e2e's fixtures there (the backend's ConfigMap,
+ * which the program only patches, and PostgreSQL's CA ConfigMap).
+ */
+export function othersObjects(s: StackSettings): Set<string> {
+  const out = new Set(["ConfigMap/kube-root-ca.crt"]);
+  if (backendNamespace(s) === s.namespace) out.add(`ConfigMap/${s.backend.configMapName}`);
+  if (s.tls.serverCa?.source === "configmap") out.add(`ConfigMap/${s.tls.serverCa.name}`);
+  return out;
+}
+
+/** The live objects no rendered manifest was paired with, each as a problem. */
+export function unrenderedLive(paired: readonly KubeObject[], live: readonly KubeObject[]): string[] {
+  const id = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+  const rendered = new Set(paired.map(id));
+  return live
+    .filter((o) => !rendered.has(id(o)))
+    .map((o) => `${o.kind}/${o.metadata.name}: in the cluster, not in the render`);
 }
 
 /**

@@ -1,18 +1,37 @@
 /**
- * Step pooler-serving, on the cluster: the Deployment Available, its pods admitted under Pod Security
- * `restricted` (enforced: a pod that breaks it is refused), the PDB counting them, the NetworkPolicy (its
- * egress as rendered), the certificate OpenBao's PKI issued into `pgbouncer-tls` and the pods' `tls` volume
- * (./tls.ts), the Service's EndpointSlices, and in prometheus-operator mode the PodMonitor and the
- * PrometheusRules the CRD's schema accepted (and a malformed one it refuses).
+ * Step pooler-api-state: what the API server holds after the first `pulumi up`, and nothing more (kwok, not a
+ * kubelet, marks the pods Running and Ready; no container runs, no volume is mounted: the live-fleet step
+ * runs the live objects on the real binaries). The StatefulSet as its controller reports it (every replica
+ * ready, of its current revision; a rolling update of one pod at a time), its pods admitted under Pod
+ * Security `restricted` (enforced: a pod that breaks it is refused, in its words), each pod's identity and
+ * the live `[peers]` (./fleet-identity.ts), the canary Service's endpoints (pod 0 only), the PDB counting
+ * the pods, the NetworkPolicy (its egress as rendered; a bad protocol refused, in its words), the
+ * certificate OpenBao's PKI issued into `pgbouncer-tls` and the pods' `tls` volume (./tls.ts), the client
+ * Service's EndpointSlices, and in prometheus-operator mode the PodMonitor and the PrometheusRules the CRD's
+ * schema accepted (and a malformed one it refuses, in its words).
  */
 import * as assert from "node:assert/strict";
-import { STATEFULSET_NAME, SERVICE_NAME } from "../../../../components/pgbouncer";
+import { CANARY_SERVICE_NAME, SERVICE_NAME } from "../../../../components/pgbouncer";
 import { type KubeObject, getJson, list, waitFor } from "../../clients/kubectl";
-import { POOLER_SELECTOR, type StackRun, expectAvailable } from "./stack-run";
+import { endpointsOf, expectFleetIdentity } from "./fleet-identity";
+import { POOLER_SELECTOR, type StackRun, type StatefulSetObject, expectStatefulSetReady } from "./stack-run";
 import { expectEgressPolicy, expectIssuedCertificate, expectTlsMounted, pkiMount } from "./tls";
 
-export async function poolerServing(r: StackRun): Promise<void> {
+/** What the API server answers a pod that breaks `restricted` (kube-apiserver 1.35.4's Pod Security). */
+export const PSA_REFUSAL = /violates PodSecurity "restricted:latest": /;
+/** What the CRD's schema answers a PrometheusRule whose `for` is no duration. */
+export const BAD_DURATION_REFUSAL =
+  /spec\.groups\[0\]\.rules\[0\]\.for: Invalid value: "five minutes": spec\.groups\[0\]\.rules\[0\]\.for in body should match/;
+
+export async function poolerApiState(r: StackRun): Promise<void> {
+  const st = await expectStatefulSetReady(r);
+  expectRollingUpdate(st);
   await expectRestrictedPods(r);
+  const { pods, peers } = await expectFleetIdentity(r, st);
+  r.log(
+    `  pods ${pods.map((p) => `${p.name} (${p.dnsName})`).join(", ")}; [peers] ${[...peers.keys()].join(", ")}`,
+  );
+  await expectCanaryEndpoints(r, `${st.metadata.name}-0`);
   await expectPdbAndNetworkPolicy(r);
   await expectEgressPolicy(r);
   if (pkiMount(r) !== undefined) {
@@ -24,12 +43,35 @@ export async function poolerServing(r: StackRun): Promise<void> {
   if (r.s.monitoring.mode === "prometheus-operator") await expectMonitoring(r);
 }
 
+/**
+ * The StatefulSet's own rolling update, as stored: one pod at a time, highest ordinal first, each replaced
+ * once it has gone (port-rolls measures it). No `maxUnavailable`: kube-apiserver 1.35 drops it unless the
+ * MaxUnavailableStatefulSet gate is on (it is off by default, here too).
+ */
+function expectRollingUpdate(st: StatefulSetObject): void {
+  assert.deepEqual(
+    st.spec.updateStrategy,
+    { type: "RollingUpdate" },
+    "the StatefulSet's update strategy, as the API server stored it",
+  );
+}
+
+/** The canary Service publishes pod 0, and only pod 0 (while it is ready). */
+async function expectCanaryEndpoints(r: StackRun, pod0: string): Promise<void> {
+  await waitFor(`the EndpointSlices of ${CANARY_SERVICE_NAME} to list ${pod0} only`, async () => {
+    const eps = await endpointsOf(r, CANARY_SERVICE_NAME);
+    if (JSON.stringify(eps.map((e) => `${e.pod}:${e.ready}`)) !== JSON.stringify([`${pod0}:true`]))
+      throw new Error(JSON.stringify(eps));
+    return true;
+  });
+}
+
 async function expectRestrictedPods(r: StackRun): Promise<void> {
   const { k, ns, s } = r;
-  await expectAvailable(r, ns, STATEFULSET_NAME, s.workload.replicas);
   const pods = (await list(k, "pods", ns, POOLER_SELECTOR)).filter((o) => !o.metadata.deletionTimestamp);
+  // kwok's stages set the phase: the API state of a scheduled pod, not a container that runs.
   const running = pods.filter((o) => (o.status as { phase?: string }).phase === "Running");
-  assert.ok(running.length >= s.workload.replicas, `${s.workload.replicas} pooler pods running`);
+  assert.ok(running.length >= s.workload.replicas, `${s.workload.replicas} pooler pods in phase Running`);
   const nsObj = await getJson(k, ["namespace", ns]);
   assert.equal(nsObj.metadata.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
   // The profile is enforced: a pod that breaks it is refused, so the running pods passed it.
@@ -46,7 +88,7 @@ async function expectRestrictedPods(r: StackRun): Promise<void> {
     input: JSON.stringify(rootPod),
   });
   assert.notEqual(probe.code, 0, "a pod that breaks restricted must be refused");
-  assert.match(probe.stderr, /violates PodSecurity "restricted/, probe.stderr);
+  assert.match(probe.stderr, PSA_REFUSAL, probe.stderr);
 }
 
 async function expectPdbAndNetworkPolicy(r: StackRun): Promise<void> {
@@ -119,4 +161,5 @@ async function expectMonitoring(r: StackRun): Promise<void> {
     { input: JSON.stringify(bad) },
   );
   assert.notEqual(res.code, 0, "the PrometheusRule CRD refuses a malformed duration");
+  assert.match(res.stderr, BAD_DURATION_REFUSAL, res.stderr);
 }

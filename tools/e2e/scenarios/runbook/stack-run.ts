@@ -1,21 +1,28 @@
 /**
  * One stack's run of the runbook scenario, as its steps share it: the stack's settings, its namespaces and
  * endpoints, what earlier steps measured for later ones, and the reads every step asserts on (the backend's
- * ConfigMap and revision, a snapshot of the objects, the route, a Deployment's availability).
+ * ConfigMap and revision, a snapshot of the objects, the pooler's pods, the route, a Deployment's or the
+ * StatefulSet's readiness as the API server reports it, and what a preview plans).
  */
 import * as assert from "node:assert/strict";
 import { ROUTE_ANNOTATION } from "../../../../components/backend-route";
-import { SERVICE_NAME, serviceNames } from "../../../../components/pgbouncer";
+import { SERVICE_NAME, STATEFULSET_NAME, serviceNames } from "../../../../components/pgbouncer";
 import { type StackSettings, loadStackSettings } from "../../../../stacks/settings";
 import { type KubeObject, type Kubectl, getJson, list, waitFor } from "../../clients/kubectl";
 import type { VaultClient } from "../../clients/vault";
 import type { ScenarioContext } from "../../context";
-import { backendNamespace } from "../../fixtures";
+import { FIRST_LOGINS, type LoginsState, backendNamespace } from "../../fixtures";
+import type { LiveFleet } from "./live-fleet";
 
 /** The pooler's pods and everything selected by the pooler's labels. */
 export const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
-/** Kinds a snapshot covers: what the program creates, and what it patches. */
+/**
+ * Kinds a snapshot covers: what the program creates (the StatefulSet and its ControllerRevisions, one per pod
+ * template it ran), and what it patches (the backend's Deployment and its ReplicaSets).
+ */
 const SNAPSHOT_KINDS = [
+  "statefulsets.apps",
+  "controllerrevisions.apps",
   "deployments.apps",
   "replicasets.apps",
   "services",
@@ -55,6 +62,10 @@ export interface StackRun extends ScenarioContext {
     /** The cluster after the rollback, before the bad input (bad-input): nothing may change it after. */
     steady?: Snapshot;
   };
+  /** What Vault holds now (the rotation moves it); what PostgreSQL and the auth file must agree with. */
+  logins: LoginsState;
+  /** The live objects run on the real binaries (live-fleet), from its step until the scenario ends. */
+  fleet?: LiveFleet;
 }
 
 export function openStackRun(ctx: ScenarioContext): StackRun {
@@ -69,6 +80,7 @@ export function openStackRun(ctx: ScenarioContext): StackRun {
     pooler: { host: serviceNames(SERVICE_NAME, s.namespace).slice(-1)[0], port: s.workload.port },
     direct: { host: s.database.host, port: s.database.port },
     measured: {},
+    logins: FIRST_LOGINS,
   };
 }
 
@@ -168,12 +180,98 @@ export async function expectAvailable(
   });
 }
 
+/** The pooler's pods that are not on their way out: name -> uid. */
+export async function poolerPodUids(r: StackRun): Promise<Map<string, string>> {
+  const pods = (await list(r.k, "pods", r.ns, POOLER_SELECTOR)).filter((o) => !o.metadata.deletionTimestamp);
+  return new Map(pods.map((o) => [o.metadata.name, o.metadata.uid]));
+}
+
+/** The StatefulSet as the API server holds it, with the status its controller writes. */
+export type StatefulSetObject = KubeObject & {
+  spec: {
+    replicas: number;
+    serviceName: string;
+    template: { metadata: { annotations?: Record<string, string> }; spec: Record<string, unknown> };
+    updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } };
+  };
+  status: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    updatedReplicas?: number;
+    currentRevision?: string;
+    updateRevision?: string;
+  };
+};
+
+export async function statefulSet(r: StackRun): Promise<StatefulSetObject> {
+  return getJson<StatefulSetObject>(r.k, ["statefulset", STATEFULSET_NAME, "-n", r.ns]);
+}
+
+/**
+ * Waits until the StatefulSet's controller reports every replica ready and of the current revision (what
+ * `kubectl rollout status statefulset/...` waits for; kwok, not a kubelet, marks its pods ready).
+ */
+export async function expectStatefulSetReady(r: StackRun, timeoutMs = 120_000): Promise<StatefulSetObject> {
+  return waitFor(
+    `statefulset/${STATEFULSET_NAME} with ${r.s.workload.replicas} ready replicas of its current revision`,
+    async () => {
+      const st = await statefulSet(r);
+      const x = st.status;
+      const done =
+        st.spec.replicas === r.s.workload.replicas &&
+        x.observedGeneration === st.metadata.generation &&
+        x.replicas === r.s.workload.replicas &&
+        x.readyReplicas === r.s.workload.replicas &&
+        x.availableReplicas === r.s.workload.replicas &&
+        x.updatedReplicas === r.s.workload.replicas &&
+        x.currentRevision === x.updateRevision;
+      if (!done) throw new Error(JSON.stringify(x));
+      return st;
+    },
+    timeoutMs,
+  );
+}
+
+/** One step of a preview's plan (`pulumi preview --json`): its operation, resource type and name. */
+export interface PlannedStep {
+  readonly op: string;
+  readonly type: string;
+  readonly name: string;
+}
+
+/** `urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>` -> its type and name. */
+export function urnTypeAndName(urn: string): { type: string; name: string } {
+  const parts = urn.split("::");
+  const types = parts[2] ?? "";
+  return { type: types.slice(types.lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
+}
+
+/**
+ * What `pulumi preview --json` (as the runbook runs it: with the policy pack) plans to change: every step
+ * but `same` and the reads of what the stack does not own (its StackReference to itself, the Vault reads).
+ */
+export async function plannedChanges(r: StackRun): Promise<PlannedStep[]> {
+  const res = await r.pulumi.ok(["preview", "--json", "--policy-pack", "policy"], { quiet: true });
+  const plan = JSON.parse(res.stdout) as { steps?: { op: string; urn: string }[] };
+  return (plan.steps ?? [])
+    .filter((x) => x.op !== "same" && x.op !== "read")
+    .map((x) => ({ op: x.op, ...urnTypeAndName(x.urn) }));
+}
+
 /** The last 30 lines of a command's output, for an assertion's message. */
 export function tail(text: string): string {
   return text.split("\n").slice(-30).join("\n");
 }
 
-/** `pulumi up` as the runbook runs it: with the policy pack, no second preview. */
+/**
+ * `pulumi up` as the runbook and the deploy workflow run it: with the policy pack and `--refresh` (the
+ * refresh is what notices a certificate due for renewal, and a backend key someone took back). `--yes
+ * --skip-preview` stand for the person who read the preview.
+ */
+export const UP = ["up", "--yes", "--skip-preview", "--refresh", "--policy-pack", "policy"] as const;
+
 export async function pulumiUp(r: StackRun): Promise<void> {
-  await r.pulumi.ok(["up", "--yes", "--skip-preview", "--policy-pack", "policy"]);
+  await r.pulumi.ok(UP);
 }

@@ -114,12 +114,12 @@ interface PodTemplateLike {
 }
 
 /**
- * The pod template and every live pooler pod mount the projected volume `tls`: the Secret's certificate and
+ * The pod template and every live pooler pod (their specs: no volume is mounted on kwok) name the projected volume `tls`: the Secret's certificate and
  * key, and (when the stack verifies PostgreSQL) the server CA, read-only at /etc/pgbouncer/tls.
  */
 export async function expectTlsMounted(r: StackRun): Promise<void> {
   const dep = await getJson<KubeObject & { spec: { template: PodTemplateLike } }>(r.k, [
-    "deployment",
+    "statefulset",
     STATEFULSET_NAME,
     "-n",
     r.ns,
@@ -200,4 +200,9 @@ export async function expectEgressPolicy(r: StackRun): Promise<void> {
     input: JSON.stringify(bad),
   });
   assert.notEqual(res.code, 0, "the API server refuses an egress rule with a bad protocol");
+  assert.match(res.stderr, BAD_PROTOCOL_REFUSAL, res.stderr);
 }
+
+/** What the API server answers an egress port whose protocol is none of TCP, UDP, SCTP. */
+export const BAD_PROTOCOL_REFUSAL =
+  /spec\.egress\[0\]\.ports\[0\]\.protocol: Unsupported value: "ICMP": supported values: "TCP", "UDP", "SCTP"/;
