@@ -1,6 +1,7 @@
 /**
- * kwok and its three fake nodes: Ready with leases, pods taken through their lifecycle by kwok's stages (no
- * kubelet, no container), so Deployments roll out and drains evict for real on the local control plane.
+ * kwok and its fake nodes: Ready with leases, pods taken through their lifecycle by kwok's stages (no
+ * kubelet, no container: kwok sets a pod's phase, its Ready condition and its IP itself), so StatefulSets and
+ * Deployments roll out and drains evict for real on the local control plane.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -32,11 +33,13 @@ export interface KwokOptions {
 }
 
 /**
- * When a terminating pod goes. kwok's own pod-delete stage deletes it at a random moment before its
- * deletionTimestamp, i.e. anywhere within the pooler's 120 s grace period, and a `pulumi destroy` or a
- * rollout waited for that. A kubelet deletes the pod once its containers exit; an idle PgBouncer (kwok
- * pods have no clients) exits on SIGTERM at once. The preStop sleep is not simulated (as no container runs),
- * so the pod goes 1 to 2 s after its deletion starts.
+ * When a terminating pod goes: 1 to 2 s after its deletion starts, kwok's stand-in for a kubelet that has
+ * run the pod's end. kwok's own pod-delete stage deletes it at a random moment before its deletionTimestamp,
+ * i.e. anywhere within the pooler's 120 s grace period, which every `pulumi destroy`, roll and drain then
+ * waited for. These seconds are kwok's, not PgBouncer's: no container runs, so no preStop hook sleeps and no
+ * script drains. On a kubelet the pod goes after the preStop sleep (`pgbouncer.preStopDelaySeconds`) and the
+ * script's drain, within `pgbouncer.terminationGracePeriodSeconds`: npm test's fleet tests measure that on
+ * the real binaries.
  */
 export const POD_DELETE_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage

@@ -10,7 +10,7 @@ function pod(name: string, o: { ready: boolean; terminating?: boolean }) {
     kind: "Pod",
     metadata: {
       name,
-      labels: { "pod-template-hash": "abc" },
+      labels: { "controller-revision-hash": "pgbouncer-abc" },
       ...(o.terminating ? { deletionTimestamp: "2026-12-01T00:00:00Z" } : {}),
     },
     spec: { nodeName: "n1" },
@@ -34,7 +34,7 @@ function fakePooler(frames: unknown[][]): Pooler & { served(): number } {
     kubectl: () => Promise.resolve(JSON.stringify({ items: frames[Math.min(i++, frames.length - 1)] })),
     raw: () => Promise.resolve({ code: 0, stdout: "", stderr: "" }),
     namespace: "clipper",
-    deployment: "pgbouncer",
+    workload: "pgbouncer",
     selector: "app.kubernetes.io/name=pgbouncer",
     replicas: 2,
     nodes: ["kwok-node-0", "kwok-node-1", "kwok-node-2"],
@@ -76,6 +76,19 @@ describe("e2e drain sampler (the PDB never lets both replicas go)", () => {
   it("reports a PDB that allows a disruption while only one pod serves, seen twice in a row", async () => {
     const r = await sample([[pod("a", { ready: true }), pod("b", { ready: false }), pdb(1)]]);
     assert.match(r.violations[0], /1 pods serving while the PDB allows 1 disruption/);
+  });
+
+  it("counts the pods seen at once, a terminating one included (a StatefulSet never exceeds its replicas)", async () => {
+    const r = await sample([
+      [pod("a", { ready: true }), pod("b", { ready: true }), pdb(1)],
+      [pod("a", { ready: true }), pod("b", { ready: true, terminating: true }), pdb(0)],
+      [pod("a", { ready: true }), pod("b", { ready: false }), pdb(0)],
+    ]);
+    assert.equal(r.maxPods, 2);
+    const surge = await sample([
+      [pod("a", { ready: true }), pod("b", { ready: true }), pod("c", { ready: false }), pdb(1)],
+    ]);
+    assert.equal(surge.maxPods, 3);
   });
 
   it("lets the PDB's status trail the pods by one sample", async () => {

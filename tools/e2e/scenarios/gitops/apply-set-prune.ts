@@ -14,7 +14,7 @@ export async function applySetPrune(g: GitOpsRun): Promise<void> {
   const outB = await g.run(g.cmds(B).applySet, "apply B");
   await g.expectExactly(B, "after B");
   for (const type of ["configmap", "secret"]) {
-    // A's hashed names; the TLS Secret and CA ConfigMap keep theirs (pgbouncer-tls, pgbouncer-ca) in B.
+    // A's names by content (the exporters' Secret); every other ConfigMap and Secret keeps its name in B.
     for (const old of (nA.get(type) ?? []).filter((n) => !(nB.get(type) ?? []).includes(n))) {
       assert.match(outB, new RegExp(`${type}/${old} pruned`), `kubectl names the pruned ${type}/${old}`);
     }
@@ -26,9 +26,9 @@ export async function applySetPrune(g: GitOpsRun): Promise<void> {
   const parent = await getJson(k, ["secret", APPLYSET_PARENT, "-n", ns]);
   const kinds = parent.metadata.annotations?.["applyset.kubernetes.io/contains-group-kinds"] ?? "";
   g.log(`  ApplySet parent's contains-group-kinds: ${kinds}`);
-  for (const kind of ["ConfigMap", "Deployment.apps", "PodMonitor.monitoring.coreos.com"]) {
+  for (const kind of ["ConfigMap", "StatefulSet.apps", "PodMonitor.monitoring.coreos.com"]) {
     assert.ok(kinds.split(",").includes(kind), `the ApplySet parent remembers ${kind}`);
   }
-  const dep = await getJson(k, ["deployment", "pgbouncer", "-n", ns]);
+  const dep = await getJson(k, ["statefulset", "pgbouncer", "-n", ns]);
   assert.ok(dep.metadata.labels?.["applyset.kubernetes.io/part-of"], "applied objects carry part-of");
 }

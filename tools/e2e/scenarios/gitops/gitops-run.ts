@@ -64,7 +64,7 @@ export interface GitOpsRun extends PartContext, Renders {
   counted(): Promise<Record<string, number>>;
   /** The names of `type` in the render set, sorted. */
   names(type: string): Promise<string[]>;
-  /** Exactly the render's objects are in the cluster, and the Deployment's mounts exist. */
+  /** Exactly the render's objects are in the cluster, and the StatefulSet's mounts exist. */
   expectExactly(r: Render, what: string): Promise<void>;
   /** Deletes the render set's objects and the ApplySet parent. */
   clean(): Promise<void>;
@@ -158,12 +158,12 @@ async function expectExactly(g: GitOpsRun, r: Render, what: string): Promise<voi
   assert.deepEqual(got, r.index.gitops.objectCounts, `${what}: one of each object of the render`);
   for (const [type, want] of namesOf(r))
     assert.deepEqual(await g.names(type), want, `${what}: ${type} names`);
-  // The Deployment mounts what is there: the prune never removed the ConfigMap or Secret it references.
+  // The StatefulSet mounts what is there: the prune never removed the ConfigMap or Secret it references.
   const dep = await getJson<
     KubeObject & {
       spec: { template: { spec: { volumes?: Record<string, { name?: string; secretName?: string }>[] } } };
     }
-  >(g.k, ["deployment", "pgbouncer", "-n", g.ns]);
+  >(g.k, ["statefulset", "pgbouncer", "-n", g.ns]);
   for (const v of dep.spec.template.spec.volumes ?? []) {
     if (v.configMap)
       assert.ok(

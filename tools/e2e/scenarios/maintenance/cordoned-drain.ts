@@ -49,13 +49,13 @@ export async function cordonedDrain(p: Pooler): Promise<void> {
 
 /** The runbook's respread: a rollout restart puts the two pods on two nodes again. */
 async function respread(p: Pooler): Promise<void> {
-  await p.kubectl(["-n", p.namespace, "rollout", "restart", `deployment/${p.deployment}`]);
+  await p.kubectl(["-n", p.namespace, "rollout", "restart", `statefulset/${p.workload}`]);
   await p.kubectl([
     "-n",
     p.namespace,
     "rollout",
     "status",
-    `deployment/${p.deployment}`,
+    `statefulset/${p.workload}`,
     `--timeout=${BOUNDS.respreadMs / 1000}s`,
   ]);
   const after = (await settled(p, BOUNDS.respreadMs)).pods;

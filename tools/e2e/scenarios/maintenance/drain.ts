@@ -8,6 +8,8 @@ import { type KubeObject, type Kubectl, type KubectlRaw, getJson, waitFor } from
 
 /** The taint the node-lifecycle controller puts on a cordoned node; `nodeTaintsPolicy: Honor` acts on it. */
 export const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";
+/** The label with the StatefulSet revision a pod was made from. */
+export const REVISION_LABEL = "controller-revision-hash";
 /** What kubectl drain prints each time the PDB refuses an eviction (it retries). */
 export const PDB_REFUSAL = "Cannot evict pod as it would violate the pod's disruption budget";
 
@@ -18,7 +20,7 @@ export interface PodState {
   readonly phase?: string;
   readonly ready: boolean;
   readonly terminating: boolean;
-  /** `pod-template-hash`: the ReplicaSet (revision) the pod belongs to. */
+  /** `controller-revision-hash`: the StatefulSet's revision (ControllerRevision) the pod was made from. */
   readonly revision?: string;
   /** The PodScheduled condition's message while the pod is unschedulable. */
   readonly unschedulable?: string;
@@ -37,7 +39,8 @@ export interface Pooler {
   readonly kubectl: Kubectl;
   readonly raw: KubectlRaw;
   readonly namespace: string;
-  readonly deployment: string;
+  /** The StatefulSet's name. */
+  readonly workload: string;
   readonly selector: string;
   readonly replicas: number;
   /** The fake nodes its pods can use, which the drains cordon and drain. */
@@ -62,7 +65,7 @@ function podState(o: PodObject): PodState {
     phase: o.status?.phase,
     ready: cond("Ready")?.status === "True",
     terminating: o.metadata.deletionTimestamp !== undefined,
-    revision: o.metadata.labels?.["pod-template-hash"],
+    revision: o.metadata.labels?.[REVISION_LABEL],
     unschedulable:
       scheduled?.status === "False" && scheduled.reason === "Unschedulable" ? scheduled.message : undefined,
   };
@@ -97,6 +100,8 @@ export interface SamplerReport {
   readonly samples: number;
   readonly minServing: number;
   readonly maxDisruptionsAllowed: number;
+  /** The most pod objects of the pooler seen at once (terminating ones included): a surge would exceed replicas. */
+  readonly maxPods: number;
   /** Every breach of the invariant, with the time since the sampler started. */
   readonly violations: readonly string[];
 }
@@ -117,6 +122,7 @@ export function startSampler(
   let samples = 0;
   let minServing = Number.POSITIVE_INFINITY;
   let maxAllowed = 0;
+  let maxPods = 0;
   let stopped = false;
   let previousLoose = false;
   const loop = (async () => {
@@ -127,6 +133,7 @@ export function startSampler(
         const n = serving(pods).length;
         samples++;
         minServing = Math.min(minServing, n);
+        maxPods = Math.max(maxPods, pods.length);
         maxAllowed = Math.max(maxAllowed, pdb?.disruptionsAllowed ?? 0);
         if (n < Math.max(floor, 1)) {
           violations.push(`t=${at}s: ${n} pods serving (${describe(pods)})`);
@@ -152,6 +159,7 @@ export function startSampler(
         samples,
         minServing: samples === 0 ? 0 : minServing,
         maxDisruptionsAllowed: maxAllowed,
+        maxPods,
         violations,
       };
     },
@@ -179,6 +187,8 @@ export interface DrainResult {
  * `kubectl drain <node> --ignore-daemonsets --delete-emptydir-data --timeout=<s>`, as the runbook runs it,
  * plus `--grace-period`: kwok runs no container, and the world's pod-delete stage removes a terminating pod
  * within 2 s whatever its grace period (world/kwok.ts); the flag keeps a drain of another cluster as short.
+ * A drain's seconds are therefore the API's (evictions, the PDB's refusals, the controllers), not a pod's
+ * preStop sleep and PgBouncer's drain.
  */
 export async function drain(
   p: Pick<Pooler, "raw" | "log">,
@@ -272,7 +282,7 @@ export async function failedScheduling(p: Pooler, sinceMs: number): Promise<stri
       "reason=FailedScheduling",
     ])
   ).items;
-  const prefix = `${p.deployment}-`;
+  const prefix = `${p.workload}-`;
   return events
     .filter((e) => (e.involvedObject?.name ?? "").startsWith(prefix))
     .filter((e) => {

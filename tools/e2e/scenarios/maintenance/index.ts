@@ -1,17 +1,21 @@
 /**
  * Node maintenance on the real control plane: node drains against kube-apiserver, kube-scheduler and the
- * controller-manager (whose node-lifecycle controller taints cordoned nodes), with kwok's fake nodes.
+ * controller-manager (whose node-lifecycle controller taints cordoned nodes, and whose StatefulSet and
+ * disruption controllers replace the pods and keep the PDB's count), with kwok's fake nodes.
  *
- * - `runMaintenanceRender`: the rendered Deployment and PDB applied into namespaces of their own: the old
+ * - `runMaintenanceRender`: the rendered StatefulSet and PDB applied into namespaces of their own: the old
  *   spread strands a pod (the negative case, so the test can fail), the fixed one does not; a drain in
  *   steady state, a drain next to a cordoned node, and a drain next to a full node (the reason for the
  *   soft default: a hard spread leaves the pod Pending there).
- * - `runMaintenanceLive`: the same drains on the Deployment a real `pulumi up` made, plus the hard spread
+ * - `runMaintenanceLive`: the same drains on the StatefulSet a real `pulumi up` made, plus the hard spread
  *   (`pgbouncer.spreadWhenUnsatisfiable: DoNotSchedule`) and a drain during a `pulumi up` that rolls the pods.
  *
- * Every drain runs under the sampler of drain.ts: at least one pod serves at every sample, and the PDB
- * allows nothing while only one does. kwok runs no container: this proves scheduling and the PDB, not
- * PgBouncer serving (the preStop hook and the grace period are not exercised).
+ * Every drain runs under the sampler of drain.ts: at least one pod Ready at every sample, the PDB allows
+ * nothing while only one is, and never more pods than replicas (a StatefulSet does not surge: a pod's
+ * replacement is made once it has gone). This is API state: kwok marks the pods Ready and deletes a
+ * terminating one 1 to 2 s after its deletion starts (world/kwok.ts); no container runs, so neither the
+ * preStop hook, the drain of PgBouncer nor the grace period is exercised (the fleet tests of npm test run
+ * the pod's drain on the real binaries).
  */
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
@@ -40,12 +44,12 @@ import { steadyDrain } from "./steady-drain";
 import { strandingDrain } from "./stranding-drain";
 
 /**
- * The render's Deployment and PDB (what the drain needs; kwok needs no ConfigMap or Secret), on the
- * maintenance pool of fake nodes, so that its drains run beside the scenarios.
+ * The render's StatefulSet and PDB (what the drain needs; kwok mounts nothing, so no ConfigMap or Secret),
+ * on the maintenance pool of fake nodes, so that its drains run beside the scenarios.
  */
 async function renderedPooler(ctx: PartContext): Promise<RenderedObject[]> {
   const r = await render(STACK, path.join(ctx.world.dir, "maintenance-render"));
-  return onMaintenancePool([objectOf(r, "Deployment"), objectOf(r, "PodDisruptionBudget")]);
+  return onMaintenancePool([objectOf(r, "StatefulSet"), objectOf(r, "PodDisruptionBudget")]);
 }
 
 /** The offline half: everything that needs no `pulumi up`. */
@@ -74,7 +78,7 @@ export async function runMaintenanceRender(ctx: PartContext): Promise<Timings> {
 }
 
 /**
- * The live half, on the stack `pulumi` has already brought up: the drains of the render on the Deployment
+ * The live half, on the stack `pulumi` has already brought up: the drains of the render on the StatefulSet
  * the provider made; the hard spread by `pulumi up`; a drain during a `pulumi up` that rolls the pods.
  */
 export async function runMaintenanceLive(
@@ -86,7 +90,7 @@ export async function runMaintenanceLive(
   const p = pooler(ctx, s.namespace);
   const selector = selectorLabels(STATEFULSET_NAME);
   assert.deepEqual(await liveSpread(p), spreadConstraints(s.workload, selector), "live spread = rendered");
-  assert.deepEqual(await policyReports(p), [], "the policy pack accepts the live Deployment");
+  assert.deepEqual(await policyReports(p), [], "the policy pack accepts the live StatefulSet");
   await step("live: drain in steady state", () => steadyDrain(p));
   await step("live: cordon all but one, then drain", () => cordonedDrain(p));
   await step("live: the same with spreadWhenUnsatisfiable DoNotSchedule", async () => {

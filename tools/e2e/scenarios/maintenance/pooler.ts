@@ -1,6 +1,6 @@
 /**
  * What the maintenance drains share: the bounds they assert, the pooler as a drain target, the policy
- * pack's view of the live spread, and the rendered Deployment and PDB applied into namespaces of their own.
+ * pack's view of the live spread, and the rendered StatefulSet and PDB applied into namespaces of their own.
  */
 import * as assert from "node:assert/strict";
 import { STATEFULSET_NAME } from "../../../../components/pgbouncer";
@@ -17,14 +17,14 @@ export const STACK = "prod";
 export const BOUNDS = { drainS: 120, readyAfterDrainMs: 30_000, strandedForMs: 30_000, respreadMs: 120_000 };
 const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
 
-/** The pooler's Deployment and PDB in `namespace`, as the drains watch them. */
+/** The pooler's StatefulSet and PDB in `namespace`, as the drains watch them. */
 export function pooler(ctx: PartContext, namespace: string, nodes: readonly string[] = NODE_NAMES): Pooler {
   const s = loadStackSettings(STACK);
   return {
     kubectl: ctx.world.kubectl,
     raw: ctx.world.kubectlRaw,
     namespace,
-    deployment: STATEFULSET_NAME,
+    workload: STATEFULSET_NAME,
     selector: POOLER_SELECTOR,
     replicas: s.workload.replicas,
     nodes,
@@ -32,21 +32,31 @@ export function pooler(ctx: PartContext, namespace: string, nodes: readonly stri
   };
 }
 
-/** The sampler saw no breach: at least one pod served at every sample, and it sampled. */
-export function expectClean(what: string, r: SamplerReport, log: (l: string) => void): void {
+/**
+ * The sampler saw no breach: at least one pod served at every sample, never more pod objects than replicas
+ * (a StatefulSet starts a pod's replacement only once it has gone: no surge), and it sampled.
+ */
+export function expectClean(
+  what: string,
+  r: SamplerReport,
+  log: (l: string) => void,
+  replicas = loadStackSettings(STACK).workload.replicas,
+): void {
   log(
-    `  sampler (${what}): ${r.samples} samples, min serving ${r.minServing}, max disruptionsAllowed ${r.maxDisruptionsAllowed}`,
+    `  sampler (${what}): ${r.samples} samples, min serving ${r.minServing}, max disruptionsAllowed ` +
+      `${r.maxDisruptionsAllowed}, at most ${r.maxPods} pods`,
   );
   assert.deepEqual(r.violations, [], `${what}: the PDB let the pooler drop below one serving pod`);
+  assert.ok(r.maxPods <= replicas, `${what}: ${r.maxPods} pods at once, more than ${replicas} (a surge)`);
   assert.ok(r.samples > 3, `${what}: the sampler ran (${r.samples} samples)`);
 }
 
-/** The live Deployment's spread as the policy pack sees it: its reports. */
+/** The live StatefulSet's spread as the policy pack sees it: its reports. */
 export async function policyReports(p: Pooler): Promise<string[]> {
-  const live = await getJson(p.kubectl, ["deployment", p.deployment, "-n", p.namespace]);
+  const live = await getJson(p.kubectl, ["statefulset", p.workload, "-n", p.namespace]);
   const reports: string[] = [];
   checkSpreadCannotStrand(
-    { type: "kubernetes:apps/v1:Deployment", name: p.deployment, props: live as Record<string, unknown> },
+    { type: "kubernetes:apps/v1:StatefulSet", name: p.workload, props: live as Record<string, unknown> },
     (m) => reports.push(m),
   );
   return reports;
@@ -55,11 +65,11 @@ export async function policyReports(p: Pooler): Promise<string[]> {
 export async function liveSpread(p: Pooler): Promise<unknown> {
   const d = await getJson<
     KubeObject & { spec: { template: { spec: { topologySpreadConstraints?: unknown } } } }
-  >(p.kubectl, ["deployment", p.deployment, "-n", p.namespace]);
+  >(p.kubectl, ["statefulset", p.workload, "-n", p.namespace]);
   return d.spec.template.spec.topologySpreadConstraints;
 }
 
-/** The rendered Deployment and PDB, moved to `namespace`, with `spread` as the pod template's spread. */
+/** The rendered StatefulSet and PDB, moved to `namespace`, with `spread` as the pod template's spread. */
 export function intoNamespace(
   objects: readonly RenderedObject[],
   namespace: string,

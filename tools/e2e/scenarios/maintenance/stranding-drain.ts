@@ -115,7 +115,7 @@ async function expectStranded(p: Pooler, x: string): Promise<void> {
   );
 }
 
-/** The fix, applied over the stranded Deployment: a new revision, both pods on `a`, the one usable node. */
+/** The fix, applied over the stranded StatefulSet: a new revision, both pods on `a`, the one usable node. */
 async function expectFixedSpread(
   ctx: PartContext,
   p: Pooler,
