@@ -71,17 +71,23 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
     watchObject(r.world, "secrets", ns, TLS_SECRET_NAME),
     watchObject(r.world, "configmaps", ns, POOLER_CA_CONFIGMAP),
   ]);
-  await r.pulumi.configSet(RENEW_KEY, String(c.ttlSeconds - DUE_AFTER_SECONDS));
-  // The runbook: "a plain `pulumi up` without `--refresh` keeps the old one".
-  await r.pulumi.ok(["up", "--yes", "--skip-preview", "--policy-pack", "policy"]);
-  assert.equal(
-    (await liveCertificate(r)).serial,
-    cert0.serial,
-    "a plain pulumi up keeps the due certificate",
-  );
-  // The runbook's `pulumi up --refresh` re-issues it.
-  await pulumiUp(r);
-  const [secretEvents, caEvents] = await Promise.all(watches.map((w) => w.stop()));
+  let watched: string[][] = [];
+  try {
+    await r.pulumi.configSet(RENEW_KEY, String(c.ttlSeconds - DUE_AFTER_SECONDS));
+    // The runbook: "a plain `pulumi up` without `--refresh` keeps the old one".
+    await r.pulumi.ok(["up", "--yes", "--skip-preview", "--policy-pack", "policy"]);
+    assert.equal(
+      (await liveCertificate(r)).serial,
+      cert0.serial,
+      "a plain pulumi up keeps the due certificate",
+    );
+    // The runbook's `pulumi up --refresh` re-issues it.
+    await pulumiUp(r);
+  } finally {
+    // The kubectl watches end whatever happened.
+    watched = await Promise.all(watches.map((w) => w.stop()));
+  }
+  const [secretEvents, caEvents] = watched;
   r.log(
     `  watched ${TLS_SECRET_NAME}: ${secretEvents.join(", ")}; ${POOLER_CA_CONFIGMAP}: ${caEvents.join(", ")}`,
   );

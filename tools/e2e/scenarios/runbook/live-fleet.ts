@@ -16,7 +16,7 @@ import { type Fleet, startFleet } from "../../../fleet/fleet";
 import { configValue } from "../../../fleet/load";
 import type { LiveSource } from "../../../fleet/live";
 import type { ContainerLike, MountFiles } from "../../../fleet/render";
-import { type Conn, PgClient, PgError } from "../../../harness";
+import { type Conn, PgClient } from "../../../harness";
 import { sleep } from "../../../harness/proc";
 import { type KubeObject, getJson } from "../../clients/kubectl";
 import { APP_USERS, appLogins, appPassword, postgresTestCa } from "../../fixtures";
@@ -184,7 +184,10 @@ export async function startLiveFleet(r: StackRun): Promise<LiveFleet> {
       "the live tls volume holds PostgreSQL's CA, the postgres-ca the bridge signs with",
     );
   }
-  const poolerCa = await objectData(r, "configmap", "pgbouncer-ca");
+  // The client is a backend pod: it verifies the pooler with the stack outputs' CA (caRef) under dbHost.
+  const out = await r.pulumi.outputs();
+  const caRef = out.caRef as { kind: string; name: string; key: string };
+  const caData = await objectData(r, caRef.kind === "Secret" ? "secret" : "configmap", caRef.name);
   const current = r.logins.current;
   const fleet = await startFleet({
     settings: r.s,
@@ -195,8 +198,8 @@ export async function startLiveFleet(r: StackRun): Promise<LiveFleet> {
       client: {
         user: APP_USERS[current],
         password: appPassword(current, r.logins[current]),
-        rootCaPem: poolerCa["ca.crt"] ?? assert.fail("pgbouncer-ca has no ca.crt"),
-        hostname: r.pooler.host,
+        rootCaPem: caData[caRef.key] ?? assert.fail(`${caRef.name} has no ${caRef.key}`),
+        hostname: String(out.dbHost),
       },
     },
     log: (line) => r.log(`  ${line}`),
@@ -302,6 +305,6 @@ export async function whoAmI(conn: Conn): Promise<{ user?: string; error?: strin
       c.close();
     }
   } catch (e) {
-    return { error: e instanceof PgError || e instanceof Error ? e.message : String(e) };
+    return { error: e instanceof Error ? e.message : String(e) };
   }
 }
