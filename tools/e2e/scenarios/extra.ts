@@ -91,7 +91,7 @@ async function runLive(ctx: ExtraContext, parts: ReadonlySet<ExtraPart>): Promis
       forcedAndRefresh(team),
     );
   } else {
-    await step("pulumi up", () => up());
+    await step("pulumi up --refresh", () => up(["--refresh"]));
   }
   if (parts.has("maintenance")) {
     timings.push(...(await runMaintenanceLive({ world, log, pulumi: p, up })));

@@ -95,7 +95,7 @@ export async function runMaintenanceLive(
   await step("live: cordon all but one, then drain", () => cordonedDrain(p));
   await step("live: the same with spreadWhenUnsatisfiable DoNotSchedule", async () => {
     await ctx.pulumi.configSet("pgbouncer.spreadWhenUnsatisfiable", "DoNotSchedule");
-    await ctx.up();
+    await ctx.up(["--refresh"]);
     const hard = spreadConstraints({ ...s.workload, spreadWhenUnsatisfiable: "DoNotSchedule" }, selector);
     assert.deepEqual(await liveSpread(p), hard, "one entry: the provider dropped the ScheduleAnyway entry");
     assert.deepEqual(await policyReports(p), [], "the policy pack accepts the hard spread (Honor)");
