@@ -32,6 +32,12 @@ export interface ValidationOptions {
    * @default 5
    */
   readonly warmupSeconds?: number;
+  /**
+   * Judge a cold start (with `warmupSeconds: 0`): one server login's time, measured beside the run (a TLS +
+   * SCRAM login to PostgreSQL), bounds how long the burst's clients may wait while the pool grows
+   * (criteria.ts, `coldStartBoundMs`). @default unset: the warm criteria from the first sample
+   */
+  readonly coldStart?: { readonly serverLoginMs: number };
   /** @default 500 */
   readonly sampleIntervalMs?: number;
   /** How long the pool may take to return to its baseline after the load. @default 15 s */
@@ -70,6 +76,9 @@ export async function runValidation(o: ValidationOptions): Promise<ValidationRep
     const rate = o.ratePerClient > 0 ? o.ratePerClient * o.clients : 0;
     let warmup: ValidationReport["warmup"];
     const warmupSeconds = o.warmupSeconds ?? 5;
+    if (o.coldStart && warmupSeconds > 0) {
+      throw new Error("load validation: a cold start is judged without a warm-up (warmupSeconds 0)");
+    }
     if (warmupSeconds > 0) {
       const wloop = sampleEvery(o.sampleIntervalMs ?? 500, () => sampler.sample());
       o.onProgress?.(`warm-up: ${warmupSeconds} s of the same load, not judged`, 0);
@@ -123,6 +132,16 @@ export async function runValidation(o: ValidationOptions): Promise<ValidationRep
     }
     const settled = atBaseline(baseline.total, after.total);
     const verdict = evaluate(criteria, {
+      ...(o.coldStart
+        ? {
+            coldStart: {
+              clients: o.clients,
+              processes: o.target.consoles.length,
+              poolSize: o.settings.pool.defaultPoolSize,
+              serverLoginMs: o.coldStart.serverLoginMs,
+            },
+          }
+        : {}),
       baseline,
       samples,
       after,

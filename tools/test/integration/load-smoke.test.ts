@@ -23,20 +23,35 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
     await local?.stack.stop();
   });
 
-  const validate = (settings: StackSettings, target: LocalTarget["target"], clients: number) =>
+  /**
+   * One server login's time as PgBouncer makes it (TLS and SCRAM to PostgreSQL): the median of five logins
+   * straight to PostgreSQL, measured beside the run on the same (maybe starved) machine.
+   */
+  async function serverLoginMs(of: LocalTarget): Promise<number> {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const c = await PgClient.connect({ ...of.stack.direct, tls: { sslmode: "require" } });
+      times.push(performance.now() - t0);
+      c.close();
+    }
+    return times.sort((a, b) => a - b)[2];
+  }
+
+  // No warm-up: the pod is cold, as a new pod is when the Service sends it its first clients (nothing logs in
+  // before; min_pool_size does not pre-warm a pool without clients). The cold start is judged by what a cold
+  // pool does, one server login at a time (criteria.ts, coldStartBoundMs), the rest by the warm criteria.
+  const validate = async (settings: StackSettings, of: LocalTarget, clients: number) =>
     runValidation({
       settings,
-      target,
+      target: of.target,
       clients,
       durationSeconds: 2,
-      // The warm-up grows the pool to the load, as the validation's own (5 s by default) does before it
-      // judges: PgBouncer 1.25.2 opens one server connection at a time per pool (src/objects.c,
-      // launch_new_connection), so growing from min_pool_size 10 to 20 servers is 10 logins in a row. On a
-      // starved machine (a fresh clone's first npm test) 1 s was too short for them: peak cl_waiting 10.
-      warmupSeconds: 3,
+      warmupSeconds: 0,
+      coldStart: { serverLoginMs: await serverLoginMs(of) },
       workload: "tpcb",
       ratePerClient: 0,
-      sampleIntervalMs: 200,
+      sampleIntervalMs: 100,
       settleSeconds: 5,
     });
 
@@ -56,10 +71,11 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
     const clients = 20;
     before(async () => {
       assert.ok(clients < criteriaFor(prod.pool).activeBelow, "the smoke load must fit the prod pool");
-      report = await validate(prod, local.target, clients);
+      report = await validate(prod, local, clients);
     });
 
-    it("THEN every criterion passes", () => {
+    it("THEN every criterion passes, the cold start's included", () => {
+      console.log(`      ${report.verdict.checks.find((c) => c.name.startsWith("cold start"))?.detail}`);
       assert.deepEqual(
         report.verdict.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
         [],
@@ -93,7 +109,7 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
         workload: "tpcb",
         postgres: local.stack.postgres,
       });
-      report = await validate(settings, small.target, 20);
+      report = await validate(settings, small, 20);
     });
     after(async () => {
       await small?.stack.stop();
@@ -104,7 +120,7 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
       const failed = report.verdict.checks.filter((c) => !c.ok).map((c) => c.name);
       assert.deepEqual(failed, [
         `busy server connections per process < ${criteriaFor({ ...prod.pool, maxDbConnections: cap }).activeBelow} (96% of max_db_connections ${cap})`,
-        `waiting clients < ${criteriaFor(prod.pool).waitingBelow}`,
+        `waiting clients < ${criteriaFor(prod.pool).waitingBelow} once the pool has grown`,
       ]);
       assert.equal(report.verdict.peakActivePerProcess, cap);
     });
