@@ -99,6 +99,17 @@ export interface FleetOptions {
   readonly log?: (line: string) => void;
 }
 
+/** The script's timings as the stack sets them: what a pod does in the cluster. */
+export function stackTimings(settings: StackSettings): ScriptTimings {
+  const w = settings.workload;
+  return {
+    checkSeconds: w.reloadCheckSeconds,
+    canaryHoldSeconds: w.canaryHoldSeconds,
+    failureSeconds: w.serverLoginFailureSeconds,
+    drainSeconds: w.drainSeconds,
+  };
+}
+
 /**
  * A stack's settings with `sets` (`section.field` → value, as `npm run render -- --set`), read and checked as
  * the program reads them: the pool budget and every other check apply to the fleet too.
@@ -146,7 +157,14 @@ export interface Fleet {
   readonly settings: StackSettings;
   readonly world: TlsPostgres;
   readonly timings: ScriptTimings;
-  readonly balancer: { readonly host: string; readonly port: number; readonly refused: number };
+  readonly balancer: {
+    readonly host: string;
+    readonly port: number;
+    /** Connections refused because no replica was ready and in service. */
+    readonly refused: number;
+    /** The replica an open connection was handed to, by the client's own port (undefined once it closed). */
+    replicaOf(clientPort: number): number | undefined;
+  };
   /** The application user through the balancer, verifying the pooler as a backend pod does. */
   readonly conn: Conn;
   /** The application user straight to PostgreSQL (TLS, verified). */
@@ -318,6 +336,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   track(key, pids, dir);
   let server: net.Server | undefined;
   const sockets = new Set<net.Socket>();
+  /** Each open connection's replica, by the client's port. */
+  const handedTo = new Map<number, { readonly ordinal: number }>();
 
   try {
     const dbName = settings.database.name;
@@ -563,6 +583,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       const r = ready[crypto.randomInt(ready.length)];
       r.connections++;
+      const clientPort = client.remotePort;
+      const handed = { ordinal: r.ordinal };
+      if (clientPort !== undefined) handedTo.set(clientPort, handed);
       const up = net.connect({ host: "127.0.0.1", port: r.port });
       client.setNoDelay(true);
       up.setNoDelay(true);
@@ -573,6 +596,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         up.destroy();
         sockets.delete(client);
         sockets.delete(up);
+        // a later connection from the same port is another entry
+        if (clientPort !== undefined && handedTo.get(clientPort) === handed) handedTo.delete(clientPort);
       };
       client.on("error", close).on("close", close);
       up.on("error", close).on("close", close);
@@ -692,6 +717,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         get refused() {
           return refused;
         },
+        replicaOf: (p) => handedTo.get(p)?.ordinal,
       },
       conn,
       direct,
