@@ -311,6 +311,21 @@ export interface FaultRun {
   readonly loadavg: readonly number[];
 }
 
+/**
+ * When PostgreSQL last said `database system is ready to accept connections` after `after` (Date.now()), from
+ * its log (PostgreSQL 15's default log_line_prefix `%m [%p] `: milliseconds, UTC here); undefined without one.
+ */
+export function readyAtFromLog(log: string, after: number): number | undefined {
+  const re =
+    /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (UTC|GMT) \[\d+\] LOG: {2}database system is ready to accept connections$/gm;
+  let at: number | undefined;
+  for (const m of log.matchAll(re)) {
+    const t = Date.parse(`${m[1].replace(" ", "T")}Z`);
+    if (t >= after) at = t;
+  }
+  return at;
+}
+
 /** The shortest run that covers a replacement: the fault, preStop, the drain and a start, then load. */
 export function minimumSeconds(atSeconds: number, preStopSeconds: number, drainSeconds: number): number {
   return atSeconds + preStopSeconds + drainSeconds + 10;
@@ -332,9 +347,12 @@ export async function runFault(fleet: Fleet, fault: Fault, o: FaultRunOptions): 
   const faulted = (async (): Promise<{ timeline: FaultTimeline; preStopMs?: number }> => {
     await new Promise((r) => setTimeout(r, o.atSeconds * 1000));
     if (fault !== "pod-replacement") {
-      const faultAt = Date.now() - t0;
+      const signalled = Date.now();
       await fleet.world.pg.restart({ mode: fault === "postgres-fast" ? "fast" : "immediate" });
-      return { timeline: { faultAt, upAt: Date.now() - t0 } };
+      // PostgreSQL's own word for when it accepted again: the harness's pg_isready polls every 100 ms, and
+      // on busy cores a poll takes longer
+      const up = readyAtFromLog(fleet.world.pg.logs(), signalled) ?? Date.now();
+      return { timeline: { faultAt: signalled - t0, upAt: up - t0 } };
     }
     const replica = 0;
     const times = await fleet.replace(replica);

@@ -9,6 +9,7 @@ import {
   formatFault,
   markdownTable,
   minimumSeconds,
+  readyAtFromLog,
 } from "../../load/fault";
 
 const ok = (worker: number, start: number, end: number, replica?: number): Attempt => ({
@@ -218,5 +219,19 @@ describe("fault run analysis (tools/load/fault)", () => {
 
   it("makes a run long enough for the replacement: the fault, preStop, the drain and 10 s", () => {
     assert.equal(minimumSeconds(5, 10, 30), 55);
+  });
+
+  it("takes PostgreSQL's own time for when it accepted again: the last 'ready' line after the fault", () => {
+    const log = [
+      "2026-12-06 23:01:59.763 UTC [26427] LOG:  database system is ready to accept connections",
+      "2026-12-06 23:01:59.853 UTC [26427] LOG:  received immediate shutdown request",
+      "2026-12-06 23:01:59.892 UTC [26441] LOG:  database system was not properly shut down; automatic recovery in progress",
+      "2026-12-06 23:01:59.898 UTC [26438] LOG:  database system is ready to accept connections",
+      "",
+    ].join("\n");
+    const fault = Date.parse("2026-12-06T23:01:59.850Z");
+    assert.equal(readyAtFromLog(log, fault), Date.parse("2026-12-06T23:01:59.898Z"));
+    assert.equal(readyAtFromLog(log, Date.parse("2026-12-06T23:02:00.000Z")), undefined, "none since");
+    assert.equal(readyAtFromLog("LOG:  database system is ready to accept connections", 0), undefined);
   });
 });
