@@ -38,6 +38,7 @@ export {
   harnessIniInput,
   harnessTlsFiles,
   localRewrites,
+  withTlsLegs,
 } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, makeRunDir, sleep } from "./proc";
