@@ -9,7 +9,8 @@
  * folder bind-mounted at the one path every container sees (the pods mount a volume of their own there),
  * then `setpriv` to the `postgres` user and `exec` of the container's argv (`/bin/sh -c <script>
  * pgbouncer-pod`): the script's PID is the spawned PID, as PID 1 is the script in the pod. Its PATH holds only
- * what the script's header names (links), `pgbouncer`, and a `getent` that stands in for the cluster DNS.
+ * what the script's header names (links), `pgbouncer` (the release the stacks deploy, or the binary the
+ * caller names), and a `getent` that stands in for the cluster DNS.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -21,7 +22,7 @@ import { podScriptCommand, readyFile } from "../../components/pgbouncer/pod-scri
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
-import { pgbouncerBinary } from "../harness/binary";
+import { binaryVersion, pgbouncerBinary } from "../harness/binary";
 import { type Conn, type TlsPostgres, startTlsPostgres } from "../harness/postgres";
 import {
   RUN_AS,
@@ -95,6 +96,12 @@ export interface FleetOptions {
   readonly statsPassword?: string;
   /** Progress lines. @default none */
   readonly log?: (line: string) => void;
+  /**
+   * The `pgbouncer` on every container's PATH; it must report the stack's `pgbouncer.version`, the release the
+   * ini is rendered for (e.g. `patchedPgbouncerBinary()`, that release with the peer-pool patch).
+   * @default the release the stacks deploy, as the harness finds it (`pgbouncerBinary()`)
+   */
+  readonly pgbouncerBin?: string;
 }
 
 /**
@@ -140,6 +147,8 @@ export interface ReplaceTimes {
 
 export interface Fleet {
   readonly dir: string;
+  /** The `pgbouncer` every container runs. */
+  readonly pgbouncerBin: string;
   readonly settings: StackSettings;
   readonly world: TlsPostgres;
   readonly timings: ScriptTimings;
@@ -249,7 +258,12 @@ function mkdirOwned(dir: string): string {
 }
 
 /** The PATH folder of every container: links to what the script's header names, and the two stand-ins. */
-function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryDown: string): string {
+function containerPath(
+  dir: string,
+  pgbouncerBin: string,
+  canaryReadyFiles: readonly string[],
+  canaryDown: string,
+): string {
   const bin = path.join(dir, "bin");
   fs.mkdirSync(bin, { mode: 0o755 });
   for (const c of SCRIPT_COMMANDS) {
@@ -257,7 +271,7 @@ function containerPath(dir: string, canaryReadyFiles: readonly string[], canaryD
     if (!target) throw new Error(`fleet: ${c}, which the pod script uses, is not installed`);
     fs.symlinkSync(target, path.join(bin, c));
   }
-  fs.symlinkSync(runnableCopy(pgbouncerBinary()), path.join(bin, "pgbouncer"));
+  fs.symlinkSync(runnableCopy(pgbouncerBin), path.join(bin, "pgbouncer"));
   // The cluster DNS as the canary's headless Service without publishNotReadyAddresses makes it: CoreDNS
   // answers its name only while pod 0 is ready (every container's readiness file) and not terminating.
   fs.writeFileSync(
@@ -290,6 +304,14 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const appPassword = opts.appPassword ?? crypto.randomBytes(12).toString("hex");
   const statsPassword = opts.statsPassword ?? crypto.randomBytes(12).toString("hex");
   if (settings.credentials.authQuery) throw new Error("fleet: runs the file mode of prod and staging");
+  const pgbouncerBin = opts.pgbouncerBin ?? pgbouncerBinary();
+  const binVersion = binaryVersion(pgbouncerBin);
+  if (binVersion !== settings.workload.version) {
+    throw new Error(
+      `fleet: pgbouncerBin ${pgbouncerBin} reports ${binVersion ? `PgBouncer ${binVersion}` : "no PgBouncer version"}; ` +
+        `the ini is rendered for pgbouncer.version ${settings.workload.version}`,
+    );
+  }
 
   const world = await startTlsPostgres(
     "fleet-pki",
@@ -343,6 +365,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const canaryDown = path.join(podDir(0), "terminating");
     const bin = containerPath(
       dir,
+      pgbouncerBin,
       Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
       canaryDown,
     );
@@ -652,6 +675,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     const fleet: Fleet = {
       dir,
+      pgbouncerBin,
       settings,
       world,
       timings,
