@@ -210,25 +210,31 @@ interface Replica {
   connections: number;
 }
 
-/** The direct children of `pid`, from /proc (no `children` file on every kernel). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/**
+ * Every process's direct children, by parent PID, from one pass over /proc (no `children` file on every
+ * kernel). One pass serves a whole tree: a pass per process of it, every 50 ms while a replica stops, took
+ * 100 ms of the event loop (which runs the balancer) on 2 loaded cores.
+ */
+function processTree(): Map<number, number[]> {
+  const tree = new Map<number, number[]>();
   for (const e of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(e));
+      const kids = tree.get(ppid);
+      if (kids) kids.push(Number(e));
+      else tree.set(ppid, [Number(e)]);
     } catch {
       // gone meanwhile
     }
   }
-  return out;
+  return tree;
 }
 
-function descendants(pid: number): number[] {
-  const kids = childrenOf(pid);
-  return [...kids, ...kids.flatMap(descendants)];
+function descendants(pid: number, tree: ReadonlyMap<number, readonly number[]>): number[] {
+  const kids = tree.get(pid) ?? [];
+  return [...kids, ...kids.flatMap((k) => descendants(k, tree))];
 }
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once gone. */
@@ -325,7 +331,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const scripts = [...replicas.values()]
       .flatMap((r) => r.containers.map((c) => c.child?.pid))
       .filter((p): p is number => p !== undefined && alive(p));
-    return [...scripts, ...scripts.flatMap(descendants)];
+    const tree = processTree();
+    return [...scripts, ...scripts.flatMap((p) => descendants(p, tree))];
   };
   track(key, pids, dir);
   let server: net.Server | undefined;
@@ -502,11 +509,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       // PID → its start time: a PID the system gave to another process since is never signalled
       const seen = new Map<number, string>();
       const collect = () => {
+        const tree = processTree();
         for (const c of r.containers) {
           if (!c.child?.pid || !alive(c.child.pid)) continue;
-          for (const p of descendants(c.child.pid)) {
+          for (const p of descendants(c.child.pid, tree)) {
+            if (seen.has(p)) continue;
             const t = startTime(p);
-            if (t !== undefined && !seen.has(p)) seen.set(p, t);
+            if (t !== undefined) seen.set(p, t);
           }
         }
       };
