@@ -22,7 +22,7 @@ import { podScriptCommand, readyFile } from "../../components/pgbouncer/pod-scri
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
-import { binaryVersion, pgbouncerBinary } from "../harness/binary";
+import { localPgBouncerVersion, pgbouncerBinary } from "../harness/binary";
 import { type Conn, type TlsPostgres, startTlsPostgres } from "../harness/postgres";
 import {
   RUN_AS,
@@ -311,7 +311,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const statsPassword = opts.statsPassword ?? crypto.randomBytes(12).toString("hex");
   if (settings.credentials.authQuery) throw new Error("fleet: runs the file mode of prod and staging");
   const pgbouncerBin = opts.pgbouncerBin ?? pgbouncerBinary();
-  const binVersion = binaryVersion(pgbouncerBin);
+  // not binaryVersion: a blocking spawn would hold up the balancers of other fleets in this process
+  const binVersion = await localPgBouncerVersion(pgbouncerBin).catch(() => undefined);
   if (binVersion !== settings.workload.version) {
     throw new Error(
       `fleet: pgbouncerBin ${pgbouncerBin} reports ${binVersion ? `PgBouncer ${binVersion}` : "no PgBouncer version"}; ` +

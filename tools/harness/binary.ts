@@ -103,11 +103,14 @@ export function patchedBuildKey(patch = PEER_POOL_CANCELS_PATCH): string {
   return `${PGBOUNCER_RELEASE.version}+peer-pool-cancels-${sha.slice(0, 16)}`;
 }
 
+let patchedChecked = false;
+
 /**
  * {@link PATCHED_PGBOUNCER_BIN}, once it reports the release the stacks deploy and was built from the patch
- * as it is now (a changed patch needs a new build). Fails with what to run otherwise.
+ * as it is now (a changed patch needs a new build). Fails with what to run otherwise. Checked once per process.
  */
 export function patchedPgbouncerBinary(): string {
+  if (patchedChecked) return PATCHED_PGBOUNCER_BIN;
   const want = PGBOUNCER_RELEASE.version;
   const run = `run "bash tools/install-test-deps.sh" (it builds ${PATCHED_PGBOUNCER_BIN})`;
   const got = binaryVersion(PATCHED_PGBOUNCER_BIN);
@@ -124,5 +127,6 @@ export function patchedPgbouncerBinary(): string {
       `harness: ${PATCHED_PGBOUNCER_BIN} was built as ${built}, the patch is now ${patchedBuildKey()}: ${run}`,
     );
   }
+  patchedChecked = true;
   return PATCHED_PGBOUNCER_BIN;
 }
