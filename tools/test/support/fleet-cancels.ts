@@ -24,8 +24,8 @@ const HELPER = path.join(__dirname, "psycopg-cancel.py");
 export interface CancelOutcome {
   readonly driver: "psycopg" | "harness";
   /**
-   * `cancelled` (57014), `completed` (its cancel was lost), `ended before its cancel` (sequential: it was never
-   * cancelled, an earlier query took too long), or the error.
+   * `cancelled` (57014), `completed` (its cancel was lost), `ended before its cancel` (its sleep was over
+   * before the cancel went: the round's timing, not a lost cancel), or the error.
    */
   readonly outcome: string;
   /** From the cancel being sent to the query's end, seconds. */
@@ -85,6 +85,8 @@ async function startPsycopg(
   marker: string,
 ): Promise<{
   cancel(): void;
+  /** Ends the helper at once (a no-op once it has exited). */
+  kill(): void;
   result: Promise<{ libpq: number; results: CancelOutcome[]; errors: string[] }>;
 }> {
   if (!fs.existsSync(PSYCOPG_PYTHON)) {
@@ -106,9 +108,15 @@ async function startPsycopg(
   );
   // sequential: each cancel waits for its query, so a round may take as long as every query's sleep
   const timer = setTimeout(() => child.kill("SIGKILL"), 60_000 + o.psycopg * o.sleepSeconds * 1000);
-  const first = await Promise.race([it.next(), exitedEarly]);
-  if (first.done || first.value !== "started")
+  child.once("exit", () => clearTimeout(timer));
+  const first = await Promise.race([it.next(), exitedEarly]).catch((e: unknown) => {
+    child.kill("SIGKILL");
+    throw e;
+  });
+  if (first.done || first.value !== "started") {
+    child.kill("SIGKILL");
     throw new Error(`psycopg helper: ${String(first.value)} ${stderr}`);
+  }
   const result = (async () => {
     const last = await Promise.race([it.next(), exitedEarly]);
     clearTimeout(timer);
@@ -129,7 +137,7 @@ async function startPsycopg(
     };
   })();
   result.catch(() => undefined);
-  return { cancel: () => child.stdin.write("cancel\n"), result };
+  return { cancel: () => child.stdin.write("cancel\n"), kill: () => child.kill("SIGKILL"), result };
 }
 
 /** Waits until PostgreSQL runs `n` queries tagged `marker`; throws past `maxMs`. */
@@ -166,8 +174,9 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
   const queriesTo: Conn = { ...fleet.conn, ...o.queriesTo };
   const cancelsTo = o.harnessCancelsTo ?? queriesTo;
   const conns: PgClient[] = [];
+  let py: Awaited<ReturnType<typeof startPsycopg>> | undefined;
   try {
-    const py = o.psycopg > 0 ? await startPsycopg(fleet, o, marker) : undefined;
+    py = o.psycopg > 0 ? await startPsycopg(fleet, o, marker) : undefined;
     for (let i = 0; i < o.harness; i++) {
       conns.push(await PgClient.connect(queriesTo, { applicationName: "fleet-harness" }));
     }
@@ -205,9 +214,10 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
       );
       harness = await Promise.all(
         opened.map(async (cancel, i) => {
+          const endedBefore = done[i];
           const at = Date.now();
           await cancel.send().catch(() => undefined);
-          const outcome = await queries[i];
+          const outcome = endedBefore ? "ended before its cancel" : await queries[i];
           return { driver: "harness" as const, outcome, afterCancel: (Date.now() - at) / 1000 };
         }),
       );
@@ -230,6 +240,8 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
       libpq: p.libpq,
     };
   } finally {
+    // on a failure before the cancels, the helper would wait for its line until its timer
+    py?.kill();
     for (const c of conns) c.close();
   }
 }

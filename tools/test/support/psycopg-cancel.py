@@ -31,6 +31,7 @@ results = [None] * n
 started = [0.0] * n
 cancelled_at = [None] * n
 cancel_errors = [None] * n
+ended_before = [False] * n
 
 
 def query(i):
@@ -51,6 +52,10 @@ def query(i):
 
 
 def cancel(i):
+    if results[i] is not None:
+        # its query ended on its own before its cancel was sent: no cancel of it is measured
+        ended_before[i] = True
+        return
     cancelled_at[i] = time.monotonic()
     try:
         conns[i].cancel_safe(timeout=10)
@@ -71,12 +76,11 @@ if spacing == "burst":
         t.join()
 else:
     for i in range(n):
-        if not threads[i].is_alive():
-            # its query ended on its own while an earlier cancel was awaited: no cancel of it was measured
-            results[i]["outcome"] = "ended before its cancel"
-            continue
         cancel(i)
         threads[i].join()
+for i in range(n):
+    if ended_before[i]:
+        results[i]["outcome"] = "ended before its cancel"
 for c in conns:
     c.close()
 print(

@@ -30,6 +30,12 @@ const SLEEP_SECONDS = 6;
 /** Sequential cancels: every query runs until its turn comes, 20 cancels one after another. */
 const SEQUENTIAL_SLEEP_SECONDS = 20;
 const CANCEL_AFTER_MS = 300;
+/**
+ * The replacement round's queries sleep this much longer: past the wait for pgbouncer-0's drain to begin
+ * (the preStop sleep, then the script's reaction; at most 10 s), so that every query still runs when its
+ * cancel goes.
+ */
+const REPLACING_EXTRA_SECONDS = 14;
 /** A cancelled query ends this soon after its cancel: "well before it would have finished". */
 const CANCEL_BOUND_SECONDS = 2;
 /**
@@ -155,8 +161,7 @@ async function runCell(c: Cell): Promise<void> {
       c.replacing = await cancelRound(f, {
         psycopg: PER_DRIVER,
         harness: PER_DRIVER,
-        // long enough to span the preStop sleep and the start of the drain
-        sleepSeconds: sleepSeconds + 4,
+        sleepSeconds: sleepSeconds + REPLACING_EXTRA_SECONDS,
         cancelAfterMs: CANCEL_AFTER_MS,
         spacing: c.spacing,
         beforeCancel: async () => {
@@ -165,7 +170,11 @@ async function runCell(c: Cell): Promise<void> {
           replaced.catch(() => undefined);
           // the drain has begun once the script took the replica's readiness away; then its relay starts
           const started = Date.now();
-          while (f.replica(0).ready() && Date.now() - started < 10_000) await sleep(20);
+          while (f.replica(0).ready()) {
+            if (Date.now() - started > 10_000)
+              throw new Error("pgbouncer-0 still ready 10 s into its replacement");
+            await sleep(20);
+          }
           await sleep(300);
         },
       });
