@@ -10,12 +10,12 @@
  * then `setpriv` to the `postgres` user and `exec` of the container's argv (`/bin/sh -c <script>
  * pgbouncer-pod`): the script's PID is the spawned PID, as PID 1 is the script in the pod. Its PATH holds only
  * what the script's header names (links), `pgbouncer` (the release the stacks deploy, or the binary the
- * caller names), and a `getent` that stands in for the cluster DNS.
+ * caller names), and a `getent` that stands in for the cluster DNS. The balancer runs in a worker thread
+ * (./balancer.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
 import { podScriptCommand, readyFile } from "../../components/pgbouncer/pod-script";
@@ -39,6 +39,7 @@ import {
 } from "../harness/proc";
 import { HARNESS_APP_USER, harnessVaultData, postgresPasswordSql } from "../harness/stack";
 import { type KubeletTlsDir, LOCAL_NAME, kubeletTlsDir } from "../harness/tls";
+import { type Balancer, startBalancer } from "./balancer";
 import {
   CANARY_NAME,
   type FleetPlaces,
@@ -336,8 +337,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     return [...scripts, ...scripts.flatMap((p) => descendants(p, tree))];
   };
   track(key, pids, dir);
-  let server: net.Server | undefined;
-  const sockets = new Set<net.Socket>();
+  let balancer: Balancer | undefined;
 
   try {
     const dbName = settings.database.name;
@@ -444,6 +444,16 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
 
     const readyOf = (r: Replica) => r.containers.every((c) => fs.existsSync(readyFile(c.socketDir)));
+    /** Tells the balancer the Service's endpoints after a replica went in or out of service. */
+    const publish = () =>
+      balancer?.setEndpoints(
+        [...replicas.values()].map((r) => ({
+          ordinal: r.ordinal,
+          port: r.port,
+          inService: r.inService,
+          readyFiles: r.containers.map((c) => readyFile(c.socketDir)),
+        })),
+      );
 
     const startReplica = async (spec: ReplicaSpec, ordinal: number): Promise<Replica> => {
       const rdir = podDir(ordinal);
@@ -480,6 +490,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       for (const c of containers) launch(c);
       await untilReady(r);
       r.inService = true;
+      publish();
       log(`fleet: ${r.name} ready on 127.0.0.1:${r.port}`);
       return r;
     };
@@ -548,6 +559,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     const terminate = async (r: Replica): Promise<{ signalledAt: number; stoppedAt: number }> => {
       r.inService = false;
+      publish();
       if (r.ordinal === 0) fs.writeFileSync(canaryDown, "");
       await sleep(preStopMs);
       const signalledAt = Date.now();
@@ -558,39 +570,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
 
     // --- the balancer: kube-proxy's pick of a ready endpoint, per new connection ---
-    server = net.createServer((client) => {
-      const ready = [...replicas.values()].filter((r) => r.inService && readyOf(r));
-      if (ready.length === 0) {
-        refused++;
-        client.destroy();
-        return;
-      }
-      const r = ready[crypto.randomInt(ready.length)];
-      r.connections++;
-      const up = net.connect({ host: "127.0.0.1", port: r.port });
-      client.setNoDelay(true);
-      up.setNoDelay(true);
-      sockets.add(client);
-      sockets.add(up);
-      const close = () => {
-        client.destroy();
-        up.destroy();
-        sockets.delete(client);
-        sockets.delete(up);
-      };
-      client.on("error", close).on("close", close);
-      up.on("error", close).on("close", close);
-      client.pipe(up);
-      up.pipe(client);
+    const lb = await startBalancer((ordinal) => {
+      const r = replicas.get(ordinal);
+      if (r) r.connections++;
     });
-    let refused = 0;
-    const srv = server;
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => resolve());
-    });
-    const address = srv.address();
-    const balancerPort = typeof address === "object" && address ? address.port : 0;
+    balancer = lb;
+    const balancerPort = lb.port;
 
     const first = specs();
     await Promise.all(first.map((s, o) => startReplica(s, o)));
@@ -677,6 +662,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           if (!r) continue;
           await terminate(r);
           replicas.delete(o);
+          publish();
           mounted.delete(o);
         }
       }
@@ -693,7 +679,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         host: "127.0.0.1",
         port: balancerPort,
         get refused() {
-          return refused;
+          return lb.refused;
         },
       },
       conn,
@@ -723,9 +709,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         if (stopped) return;
         stopped = true;
         try {
-          srv.close();
+          lb.close();
           await Promise.allSettled([...inFlight]);
-          for (const s of sockets) s.destroy();
+          await lb.end();
           await Promise.all(
             [...replicas.values()].map(async (r) => {
               r.inService = false;
@@ -745,8 +731,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
     return fleet;
   } catch (e) {
-    server?.close();
-    for (const s of sockets) s.destroy();
+    await balancer?.end();
     for (const p of pids()) signal(p, "SIGKILL");
     untrack(key);
     fs.rmSync(dir, { recursive: true, force: true });
