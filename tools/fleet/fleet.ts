@@ -123,6 +123,11 @@ export interface FleetProcess {
   pid(): number | undefined;
   /** Its log: the script's lines and PgBouncer's (stderr). */
   readonly logFile: string;
+  /**
+   * During a drain: the relay this container's script starts (`start_relay`) listens on the pod's port, as
+   * its log says. Between PgBouncer closing its listener and then, a cancel forwarded here is refused.
+   */
+  relayListening(): boolean;
 }
 
 export interface FleetReplica {
@@ -256,6 +261,10 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A container's own `applied` volume on the host (bind-mounted at the one path every container sees). */
+const ownApplied = (c: { readonly socketDir: string; readonly process: number }) =>
+  path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`);
 
 function mkdirOwned(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
@@ -414,7 +423,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       if (stopped) throw new Error("fleet: stopped; no container starts after stop()");
       // Its own `applied` volume at the shared path, in a mount namespace of its own; then the script, as
       // `postgres`, with the pod's environment and nothing else.
-      const own = mkdirOwned(path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`));
+      const own = mkdirOwned(ownApplied(c));
       fs.rmSync(own, { recursive: true, force: true });
       mkdirOwned(own);
       const wrap =
@@ -606,6 +615,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         socketDir: c.socketDir,
         logFile: c.logFile,
         pid: () => c.child?.pid,
+        relayListening: () => {
+          const log = path.join(ownApplied(c), "relay", "relay.log");
+          return fs.existsSync(log) && /LOG listening on 127\.0\.0\.1:/.test(fs.readFileSync(log, "utf8"));
+        },
       })),
       ready: () => readyOf(r),
       get inService() {

@@ -41,6 +41,11 @@ export interface CancelRound {
   readonly slowest: number;
   readonly outcomes: readonly CancelOutcome[];
   readonly libpq: number;
+  /**
+   * The slowest of the harness clients' logins (TCP, TLS and SCRAM through the balancer), seconds: how busy
+   * the machine was, for a cancel's time to be read against.
+   */
+  readonly slowestLogin: number;
 }
 
 export interface CancelRoundOptions {
@@ -177,8 +182,11 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
   let py: Awaited<ReturnType<typeof startPsycopg>> | undefined;
   try {
     py = o.psycopg > 0 ? await startPsycopg(fleet, o, marker) : undefined;
+    let slowestLogin = 0;
     for (let i = 0; i < o.harness; i++) {
+      const at = Date.now();
       conns.push(await PgClient.connect(queriesTo, { applicationName: "fleet-harness" }));
+      slowestLogin = Math.max(slowestLogin, (Date.now() - at) / 1000);
     }
     const queries = conns.map((c) =>
       c.query(sql).then(
@@ -238,6 +246,7 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
       slowest: Math.max(0, ...cancelled.map((x) => x.afterCancel)),
       outcomes,
       libpq: p.libpq,
+      slowestLogin,
     };
   } finally {
     // on a failure before the cancels, the helper would wait for its line until its timer
@@ -249,6 +258,7 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
 /** Sums rounds. */
 export function totals(rounds: readonly CancelRound[]): Omit<CancelRound, "outcomes" | "libpq"> {
   return {
+    slowestLogin: Math.max(0, ...rounds.map((r) => r.slowestLogin)),
     sent: rounds.reduce((s, r) => s + r.sent, 0),
     cancelled: rounds.reduce((s, r) => s + r.cancelled, 0),
     lost: rounds.reduce((s, r) => s + r.lost, 0),
