@@ -52,6 +52,13 @@ const BURST = 10;
  * leaves waiting are dropped, and logged, before their queries end.
  */
 const BURST_SLEEP_SECONDS = 12;
+/**
+ * Bursts on stock 1.25.2 until one shows the defect. It shows when pgbouncer-0 reads the cancels before its
+ * connect to pgbouncer-1 completes; when connect() completes within the call (src/sbuf.c, sbuf_connect: always
+ * so over a unix socket), each cancel is forwarded at once. Over loopback TCP that is up to the kernel's
+ * timing: the likeliest reason why 1 burst of 20 here (in a full test run on loaded cores) lost none.
+ */
+const STOCK_BURSTS = 3;
 
 const PATCH = path.basename(PEER_POOL_CANCELS_PATCH);
 
@@ -88,8 +95,9 @@ interface Cell {
 
 /** The pinned defect's scenario on one build. */
 interface Pinned {
-  round?: CancelRound;
-  /** Of PgBouncer's log lines of dropped cancels, those its round added. */
+  /** Each burst's round: on stock, until one loses at least half (at most {@link STOCK_BURSTS}); else one. */
+  readonly rounds: CancelRound[];
+  /** Of PgBouncer's log lines of dropped cancels, those its rounds added. */
   dropped: string[];
   error?: Error;
 }
@@ -122,12 +130,12 @@ function lossNote(c: Cell): string {
 
 /** The slowest cancel of each driver, and the slowest login: what a slow cancel is to be read against. */
 function timing(rounds: readonly CancelRound[]): string {
-  const of = (d: string) => {
+  const drivers = ["psycopg", "harness"].flatMap((d) => {
     const t = rounds.flatMap((r) => r.outcomes).filter((o) => o.driver === d && o.outcome === "cancelled");
-    return Math.max(0, ...t.map((o) => o.afterCancel)).toFixed(2);
-  };
+    return t.length > 0 ? [`${d} ${Math.max(...t.map((o) => o.afterCancel)).toFixed(2)} s`] : [];
+  });
   const login = Math.max(0, ...rounds.map((r) => r.slowestLogin)).toFixed(2);
-  return `psycopg ${of("psycopg")} s, harness ${of("harness")} s; logins up to ${login} s`;
+  return `${drivers.join(", ") || "none cancelled"}; logins up to ${login} s`;
 }
 
 const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
@@ -200,11 +208,11 @@ async function runCell(c: Cell): Promise<void> {
     if (c.pinned) {
       c.dropped.push(...droppedCancels(f));
       logged = true;
-      await pinnedRound(f, c.pinned);
+      await pinnedRounds(f, c.pinned, c.build === "stock" ? STOCK_BURSTS : 1);
     }
   } catch (e) {
     c.error = asError(e);
-    if (c.pinned && !c.pinned.round) c.pinned.error ??= c.error;
+    if (c.pinned && c.pinned.rounds.length === 0) c.pinned.error ??= c.error;
   } finally {
     if (fleet && !logged) c.dropped.push(...droppedCancels(fleet));
     await fleet?.stop();
@@ -213,30 +221,35 @@ async function runCell(c: Cell): Promise<void> {
 
 /**
  * On 2 replicas x 1 process: BURST queries straight to pgbouncer-1 (not through the balancer), then their
- * cancels all at once straight to pgbouncer-0, which owns none of them and forwards each to its one TCP peer.
+ * cancels all at once straight to pgbouncer-0, which owns none of them and forwards each to its one TCP peer;
+ * again, up to `bursts` in all, until one loses at least half.
  */
-async function pinnedRound(f: Fleet, p: Pinned): Promise<void> {
+async function pinnedRounds(f: Fleet, p: Pinned, bursts: number): Promise<void> {
   const before = droppedCancels(f).length;
   try {
     assert.equal(f.replicas().length, 2);
     assert.equal(f.replica(0).processes.length, 1);
     const at = (o: number) => ({ host: "127.0.0.1", port: f.replica(o).port });
-    p.round = await cancelRound(f, {
-      psycopg: 0,
-      harness: BURST,
-      sleepSeconds: BURST_SLEEP_SECONDS,
-      cancelAfterMs: CANCEL_AFTER_MS,
-      spacing: "burst",
-      queriesTo: at(1),
-      harnessCancelsTo: at(0),
-    });
-    // PgBouncer's janitor drops a waiting cancel within a second of cancel_wait_timeout
-    const started = Date.now();
-    const timedOut = () =>
-      droppedCancels(f)
-        .slice(before)
-        .some((l) => /cancel_wait_timeout/.test(l));
-    while (p.round.lost > 0 && !timedOut() && Date.now() - started < 5000) await sleep(200);
+    while (p.rounds.length < bursts) {
+      const round = await cancelRound(f, {
+        psycopg: 0,
+        harness: BURST,
+        sleepSeconds: BURST_SLEEP_SECONDS,
+        cancelAfterMs: CANCEL_AFTER_MS,
+        spacing: "burst",
+        queriesTo: at(1),
+        harnessCancelsTo: at(0),
+      });
+      p.rounds.push(round);
+      // PgBouncer's janitor drops a waiting cancel within a second of cancel_wait_timeout
+      const started = Date.now();
+      const timedOut = () =>
+        droppedCancels(f)
+          .slice(before)
+          .some((l) => /cancel_wait_timeout/.test(l));
+      while (round.lost > 0 && !timedOut() && Date.now() - started < 5000) await sleep(200);
+      if (round.lost >= BURST / 2) break;
+    }
   } catch (e) {
     p.error = asError(e);
   } finally {
@@ -257,7 +270,10 @@ const cellName = (c: Cell) => `${c.replicas} replicas x ${c.processes} processes
 
 describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancels through its balancer", function () {
   this.timeout(420_000);
-  const pinned: Record<Build, Pinned> = { stock: { dropped: [] }, patched: { dropped: [] } };
+  const pinned: Record<Build, Pinned> = {
+    stock: { rounds: [], dropped: [] },
+    patched: { rounds: [], dropped: [] },
+  };
   const sequential = [
     cell("stock", "sequential", 2, 1, pinned.stock),
     cell("stock", "sequential", 2, 2),
@@ -302,8 +318,7 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancel
     ]);
     const sent =
       totals(all).sent +
-      (pinned.stock.round?.sent ?? 0) +
-      (pinned.patched.round?.sent ?? 0) +
+      totals([...pinned.stock.rounds, ...pinned.patched.rounds]).sent +
       (controlRound?.sent ?? 0);
     console.log(
       `      fleet cancels: ${sent} cancels in ${((Date.now() - started) / 1000).toFixed(1)} s, two fleets at a time`,
@@ -347,21 +362,27 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancel
 
   describe(`2. KNOWN UPSTREAM DEFECT of PgBouncer 1.25.2: ${BURST} cancels at once for queries of one TCP peer`, () => {
     it(
-      "THEN on stock 1.25.2 most wait out cancel_wait_timeout and are lost (should this fail, a release fixed " +
-        "it: docs/testing.md, docs/runbook.md and docs/architecture.md then change)",
+      `THEN on stock 1.25.2 most wait out cancel_wait_timeout and are lost, in one of ${STOCK_BURSTS} bursts at ` +
+        "most (should this fail, a release fixed it: docs/testing.md, docs/runbook.md and docs/architecture.md " +
+        "then change)",
       () => {
         const p = pinned.stock;
         if (p.error) throw p.error;
-        const r = p.round;
-        assert.ok(r);
+        assert.ok(p.rounds.length > 0);
         const timeouts = p.dropped.filter((l) => /cancel_wait_timeout/.test(l));
         console.log(
-          `      stock: ${r.lost}/${r.sent} lost, ${r.cancelled} arrived, ${timeouts.length} cancel_wait_timeout ` +
-            `lines in PgBouncer's log`,
+          `      stock: ${p.rounds.map((r) => `${r.lost}/${r.sent}`).join(", then ")} lost, ` +
+            `${timeouts.length} cancel_wait_timeout lines in PgBouncer's log`,
         );
-        assert.deepEqual(r.other, []);
-        assert.equal(r.sent, BURST);
-        assert.ok(r.lost >= BURST / 2, `only ${r.lost} of ${r.sent} lost: has a release fixed the defect?`);
+        for (const r of p.rounds) {
+          assert.deepEqual(r.other, []);
+          assert.equal(r.sent, BURST);
+        }
+        const lost = p.rounds.map((r) => r.lost);
+        assert.ok(
+          lost.some((n) => n >= BURST / 2),
+          `lost ${lost.join(", ")} of ${BURST} in ${lost.length} bursts: has a release fixed the defect?`,
+        );
         assert.ok(timeouts.length > 0, `no cancel_wait_timeout in the log:\n${p.dropped.join("\n")}`);
       },
     );
@@ -369,7 +390,7 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancel
     it(`AND on 1.25.2 built with ${PATCH}, the same burst loses none`, () => {
       const p = pinned.patched;
       if (p.error) throw p.error;
-      const r = p.round;
+      const r = p.rounds[0];
       assert.ok(r);
       console.log(`      patched: ${r.cancelled}/${r.sent} arrived, slowest: ${timing([r])}`);
       assert.deepEqual(r.other, []);
