@@ -7,8 +7,8 @@
  *    pgbouncer-0 is replaced, every cancel arrives when they are sent one at a time (each once the previous
  *    one's query has ended).
  * 2. A known upstream defect, pinned: on stock 1.25.2 a process that receives several cancels for queries of
- *    one TCP peer at once forwards the first and leaves the others to cancel_wait_timeout; with the peer-pool
- *    patch (tools/harness/patches/) the same burst loses none.
+ *    one TCP peer at once, before its connection to that peer is made, forwards the first and leaves the
+ *    others to cancel_wait_timeout; with the peer-pool patch (tools/harness/patches/) the same burst loses none.
  * 3. The same matrix with bursts of concurrent cancels, on 1.25.2 with that patch: the fleet's design delivers
  *    every cancel once PgBouncer forwards every queued one.
  *
@@ -121,11 +121,12 @@ function droppedCancels(fleet: Fleet): string[] {
 
 /** What a lost cancel's assertion says: the log lines that show where it went. */
 function lossNote(c: Cell): string {
-  return (
-    `PgBouncer dropped ${c.dropped.length} cancels (stock 1.25.2 opens one connection at a time to a TCP ` +
-    `peer and serves a peer's queued cancels only when the next one arrives, see docs/testing.md):\n` +
-    c.dropped.slice(0, 6).join("\n")
-  );
+  const why =
+    c.build === "stock"
+      ? "stock 1.25.2 opens one connection at a time to a TCP peer and serves a peer's queued cancels only " +
+        "when the next one arrives, see docs/testing.md"
+      : `${PATCH} should have forwarded every queued one`;
+  return `PgBouncer dropped ${c.dropped.length} cancels (${why}):\n${c.dropped.slice(0, 6).join("\n")}`;
 }
 
 /** The slowest cancel of each driver, and the slowest login: what a slow cancel is to be read against. */
