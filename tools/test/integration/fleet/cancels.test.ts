@@ -56,7 +56,7 @@ const BURST_SLEEP_SECONDS = 12;
  * Bursts on stock 1.25.2 until one shows the defect. It shows when pgbouncer-0 reads the cancels before its
  * connect to pgbouncer-1 completes; when connect() completes within the call (src/sbuf.c, sbuf_connect: always
  * so over a unix socket), each cancel is forwarded at once. Over loopback TCP that is up to the kernel's
- * timing: the likeliest reason why 1 burst of 20 here (in a full test run on loaded cores) lost none.
+ * timing: the likeliest reason why 1 burst of 27 here (in a full test run on loaded cores) lost none.
  */
 const STOCK_BURSTS = 3;
 
