@@ -26,9 +26,12 @@ export {
 } from "./pgbouncer";
 export {
   DEBIAN_PGBOUNCER_BIN,
+  PATCHED_PGBOUNCER_BIN,
+  PEER_POOL_CANCELS_PATCH,
   PROJECT_PGBOUNCER_BIN,
   binaryVersion,
   localPgBouncerVersion,
+  patchedPgbouncerBinary,
   pgbouncerBinary,
 } from "./binary";
 export {

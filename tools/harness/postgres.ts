@@ -20,7 +20,7 @@ import {
   within,
   writeOwned,
 } from "./proc";
-import { type IssuedCert, type TestCa, harnessPki, issueLocalCert, makeTestCa } from "./tls";
+import { type IssuedCert, type TestCa, harnessPki, issueLocalCertAsync, makeTestCaAsync } from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -412,10 +412,15 @@ export async function startTlsPostgres<T extends object>(
     }
   };
   try {
-    const postgresCa = makeTestCa(dir, `${prefix}-postgres-ca`);
-    const poolerCa = makeTestCa(dir, `${prefix}-pooler-ca`);
-    const postgresCert = issueLocalCert(postgresCa, "postgres");
-    const poolerCert = issueLocalCert(poolerCa, "pooler");
+    // openssl off the event loop: a fleet's balancer in this process serves other tests' connections meanwhile
+    const chain = async (ca: string, cert: string) => {
+      const c = await makeTestCaAsync(dir, `${prefix}-${ca}`);
+      return [c, await issueLocalCertAsync(c, cert)] as const;
+    };
+    const [[postgresCa, postgresCert], [poolerCa, poolerCert]] = await Promise.all([
+      chain("postgres-ca", "postgres"),
+      chain("pooler-ca", "pooler"),
+    ]);
     pg = await startPostgres({
       ...opts,
       tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
