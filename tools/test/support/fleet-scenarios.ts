@@ -300,7 +300,9 @@ export async function replaceReplica({ fleet, load }: World): Promise<Replacemen
   let cancels: CancelRound;
   try {
     while (fleet.replica(1).inService) await sleep(20);
-    cancels = await cancelRound(fleet, { psycopg: 5, harness: 5, sleepSeconds: 6, cancelAfterMs: 300 });
+    // every client now on one replica: the round's queries queue behind the load's transactions for a
+    // server before they run (a cancel reaches only a running query), so they get 5 s for it
+    cancels = await cancelRound(fleet, { psycopg: 5, harness: 5, sleepSeconds: 10, cancelAfterMs: 300 });
   } finally {
     await replaced.catch(() => undefined);
   }
