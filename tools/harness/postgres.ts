@@ -20,7 +20,15 @@ import {
   within,
   writeOwned,
 } from "./proc";
-import { type IssuedCert, type TestCa, harnessPki, issueLocalCert, makeTestCa } from "./tls";
+import {
+  type IssueOptions,
+  type IssuedCert,
+  type TestCa,
+  harnessPki,
+  issueCert,
+  issueLocalCert,
+  makeTestCa,
+} from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -394,14 +402,18 @@ export interface TlsPostgres {
 
 /**
  * Makes a PKI in a new run dir (`prefix`), starts PostgreSQL serving its certificate (`opts` as for
- * `startPostgres`, `tls` set here), and runs `setup` on it; on any failure everything started is stopped
+ * `startPostgres`, `tls` set here; `postgresNames`, the SANs of PostgreSQL's certificate, by default
+ * localhost and 127.0.0.1), and runs `setup` on it; on any failure everything started is stopped
  * and removed before the error goes on.
  */
 export async function startTlsPostgres<T extends object>(
   prefix: string,
-  opts: Omit<StartPostgresOptions, "tls">,
+  opts: Omit<StartPostgresOptions, "tls"> & {
+    readonly postgresNames?: Pick<IssueOptions, "dnsNames" | "ipAddresses">;
+  },
   setup: (w: TlsPostgres) => Promise<T>,
 ): Promise<TlsPostgres & T> {
+  const { postgresNames, ...pgOpts } = opts;
   const dir = makeRunDir(prefix);
   let pg: PostgresHandle | undefined;
   const stop = async () => {
@@ -414,10 +426,12 @@ export async function startTlsPostgres<T extends object>(
   try {
     const postgresCa = makeTestCa(dir, `${prefix}-postgres-ca`);
     const poolerCa = makeTestCa(dir, `${prefix}-pooler-ca`);
-    const postgresCert = issueLocalCert(postgresCa, "postgres");
+    const postgresCert = postgresNames
+      ? issueCert(postgresCa, { commonName: "postgres", ...postgresNames })
+      : issueLocalCert(postgresCa, "postgres");
     const poolerCert = issueLocalCert(poolerCa, "pooler");
     pg = await startPostgres({
-      ...opts,
+      ...pgOpts,
       tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },
     });
     const w: TlsPostgres = { dir, postgresCa, poolerCa, postgresCert, poolerCert, pg, stop };
