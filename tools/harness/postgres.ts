@@ -385,6 +385,32 @@ function tail(file: string, lines = 20): string {
   return readOr(file).split("\n").slice(-lines).join("\n");
 }
 
+/**
+ * Waits until PostgreSQL runs `n` copies of `sql` (backends in state `active` on that very text, from
+ * `pg_stat_activity`), looking every 20 ms for at most `deadlineMs`. Resolves with the milliseconds it
+ * waited; throws with the count it last saw. For tests that act on a running query (a cancel): PostgreSQL
+ * says when it runs, no fixed wait has to guess.
+ */
+export async function untilRunning(
+  pg: Pick<PostgresHandle, "psql">,
+  sql: string,
+  n: number,
+  deadlineMs = 10_000,
+): Promise<number> {
+  const started = Date.now();
+  const text = sql.replace(/'/g, "''");
+  for (;;) {
+    const running = Number(
+      await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${text}'`),
+    );
+    if (running >= n) return Date.now() - started;
+    if (Date.now() - started > deadlineMs) {
+      throw new Error(`PostgreSQL ran ${running} of ${n} "${sql}" after ${deadlineMs} ms`);
+    }
+    await sleep(20);
+  }
+}
+
 /** A PostgreSQL serving TLS from a PKI made for it: its CA, and a second CA for a pooler in front of it. */
 export interface TlsPostgres {
   /** The run's dir (the PKI's files); removed by `stop`. */
