@@ -50,6 +50,11 @@ export interface OfflineOptions {
   readonly record?: RecordedResource[];
   /** Run as `pulumi preview` (unknowns stay unknown). @default false */
   readonly preview?: boolean;
+  /**
+   * How many times Vault PKI has re-issued each certificate (see `offlinePkiState`): 1 is the state after
+   * the first renewal. @default 0
+   */
+  readonly renewals?: number;
 }
 
 /**
@@ -100,7 +105,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
             name: args.name,
             inputs: args.inputs as Record<string, unknown>,
           });
-          const state = offlineState(args.type, args.inputs as Record<string, unknown>);
+          const state = offlineState(args.type, args.inputs as Record<string, unknown>, opts.renewals);
           // Auto-naming: the provider appends a random suffix; offline, ConfigMaps and Secrets get a
           // content hash and other objects keep their logical name (see offlineName).
           const meta = (state.metadata ?? {}) as Record<string, unknown>;
