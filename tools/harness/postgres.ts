@@ -135,6 +135,12 @@ export interface StartPostgresOptions {
   /** `fsync`; off makes a throwaway cluster fast and CPU-bound. @default false */
   readonly fsync?: boolean;
   /**
+   * `synchronous_commit`. On, a commit returns once its WAL is written (to the kernel; with fsync also to
+   * disk), so a crash of PostgreSQL's processes (an immediate shutdown, SIGQUIT) loses no committed change
+   * even with fsync off; fsync is what a crash of the machine needs. @default the value of `fsync`
+   */
+  readonly synchronousCommit?: boolean;
+  /**
    * The certificate and key PostgreSQL serves with `ssl=on` (copied into the cluster's dir, the key owned by
    * `postgres`, 0600); `false` runs without TLS.
    * @default the harness PKI's server certificate (`harnessPki`), which the rendered ini's
@@ -244,6 +250,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   runAsIds();
   const maxConnections = opts.maxConnections ?? 100;
   const fsync = opts.fsync ?? false;
+  const synchronousCommit = opts.synchronousCommit ?? fsync;
   const dir = makeRunDir("harness-pg");
   const dataDir = path.join(dir, "data");
   const socketDir = path.join(dir, "sock");
@@ -281,7 +288,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         `max_connections=${maxConnections}`,
         "-c",
         `fsync=${fsync ? "on" : "off"}`,
-        ...(fsync ? [] : ["-c", "full_page_writes=off", "-c", "synchronous_commit=off"]),
+        ...(fsync ? [] : ["-c", "full_page_writes=off"]),
+        "-c",
+        `synchronous_commit=${synchronousCommit ? "on" : "off"}`,
         ...tlsArgs,
       ],
       logFile,
