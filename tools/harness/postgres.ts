@@ -301,11 +301,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       if (child.exitCode !== null) {
         throw new Error(`harness: postgres exited ${child.exitCode} at start:\n${tail(logFile)}`);
       }
-      const r = await run(isready, ["-h", socketDir, "-p", String(port), "-d", "postgres"], {
-        timeoutMs: 5000,
-      });
-      if (r.code === 0) return;
-      await sleep(100);
+      // The postmaster writes its state into postmaster.pid (line 8: "ready" once it accepts connections;
+      // `pg_ctl start -w` waits on the same): a file read every 10 ms, then pg_isready to confirm.
+      if (readOr(path.join(dataDir, "postmaster.pid")).split("\n")[7]?.trim() === "ready") {
+        const r = await run(isready, ["-h", socketDir, "-p", String(port), "-d", "postgres"], {
+          timeoutMs: 5000,
+        });
+        if (r.code === 0) return;
+      }
+      await sleep(10);
     }
     throw new Error(`harness: postgres did not accept connections within 30 s:\n${tail(logFile)}`);
   };
