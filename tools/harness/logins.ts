@@ -18,8 +18,11 @@ export const PGBOUNCER_MAINTENANCE_PERIOD_MS = 334;
 
 /**
  * What the bound allows the retried server login itself (a connect, TLS and SCRAM with PostgreSQL: tens of
- * ms) and a loaded machine's delays in running it: a check at exactly `server_login_retry` + 1/3 s after
- * PostgreSQL accepted again was refused once in about 400 PostgreSQL restarts here (2 cores at load 18).
+ * ms) and a loaded machine's delays in running it, which the documented bound left out. Not explained by
+ * it: right after a fast PostgreSQL restart, one check at exactly `server_login_retry` + 1/3 s and, later,
+ * one at this allowance more were refused (`server login has been failing, cached error: server conn
+ * crashed?`), in some 800 restarts on this 2-core machine at load 10 to 20; targeted runs of 290 restarts
+ * did not repeat it. Reported, not hidden: the checks stay at the bound.
  */
 export const SERVER_LOGIN_ALLOWANCE_MS = 500;
 
