@@ -17,6 +17,7 @@ export {
   psqlRows,
   startPostgres,
   startTlsPostgres,
+  untilRunning,
 } from "./postgres";
 export {
   type PgBouncerFiles,
