@@ -100,6 +100,19 @@ describe("load criteria (tools/load/criteria)", () => {
       assert.deepEqual(failedChecks({ samples: grows }), [`waiting clients < ${c.waitingBelow}`]);
     });
 
+    it("asks of a burst bigger than the pool only that the pool grows to its size (the rest wait for transactions)", () => {
+      const big = { ...cold, clients: 50 };
+      const names = (samples: PoolSample[]) =>
+        evaluate(c, { ...good, samples, coldStart: big }).checks.map((k) => `${k.ok}: ${k.name}`);
+      const waited = [at(0, 0, 49, 5), at(100, 8, 42, 900), at(200, 20, 30, 950), at(300, 20, 5, 3)];
+      assert.ok(
+        names(waited).includes(
+          "true: cold start: the pool grows to 20 servers (its size; the burst's other clients wait for transactions)",
+        ),
+      );
+      assert.ok(names(waited.slice(0, 2)).some((n) => n.startsWith("false: cold start")));
+    });
+
     it("fails a client that waited longer than every login in series, and a pool that never grows", () => {
       const name = (n: string[]) => n.filter((x) => x.startsWith("cold start"));
       assert.equal(name(coldChecks([at(0, 0, 19, 5), at(100, 8, 12, 250), at(200, 20, 0, 0)])).length, 1);

@@ -7,7 +7,6 @@ import {
   type Breaking,
   CLIENTS,
   SCENARIOS,
-  SLACK_SECONDS,
   TIMINGS,
   breakPassword,
   breakServerCa,
@@ -32,17 +31,16 @@ describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients runn
 
   for (const key of ["password", "ca"] as const) {
     const scenario = SCENARIOS[key];
-    it(`THEN ${scenario}, as a reload: the canary's server-login check refuses it and the canary turns unready within the check interval; the other replica holds it back; no client sees a thing`, () => {
+    it(`THEN ${scenario}, as a reload: the canary's server-login check refuses it and the canary turns unready before the hold ends; the other replica holds it back; no client sees a thing`, () => {
       const r = valueOf(results[key]);
       console.log(
         `      ${scenario}: canary unready ${r.unreadySeconds?.toFixed(1)} s after the swap; ` +
           `${r.served}/10 new logins served`,
       );
       assert.ok(r.unreadySeconds !== undefined, "the canary stayed ready");
-      assert.ok(
-        r.unreadySeconds < TIMINGS.checkSeconds + SLACK_SECONDS,
-        `canary unready after ${r.unreadySeconds} s`,
-      );
+      // before the hold ends, or the other replicas would apply it (measured 2.9 to 4.8 s: the check interval,
+      // the check's own PgBouncer and server logins, one readiness tick, on busy cores)
+      assert.ok(r.unreadySeconds < TIMINGS.canaryHoldSeconds, `canary unready after ${r.unreadySeconds} s`);
       // the check refused it: the serving PgBouncer never read the files
       assert.match(
         r.log0,
