@@ -14,7 +14,13 @@ import { loadPoolerCredentials } from "../components/credentials/resources";
 import { scrapeAnnotations } from "../components/monitoring";
 import { PgBouncerMonitoring } from "../components/monitoring/resources";
 import { type CaRef, backendTls, poolSizingWarning, poolerReferences } from "../components/pgbouncer";
-import { PgBouncer, type PinnedVault, checkPkiRole, readServerCa } from "../components/pgbouncer/resources";
+import {
+  PgBouncer,
+  type PinnedVault,
+  checkPkiRole,
+  readServerCa,
+  vaultClientFailed,
+} from "../components/pgbouncer/resources";
 import { type ClusterReader, type ShellEnv, checkClusterObjects } from "../components/providers";
 import { grafanaProvider, kubernetesProvider, vaultProvider } from "../components/providers/resources";
 import { type StackSettings } from "./settings";
@@ -107,13 +113,20 @@ interface References {
 async function readReferences(
   settings: StackSettings,
   v: PinnedVault,
+  vaultAnswered: Promise<boolean>,
   cluster: ClusterReader | undefined,
 ): Promise<References> {
   const ca = settings.tls.serverCa;
   const cert = settings.tls.certificate;
-  const [caRead, pki, objects] = await Promise.all([
-    ca?.source === "vault" ? readServerCa(ca, v, key) : undefined,
-    cert?.source === "vault-pki" ? checkPkiRole(cert, v, key) : [],
+  const vaultReads = async () =>
+    (await vaultAnswered)
+      ? Promise.all([
+          ca?.source === "vault" ? readServerCa(ca, v, key) : undefined,
+          cert?.source === "vault-pki" ? checkPkiRole(cert, v, key) : [],
+        ])
+      : ([undefined, []] as const);
+  const [[caRead, pki], objects] = await Promise.all([
+    vaultReads(),
     cluster === undefined
       ? []
       : checkClusterObjects(
@@ -160,13 +173,21 @@ export async function deployEnvironment(
   // The Vault provider alone before the reads: a refused read leaves nothing else registered.
   const vault = vaultProvider(settings.providers);
   const pinnedVault = { provider: vault, address: settings.providers.vaultAddress };
+  const credentialsRead = loadPoolerCredentials(
+    settings.credentials,
+    { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
+    pinnedVault,
+  );
+  // The other Vault reads wait for the credentials' read, and are left out when the provider could not set
+  // up its client (Vault unreachable, a bad token): it sets it up under a lock, one request at a time, so
+  // each read would wait out its own round of retries for the same refusal.
+  const vaultAnswered = credentialsRead.then(
+    () => true,
+    (e: unknown) => !vaultClientFailed(e instanceof Error ? e.message : String(e)),
+  );
   const [credentials, references] = await Promise.allSettled([
-    loadPoolerCredentials(
-      settings.credentials,
-      { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
-      pinnedVault,
-    ),
-    readReferences(settings, pinnedVault, opts.cluster),
+    credentialsRead,
+    readReferences(settings, pinnedVault, vaultAnswered, opts.cluster),
   ]);
   const rename = renameWhileRouted(opts.lastRoute ?? {}, settings.backend, settings.namespace, key);
   // One message for everything refused: a rename while routed, the credentials, the referenced objects.

@@ -73,6 +73,11 @@ export interface OfflineOptions {
    * stack never updated)
    */
   readonly lastOutputs?: Readonly<Record<string, unknown>>;
+  /**
+   * How many times Vault PKI has re-issued each certificate (see `offlinePkiState`): 1 is the state after
+   * the first renewal. @default 0
+   */
+  readonly renewals?: number;
 }
 
 /**
@@ -161,7 +166,7 @@ export async function runOffline(opts: OfflineOptions): Promise<OfflineRun> {
             name: args.name,
             inputs: args.inputs as Record<string, unknown>,
           });
-          const state = offlineState(args.type, args.inputs as Record<string, unknown>);
+          const state = offlineState(args.type, args.inputs as Record<string, unknown>, opts.renewals);
           // Auto-naming: the provider appends a random suffix; offline, ConfigMaps and Secrets get a
           // content hash and other objects keep their logical name (see offlineName).
           const meta = (state.metadata ?? {}) as Record<string, unknown>;

@@ -2,11 +2,14 @@
 # Installs what the tests run for real: PostgreSQL (with pgbench), Prometheus's promtool and the shell linter
 # from Debian; Debian's PgBouncer (1.18, only for the tests of the version gating); and the PgBouncer release
 # the stacks deploy (components/pgbouncer/pgbouncer-release.json), built from its release tarball after a
-# sha256 check; with Go, actionlint and the dashboard validator (Grafana's dashboard schema); and psycopg
-# (PyPI, in a venv of Debian's python3), the real driver of the fleet's cancel tests.
+# sha256 check, and the same release with tools/harness/patches/pgbouncer-<version>-peer-pool-cancels.patch
+# (for the fleet's cancel tests only; the stacks deploy the stock release); with Go, actionlint and the
+# dashboard validator (Grafana's dashboard schema); and psycopg (PyPI, in a venv of Debian's python3), the
+# real driver of the fleet's cancel tests.
 # The builds are cached per machine (~/.cache/clipper-pgbouncer/pgbouncer-<version>/,
-# dashboard-schema-<key>/) and copied into the project's gitignored .deps/pgbouncer/ and
-# .deps/dashboard-schema/, which the tests run. Skips apt entirely when everything is there.
+# pgbouncer-<version>+peer-pool-cancels-<patch sha256>/, dashboard-schema-<key>/) and copied into the
+# project's gitignored .deps/pgbouncer/, .deps/pgbouncer-peer-pool-cancels/ and .deps/dashboard-schema/, which
+# the tests run. Skips apt entirely when everything is there.
 # Needs root or sudo for apt, and Go 1.22 or later (the Go module proxy) for the dashboard validator.
 #
 # Environment:
@@ -15,7 +18,8 @@
 #   PGBOUNCER_TARBALL_SHA256  the sha256 to check that tarball against instead (upstream's published one,
 #                      should it differ from the vendored file's)
 #   PGBOUNCER_BIN      a pgbouncer binary of the release to use as it is (no build); the harness uses it too.
-#                      A `pgbouncer` on PATH that reports the release is used as it is as well.
+#                      A `pgbouncer` on PATH that reports the release is used as it is as well. The patched
+#                      build is made from the tarball in every case.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,44 +162,33 @@ else
   echo "install-test-deps: psycopg ${psycopg_version} in ${psycopg_dir}"
 fi
 
-# --- PgBouncer ${version}, the release the stacks deploy ---
+# --- PgBouncer ${version}: the release the stacks deploy, and the same release with the peer-pool patch ---
 
 # True when $1 is an executable whose first --version line is "PgBouncer <version>".
 is_release() {
   [[ -x $1 ]] && [[ $("$1" --version 2>/dev/null | head -n 1) == "PgBouncer ${version}" ]]
 }
 
-if [[ -n ${PGBOUNCER_BIN:-} ]]; then
-  if is_release "$PGBOUNCER_BIN"; then
-    echo "install-test-deps: PgBouncer ${version} from PGBOUNCER_BIN=${PGBOUNCER_BIN}"
-    exit 0
-  fi
-  echo "install-test-deps: PGBOUNCER_BIN=${PGBOUNCER_BIN} is not an executable PgBouncer ${version}" >&2
-  exit 1
-fi
-on_path=$(command -v pgbouncer 2>/dev/null || true)
-if [[ -n $on_path ]] && is_release "$on_path"; then
-  echo "install-test-deps: PgBouncer ${version} on PATH (${on_path})"
-  exit 0
-fi
-if is_release "${prefix}/bin/pgbouncer"; then
-  echo "install-test-deps: PgBouncer ${version} in ${prefix}"
-  exit 0
-fi
-
-mkdir -p "$cache_root"
-# One build at a time per machine: a second run waits, then finds the cache filled.
-exec 9>"${cache_root}/pgbouncer.lock"
-flock 9
-if ! is_release "${cache}/bin/pgbouncer"; then
-  tarball=${PGBOUNCER_TARBALL:-$vendored}
+# Builds PgBouncer ${version} from the checked release tarball into $1 (through $1.tmp, so that a failed
+# build leaves no cache behind), with the patch $2 applied when given, and writes $3 into $1/key. The caller
+# holds the lock (one build at a time per machine: a second run waits, then finds the cache filled).
+work=
+trap 'rm -rf "${work:-}"' EXIT
+build_pgbouncer() {
+  local into=$1 patch=${2:-} key=${3:-}
+  local tarball=${PGBOUNCER_TARBALL:-$vendored}
   if [[ ! -f $tarball ]]; then
     echo "install-test-deps: no PgBouncer ${version} tarball at ${tarball}." >&2
-    echo "  Download ${upstream_url} and set PGBOUNCER_TARBALL to it (sha256 ${sha256})," >&2
-    echo "  or set PGBOUNCER_BIN to a pgbouncer ${version} binary." >&2
+    if [[ -n $patch ]]; then
+      echo "  Download ${upstream_url} and set PGBOUNCER_TARBALL to it (sha256 ${sha256}): the fleet's" >&2
+      echo "  cancel tests also run that release built with ${patch#"${root}/"}, which PGBOUNCER_BIN cannot be." >&2
+    else
+      echo "  Download ${upstream_url} and set PGBOUNCER_TARBALL to it (sha256 ${sha256})," >&2
+      echo "  or set PGBOUNCER_BIN to a pgbouncer ${version} binary." >&2
+    fi
     exit 1
   fi
-  expected=${PGBOUNCER_TARBALL_SHA256:-$sha256}
+  local expected=${PGBOUNCER_TARBALL_SHA256:-$sha256} actual
   actual=$(sha256sum "$tarball" | cut -d' ' -f1)
   if [[ $actual != "$expected" ]]; then
     echo "install-test-deps: ${tarball} has sha256 ${actual}, expected ${expected}; not building it." >&2
@@ -203,8 +196,8 @@ if ! is_release "${cache}/bin/pgbouncer"; then
     echo "  set PGBOUNCER_TARBALL_SHA256 to that value." >&2
     exit 1
   fi
-  build_deps=(gcc make libc6-dev pkg-config libevent-dev libssl-dev libc-ares-dev)
-  need=()
+  local build_deps=(gcc make libc6-dev pkg-config libevent-dev libssl-dev libc-ares-dev) need=() p
+  if [[ -n $patch ]]; then build_deps+=(patch); fi
   for p in "${build_deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
@@ -212,15 +205,20 @@ if ! is_release "${cache}/bin/pgbouncer"; then
     echo "install-test-deps: installing the PgBouncer build dependencies ${need[*]}"
     apt_install "${need[@]}"
   fi
-  echo "install-test-deps: building PgBouncer ${version} into ${cache}"
+  echo "install-test-deps: building PgBouncer ${version}${patch:+ with ${patch#"${root}/"}} into ${into}"
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  started=$SECONDS
+  local started=$SECONDS
   tar xzf "$tarball" -C "$work"
-  rm -rf "${cache}.tmp"
+  rm -rf "${into}.tmp"
   (
     cd "${work}/pgbouncer-${version}"
-    ./configure --prefix="${cache}.tmp" >"${work}/configure.log" 2>&1 || {
+    if [[ -n $patch ]]; then
+      patch -p1 --batch --forward <"$patch" >"${work}/patch.log" 2>&1 || {
+        cat "${work}/patch.log" >&2
+        exit 1
+      }
+    fi
+    ./configure --prefix="${into}.tmp" >"${work}/configure.log" 2>&1 || {
       tail -n 30 "${work}/configure.log" >&2
       exit 1
     }
@@ -230,20 +228,83 @@ if ! is_release "${cache}/bin/pgbouncer"; then
     }
     make install >>"${work}/make.log" 2>&1
   )
-  is_release "${cache}.tmp/bin/pgbouncer" || {
+  is_release "${into}.tmp/bin/pgbouncer" || {
     echo "install-test-deps: the build does not report PgBouncer ${version}" >&2
     exit 1
   }
-  rm -rf "$cache"
-  mv "${cache}.tmp" "$cache"
-  echo "install-test-deps: built PgBouncer ${version} in $((SECONDS - started)) s"
-fi
-flock -u 9
+  if [[ -n $key ]]; then echo "$key" >"${into}.tmp/key"; fi
+  rm -rf "$into"
+  mv "${into}.tmp" "$into"
+  rm -rf "$work"
+  echo "install-test-deps: built PgBouncer ${version}${patch:+ with the patch} in $((SECONDS - started)) s"
+}
 
-# A copy, not a link: the harness runs pgbouncer as the postgres user, who cannot enter a private home.
-rm -rf "$prefix"
-mkdir -p "$(dirname "$prefix")"
-cp -a "$cache" "$prefix"
-chmod -R a+rX "$prefix"
-is_release "${prefix}/bin/pgbouncer"
-echo "install-test-deps: PgBouncer ${version} in ${prefix}"
+# Copies a build from the cache into the project (a copy, not a link: the harness runs pgbouncer as the
+# postgres user, who cannot enter a private home).
+copy_pgbouncer() {
+  local from=$1 to=$2
+  rm -rf "$to"
+  mkdir -p "$(dirname "$to")"
+  cp -a "$from" "$to"
+  chmod -R a+rX "$to"
+  is_release "${to}/bin/pgbouncer"
+}
+
+mkdir -p "$cache_root"
+exec 9>"${cache_root}/pgbouncer.lock"
+
+# The release the stacks deploy: PGBOUNCER_BIN, a pgbouncer on PATH, or .deps/pgbouncer/, else built.
+stock_pgbouncer() {
+  if [[ -n ${PGBOUNCER_BIN:-} ]]; then
+    if is_release "$PGBOUNCER_BIN"; then
+      echo "install-test-deps: PgBouncer ${version} from PGBOUNCER_BIN=${PGBOUNCER_BIN}"
+      return 0
+    fi
+    echo "install-test-deps: PGBOUNCER_BIN=${PGBOUNCER_BIN} is not an executable PgBouncer ${version}" >&2
+    exit 1
+  fi
+  local on_path
+  on_path=$(command -v pgbouncer 2>/dev/null || true)
+  if [[ -n $on_path ]] && is_release "$on_path"; then
+    echo "install-test-deps: PgBouncer ${version} on PATH (${on_path})"
+    return 0
+  fi
+  if is_release "${prefix}/bin/pgbouncer"; then
+    echo "install-test-deps: PgBouncer ${version} in ${prefix}"
+    return 0
+  fi
+  flock 9
+  # not `is_release || build_pgbouncer`: errexit does not apply inside a function called in a condition
+  if ! is_release "${cache}/bin/pgbouncer"; then build_pgbouncer "$cache"; fi
+  flock -u 9
+  copy_pgbouncer "$cache" "$prefix"
+  echo "install-test-deps: PgBouncer ${version} in ${prefix}"
+}
+stock_pgbouncer
+
+# The same release with tools/harness/patches/pgbouncer-<version>-peer-pool-cancels.patch (the fleet's cancel
+# tests; not what the stacks deploy): always built from the tarball, cached as its own version, keyed by the
+# patch's sha256 too, so that a changed patch builds anew.
+patched_pgbouncer() {
+  local patch="${root}/tools/harness/patches/pgbouncer-${version}-peer-pool-cancels.patch"
+  [[ -f $patch ]] || {
+    echo "install-test-deps: no ${patch#"${root}/"}: the fleet's cancel tests run PgBouncer ${version} with the" >&2
+    echo "  peer-pool patch (docs/testing.md); port it to ${version}, or drop it if the release has the fix" >&2
+    exit 1
+  }
+  local key
+  key="${version}+peer-pool-cancels-$(sha256sum "$patch" | cut -c1-16)"
+  local into="${cache_root}/pgbouncer-${key}" to="${root}/.deps/pgbouncer-peer-pool-cancels"
+  if is_release "${to}/bin/pgbouncer" && [[ $(cat "${to}/key" 2>/dev/null) == "$key" ]]; then
+    echo "install-test-deps: PgBouncer ${key} in ${to}"
+    return 0
+  fi
+  flock 9
+  if ! is_release "${into}/bin/pgbouncer" || [[ $(cat "${into}/key" 2>/dev/null) != "$key" ]]; then
+    build_pgbouncer "$into" "$patch" "$key"
+  fi
+  flock -u 9
+  copy_pgbouncer "$into" "$to"
+  echo "install-test-deps: PgBouncer ${key} in ${to}"
+}
+patched_pgbouncer

@@ -59,6 +59,8 @@ for job in "${order[@]}"; do
   wait "${pids[$job]}"
   read -r rc ms <"$logs/$job.end"
   summary=$(grep -E '^ *[0-9]+ (passing|failing|pending)' "$logs/$job.log" | tr -s ' ' | tr '\n' ' ')
+  # the seeds the lockout sequences drew (one per mocha worker): CLIPPER_LOCKOUT_SEED=<seed> replays one
+  summary+=$(grep -oE 'CLIPPER_LOCKOUT_SEED=[0-9]+' "$logs/$job.log" | sort -u | tr '\n' ' ')
   if ((rc == 0)); then
     printf 'ok    %-18s %6s s  %s\n' "$job" "$(seconds "$ms")" "$summary"
   else

@@ -184,16 +184,16 @@ check_databases() {
 }
 
 # How a server login in log line `$1` ended, into $outcome: `ok`, `broken` (a refused password, a certificate
-# or TLS error, a host that does not resolve, SSL refused: a restarting PostgreSQL gives none of these),
-# `transient` (a refused connection, "the database system is starting up" or "… shutting down", "too many
-# clients"), or empty. A variable, not output: the log watcher runs it on every line, without a subshell.
+# that does not verify, a host that does not resolve, SSL refused: a restarting PostgreSQL gives none of
+# these), `transient` (a refused connection or one cut as TLS starts, "the database system is starting up" or
+# "… shutting down", "too many clients"), or empty. A variable, not output: the log watcher runs it on every line, without a subshell.
 login_outcome() {
   case $1 in
   *"server login ok"*) outcome=ok ;;
   *"server login failed"*"the database system is "* | *"server login failed"*"too many clients"*) outcome=transient ;;
-  *"closing because: connect failed"*) outcome=transient ;;
-  *"server login failed"* | *"server DNS lookup failed"* | *"TLS handshake error"* | *"server refused SSL"* | \
-    *"TLS startup failed"*) outcome=broken ;;
+  # a connection PostgreSQL dropped while it stopped: refused, or cut before or during TLS's start
+  *"closing because: connect failed"* | *"closing because: TLS startup failed"*) outcome=transient ;;
+  *"server login failed"* | *"server DNS lookup failed"* | *"TLS handshake error"* | *"server refused SSL"*) outcome=broken ;;
   *) outcome="" ;;
   esac
 }
@@ -357,6 +357,14 @@ start_relay() {
   relay=$!
   say "relay (pid $relay) forwards cancel requests on port $port to this pod's processes"
 }
+
+# `pgbouncer-pod --login-outcome LINE`: print how the script reads a PgBouncer log line (login_outcome), and do
+# nothing else (the tests hold it to PgBouncer's real lines).
+if [ "${1:-}" = --login-outcome ]; then
+  login_outcome "${2:-}"
+  echo "${outcome:-none}"
+  exit 0
+fi
 
 # `pgbouncer-pod --process-ini`: print the ini this process would run, and do nothing else (the tests compare
 # the harness's standalone processes with it).

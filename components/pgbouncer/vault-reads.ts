@@ -15,6 +15,22 @@ export interface PinnedVault {
   readonly address: string;
 }
 
+/**
+ * The Vault provider's messages for a client it could not set up (no Vault answering at its address, a token
+ * it refuses): every read through that provider fails the same way, each after its own round of retries.
+ */
+const VAULT_CLIENT_FAILURES = [
+  "failed to lookup token",
+  "no vault token set on Client",
+  "failed to create limited child token",
+  "failed to configure Vault address",
+];
+
+/** Whether a failed read's message says the provider could not set up its Vault client. */
+export function vaultClientFailed(message: string): boolean {
+  return VAULT_CLIENT_FAILURES.some((m) => message.includes(m));
+}
+
 /** A server CA held in Vault. */
 export type VaultCaSource = Extract<CaSource, { source: "vault" }>;
 

@@ -207,3 +207,54 @@ describe("the preflight: what a stack names but does not own, checked before any
     assert.strictEqual(message.split("\n  - ").length - 1, 3, message);
   });
 });
+
+describe("the preflight's Vault reads when the Vault provider cannot set up its client", () => {
+  /** What the Vault provider answers every read with when no Vault answers at its address. */
+  const lookupFailed =
+    'failed to lookup token, err=Put "https://127.0.0.1:1/v1/auth/token/lookup-self": dial tcp 127.0.0.1:1: connect: connection refused';
+
+  /** Runs staging (server CA from a ConfigMap, a PKI certificate) with Vault answering `answer`; counts reads. */
+  async function run(answer: () => never): Promise<{ reads: string[]; message: string }> {
+    const reads: string[] = [];
+    let message = "";
+    await assert.rejects(
+      runOffline({
+        stack: "staging",
+        vault: (mount, name) => {
+          reads.push(`${mount}/${name}`);
+          return answer();
+        },
+        vaultPaths: (path) => {
+          reads.push(path);
+          return answer();
+        },
+        world: offlineWorld(stackConfig("staging", {})),
+      }),
+      (e: unknown) => {
+        assert.ok(pulumi.RunError.isInstance(e), String(e));
+        message = e.message;
+        return true;
+      },
+    );
+    return { reads, message };
+  }
+
+  const fail = (m: string) => (): never => {
+    throw Object.assign(new Error(m), { details: m });
+  };
+
+  it("GIVEN Vault unreachable THEN the credentials' read is the only one (each would wait out its own retries) and one refusal names the address", async () => {
+    const { reads, message } = await run(fail(lookupFailed));
+    assert.deepStrictEqual(reads, [`${staging.credentials.vaultMount}/${staging.credentials.vaultPath}`]);
+    assert.match(message, /could not be read from the Vault at .*failed to lookup token/);
+    assert.doesNotMatch(message, /PKI/, "the PKI reads were left out, not reported as failed");
+  });
+
+  it("GIVEN Vault answering but every path missing THEN the PKI reads still run and are named", async () => {
+    const { reads, message } = await run(fail('error reading from Vault: no secret found at "x"'));
+    const c = staging.tls.certificate;
+    assert.ok(c?.source === "vault-pki");
+    assert.ok(reads.includes(`${c.mount}/roles/${c.role}`), reads.join(", "));
+    assert.match(message, /Vault PKI mount "pki"/);
+  });
+});

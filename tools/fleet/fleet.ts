@@ -9,19 +9,20 @@
  * folder bind-mounted at the one path every container sees (the pods mount a volume of their own there),
  * then `setpriv` to the `postgres` user and `exec` of the container's argv (`/bin/sh -c <script>
  * pgbouncer-pod`): the script's PID is the spawned PID, as PID 1 is the script in the pod. Its PATH holds only
- * what the script's header names (links), `pgbouncer`, and a `getent` that stands in for the cluster DNS.
+ * what the script's header names (links), `pgbouncer` (the release the stacks deploy, or the binary the
+ * caller names), and a `getent` that stands in for the cluster DNS. The balancer runs in a worker thread
+ * (./balancer.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { buildCredentials } from "../../components/credentials";
 import { readyFile } from "../../components/pgbouncer";
 import { type StackSettings, parseSettings } from "../../stacks/settings";
 import { rawStackConfig, stackFileConfig } from "../../stacks/stack-file";
 import { withSetting } from "../render/main";
-import { pgbouncerBinary } from "../harness/binary";
+import { localPgBouncerVersion, pgbouncerBinary } from "../harness/binary";
 import { type Conn, type TlsPostgres, startTlsPostgres } from "../harness/postgres";
 import {
   RUN_AS,
@@ -38,6 +39,7 @@ import {
 } from "../harness/proc";
 import { HARNESS_APP_USER, harnessVaultData, postgresPasswordSql } from "../harness/stack";
 import { type KubeletTlsDir, LOCAL_NAME, type TestCa, kubeletTlsDir } from "../harness/tls";
+import { type Balancer, startBalancer } from "./balancer";
 import { type LiveSource, specsFromLive } from "./live";
 import {
   type FleetPlaces,
@@ -103,6 +105,12 @@ export interface FleetOptions {
    * and the passwords above are the live objects' own. @default the render
    */
   readonly live?: LiveFleetOptions;
+  /**
+   * The `pgbouncer` on every container's PATH; it must report the stack's `pgbouncer.version`, the release the
+   * ini is rendered for (e.g. `patchedPgbouncerBinary()`, that release with the peer-pool patch).
+   * @default the release the stacks deploy, as the harness finds it (`pgbouncerBinary()`)
+   */
+  readonly pgbouncerBin?: string;
 }
 
 /** A fleet of a cluster's live objects, in front of a PostgreSQL that has the logins their auth file holds. */
@@ -118,6 +126,17 @@ export interface LiveFleetOptions {
     readonly password: string;
     readonly rootCaPem: string;
     readonly hostname: string;
+  };
+}
+
+/** The script's timings as the stack sets them: what a pod does in the cluster. */
+export function stackTimings(settings: StackSettings): ScriptTimings {
+  const w = settings.workload;
+  return {
+    checkSeconds: w.reloadCheckSeconds,
+    canaryHoldSeconds: w.canaryHoldSeconds,
+    failureSeconds: w.serverLoginFailureSeconds,
+    drainSeconds: w.drainSeconds,
   };
 }
 
@@ -141,6 +160,11 @@ export interface FleetProcess {
   pid(): number | undefined;
   /** Its log: the script's lines and PgBouncer's (stderr). */
   readonly logFile: string;
+  /**
+   * During a drain: the relay this container's script starts (`start_relay`) listens on the pod's port, as
+   * its log says. Between PgBouncer closing its listener and then, a cancel forwarded here is refused.
+   */
+  relayListening(): boolean;
 }
 
 export interface FleetReplica {
@@ -167,10 +191,19 @@ export interface ReplaceTimes {
 
 export interface Fleet {
   readonly dir: string;
+  /** The `pgbouncer` every container runs. */
+  readonly pgbouncerBin: string;
   readonly settings: StackSettings;
   readonly world: TlsPostgres;
   readonly timings: ScriptTimings;
-  readonly balancer: { readonly host: string; readonly port: number; readonly refused: number };
+  readonly balancer: {
+    readonly host: string;
+    readonly port: number;
+    /** Connections refused because no replica was ready and in service. */
+    readonly refused: number;
+    /** The replica an open connection was handed to, by the client's own port (undefined once it closed). */
+    replicaOf(clientPort: number): number | undefined;
+  };
   /** The application user through the balancer, verifying the pooler as a backend pod does. */
   readonly conn: Conn;
   /** The application user straight to PostgreSQL (TLS, verified). */
@@ -239,25 +272,52 @@ interface Replica {
   connections: number;
 }
 
-/** The direct children of `pid`, from /proc (no `children` file on every kernel). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/**
+ * Every process's direct children, by parent PID, from one pass over /proc (no `children` file on every
+ * kernel). One pass serves a whole tree: a pass per process of it, every 50 ms while a replica stops, took
+ * 100 ms of the event loop (which runs the balancer) on 2 loaded cores.
+ */
+function processTree(): Map<number, number[]> {
+  const tree = new Map<number, number[]>();
   for (const e of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(e));
+      const kids = tree.get(ppid);
+      if (kids) kids.push(Number(e));
+      else tree.set(ppid, [Number(e)]);
     } catch {
       // gone meanwhile
     }
   }
-  return out;
+  return tree;
 }
 
-function descendants(pid: number): number[] {
-  const kids = childrenOf(pid);
-  return [...kids, ...kids.flatMap(descendants)];
+function descendants(pid: number, tree: ReadonlyMap<number, readonly number[]>): number[] {
+  const kids = tree.get(pid) ?? [];
+  return [...kids, ...kids.flatMap((k) => descendants(k, tree))];
+}
+
+/**
+ * The processes of this fleet's containers still running, whatever their parent is now: each has
+ * `PATH=<dir>/bin`, a folder of this fleet alone. A drain's relay (the pod script's `start_relay`) was found
+ * listening after its fleet had stopped, six times in a day of full test runs on loaded cores: its script
+ * had gone without stopping it, and it had left the script's tree before anyone looked.
+ */
+function leftOver(dir: string): number[] {
+  const marker = Buffer.from(`\0PATH=${path.join(dir, "bin")}\0`);
+  const out: number[] = [];
+  for (const e of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const env = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${e}/environ`)]);
+      if (env.includes(marker)) out.push(Number(e));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
 }
 
 /** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once gone. */
@@ -279,6 +339,10 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A container's own `applied` volume on the host (bind-mounted at the one path every container sees). */
+const ownApplied = (c: { readonly socketDir: string; readonly process: number }) =>
+  path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`);
+
 function mkdirOwned(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   const { uid, gid } = runAsIds();
@@ -290,6 +354,7 @@ function mkdirOwned(dir: string): string {
 function containerPath(
   dir: string,
   canaryName: string,
+  pgbouncerBin: string,
   canaryReadyFiles: readonly string[],
   canaryDown: string,
 ): string {
@@ -300,7 +365,7 @@ function containerPath(
     if (!target) throw new Error(`fleet: ${c}, which the pod script uses, is not installed`);
     fs.symlinkSync(target, path.join(bin, c));
   }
-  fs.symlinkSync(runnableCopy(pgbouncerBinary()), path.join(bin, "pgbouncer"));
+  fs.symlinkSync(runnableCopy(pgbouncerBin), path.join(bin, "pgbouncer"));
   // The cluster DNS as the canary's headless Service without publishNotReadyAddresses makes it: CoreDNS
   // answers its name only while pod 0 is ready (every container's readiness file) and not terminating.
   fs.writeFileSync(
@@ -336,6 +401,15 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const secondUser = `${user}_b`;
   const secondPassword = opts.secondPassword ?? crypto.randomBytes(12).toString("hex");
   if (settings.credentials.authQuery) throw new Error("fleet: runs the file mode of prod and staging");
+  const pgbouncerBin = opts.pgbouncerBin ?? pgbouncerBinary();
+  // not binaryVersion: a blocking spawn would hold up the balancers of other fleets in this process
+  const binVersion = await localPgBouncerVersion(pgbouncerBin).catch(() => undefined);
+  if (binVersion !== settings.workload.version) {
+    throw new Error(
+      `fleet: pgbouncerBin ${pgbouncerBin} reports ${binVersion ? `PgBouncer ${binVersion}` : "no PgBouncer version"}; ` +
+        `the ini is rendered for pgbouncer.version ${settings.workload.version}`,
+    );
+  }
 
   const world = await startTlsPostgres(
     "fleet-pki",
@@ -353,11 +427,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const scripts = [...replicas.values()]
       .flatMap((r) => r.containers.map((c) => c.child?.pid))
       .filter((p): p is number => p !== undefined && alive(p));
-    return [...scripts, ...scripts.flatMap(descendants)];
+    const tree = processTree();
+    const found = [...scripts, ...scripts.flatMap((p) => descendants(p, tree))];
+    return [...found, ...leftOver(dir).filter((p) => !found.includes(p))];
   };
   track(key, pids, dir);
-  let server: net.Server | undefined;
-  const sockets = new Set<net.Socket>();
+  let balancer: Balancer | undefined;
 
   try {
     const dbName = settings.database.name;
@@ -451,6 +526,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const bin = containerPath(
       dir,
       canaryName,
+      pgbouncerBin,
       Array.from({ length: processes }, (_, i) => readyFile(places.socketDir(0, i + 1))),
       canaryDown,
     );
@@ -471,7 +547,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       if (stopped) throw new Error("fleet: stopped; no container starts after stop()");
       // Its own `applied` volume at the shared path, in a mount namespace of its own; then the script, as
       // `postgres`, with the pod's environment and nothing else.
-      const own = mkdirOwned(path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`));
+      const own = mkdirOwned(ownApplied(c));
       fs.rmSync(own, { recursive: true, force: true });
       mkdirOwned(own);
       const wrap =
@@ -501,6 +577,16 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
 
     const readyOf = (r: Replica) => r.containers.every((c) => fs.existsSync(readyFile(c.socketDir)));
+    /** Tells the balancer the Service's endpoints after a replica went in or out of service. */
+    const publish = () =>
+      balancer?.setEndpoints(
+        [...replicas.values()].map((r) => ({
+          ordinal: r.ordinal,
+          port: r.port,
+          inService: r.inService,
+          readyFiles: r.containers.map((c) => readyFile(c.socketDir)),
+        })),
+      );
 
     const startReplica = async (spec: ReplicaSpec, ordinal: number, awaitReady = true): Promise<Replica> => {
       const rdir = podDir(ordinal);
@@ -544,6 +630,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       }
       await untilReady(r);
       r.inService = true;
+      publish();
       log(`fleet: ${r.name} ready on 127.0.0.1:${r.port}`);
       return r;
     };
@@ -574,11 +661,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       // PID → its start time: a PID the system gave to another process since is never signalled
       const seen = new Map<number, string>();
       const collect = () => {
+        const tree = processTree();
         for (const c of r.containers) {
           if (!c.child?.pid || !alive(c.child.pid)) continue;
-          for (const p of descendants(c.child.pid)) {
+          for (const p of descendants(c.child.pid, tree)) {
+            if (seen.has(p)) continue;
             const t = startTime(p);
-            if (t !== undefined && !seen.has(p)) seen.set(p, t);
+            if (t !== undefined) seen.set(p, t);
           }
         }
       };
@@ -610,6 +699,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     const terminate = async (r: Replica): Promise<{ signalledAt: number; stoppedAt: number }> => {
       r.inService = false;
+      publish();
       if (r.ordinal === 0) fs.writeFileSync(canaryDown, "");
       await sleep(preStopMs);
       const signalledAt = Date.now();
@@ -620,39 +710,12 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
 
     // --- the balancer: kube-proxy's pick of a ready endpoint, per new connection ---
-    server = net.createServer((client) => {
-      const ready = [...replicas.values()].filter((r) => r.inService && readyOf(r));
-      if (ready.length === 0) {
-        refused++;
-        client.destroy();
-        return;
-      }
-      const r = ready[crypto.randomInt(ready.length)];
-      r.connections++;
-      const up = net.connect({ host: "127.0.0.1", port: r.port });
-      client.setNoDelay(true);
-      up.setNoDelay(true);
-      sockets.add(client);
-      sockets.add(up);
-      const close = () => {
-        client.destroy();
-        up.destroy();
-        sockets.delete(client);
-        sockets.delete(up);
-      };
-      client.on("error", close).on("close", close);
-      up.on("error", close).on("close", close);
-      client.pipe(up);
-      up.pipe(client);
+    const lb = await startBalancer((ordinal) => {
+      const r = replicas.get(ordinal);
+      if (r) r.connections++;
     });
-    let refused = 0;
-    const srv = server;
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => resolve());
-    });
-    const address = srv.address();
-    const balancerPort = typeof address === "object" && address ? address.port : 0;
+    balancer = lb;
+    const balancerPort = lb.port;
 
     const first = specs();
     await Promise.all(first.map((s, o) => startReplica(s, o)));
@@ -692,6 +755,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         podName: r.name,
         logFile: c.logFile,
         pid: () => c.child?.pid,
+        relayListening: () => {
+          const log = path.join(ownApplied(c), "relay", "relay.log");
+          return fs.existsSync(log) && /LOG listening on 127\.0\.0\.1:/.test(fs.readFileSync(log, "utf8"));
+        },
       })),
       ready: () => readyOf(r),
       get inService() {
@@ -751,6 +818,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           if (!r) continue;
           await terminate(r);
           replicas.delete(o);
+          publish();
           mounted.delete(o);
         }
       }
@@ -759,6 +827,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
     const fleet: Fleet = {
       dir,
+      pgbouncerBin,
       settings,
       world,
       timings,
@@ -766,8 +835,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         host: "127.0.0.1",
         port: balancerPort,
         get refused() {
-          return refused;
+          return lb.refused;
         },
+        replicaOf: (p) => lb.replicaOf(p),
       },
       conn,
       direct,
@@ -797,9 +867,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         if (stopped) return;
         stopped = true;
         try {
-          srv.close();
+          lb.close();
           await Promise.allSettled([...inFlight]);
-          for (const s of sockets) s.destroy();
+          await lb.end();
           await Promise.all(
             [...replicas.values()].map(async (r) => {
               r.inService = false;
@@ -811,6 +881,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
             }),
           );
         } finally {
+          const left = leftOver(dir);
+          if (left.length > 0)
+            log(`fleet: killing ${left.length} processes left over (PIDs ${left.join(" ")})`);
+          for (const p of left) signal(p, "SIGKILL");
           untrack(key);
           fs.rmSync(dir, { recursive: true, force: true });
           await world.stop();
@@ -819,8 +893,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     };
     return fleet;
   } catch (e) {
-    server?.close();
-    for (const s of sockets) s.destroy();
+    await balancer?.end();
     for (const p of pids()) signal(p, "SIGKILL");
     untrack(key);
     fs.rmSync(dir, { recursive: true, force: true });

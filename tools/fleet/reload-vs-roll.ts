@@ -9,7 +9,7 @@
  */
 import { Args, UsageError, runMain } from "../common";
 import { sleep } from "../harness/proc";
-import { type Fleet, fleetSettings, startFleet } from "./fleet";
+import { type Fleet, fleetSettings, stackTimings, startFleet } from "./fleet";
 import { type LoadCounts, configValue, startLoad } from "./load";
 import { VOLUMES } from "./render";
 
@@ -73,12 +73,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const settings = fleetSettings(stack, sets);
   const w = settings.workload;
   // the stack's own timings: what a pod does in the cluster
-  const timings = {
-    checkSeconds: w.reloadCheckSeconds,
-    canaryHoldSeconds: w.canaryHoldSeconds,
-    failureSeconds: w.serverLoginFailureSeconds,
-    drainSeconds: w.drainSeconds,
-  };
+  const timings = stackTimings(settings);
   const bound = (w.reloadCheckSeconds * 3 + w.canaryHoldSeconds + 30) * 1000;
   const fleet = await startFleet({ settings, timings, log: (l) => console.log(l) });
   const outcomes: Outcome[] = [];

@@ -17,6 +17,7 @@ export {
   psqlRows,
   startPostgres,
   startTlsPostgres,
+  untilRunning,
 } from "./postgres";
 export {
   type PgBouncerFiles,
@@ -26,9 +27,12 @@ export {
 } from "./pgbouncer";
 export {
   DEBIAN_PGBOUNCER_BIN,
+  PATCHED_PGBOUNCER_BIN,
+  PEER_POOL_CANCELS_PATCH,
   PROJECT_PGBOUNCER_BIN,
   binaryVersion,
   localPgBouncerVersion,
+  patchedPgbouncerBinary,
   pgbouncerBinary,
 } from "./binary";
 export {
@@ -38,6 +42,7 @@ export {
   harnessIniInput,
   harnessTlsFiles,
   localRewrites,
+  withTlsLegs,
 } from "./ini";
 export { authFileLine, authFileText, scramSecret } from "./scram";
 export { exitOnSignals, freePort, makeRunDir, sleep } from "./proc";

@@ -152,6 +152,21 @@ function harnessTls(pod: IniTls, files: HarnessTlsFiles): IniTls {
   };
 }
 
+/**
+ * The ini input with each of PgBouncer's legs (client, server) as rendered (`true`) or without TLS (`false`:
+ * `*_tls_sslmode = disable`); nothing else changes.
+ */
+export function withTlsLegs(input: IniInput, legs: { client: boolean; server: boolean }): IniInput {
+  const tls = input.tls;
+  return {
+    ...input,
+    tls: {
+      client: { ...tls.client, sslmode: legs.client ? tls.client.sslmode : "disable" },
+      server: { ...tls.server, sslmode: legs.server ? tls.server.sslmode : "disable" },
+    },
+  };
+}
+
 /** pgbouncer.ini for the harness, rendered by the program's own renderer (see {@link harnessIniInput}). */
 export function harnessIni(
   settings: PodIniSettings,

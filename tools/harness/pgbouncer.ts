@@ -252,7 +252,7 @@ async function waitListening(
       );
     }
     if (files.every((f) => readPid(f.pidfile) !== undefined) && (await canConnect(host, port))) return;
-    await sleep(50);
+    await sleep(10);
   }
   throw new Error(`harness: pgbouncer did not listen on ${host}:${port} within 20 s`);
 }

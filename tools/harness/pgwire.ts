@@ -337,23 +337,30 @@ export class PgClient {
     return r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i] ?? ""])));
   }
 
-  /**
-   * Sends a CancelRequest for this connection's running query on a new connection to `conn` (as libpq
-   * does). Behind several PgBouncer processes on one port, that connection may reach a process that does
-   * not know the key: without peering (1.19+) the cancel is then lost.
-   */
   /** The client's own TCP port (what PgBouncer's SHOW CLIENTS lists as `port`); undefined on a unix socket. */
   get localPort(): number | undefined {
     return this.socket.localPort;
   }
 
   /**
+   * Sends a CancelRequest for this connection's running query on a new connection to `conn` (as libpq
+   * does). Behind several PgBouncer processes on one port, that connection may reach a process that does
+   * not know the key: without peering (1.19+) the cancel is then lost.
+   *
    * Sent as this connection's `ClientTls.cancel` says: in the clear by default, as libpq's PQcancel sends
    * it (PgBouncer and PostgreSQL read a CancelRequest before any TLS check), or inside TLS (same sslmode and
    * checks as the login), as libpq 17's PQcancelCreate does; never inside TLS over a unix socket. Resolves
    * with the TLS protocol it travelled in, or undefined when it went in the clear.
    */
   async cancel(conn: Pick<Conn, "host" | "port">): Promise<string | undefined> {
+    return (await this.openCancel(conn)).send();
+  }
+
+  /**
+   * {@link cancel} in two steps: the connection (and its TLS) now, the CancelRequest at `send()`. Several
+   * cancels opened first and sent in one tick reach the server together, as a burst of timeouts sends them.
+   */
+  async openCancel(conn: Pick<Conn, "host" | "port">): Promise<{ send(): Promise<string | undefined> }> {
     const key = this.key;
     if (!key) throw new Error("no BackendKeyData received");
     const body = Buffer.alloc(12);
@@ -376,14 +383,20 @@ export class PgClient {
       s.setTimeout(5000, () => s.destroy());
     }
     const protocol = s instanceof tls.TLSSocket ? (s.getProtocol() ?? undefined) : undefined;
-    return new Promise((resolve, reject) => {
-      let failed: Error | undefined;
-      // like libpq: send, then wait for the other side to close; a half-close makes PgBouncer drop the request
-      s.write(frame(null, body));
-      // PgBouncer and PostgreSQL close (or reset) the cancel connection without an answer
-      s.on("error", (e: NodeJS.ErrnoException) => (failed ??= e.code === "ECONNRESET" ? undefined : e));
-      s.once("close", () => (failed ? reject(failed) : resolve(protocol)));
-    });
+    let failed: Error | undefined;
+    // PgBouncer and PostgreSQL close (or reset) the cancel connection without an answer
+    s.on("error", (e: NodeJS.ErrnoException) => (failed ??= e.code === "ECONNRESET" ? undefined : e));
+    const closed = new Promise<string | undefined>((resolve, reject) =>
+      s.once("close", () => (failed ? reject(failed) : resolve(protocol))),
+    );
+    closed.catch(() => undefined);
+    return {
+      send: () => {
+        // like libpq: send, then wait for the other side to close; a half-close makes PgBouncer drop the request
+        s.write(frame(null, body));
+        return closed;
+      },
+    };
   }
 
   /** Sends Terminate and closes. */

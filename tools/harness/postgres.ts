@@ -20,7 +20,15 @@ import {
   within,
   writeOwned,
 } from "./proc";
-import { type IssuedCert, type TestCa, harnessPki, issueLocalCert, makeTestCa } from "./tls";
+import {
+  type IssueOptions,
+  type IssuedCert,
+  type TestCa,
+  harnessPki,
+  issueCertAsync,
+  issueLocalCertAsync,
+  makeTestCaAsync,
+} from "./tls";
 import { run, runOk } from "../common";
 
 /** Debian's PostgreSQL 15 binaries. */
@@ -126,6 +134,12 @@ export interface StartPostgresOptions {
   readonly maxConnections?: number;
   /** `fsync`; off makes a throwaway cluster fast and CPU-bound. @default false */
   readonly fsync?: boolean;
+  /**
+   * `synchronous_commit`. On, a commit returns once its WAL is written (to the kernel; with fsync also to
+   * disk), so a crash of PostgreSQL's processes (an immediate shutdown, SIGQUIT) loses no committed change
+   * even with fsync off; fsync is what a crash of the machine needs. @default the value of `fsync`
+   */
+  readonly synchronousCommit?: boolean;
   /**
    * The certificate and key PostgreSQL serves with `ssl=on` (copied into the cluster's dir, the key owned by
    * `postgres`, 0600); `false` runs without TLS.
@@ -236,6 +250,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   runAsIds();
   const maxConnections = opts.maxConnections ?? 100;
   const fsync = opts.fsync ?? false;
+  const synchronousCommit = opts.synchronousCommit ?? fsync;
   const dir = makeRunDir("harness-pg");
   const dataDir = path.join(dir, "data");
   const socketDir = path.join(dir, "sock");
@@ -273,7 +288,9 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
         `max_connections=${maxConnections}`,
         "-c",
         `fsync=${fsync ? "on" : "off"}`,
-        ...(fsync ? [] : ["-c", "full_page_writes=off", "-c", "synchronous_commit=off"]),
+        ...(fsync ? [] : ["-c", "full_page_writes=off"]),
+        "-c",
+        `synchronous_commit=${synchronousCommit ? "on" : "off"}`,
         ...tlsArgs,
       ],
       logFile,
@@ -284,11 +301,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       if (child.exitCode !== null) {
         throw new Error(`harness: postgres exited ${child.exitCode} at start:\n${tail(logFile)}`);
       }
-      const r = await run(isready, ["-h", socketDir, "-p", String(port), "-d", "postgres"], {
-        timeoutMs: 5000,
-      });
-      if (r.code === 0) return;
-      await sleep(100);
+      // The postmaster writes its state into postmaster.pid (line 8: "ready" once it accepts connections;
+      // `pg_ctl start -w` waits on the same): a file read every 10 ms, then pg_isready to confirm.
+      if (readOr(path.join(dataDir, "postmaster.pid")).split("\n")[7]?.trim() === "ready") {
+        const r = await run(isready, ["-h", socketDir, "-p", String(port), "-d", "postgres"], {
+          timeoutMs: 5000,
+        });
+        if (r.code === 0) return;
+      }
+      await sleep(10);
     }
     throw new Error(`harness: postgres did not accept connections within 30 s:\n${tail(logFile)}`);
   };
@@ -377,6 +398,32 @@ function tail(file: string, lines = 20): string {
   return readOr(file).split("\n").slice(-lines).join("\n");
 }
 
+/**
+ * Waits until PostgreSQL runs `n` copies of `sql` (backends in state `active` on that very text, from
+ * `pg_stat_activity`), looking every 20 ms for at most `deadlineMs`. Resolves with the milliseconds it
+ * waited; throws with the count it last saw. For tests that act on a running query (a cancel): PostgreSQL
+ * says when it runs, no fixed wait has to guess.
+ */
+export async function untilRunning(
+  pg: Pick<PostgresHandle, "psql">,
+  sql: string,
+  n: number,
+  deadlineMs = 10_000,
+): Promise<number> {
+  const started = Date.now();
+  const text = sql.replace(/'/g, "''");
+  for (;;) {
+    const running = Number(
+      await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${text}'`),
+    );
+    if (running >= n) return Date.now() - started;
+    if (Date.now() - started > deadlineMs) {
+      throw new Error(`PostgreSQL ran ${running} of ${n} "${sql}" after ${deadlineMs} ms`);
+    }
+    await sleep(20);
+  }
+}
+
 /** A PostgreSQL serving TLS from a PKI made for it: its CA, and a second CA for a pooler in front of it. */
 export interface TlsPostgres {
   /** The run's dir (the PKI's files); removed by `stop`. */
@@ -394,15 +441,20 @@ export interface TlsPostgres {
 
 /**
  * Makes a PKI in a new run dir (`prefix`), starts PostgreSQL serving its certificate (`opts` as for
- * `startPostgres`, `tls` set here), and runs `setup` on it; on any failure everything started is stopped
+ * `startPostgres`, `tls` set here; `postgresNames`, the SANs of PostgreSQL's certificate, by default
+ * localhost and 127.0.0.1), and runs `setup` on it; on any failure everything started is stopped
  * and removed before the error goes on. `opts.postgresCa` signs PostgreSQL's certificate instead of a CA
  * made here (a CA someone else holds: the e2e's live `postgres-ca`); it is not removed.
  */
 export async function startTlsPostgres<T extends object>(
   prefix: string,
-  opts: Omit<StartPostgresOptions, "tls"> & { readonly postgresCa?: TestCa },
+  opts: Omit<StartPostgresOptions, "tls"> & {
+    readonly postgresNames?: Pick<IssueOptions, "dnsNames" | "ipAddresses">;
+    readonly postgresCa?: TestCa;
+  },
   setup: (w: TlsPostgres) => Promise<T>,
 ): Promise<TlsPostgres & T> {
+  const { postgresNames, postgresCa: givenCa, ...pgOpts } = opts;
   const dir = makeRunDir(prefix);
   let pg: PostgresHandle | undefined;
   const stop = async () => {
@@ -413,16 +465,19 @@ export async function startTlsPostgres<T extends object>(
     }
   };
   try {
-    const { postgresCa: givenCa, ...pgOpts } = opts;
-    const postgresCa = givenCa ?? makeTestCa(dir, `${prefix}-postgres-ca`);
-    const poolerCa = makeTestCa(dir, `${prefix}-pooler-ca`);
+    // openssl off the event loop: a fleet's balancer in this process serves other tests' connections meanwhile
+    const [postgresCa, poolerCa] = await Promise.all([
+      givenCa ?? makeTestCaAsync(dir, `${prefix}-postgres-ca`),
+      makeTestCaAsync(dir, `${prefix}-pooler-ca`),
+    ]);
     // A given CA's folder is shared: the certificate's files take this run's name there.
-    const postgresCert = issueLocalCert(
-      postgresCa,
-      "postgres",
-      givenCa ? `postgres-${path.basename(dir)}` : "postgres",
-    );
-    const poolerCert = issueLocalCert(poolerCa, "pooler");
+    const postgresFile = givenCa ? `postgres-${path.basename(dir)}` : "postgres";
+    const [postgresCert, poolerCert] = await Promise.all([
+      postgresNames
+        ? issueCertAsync(postgresCa, { commonName: "postgres", fileName: postgresFile, ...postgresNames })
+        : issueLocalCertAsync(postgresCa, "postgres", postgresFile),
+      issueLocalCertAsync(poolerCa, "pooler"),
+    ]);
     pg = await startPostgres({
       ...pgOpts,
       tls: { certFile: postgresCert.certFile, keyFile: postgresCert.keyFile },

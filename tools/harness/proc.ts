@@ -3,6 +3,7 @@
  * as that user, and a last-resort cleanup when the Node process exits with servers still running.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -60,18 +61,52 @@ export function writeOwned(file: string, text: string, mode = 0o600): void {
   fs.chmodSync(file, mode);
 }
 
-/** Asks the kernel for a free TCP port on 127.0.0.1 (the caller binds it soon after). */
-export function freePort(): Promise<number> {
+/** Listens on `port` of 127.0.0.1 (0: any) and closes again; resolves with the port, or undefined if taken. */
+function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.on("error", (e: NodeJS.ErrnoException) => (e.code === "EADDRINUSE" ? resolve(undefined) : reject(e)));
+    srv.listen(port, "127.0.0.1", () => {
       const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/** The lowest port of the kernel's ephemeral range, which outgoing connections take their local ports from. */
+function ephemeralLow(): number {
+  try {
+    return Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port free on 127.0.0.1 now, for a server the caller starts soon after (or again later, as a replaced
+ * replica does): from below the kernel's ephemeral range, so that no outgoing connection takes it as its local
+ * port in between, as one did to a fleet replica's port picked by listening on port 0 (`Address already in
+ * use`, on cores busy with other tests' connections). Never the same port twice in a process.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  const min = 10_000;
+  for (let i = 0; i < 200 && low - min > 1000; i++) {
+    const port = min + crypto.randomInt(low - min);
+    if (handedOut.has(port)) continue;
+    if ((await tryListen(port)) === port) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  // no room below the ephemeral range: any port the kernel gives
+  const port = await tryListen(0);
+  if (!port) throw new Error("harness: no free port on 127.0.0.1");
+  return port;
 }
 
 /**

@@ -11,7 +11,8 @@ import {
 } from "../../components/credentials";
 import type { StackSettings } from "../../stacks/settings";
 import { localPgBouncerVersion, pgbouncerBinary } from "./binary";
-import { harnessIni, localRewrites } from "./ini";
+import { renderIni } from "../../components/pgbouncer";
+import { harnessIniInput, localRewrites, withTlsLegs } from "./ini";
 import { type PgBouncerHandle, startPgBouncer } from "./pgbouncer";
 import { type Conn, type PostgresHandle, startPostgres } from "./postgres";
 import { freePort } from "./proc";
@@ -32,6 +33,13 @@ export interface StartPooledStackOptions {
   readonly appPassword?: string;
   /** The stats user's password. @default a random one */
   readonly statsPassword?: string;
+  /**
+   * TLS between the clients, PgBouncer and PostgreSQL. `rendered`: PgBouncer's two legs as the stack renders
+   * them, and the clients' `sslmode` libpq's default (`prefer`); `off`: both legs `disable` in the ini, and
+   * the pooled and direct connections `sslmode=disable` (plaintext throughout, as before issue 16; a
+   * PostgreSQL started here then runs without `ssl`). @default rendered
+   */
+  readonly tls?: "rendered" | "off";
 }
 
 /** The application user of the local harness. */
@@ -132,11 +140,13 @@ export async function startPooledStack(
         "the harness runs the stack's own release with its ini unchanged",
     );
   }
+  const plaintext = opts.tls === "off";
   const pg =
     opts.postgres ??
     (await startPostgres({
       maxConnections: opts.maxConnections ?? settings.database.maxConnections,
       fsync: opts.fsync,
+      ...(plaintext ? { tls: false as const } : {}),
     }));
   let bouncer: PgBouncerHandle | undefined;
   try {
@@ -170,20 +180,22 @@ export async function startPooledStack(
       processes,
       port,
       ini: (f) => {
-        const text = harnessIni(settings, credentials.iniAuth, localRewrites(f, pg));
+        const input = harnessIniInput(settings, credentials.iniAuth, localRewrites(f, pg));
+        const text = renderIni(plaintext ? withTlsLegs(input, { client: false, server: false }) : input);
         if (f.index === 0) ini0 = text;
         return text;
       },
     });
     const b = bouncer;
+    const noTls = plaintext ? { tls: { sslmode: "disable" as const } } : {};
     return {
       settings,
       postgres: pg,
       pgbouncer: b,
       ini: ini0,
       version,
-      pooled: { host: b.host, port: b.port, user, database: dbName, password: appPassword },
-      direct: { host: pg.host, port: pg.port, user, database: dbName, password: appPassword },
+      pooled: { host: b.host, port: b.port, user, database: dbName, password: appPassword, ...noTls },
+      direct: { host: pg.host, port: pg.port, user, database: dbName, password: appPassword, ...noTls },
       console: {
         host: b.host,
         port: b.port,

@@ -6,7 +6,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { makeRunDir, requireBinary, runAsIds } from "./proc";
 
 const OPENSSL = "/usr/bin/openssl";
@@ -46,6 +46,11 @@ export interface IssueOptions {
 
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
+const opensslError = (args: readonly string[], e: unknown): Error => {
+  const err = (e as { stderr?: Buffer | string }).stderr?.toString().trim() ?? "";
+  return new Error(`openssl ${args.slice(0, 2).join(" ")} failed: ${err || (e as Error).message}`);
+};
+
 /** Synchronous, so that the harness's default PKI can be made where the ini is rendered (a few ms a call). */
 function openssl(args: readonly string[]): void {
   try {
@@ -54,9 +59,52 @@ function openssl(args: readonly string[]): void {
       timeout: 20_000,
     });
   } catch (e) {
-    const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? "";
-    throw new Error(`openssl ${args.slice(0, 2).join(" ")} failed: ${err || (e as Error).message}`);
+    throw opensslError(args, e);
   }
+}
+
+/** {@link openssl} without blocking the event loop (a balancer in the same process goes on serving meanwhile). */
+function opensslAsync(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(requireBinary(OPENSSL, "openssl"), [...args], { timeout: 20_000 }, (e, _out, stderr) =>
+      e ? reject(opensslError(args, { stderr, message: e.message })) : resolve(),
+    ),
+  );
+}
+
+/**
+ * What makes a CA or a certificate: yields each openssl run's arguments, returns the result. Written once,
+ * run either way: {@link runSync} (the functions the harness renders with) or {@link runAsync}.
+ */
+type Plan<T> = Generator<readonly string[], T, undefined>;
+
+function runSync<T>(plan: Plan<T>): T {
+  let step = plan.next();
+  while (!step.done) {
+    try {
+      openssl(step.value);
+    } catch (e) {
+      // into the plan, so that its `finally` cleans up, and out again
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next();
+  }
+  return step.value;
+}
+
+async function runAsync<T>(plan: Plan<T>): Promise<T> {
+  let step = plan.next();
+  while (!step.done) {
+    try {
+      await opensslAsync(step.value);
+    } catch (e) {
+      step = plan.throw(e);
+      continue;
+    }
+    step = plan.next();
+  }
+  return step.value;
 }
 
 function ownKey(file: string): void {
@@ -67,10 +115,19 @@ function ownKey(file: string): void {
 
 /** A self-signed CA (`CN=<name>`, CA:TRUE, keyCertSign) in `dir` (which must exist). */
 export function makeTestCa(dir: string, name: string): TestCa {
+  return runSync(caPlan(dir, name));
+}
+
+/** {@link makeTestCa}, leaving the event loop free while openssl runs. */
+export function makeTestCaAsync(dir: string, name: string): Promise<TestCa> {
+  return runAsync(caPlan(dir, name));
+}
+
+function* caPlan(dir: string, name: string): Plan<TestCa> {
   const base = path.join(dir, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
   const certFile = `${base}.ca.crt`;
   const keyFile = `${base}.ca.key`;
-  openssl([
+  yield [
     "req",
     "-x509",
     ...EC_KEY,
@@ -86,7 +143,7 @@ export function makeTestCa(dir: string, name: string): TestCa {
     "basicConstraints=critical,CA:TRUE",
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
+  ];
   fs.chmodSync(keyFile, 0o600);
   fs.chmodSync(certFile, 0o644);
   return { name, dir, certFile, keyFile, certPem: fs.readFileSync(certFile, "utf8") };
@@ -94,6 +151,15 @@ export function makeTestCa(dir: string, name: string): TestCa {
 
 /** A server certificate signed by `ca`, with the SANs asked for and a random serial. */
 export function issueCert(ca: TestCa, opts: IssueOptions): IssuedCert {
+  return runSync(certPlan(ca, opts));
+}
+
+/** {@link issueCert}, leaving the event loop free while openssl runs. */
+export function issueCertAsync(ca: TestCa, opts: IssueOptions): Promise<IssuedCert> {
+  return runAsync(certPlan(ca, opts));
+}
+
+function* certPlan(ca: TestCa, opts: IssueOptions): Plan<IssuedCert> {
   const base = path.join(ca.dir, (opts.fileName ?? opts.commonName).replace(/[^A-Za-z0-9_.-]/g, "_"));
   const keyFile = `${base}.key`;
   const certFile = `${base}.crt`;
@@ -114,18 +180,8 @@ export function issueCert(ca: TestCa, opts: IssueOptions): IssuedCert {
     ].join("\n"),
   );
   try {
-    openssl([
-      "req",
-      "-new",
-      ...EC_KEY,
-      "-keyout",
-      keyFile,
-      "-out",
-      csrFile,
-      "-subj",
-      `/CN=${opts.commonName}`,
-    ]);
-    openssl([
+    yield ["req", "-new", ...EC_KEY, "-keyout", keyFile, "-out", csrFile, "-subj", `/CN=${opts.commonName}`];
+    yield [
       "x509",
       "-req",
       "-in",
@@ -142,7 +198,7 @@ export function issueCert(ca: TestCa, opts: IssueOptions): IssuedCert {
       extFile,
       "-out",
       certFile,
-    ]);
+    ];
   } finally {
     fs.rmSync(csrFile, { force: true });
     fs.rmSync(extFile, { force: true });
@@ -225,8 +281,24 @@ export const LOCAL_NAME = "localhost";
 
 /** A certificate for a local server: SANs {@link LOCAL_NAME} and 127.0.0.1. */
 export function issueLocalCert(ca: TestCa, commonName: string, fileName = commonName): IssuedCert {
-  return issueCert(ca, { commonName, dnsNames: [LOCAL_NAME], ipAddresses: ["127.0.0.1"], fileName });
+  return issueCert(ca, localCertOptions(commonName, fileName));
 }
+
+/** {@link issueLocalCert}, leaving the event loop free while openssl runs. */
+export function issueLocalCertAsync(
+  ca: TestCa,
+  commonName: string,
+  fileName = commonName,
+): Promise<IssuedCert> {
+  return issueCertAsync(ca, localCertOptions(commonName, fileName));
+}
+
+const localCertOptions = (commonName: string, fileName: string): IssueOptions => ({
+  commonName,
+  dnsNames: [LOCAL_NAME],
+  ipAddresses: ["127.0.0.1"],
+  fileName,
+});
 
 /** The harness's own PKI: one CA, and a certificate for `localhost`/`127.0.0.1` that both servers serve. */
 export interface HarnessPki {

@@ -9,6 +9,10 @@
  * - rounds at 50 clients: per workload and protocol (`-M simple`, `-M prepared`), direct and every pooler
  *   variant in a rotating order, so every variant gets a ratio against the direct run of the same round.
  * Every run records the load average and the pooler's CPU (from /proc/<pid>/stat of its processes).
+ * `--tls on` (the default) runs the stack's rendered TLS on both of PgBouncer's legs, PostgreSQL serving TLS and
+ * pgbench asking libpq's default `sslmode=prefer` (so direct runs are TLS too); `--tls off` runs plaintext
+ * throughout (both legs `disable`, PostgreSQL without `ssl`, pgbench `sslmode=disable`), as the runs of
+ * before issue 16 did. Each run checks in `pg_stat_ssl` that it is what it says.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -18,6 +22,7 @@ import {
   type PostgresHandle,
   exitOnSignals,
   localPgBouncerVersion,
+  psql,
   startPooledStack,
   startPostgres,
 } from "../harness";
@@ -30,6 +35,17 @@ import { loadStackSettings } from "../../stacks/settings";
 import { Args, UsageError, runMain } from "../common";
 
 export type Protocol = "simple" | "prepared";
+
+/** `on`: TLS as the stack renders it (and PostgreSQL's for direct runs); `off`: plaintext throughout. */
+export type BenchTls = "on" | "off";
+
+/** What a run's TLS setting means, for the tables' settings. */
+export function tlsText(tls: BenchTls, settings: StackSettings): string {
+  return tls === "on"
+    ? `on: PgBouncer's client leg ${settings.tls.clientSslMode} and server leg ${settings.tls.serverSslMode} as ` +
+        "the stack renders them, PostgreSQL ssl=on, pgbench sslmode=prefer (direct runs over TLS too)"
+    : "off: PgBouncer's client and server legs disable, PostgreSQL without ssl, pgbench sslmode=disable (plaintext throughout)";
+}
 export const PROTOCOLS: readonly Protocol[] = ["simple", "prepared"];
 
 /** A pooler variant: server cap per process and processes on one port. */
@@ -110,6 +126,7 @@ export interface BenchResult {
 interface Env {
   readonly pg: PostgresHandle;
   readonly fsync: boolean;
+  readonly tls: BenchTls;
   readonly base: StackSettings;
   readonly direct: Conn;
   readonly password: string;
@@ -140,6 +157,7 @@ async function runOne(
       stack = await startPooledStack(variantSettings(env.base, c.variant), {
         postgres: env.pg,
         appPassword: env.password,
+        tls: env.tls === "on" ? "rendered" : "off",
       });
     }
     const conn = stack ? stack.pooled : env.direct;
@@ -431,6 +449,24 @@ export function markdown(
   return out.join("\n");
 }
 
+/**
+ * The run is what it says: PostgreSQL sees TLS (or not) on a direct connection as pgbench makes it, and on the
+ * pooler's server connection.
+ */
+async function checkTls(stack: PooledStack, tls: BenchTls): Promise<void> {
+  const on = tls === "on";
+  const sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+  for (const [leg, conn, want] of [
+    ["direct", stack.direct, on],
+    ["PgBouncer's server leg", stack.pooled, on && stack.settings.tls.serverSslMode !== "disable"],
+  ] as const) {
+    const ssl = await psql(conn, sql);
+    if (ssl !== (want ? "t" : "f")) {
+      throw new Error(`bench: --tls ${tls}, but PostgreSQL reports ssl=${ssl} on the ${leg}`);
+    }
+  }
+}
+
 // ---- the command -----------------------------------------------------------------------------------------
 
 const USAGE = `usage: npm run bench -- --stack <${listStacks().join("|")}> [options]
@@ -452,6 +488,9 @@ const USAGE = `usage: npm run bench -- --stack <${listStacks().join("|")}> [opti
   --workloads LIST      tpcb,select-only (default both)
   --scale N             pgbench scale (default 10)
   --max-connections N   PostgreSQL max_connections (default 100, PostgreSQL's own default)
+  --tls on|off          on: PgBouncer's client and server legs as the stack renders them, PostgreSQL serving
+                        TLS, pgbench sslmode=prefer; off: plaintext throughout (both legs disable, PostgreSQL
+                        without ssl, pgbench sslmode=disable), as the runs of before issue 16 (default on)
   --markdown FILE       write the tables as Markdown
   --json FILE           write every run as JSON`;
 
@@ -487,6 +526,7 @@ if (require.main === module) {
     const workloads = a.string("workloads", "tpcb,select-only").split(",") as Workload[];
     const scale = a.int("scale", 10, 1, 1000);
     const maxConnections = a.int("max-connections", 100, 10, 10000);
+    const tls = a.oneOf<BenchTls>("tls", "on", ["on", "off"]);
     const md = a.optional("markdown");
     const json = a.optional("json");
     a.done();
@@ -498,15 +538,27 @@ if (require.main === module) {
     const results: BenchResult[] = [];
     const started = Date.now();
     for (const fsync of fsyncs) {
-      const pg = await startPostgres({ maxConnections, fsync });
+      const pg = await startPostgres({
+        maxConnections,
+        fsync,
+        ...(tls === "off" ? { tls: false as const } : {}),
+      });
       try {
         const password = "bench-" + Math.random().toString(36).slice(2);
         // the role and database, created once through the harness, then used with a known password
-        const probe = await startPooledStack(base, { postgres: pg, appPassword: password });
+        const probe = await startPooledStack(base, {
+          postgres: pg,
+          appPassword: password,
+          tls: tls === "on" ? "rendered" : "off",
+        });
         const direct = probe.direct;
-        await probe.stop();
+        try {
+          await checkTls(probe, tls);
+        } finally {
+          await probe.stop();
+        }
         await initPgbench(direct, scale);
-        const env: Env = { pg, fsync, base, direct, password, warmupSeconds, log };
+        const env: Env = { pg, fsync, tls, base, direct, password, warmupSeconds, log };
         if (sections.includes("matrix")) {
           for (const w of workloads) {
             for (const protocol of matrixProtocols) {
@@ -544,6 +596,7 @@ if (require.main === module) {
       "run time": `${((Date.now() - started) / 60_000).toFixed(1)} min`,
       machine: `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}); client, pooler and server on the same cores`,
       PostgreSQL: `15, max_connections ${maxConnections}, ${fsyncs.map(fsyncName).join(" and ")}, on 127.0.0.1 (TCP, SCRAM)`,
+      TLS: `--tls ${tlsText(tls, base)}`,
       PgBouncer: `${await localPgBouncerVersion()}, the ${stackName} stack's rendered ini (nothing dropped; addresses, ports, paths rewritten); rounds' variants: ${variants.map(variantLabel).join(", ")}`,
       pgbench: `scale ${scale}; -j = the client count with -M prepared, else min(clients, ${os.cpus().length}); warm-up ${warmupSeconds} s before each run; rounds ${rounds} x ${duration} s at ${roundClients} clients; matrix ${matrixDuration} s`,
       "pooler CPU":

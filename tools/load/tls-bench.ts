@@ -39,6 +39,7 @@ import {
   psql,
   startPgBouncer,
   startTlsPostgres,
+  withTlsLegs,
 } from "../harness";
 import { type CpuUse, measureCpu } from "./cpu";
 import { type PgbenchResult, type Workload, initPgbench, parseTransactionLog, runPgbench } from "./pgbench";
@@ -435,13 +436,7 @@ export function variantIni(
   if (legs.server && tls.server.sslmode === "disable") {
     throw new Error("bench:tls: the stack has no server TLS; nothing to compare");
   }
-  return renderIni({
-    ...input,
-    tls: {
-      client: { ...tls.client, sslmode: legs.client ? tls.client.sslmode : "disable" },
-      server: { ...tls.server, sslmode: legs.server ? tls.server.sslmode : "disable" },
-    },
-  });
+  return renderIni(withTlsLegs(input, legs));
 }
 
 async function startPooler(

@@ -32,6 +32,13 @@ export interface ValidationOptions {
    * @default 5
    */
   readonly warmupSeconds?: number;
+  /**
+   * Judge a cold start (with `warmupSeconds: 0`): `serverLogin` logs in to PostgreSQL as PgBouncer does (TLS,
+   * SCRAM) and closes; the run times five of them one after the other from the burst's start, on the same
+   * busy cores, and their median bounds how long the burst's clients may wait while the pool grows
+   * (criteria.ts, `coldStartBoundMs`). @default unset: the warm criteria from the first sample
+   */
+  readonly coldStart?: { readonly serverLogin: () => Promise<void> };
   /** @default 500 */
   readonly sampleIntervalMs?: number;
   /** How long the pool may take to return to its baseline after the load. @default 15 s */
@@ -70,6 +77,9 @@ export async function runValidation(o: ValidationOptions): Promise<ValidationRep
     const rate = o.ratePerClient > 0 ? o.ratePerClient * o.clients : 0;
     let warmup: ValidationReport["warmup"];
     const warmupSeconds = o.warmupSeconds ?? 5;
+    if (o.coldStart && warmupSeconds > 0) {
+      throw new Error("load validation: a cold start is judged without a warm-up (warmupSeconds 0)");
+    }
     if (warmupSeconds > 0) {
       const wloop = sampleEvery(o.sampleIntervalMs ?? 500, () => sampler.sample());
       o.onProgress?.(`warm-up: ${warmupSeconds} s of the same load, not judged`, 0);
@@ -98,6 +108,19 @@ export async function runValidation(o: ValidationOptions): Promise<ValidationRep
       () => sampler.sample(),
       (s) => (latest = s),
     );
+    // during the burst: as long as a login to PostgreSQL takes while the pool grows
+    const loginTimes = o.coldStart
+      ? (async (login: () => Promise<void>) => {
+          const times: number[] = [];
+          for (let i = 0; i < 5; i++) {
+            const t = performance.now();
+            await login();
+            times.push(performance.now() - t);
+          }
+          return times.sort((a, b) => a - b)[2];
+        })(o.coldStart.serverLogin)
+      : undefined;
+    loginTimes?.catch(() => undefined);
     const pgbench = await runPgbench({
       conn: o.target.pooled,
       clients: o.clients,
@@ -123,6 +146,16 @@ export async function runValidation(o: ValidationOptions): Promise<ValidationRep
     }
     const settled = atBaseline(baseline.total, after.total);
     const verdict = evaluate(criteria, {
+      ...(o.coldStart
+        ? {
+            coldStart: {
+              clients: o.clients,
+              processes: o.target.consoles.length,
+              poolSize: o.settings.pool.defaultPoolSize,
+              serverLoginMs: (await loginTimes) ?? 0,
+            },
+          }
+        : {}),
       baseline,
       samples,
       after,

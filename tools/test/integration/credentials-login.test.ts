@@ -125,7 +125,15 @@ describe(`credentials: a real login through PgBouncer ${PGBOUNCER_RELEASE.versio
     let app: Conn;
 
     before(async () => {
-      vaultData = { app_user: APP_USER, app_password: APP_PASSWORD, exporter_password: STATS_PASSWORD };
+      vaultData = {
+        app_user: APP_USER,
+        app_password: APP_PASSWORD,
+        exporter_password: STATS_PASSWORD,
+        // prod's second login (credentials.secondLogin), idle: the backends use the first
+        app_user_b: `${APP_USER}_b`,
+        app_password_b: `${APP_PASSWORD}-b`,
+        app_current: APP_USER,
+      };
       const port = await freePort();
       creds = await loadPoolerCredentials(stack.credentials, {
         statsUser: stack.exporter.statsUser,

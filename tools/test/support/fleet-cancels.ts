@@ -2,13 +2,16 @@
  * Cancel requests through the local fleet's balancer, from two clients at once: psycopg 3 (a real driver,
  * libpq inside, `cancel_safe()`: encrypted like the login, as libpq 17's PQcancelCreate sends it) and the
  * harness's own client (a plain CancelRequest, as libpq's PQcancel sends it). Each cancel, like each new
- * connection, reaches a random ready replica; the replica that owns the query is found by peering.
+ * connection, reaches a random ready replica; the replica that owns the query is found by peering. The
+ * cancels go all at once (a burst) or one at a time; the queries and the harness's cancels may also be sent
+ * straight to a replica's port.
  */
 import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import type { Conn } from "../../harness";
 import { PgClient } from "../../harness/pgwire";
 import { sleep } from "../../harness/proc";
 import type { Fleet } from "../../fleet/fleet";
@@ -20,7 +23,10 @@ const HELPER = path.join(__dirname, "psycopg-cancel.py");
 /** One query's end. */
 export interface CancelOutcome {
   readonly driver: "psycopg" | "harness";
-  /** `cancelled` (57014), `completed` (its cancel was lost), or the error. */
+  /**
+   * `cancelled` (57014), `completed` (its cancel was lost), `ended before its cancel` (its sleep was over
+   * before the cancel went: the round's timing, not a lost cancel), or the error.
+   */
   readonly outcome: string;
   /** From the cancel being sent to the query's end, seconds. */
   readonly afterCancel: number;
@@ -35,6 +41,11 @@ export interface CancelRound {
   readonly slowest: number;
   readonly outcomes: readonly CancelOutcome[];
   readonly libpq: number;
+  /**
+   * The slowest of the harness clients' logins (TCP, TLS and SCRAM through the balancer), seconds: how busy
+   * the machine was, for a cancel's time to be read against.
+   */
+  readonly slowestLogin: number;
 }
 
 export interface CancelRoundOptions {
@@ -46,26 +57,41 @@ export interface CancelRoundOptions {
   readonly cancelAfterMs: number;
   /** Runs after that wait, before the cancels (e.g. starts a replacement and waits for its drain). */
   readonly beforeCancel?: () => Promise<void>;
+  /**
+   * `burst`: every cancel at once (psycopg's from a thread each; the harness's connections are made first and
+   * every CancelRequest written in one tick). `sequential`: one at a time, each sent once the previous one's
+   * query has ended, psycopg's first, then the harness's. @default burst
+   */
+  readonly spacing?: "burst" | "sequential";
+  /** Where every query connects (the harness's, and psycopg's through PGHOST/PGPORT). @default the balancer */
+  readonly queriesTo?: Pick<Conn, "host" | "port">;
+  /**
+   * Where the harness's cancels go; psycopg's go where its query connected, as libpq sends them.
+   * @default where the query connected
+   */
+  readonly harnessCancelsTo?: Pick<Conn, "host" | "port">;
 }
 
-/** The libpq environment of the fleet's `export` lines. */
-function libpqEnv(fleet: Fleet): Record<string, string> {
-  return Object.fromEntries(
+/** The libpq environment of the fleet's `export` lines, to `to` instead of the balancer if given. */
+function libpqEnv(fleet: Fleet, to?: Pick<Conn, "host" | "port">): Record<string, string> {
+  const env: Record<string, string> = Object.fromEntries(
     fleet.exportLines().map((l) => {
       const kv = l.replace(/^export /, "");
       return [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)];
     }),
   );
+  return to ? { ...env, PGHOSTADDR: to.host, PGPORT: String(to.port) } : env;
 }
 
 /** Starts the psycopg helper; resolves once its queries are sent, with how to cancel them and the results. */
 async function startPsycopg(
   fleet: Fleet,
-  clients: number,
-  sleepSeconds: number,
+  o: CancelRoundOptions,
   marker: string,
 ): Promise<{
   cancel(): void;
+  /** Ends the helper at once (a no-op once it has exited). */
+  kill(): void;
   result: Promise<{ libpq: number; results: CancelOutcome[]; errors: string[] }>;
 }> {
   if (!fs.existsSync(PSYCOPG_PYTHON)) {
@@ -73,8 +99,9 @@ async function startPsycopg(
       `${PSYCOPG_PYTHON} is missing: run bash tools/install-test-deps.sh (it installs psycopg)`,
     );
   }
-  const child = spawn(PSYCOPG_PYTHON, [HELPER, JSON.stringify({ clients, sleep: sleepSeconds, marker })], {
-    env: { PATH: "/usr/bin:/bin", ...libpqEnv(fleet), PGCONNECT_TIMEOUT: "10" },
+  const args = { clients: o.psycopg, sleep: o.sleepSeconds, marker, spacing: o.spacing ?? "burst" };
+  const child = spawn(PSYCOPG_PYTHON, [HELPER, JSON.stringify(args)], {
+    env: { PATH: "/usr/bin:/bin", ...libpqEnv(fleet, o.queriesTo), PGCONNECT_TIMEOUT: "10" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stderr = "";
@@ -84,10 +111,17 @@ async function startPsycopg(
   const exitedEarly = new Promise<never>((_, reject) =>
     child.once("exit", (code) => reject(new Error(`psycopg helper exited ${code}: ${stderr}`))),
   );
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const first = await Promise.race([it.next(), exitedEarly]);
-  if (first.done || first.value !== "started")
+  // sequential: each cancel waits for its query, so a round may take as long as every query's sleep
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000 + o.psycopg * o.sleepSeconds * 1000);
+  child.once("exit", () => clearTimeout(timer));
+  const first = await Promise.race([it.next(), exitedEarly]).catch((e: unknown) => {
+    child.kill("SIGKILL");
+    throw e;
+  });
+  if (first.done || first.value !== "started") {
+    child.kill("SIGKILL");
     throw new Error(`psycopg helper: ${String(first.value)} ${stderr}`);
+  }
   const result = (async () => {
     const last = await Promise.race([it.next(), exitedEarly]);
     clearTimeout(timer);
@@ -108,7 +142,7 @@ async function startPsycopg(
     };
   })();
   result.catch(() => undefined);
-  return { cancel: () => child.stdin.write("cancel\n"), result };
+  return { cancel: () => child.stdin.write("cancel\n"), kill: () => child.kill("SIGKILL"), result };
 }
 
 /** Waits until PostgreSQL runs `n` queries tagged `marker`; throws past `maxMs`. */
@@ -133,19 +167,26 @@ async function untilRunning(fleet: Fleet, marker: string, n: number, maxMs: numb
 }
 
 /**
- * `psycopg` + `harness` clients through the balancer each start `SELECT pg_sleep(sleepSeconds)`; once
- * PostgreSQL runs every one (a cancel for a query still queued for a server is dropped by PgBouncer, a limit
- * docs/tuning.md states; this round tests that cancels reach the process running the query), and
- * `cancelAfterMs` later, every query is cancelled through the balancer.
+ * `psycopg` + `harness` clients (through the balancer, or to `queriesTo`) each start
+ * `SELECT pg_sleep(sleepSeconds)`; once PostgreSQL runs every one (a cancel for a query still queued for a
+ * server is dropped by PgBouncer, a limit docs/tuning.md states; this round tests that cancels reach the
+ * process running the query), and `cancelAfterMs` later, every query is cancelled where it connected (the
+ * harness's to `harnessCancelsTo` if given), as `spacing` says.
  */
 export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<CancelRound> {
   const marker = `fleet-cancel-${crypto.randomBytes(6).toString("hex")}`;
   const sql = `SELECT pg_sleep(${o.sleepSeconds}) /* ${marker} */`;
+  const queriesTo: Conn = { ...fleet.conn, ...o.queriesTo };
+  const cancelsTo = o.harnessCancelsTo ?? queriesTo;
   const conns: PgClient[] = [];
+  let py: Awaited<ReturnType<typeof startPsycopg>> | undefined;
   try {
-    const py = o.psycopg > 0 ? await startPsycopg(fleet, o.psycopg, o.sleepSeconds, marker) : undefined;
+    py = o.psycopg > 0 ? await startPsycopg(fleet, o, marker) : undefined;
+    let slowestLogin = 0;
     for (let i = 0; i < o.harness; i++) {
-      conns.push(await PgClient.connect(fleet.conn, { applicationName: "fleet-harness" }));
+      const at = Date.now();
+      conns.push(await PgClient.connect(queriesTo, { applicationName: "fleet-harness" }));
+      slowestLogin = Math.max(slowestLogin, (Date.now() - at) / 1000);
     }
     const queries = conns.map((c) =>
       c.query(sql).then(
@@ -153,18 +194,42 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
         (e: { code?: string; message: string }) => (e.code === "57014" ? "cancelled" : (e.code ?? e.message)),
       ),
     );
+    const done = queries.map(() => false);
+    queries.forEach((q, i) => void q.finally(() => (done[i] = true)));
     await untilRunning(fleet, marker, o.psycopg + o.harness, (o.sleepSeconds * 1000) / 2);
     await sleep(o.cancelAfterMs);
     await o.beforeCancel?.();
     py?.cancel();
-    const harness = await Promise.all(
-      conns.map(async (c, i) => {
+    let harness: CancelOutcome[];
+    if (o.spacing === "sequential") {
+      // one cancel at a time: psycopg's are all answered before the harness sends its first
+      await py?.result.catch(() => undefined);
+      harness = [];
+      for (const [i, c] of conns.entries()) {
+        if (done[i]) {
+          harness.push({ driver: "harness", outcome: "ended before its cancel", afterCancel: Number.NaN });
+          continue;
+        }
         const at = Date.now();
-        await c.cancel(fleet.conn).catch(() => undefined);
+        await c.cancel(cancelsTo).catch(() => undefined);
         const outcome = await queries[i];
-        return { driver: "harness" as const, outcome, afterCancel: (Date.now() - at) / 1000 };
-      }),
-    );
+        harness.push({ driver: "harness", outcome, afterCancel: (Date.now() - at) / 1000 });
+      }
+    } else {
+      // every connection first, then every CancelRequest in one tick: they reach PgBouncer together
+      const opened = await Promise.all(
+        conns.map((c) => c.openCancel(cancelsTo).catch(() => ({ send: () => Promise.resolve(undefined) }))),
+      );
+      harness = await Promise.all(
+        opened.map(async (cancel, i) => {
+          const endedBefore = done[i];
+          const at = Date.now();
+          await cancel.send().catch(() => undefined);
+          const outcome = endedBefore ? "ended before its cancel" : await queries[i];
+          return { driver: "harness" as const, outcome, afterCancel: (Date.now() - at) / 1000 };
+        }),
+      );
+    }
     const p = py ? await py.result : { libpq: 0, results: [], errors: [] };
     const outcomes = [...p.results, ...harness];
     const cancelled = outcomes.filter((x) => x.outcome === "cancelled");
@@ -181,8 +246,11 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
       slowest: Math.max(0, ...cancelled.map((x) => x.afterCancel)),
       outcomes,
       libpq: p.libpq,
+      slowestLogin,
     };
   } finally {
+    // on a failure before the cancels, the helper would wait for its line until its timer
+    py?.kill();
     for (const c of conns) c.close();
   }
 }
@@ -190,6 +258,7 @@ export async function cancelRound(fleet: Fleet, o: CancelRoundOptions): Promise<
 /** Sums rounds. */
 export function totals(rounds: readonly CancelRound[]): Omit<CancelRound, "outcomes" | "libpq"> {
   return {
+    slowestLogin: Math.max(0, ...rounds.map((r) => r.slowestLogin)),
     sent: rounds.reduce((s, r) => s + r.sent, 0),
     cancelled: rounds.reduce((s, r) => s + r.cancelled, 0),
     lost: rounds.reduce((s, r) => s + r.lost, 0),

@@ -1,12 +1,15 @@
 /**
- * Generated login sequences for the lockout tests (../integration/lockout/sequences-*.test.ts): seeded, so a
- * failing one is replayed by its seed.
+ * Generated login sequences for the lockout tests (../integration/lockout/sequences-*.test.ts and
+ * control-verifier.test.ts): each run deals a fresh stratified plan (./lockout-plan.ts) per variant from a
+ * seed it prints; `CLIPPER_LOCKOUT_SEED=<seed>` replays it, `CLIPPER_LOCKOUT_ROUNDS=<n>` deals n plans per
+ * variant.
  */
 import * as assert from "node:assert/strict";
-import type { StackSettings } from "../../../stacks/settings";
+import * as path from "node:path";
 import {
   type Conn,
   type LoginOutcome,
+  type PgBouncerHandle,
   abandonLogin,
   adminCommand,
   burst,
@@ -15,37 +18,58 @@ import {
   tryLogin,
 } from "../../harness";
 import { type HandshakeStage, PgClient } from "../../harness/pgwire";
+import { type LockoutContext, PASSWORD, STALE, STATS_PASSWORD, refusedAsWrong, targets } from "./lockout";
 import {
-  EXTRA_SEQUENCES,
-  type LockoutContext,
-  PASSWORD,
-  STALE,
-  STATS_PASSWORD,
+  type LoginKind,
+  type PlannedStep,
+  type SequencePlan,
+  LIFETIME,
+  RESTART,
+  SEQUENCES_PER_DEAL,
+  SHORT_LIFETIME_POOL,
+  planDeal,
   random,
-  refusedAsWrong,
-  targets,
-} from "./lockout";
+  rounds,
+  runSeed,
+  variantSeed,
+} from "./lockout-plan";
 
-/** `fresh`: the pooler just started, reloaded or reconnected, so the next logins come "first" again. */
-type Step = { name: string; fresh?: boolean; run: () => Promise<void> };
-const STAGES: readonly HandshakeStage[] = ["startup", "client-first", "client-final"];
+/** This run's seed: drawn afresh when the module loads (one per mocha worker), or CLIPPER_LOCKOUT_SEED. */
+export const RUN_SEED = runSeed();
+export const ROUNDS = rounds();
 
-/**
- * One sequence on a fresh PgBouncer. Steps are drawn from logins of every kind (right, wrong, unknown
- * user, dropped halfway, the stats user's right and wrong, mixed concurrent bursts, on any process) and
- * from what happens around them (PgBouncer restart, RELOAD, RECONNECT, PostgreSQL restarted or down,
- * server_lifetime expiry). A start, restart, reload or reconnect is followed by 1 to 3 random logins that
- * are not right ones before the check, so that wrong and dropped logins also come first after those.
- */
-export async function runSequence(
+/** A correct login refused: what the invariant forbids, and what the verifier control must find. */
+export class LockoutFound extends Error {
+  constructor(
+    /** Which login, after which steps. */
+    readonly what: string,
+    /** PgBouncer's words. */
+    readonly refusal: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "LockoutFound";
+  }
+}
+
+/** How a deal is reported: its steps so far, how to replay it, and how many checks it passed. */
+interface Report {
+  readonly replay: string;
+  readonly done: string[];
+  checks: number;
+}
+
+/** One sequence of `plan` on a fresh PgBouncer of `s`; throws {@link LockoutFound} at a refused correct login. */
+async function runSequence(
   ctx: LockoutContext,
-  seed: number,
-  s: StackSettings,
-  length: number,
+  rnd: () => number,
+  s: ReturnType<LockoutContext["stack"]>,
+  plan: SequencePlan,
+  report: Report,
 ): Promise<void> {
-  const rnd = random(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-  const done: string[] = [`seed ${seed}: fresh start`];
+  const { done } = report;
+  done.push(`sequence on ${plan.pool === "prod" ? "prod's pool" : "server_lifetime 1 s"}: fresh start`);
   const b = await ctx.start(s, PASSWORD);
   const t = targets(b);
   const all = [t.tcp, ...t.processes];
@@ -57,145 +81,178 @@ export async function runSequence(
     database: "pgbouncer",
     password,
   });
-  const correct = (o: LoginOutcome, what: string) =>
-    assert.ok(o.ok, `${what} was refused (${o.ok ? "" : o.error}); sequence:\n${done.join("\n")}`);
-  const login = async (kind: "right" | "wrong" | "unknown" | "drop") => {
+  const refused = (error: string, what: string): never => {
+    throw new LockoutFound(
+      `${what}, after: ${done.map((d) => d.trim()).join(" / ")}`,
+      error,
+      `${what} was refused (${error})\n${logTail(b)}\nreplay: ${report.replay}\nsequence:\n${done.join("\n")}`,
+    );
+  };
+  const correct = (o: LoginOutcome, what: string): void => {
+    if (!o.ok) refused(o.error, what);
+  };
+  const login = async (kind: "right" | "wrong" | "unknown" | HandshakeStage): Promise<void> => {
     const c = anyTarget();
     if (kind === "right") return correct(await tryLogin(c), "a correct login");
     if (kind === "wrong")
       return refusedAsWrong(await tryLogin({ ...c, password: STALE }), "a wrong password");
     if (kind === "unknown")
       return refusedAsWrong(await tryLogin({ ...c, user: "nobody_here" }), "an unknown user");
-    const stage = pick(STAGES);
     const password = rnd() < 0.5 ? STALE : PASSWORD;
-    done.push(`  (dropped after ${stage}, ${password === STALE ? "wrong" : "right"} password)`);
-    await abandonLogin({ ...c, password }, stage);
+    done.push(`  (dropped after ${kind}, ${password === STALE ? "wrong" : "right"} password)`);
+    await abandonLogin({ ...c, password }, kind);
   };
-
-  const logins: Step[] = [
-    { name: "right", run: () => login("right") },
-    { name: "wrong", run: () => login("wrong") },
-    { name: "unknown user", run: () => login("unknown") },
-    { name: "dropped halfway", run: () => login("drop") },
-    {
-      name: "stats user, right",
-      run: async () => correct(await tryLogin(stats(STATS_PASSWORD)), "the stats user"),
+  const logins: Record<LoginKind, () => Promise<void>> = {
+    right: () => login("right"),
+    wrong: () => login("wrong"),
+    "unknown user": () => login("unknown"),
+    "dropped after startup": () => login("startup"),
+    "dropped after client-first": () => login("client-first"),
+    "dropped after client-final": () => login("client-final"),
+    "stats user, right": async () => correct(await tryLogin(stats(STATS_PASSWORD)), "the stats user"),
+    "stats user, wrong": async () =>
+      refusedAsWrong(await tryLogin(stats(STALE)), "the stats user's wrong password"),
+    "mixed burst": async () => {
+      const kinds = Array.from({ length: 5 + Math.floor(rnd() * 20) }, () =>
+        pick(["right", "wrong", "unknown", "startup", "client-first", "client-final"] as const),
+      );
+      done.push(`  (${kinds.join(",")})`);
+      await Promise.all(kinds.map(login));
     },
-    {
-      name: "stats user, wrong",
-      run: async () => refusedAsWrong(await tryLogin(stats(STALE)), "the stats user's wrong password"),
-    },
-    {
-      name: "mixed burst",
-      run: async () => {
-        const kinds = Array.from({ length: 5 + Math.floor(rnd() * 20) }, () =>
-          pick(["right", "wrong", "unknown", "drop"] as const),
-        );
-        done.push(`  (${kinds.join(",")})`);
-        await Promise.all(kinds.map(login));
-      },
-    },
-  ];
-  const notRight = logins.filter((l) => l.name !== "right" && l.name !== "stats user, right");
-  const events: Step[] = [
-    {
-      name: "PgBouncer restart (SIGINT)",
-      fresh: true,
-      run: async () => void (await b.restart("SIGINT")),
-    },
-    {
-      name: "RELOAD",
-      fresh: true,
-      run: async () => {
-        for (const f of b.files) await adminCommand(f, "RELOAD");
-      },
-    },
-    {
-      name: "RECONNECT",
-      fresh: true,
-      run: async () => {
-        for (const f of b.files) await adminCommand(f, "RECONNECT");
-      },
-    },
-    ...(["fast", "immediate"] as const).map((how): Step => ({
-      name: `PostgreSQL restart (${how}), clients logging in meanwhile`,
-      run: async () => {
-        // PostgreSQL going away is the one documented exception: a server login it cuts keeps new
-        // clients out until a server login succeeds again. The backends keep pooled connections to
-        // every process, as in production, so PgBouncer retries on its own, and past the bound
-        // (recoveryAfterOutageMs; the tests above pin it) nothing may be left of the outage.
-        const held = await Promise.all(t.processes.map((c) => PgClient.connect(c)));
-        let inFlight: Promise<LoginOutcome[]> | undefined;
-        await ctx.pg.restart({
-          mode: how,
-          downMs: how === "fast" ? 0 : 300,
-          whileDown: () => void (inFlight = burst(all, 6)),
-        });
-        const outcomes = await inFlight;
-        done.push(`  (meanwhile: ${outcomes?.map((o) => (o.ok ? "served" : o.error)).join("; ")})`);
-        await sleep(recoveryAfterOutageMs(s.pool.serverLoginRetrySeconds));
-        for (const h of held) h.close();
-      },
-    })),
-  ];
-  if (s.pool.serverLifetimeSeconds <= 2) {
-    events.push({
-      name: "server_lifetime passes",
-      run: () => sleep(s.pool.serverLifetimeSeconds * 1000 + 200),
-    });
-  }
-  const firstContact = async () => {
-    for (let i = 1 + Math.floor(rnd() * 3); i > 0; i--) {
-      const l = pick(notRight);
-      done.push(`  then ${l.name}`);
-      await l.run();
-    }
   };
-
-  await firstContact();
-  for (let i = 0; i < length; i++) {
-    for (const c of all) {
-      const o = await tryLogin(c);
-      if (!o.ok) {
-        const log = b
-          .logs()
-          .split("\n")
-          .filter((l) => /ERROR|WARNING|closing because/.test(l));
-        correct(o, `the check after "${done[done.length - 1].trim()}"\n${log.slice(-6).join("\n")}\n`);
+  const postgresRestart = async (how: "fast" | "immediate"): Promise<void> => {
+    // PostgreSQL going away is the one documented exception: a server login it cuts keeps new clients out
+    // until a server login succeeds again. The backends keep pooled connections to every process, as in
+    // production, so PgBouncer retries on its own, and from the bound after PostgreSQL accepts again
+    // (recoveryAfterOutageMs; outage.test.ts pins it) nothing may be left of the outage.
+    const held: PgClient[] = [];
+    try {
+      for (const c of t.processes) {
+        const h = await PgClient.connect(c).catch((e: Error) => e);
+        if (h instanceof Error) return refused(h.message, "a backend's pooled connection");
+        held.push(h);
       }
+      let inFlight: Promise<LoginOutcome[]> | undefined;
+      await ctx.pg.restart({
+        mode: how,
+        downMs: how === "fast" ? 0 : 300,
+        whileDown: () => void (inFlight = burst(all, 6)),
+      });
+      // PostgreSQL accepted again at the latest now: the bound counts from here, and the check comes at it,
+      // not after the logins of the outage (they may still wait for PgBouncer's next server login).
+      const back = Date.now();
+      await sleep(Math.max(0, back + recoveryAfterOutageMs(s.pool.serverLoginRetrySeconds) - Date.now()));
+      await check(`PostgreSQL restart (${how}), from the bound on`);
+      const outcomes = await inFlight;
+      done.push(`  (meanwhile: ${outcomes?.map((o) => (o.ok ? "served" : o.error)).join("; ")})`);
+    } finally {
+      for (const h of held) h.close();
     }
-    // An outage costs seconds (the documented bound); each is drawn a third as often as the other events.
-    const weighted = events.flatMap((e) => (e.name.startsWith("PostgreSQL") ? [e] : [e, e, e]));
-    const step = rnd() < 0.65 ? pick(logins) : pick(weighted);
-    done.push(step.name);
-    await step.run();
-    if (step.fresh) await firstContact();
+  };
+  const events: Record<Exclude<PlannedStep["kind"], LoginKind>, () => Promise<void>> = {
+    [RESTART]: async () => void (await b.restart("SIGINT")),
+    RELOAD: async () => {
+      for (const f of b.files) await adminCommand(f, "RELOAD");
+    },
+    RECONNECT: async () => {
+      for (const f of b.files) await adminCommand(f, "RECONNECT");
+    },
+    "PostgreSQL restart (fast)": () => postgresRestart("fast"),
+    "PostgreSQL restart (immediate)": () => postgresRestart("immediate"),
+    [LIFETIME]: () => sleep(s.pool.serverLifetimeSeconds * 1000 + 200),
+  };
+  const run = (kind: PlannedStep["kind"]): Promise<void> =>
+    kind in logins ? logins[kind as LoginKind]() : events[kind as keyof typeof events]();
+  const then = async (kinds: readonly LoginKind[]): Promise<void> => {
+    for (const k of kinds) {
+      done.push(`  then ${k}`);
+      await run(k);
+    }
+  };
+  const check = async (after: string): Promise<void> => {
+    for (const c of all) correct(await tryLogin(c), `the check after "${after}"`);
+    report.checks++;
+  };
+
+  await then(plan.then);
+  await check("fresh start");
+  for (const step of plan.steps) {
+    done.push(step.kind);
+    await run(step.kind);
+    await then(step.then);
+    await check(step.kind);
   }
 }
 
-/** Seeds `base`, `base + 1`, …: `n` of them in every `npm test`, CLIPPER_LOCKOUT_SEQUENCES of them on request. */
-export function seeds(base: number, n: number, full: boolean): number[] {
-  return Array.from({ length: EXTRA_SEQUENCES || (full ? n : n - 1) }, (_, i) => base + i);
+function logTail(b: PgBouncerHandle): string {
+  const lines = b
+    .logs()
+    .split("\n")
+    .filter((l) => /ERROR|WARNING|closing because/.test(l));
+  return lines.slice(-6).join("\n");
 }
 
-/** One `it` per variant: its sequences of 8 steps, each on a fresh PgBouncer, one after the other. */
-export function sequenceTests(
-  ctx: LockoutContext,
-  variants: readonly {
-    name: string;
-    processes: number;
-    pool?: Partial<StackSettings["pool"]>;
-    seeds: number[];
-  }[],
-): void {
-  describe("generated login sequences: after every step a correct client gets in", () => {
-    for (const v of variants) {
-      it(`${v.name}: ${v.seeds.length} sequences of 8 steps (seeds ${v.seeds[0]}..${v.seeds[v.seeds.length - 1]})`, async () => {
-        for (const seed of v.seeds) {
-          await runSequence(ctx, seed, ctx.stack({ processes: v.processes, pool: v.pool }), 8);
-          for (const b of ctx.running.splice(0)) await b.stop("SIGQUIT");
-        }
-      });
+/** Runs the plan of one deal, sequence after sequence, each on a fresh PgBouncer stopped after it. */
+async function runDeal(ctx: LockoutContext, processes: number, round: number, file: string): Promise<Report> {
+  const variant = `${ctx.mode}/${processes}/${round}`;
+  const rnd = random(variantSeed(RUN_SEED, variant));
+  const plan = planDeal(rnd);
+  const report: Report = {
+    replay: `CLIPPER_LOCKOUT_SEED=${RUN_SEED}${round > 0 ? ` CLIPPER_LOCKOUT_ROUNDS=${round + 1}` : ""} npx mocha ${fromRoot(file)} (variant ${variant})`,
+    done: [],
+    checks: 0,
+  };
+  try {
+    for (const seq of plan) {
+      const pool = seq.pool === "prod" ? undefined : SHORT_LIFETIME_POOL;
+      await runSequence(ctx, rnd, ctx.stack({ processes, pool }), seq, report);
+      for (const b of ctx.running.splice(0)) await b.stop("SIGQUIT");
     }
+  } finally {
+    for (const b of ctx.running.splice(0)) await b.stop("SIGQUIT");
+  }
+  return report;
+}
+
+const processWords = (n: number) => (n === 1 ? "1 process" : `${n} processes`);
+
+/** A test file's path from the project's root, where the replay command runs. */
+const fromRoot = (file: string) => path.relative(path.resolve(__dirname, "../../.."), file);
+
+/**
+ * One `it` per variant: {@link ROUNDS} deals of {@link SEQUENCES_PER_DEAL} sequences, a correct login on
+ * every process and the TCP port after every step, the last one included. `file`: the test file's
+ * `__filename`, for the replay command.
+ */
+export function sequenceTests(ctx: LockoutContext, processes: number, file: string): void {
+  describe("generated login sequences: after every step, the last included, a correct client gets in", () => {
+    it(`${processWords(processes)}: ${ROUNDS} deal(s) of ${SEQUENCES_PER_DEAL} sequences with every step kind, every not-right login first after a start (seed ${RUN_SEED})`, async () => {
+      for (let r = 0; r < ROUNDS; r++) {
+        const { checks, replay } = await runDeal(ctx, processes, r, file);
+        console.log(`      ${checks} checks passed; replay: ${replay}`);
+      }
+    });
+  });
+}
+
+/**
+ * The negative control: on a rendering that does lock clients out (the verifier in the auth file), the same
+ * sequences must find it. One deal, stopped at the first correct login refused.
+ */
+export function controlTests(ctx: LockoutContext, processes: number, file: string): void {
+  it(`${processWords(processes)}: the generated sequences find the lockout (seed ${RUN_SEED})`, async () => {
+    let found: LockoutFound | undefined;
+    try {
+      await runDeal(ctx, processes, 0, file);
+    } catch (e) {
+      if (!(e instanceof LockoutFound)) throw e;
+      found = e;
+    }
+    assert.ok(
+      found,
+      `a whole deal found no lockout on the ${ctx.mode} rendering: the sequences have lost their power ` +
+        `(replay: CLIPPER_LOCKOUT_SEED=${RUN_SEED} npx mocha ${fromRoot(file)})`,
+    );
+    console.log(`      found: ${found.what}: ${found.refusal}`);
   });
 }

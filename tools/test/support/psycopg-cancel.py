@@ -2,11 +2,13 @@
 
 Run by tools/test/support/fleet-cancels.ts with the fleet's libpq environment (PGHOST, PGHOSTADDR,
 PGPORT, PGSSLMODE=verify-full, PGSSLROOTCERT, PGUSER, PGPASSWORD, PGDATABASE) and one argument, JSON:
-{"clients": n, "sleep": seconds, "marker": "..."}. It opens n connections, starts
-`SELECT pg_sleep(sleep)` tagged with the marker on each, prints "started", and waits for a line on stdin
-(the test sees every query running in PostgreSQL first). Then it cancels each with `conn.cancel_safe()`
-(libpq's PQcancelCreate: a new connection, encrypted like the login) and prints one JSON line: each query's
-outcome ("cancelled", "completed" or the error), its seconds from start to end and from its cancel to end.
+{"clients": n, "sleep": seconds, "marker": "...", "spacing": "burst" | "sequential"}. It opens n
+connections, starts `SELECT pg_sleep(sleep)` tagged with the marker on each, prints "started", and waits for a
+line on stdin (the test sees every query running in PostgreSQL first). Then it cancels each with
+`conn.cancel_safe()` (libpq's PQcancelCreate: a new connection, encrypted like the login): all at once, one
+thread each (burst, the default), or one at a time, each once the previous one's query has ended
+(sequential). It prints one JSON line: each query's outcome ("cancelled", "completed", "ended before its
+cancel" or the error), its seconds from start to end and from its cancel to end.
 """
 
 import json
@@ -19,6 +21,9 @@ from psycopg import errors
 
 args = json.loads(sys.argv[1])
 n = args["clients"]
+spacing = args.get("spacing", "burst")
+if spacing not in ("burst", "sequential"):
+    sys.exit(f"spacing: burst or sequential, not {spacing}")
 sql = f"SELECT pg_sleep({float(args['sleep'])}) /* {args['marker']} */"
 
 conns = [psycopg.connect(autocommit=True, application_name="fleet-psycopg") for _ in range(n)]
@@ -26,6 +31,7 @@ results = [None] * n
 started = [0.0] * n
 cancelled_at = [None] * n
 cancel_errors = [None] * n
+ended_before = [False] * n
 
 
 def query(i):
@@ -46,6 +52,10 @@ def query(i):
 
 
 def cancel(i):
+    if results[i] is not None:
+        # its query ended on its own before its cancel was sent: no cancel of it is measured
+        ended_before[i] = True
+        return
     cancelled_at[i] = time.monotonic()
     try:
         conns[i].cancel_safe(timeout=10)
@@ -58,11 +68,19 @@ for t in threads:
     t.start()
 print("started", flush=True)
 sys.stdin.readline()
-cancels = [threading.Thread(target=cancel, args=(i,)) for i in range(n)]
-for t in cancels:
-    t.start()
-for t in cancels + threads:
-    t.join()
+if spacing == "burst":
+    cancels = [threading.Thread(target=cancel, args=(i,)) for i in range(n)]
+    for t in cancels:
+        t.start()
+    for t in cancels + threads:
+        t.join()
+else:
+    for i in range(n):
+        cancel(i)
+        threads[i].join()
+for i in range(n):
+    if ended_before[i]:
+        results[i]["outcome"] = "ended before its cancel"
 for c in conns:
     c.close()
 print(

@@ -37,10 +37,21 @@ export interface TlsWorld extends TlsPostgres {
   readonly database: string;
 }
 
-export async function startTlsWorld(settings: StackSettings): Promise<TlsWorld> {
+/**
+ * The PKI, PostgreSQL and the application's role and database. `postgresNames`: the SANs of PostgreSQL's
+ * certificate (from its CA, the one PgBouncer trusts), by default localhost and 127.0.0.1.
+ */
+export async function startTlsWorld(
+  settings: StackSettings,
+  postgresNames?: { readonly dnsNames?: readonly string[]; readonly ipAddresses?: readonly string[] },
+): Promise<TlsWorld> {
   return startTlsPostgres(
     "tls-pki",
-    { maxConnections: settings.database.maxConnections, hostsslOnly: true },
+    {
+      maxConnections: settings.database.maxConnections,
+      hostsslOnly: true,
+      ...(postgresNames ? { postgresNames } : {}),
+    },
     async ({ dir, pg }) => {
       const otherCa = makeTestCa(dir, "clipper-test-other-ca");
       await pg.psql(`CREATE ROLE ${APP_USER} LOGIN PASSWORD '${APP_PASSWORD}'`);

@@ -1,8 +1,9 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { othersCanRun, runnableCopy } from "../../harness/proc";
+import { freePort, othersCanRun, runnableCopy } from "../../harness/proc";
 
 describe("harness: binaries the postgres user can run", () => {
   let closed: string;
@@ -29,5 +30,23 @@ describe("harness: binaries the postgres user can run", () => {
     const sh = fs.realpathSync("/bin/sh");
     assert.equal(othersCanRun(sh), true);
     assert.equal(runnableCopy(sh), sh);
+  });
+});
+
+describe("harness: free ports", () => {
+  it("GIVEN ports asked for THEN each is distinct, below the ephemeral range (no outgoing connection takes it), and free", async () => {
+    const low = Number(
+      fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0],
+    );
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    assert.equal(new Set(ports).size, ports.length);
+    for (const port of ports) {
+      assert.ok(port < low, `${port} is in the ephemeral range (from ${low})`);
+      const srv = net.createServer();
+      await new Promise<void>((resolve, reject) =>
+        srv.once("error", reject).listen(port, "127.0.0.1", resolve),
+      );
+      await new Promise((resolve) => srv.close(resolve));
+    }
   });
 });

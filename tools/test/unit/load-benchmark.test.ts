@@ -6,6 +6,7 @@ import {
   roundRatios,
   targets,
   threadsFor,
+  tlsText,
   variantSettings,
 } from "../../load/benchmark";
 import { loadStackSettings } from "../../../stacks/settings";
@@ -118,5 +119,17 @@ describe("benchmark (tools/load/benchmark)", () => {
       [true, false],
     );
     assert.match(markdown(results, { k: "v" }, "pooled 50"), /\| NO \|/);
+  });
+
+  it("names what --tls on and --tls off run: the stack's legs, or plaintext throughout", () => {
+    assert.equal(
+      tlsText("on", prod),
+      "on: PgBouncer's client leg require and server leg verify-full as the stack renders them, " +
+        "PostgreSQL ssl=on, pgbench sslmode=prefer (direct runs over TLS too)",
+    );
+    assert.match(
+      tlsText("off", prod),
+      /^off: PgBouncer's client and server legs disable, PostgreSQL without ssl/,
+    );
   });
 });

@@ -1,6 +1,13 @@
 import * as assert from "node:assert/strict";
 import { deriveThresholds } from "../../../components/monitoring";
-import { type Criteria, type RunObservations, atBaseline, criteriaFor, evaluate } from "../../load/criteria";
+import {
+  type Criteria,
+  type RunObservations,
+  atBaseline,
+  coldStartBoundMs,
+  criteriaFor,
+  evaluate,
+} from "../../load/criteria";
 import { parsePgbench } from "../../load/pgbench";
 import type { PoolSample, ProcessSample } from "../../load/sampler";
 import { loadStackSettings } from "../../../stacks/settings";
@@ -66,6 +73,54 @@ describe("load criteria (tools/load/criteria)", () => {
       criteriaFor(staging.pool).activeBelow,
       deriveThresholds(staging.pool).exhaustionServerConnections,
     );
+  });
+
+  describe("a cold start (20 clients at a cold pool of one process, pool size 20, a server login of 10 ms)", () => {
+    const cold = { clients: 20, processes: 1, poolSize: 20, serverLoginMs: 10 };
+    /** A sample at `t` ms of one process with `servers` idle servers, `waiting` clients waiting `wait` ms. */
+    const at = (t: number, servers: number, waiting: number, wait: number): PoolSample => {
+      const p = { ...idle, svIdle: servers, clWaiting: waiting, maxWaitMs: wait };
+      return { t, processes: [p], total: p };
+    };
+    const grows = [at(0, 0, 19, 5), at(100, 8, 12, 90), at(200, 20, 0, 0), at(300, 20, 0, 0)];
+    const coldChecks = (samples: PoolSample[]) =>
+      evaluate(c, { ...good, samples, coldStart: cold })
+        .checks.filter((k) => !k.ok)
+        .map((k) => k.name);
+
+    it("bounds a client's wait by the process's server logins in series: 20 x 10 ms", () => {
+      assert.deepEqual(coldStartBoundMs(cold), { logins: 20, boundMs: 200 });
+      assert.deepEqual(coldStartBoundMs({ ...cold, processes: 2 }), { logins: 10, boundMs: 100 });
+      assert.deepEqual(coldStartBoundMs({ ...cold, clients: 50 }), { logins: 20, boundMs: 200 });
+    });
+
+    it("passes clients that wait while the pool grows, and judges the waiting limit only after", () => {
+      assert.deepEqual(coldChecks(grows), []);
+      // the same samples judged warm fail on the burst's waiting clients
+      assert.deepEqual(failedChecks({ samples: grows }), [`waiting clients < ${c.waitingBelow}`]);
+    });
+
+    it("asks of a burst bigger than the pool only that the pool grows to its size (the rest wait for transactions)", () => {
+      const big = { ...cold, clients: 50 };
+      const names = (samples: PoolSample[]) =>
+        evaluate(c, { ...good, samples, coldStart: big }).checks.map((k) => `${k.ok}: ${k.name}`);
+      const waited = [at(0, 0, 49, 5), at(100, 8, 42, 900), at(200, 20, 30, 950), at(300, 20, 5, 3)];
+      assert.ok(
+        names(waited).includes(
+          "true: cold start: the pool grows to 20 servers (its size; the burst's other clients wait for transactions)",
+        ),
+      );
+      assert.ok(names(waited.slice(0, 2)).some((n) => n.startsWith("false: cold start")));
+    });
+
+    it("fails a client that waited longer than every login in series, and a pool that never grows", () => {
+      const name = (n: string[]) => n.filter((x) => x.startsWith("cold start"));
+      assert.equal(name(coldChecks([at(0, 0, 19, 5), at(100, 8, 12, 250), at(200, 20, 0, 0)])).length, 1);
+      assert.equal(name(coldChecks([at(0, 0, 19, 5), at(100, 8, 12, 90)])).length, 1);
+      assert.deepEqual(coldChecks([...grows, at(400, 20, 10, 3)]), [
+        `waiting clients < ${c.waitingBelow} once the pool has grown`,
+      ]);
+    });
   });
 
   it("passes a run just below every limit", () => {

@@ -43,7 +43,10 @@ const VAULT_MAX_RETRY_WAIT_SECONDS = 1.5;
  * k-th retry waits k x 1 to 1.5 s (its `LinearJitterBackoff` between `MinRetryWait` 1 s and `MaxRetryWait`
  * 1.5 s); measured here: 3.8 s more than with no retries for 2, 11.4 s for 4. These waits are the same on
  * a loaded and an idle machine, so they are added to the bound, not scaled with it: production waits them
- * too (docs/runbook.md, Deploy).
+ * too (docs/runbook.md, Deploy). One round, not one per read: the provider sets its client up under a lock,
+ * one request at a time, so the program makes its other Vault reads only once the credentials' read found
+ * a Vault (stacks/environment.ts). Before it did, staging's three reads waited three rounds (15.3 and
+ * 16.6 s failing previews against 4.8 s good ones, in CI on 2026-12-06).
  */
 export function vaultRetryWaitBound(maxRetries: number): number {
   return (VAULT_MAX_RETRY_WAIT_SECONDS * maxRetries * (maxRetries + 1)) / 2;

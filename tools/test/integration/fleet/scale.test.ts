@@ -4,6 +4,8 @@
  * once, the others after the hold); a replica removed drains and leaves every `[peers]`.
  */
 import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as path from "node:path";
 import { type Fleet, fleetSettings, startFleet } from "../../../fleet/fleet";
 import { adminCommand } from "../../../harness";
 import { sleep } from "../../../harness/proc";
@@ -74,5 +76,18 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       (TIMINGS.canaryHoldSeconds + TIMINGS.checkSeconds + 8) * 1000,
     );
     assert.deepEqual(got, { "pgbouncer-0": [1, 2], "pgbouncer-1": [1, 2] });
+  });
+
+  it("AND stopped, it leaves no process of its containers, not even one outside their tree (as a relay was)", async () => {
+    // a container's environment (its PATH names the fleet's own folder), with a parent outside the fleet
+    const stray = spawn("/bin/sleep", ["300"], {
+      env: { PATH: path.join(fleet.dir, "bin") },
+      detached: true,
+      stdio: "ignore",
+    });
+    stray.unref();
+    const gone = new Promise<void>((resolve) => stray.once("exit", () => resolve()));
+    await fleet.stop();
+    await Promise.race([gone, sleep(5000).then(() => assert.fail(`PID ${stray.pid} outlived its fleet`))]);
   });
 });

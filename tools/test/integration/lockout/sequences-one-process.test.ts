@@ -3,8 +3,8 @@
  * Setup and modes: ../../support/lockout.ts; the sequences: ../../support/lockout-sequence.ts.
  */
 import { describeLockout } from "../../support/lockout";
-import { seeds, sequenceTests } from "../../support/lockout-sequence";
+import { sequenceTests } from "../../support/lockout-sequence";
 
 describeLockout("generated sequences, one process", (ctx) => {
-  sequenceTests(ctx, [{ name: "1 process, prod's pool", processes: 1, seeds: seeds(1000, 3, ctx.full) }]);
+  sequenceTests(ctx, 1, __filename);
 });

@@ -18,7 +18,7 @@ import {
   pgBinary,
   psql,
   psqlRows,
-  sleep,
+  untilRunning,
 } from "../../../harness";
 import { run } from "../../../common";
 import { initPgbench, runPgbench } from "../../../load/pgbench";
@@ -34,6 +34,7 @@ import {
 
 const prod = loadStackSettings("prod");
 const ON_SERVER = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+const SLEEP = "SELECT pg_sleep(20)";
 
 describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TLS on both legs, in front of a hostssl-only PostgreSQL 15`, function () {
   this.timeout(90_000);
@@ -228,15 +229,18 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
         );
         try {
           const started = Date.now();
+          const queries = conns.map((c) =>
+            c.query(SLEEP).then(
+              () => "completed",
+              (e: { code?: string }) => e.code ?? "?",
+            ),
+          );
+          // PgBouncer drops a cancel for a query still queued for a server: cancel once all 16 run
+          await untilRunning(world.pg, SLEEP, conns.length);
           const outcomes = await Promise.all(
-            conns.map(async (c) => {
-              const q = c.query("SELECT pg_sleep(20)").then(
-                () => "completed",
-                (e: { code?: string }) => e.code ?? "?",
-              );
-              await sleep(1000);
+            conns.map(async (c, i) => {
               const sentIn = await c.cancel(app);
-              return `${await q} ${sentIn ?? "plain"}`;
+              return `${await queries[i]} ${sentIn ?? "plain"}`;
             }),
           );
           const expected = `57014 ${how === "tls" ? (conns[0].tlsProtocol ?? "?") : "plain"}`;

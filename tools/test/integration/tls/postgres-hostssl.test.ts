@@ -15,8 +15,8 @@ import {
   makeRunDir,
   makeTestCa,
   psql,
-  sleep,
   startPostgres,
+  untilRunning,
 } from "../../../harness";
 
 describe("GIVEN PostgreSQL 15 with ssl=on, its own certificate from a test CA, and only hostssl in pg_hba", function () {
@@ -115,7 +115,8 @@ describe("GIVEN PostgreSQL 15 with ssl=on, its own certificate from a test CA, a
           () => "completed",
           (e: { code?: string }) => e.code,
         );
-        await sleep(300);
+        // a cancel that arrives before the query runs cancels nothing: send it once PostgreSQL runs it
+        await untilRunning(pg, "SELECT pg_sleep(20)", 1);
         const sentIn = await c.cancel(app);
         assert.equal(await q, "57014");
         if (how === "tls") assert.match(sentIn ?? "plain", /^TLSv1\.[23]$/);

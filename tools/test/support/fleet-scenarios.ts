@@ -1,26 +1,25 @@
 /**
- * What goes wrong on the local fleet (tools/fleet/), and what clients and the operator see: changes that would
- * break server logins (a wrong password in the auth file, a wrong server CA), as a reload and as a roll, a
- * PostgreSQL restart with a change arriving while it is down, and a replica replaced as a StatefulSet rolling
- * update replaces it. Clients run transactions through the balancer all along; every refused login, failed
- * transaction, closed connection and lost cancel is counted. `server_lifetime` is 1 s here, so that server
- * logins happen every second under the load: a file that reached the serving PgBouncer would show at once.
+ * The scenarios of the fleet's failure tests (tools/test/integration/fleet/failures-*.test.ts), each on a
+ * local fleet (tools/fleet/) of its own with clients running transactions through its balancer, counting every
+ * refused login, failed transaction, closed connection and lost cancel. `server_lifetime` is 1 s here, so
+ * that server logins happen every second under the load: a file that reached the serving PgBouncer would
+ * show at once. One file per group, so that npm test's parallel workers run them side by side.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { type Fleet, fleetSettings, startFleet } from "../../../fleet/fleet";
-import { AUTH_FILE, TLS_FILES, VOLUMES } from "../../../fleet/render";
-import { PgClient } from "../../../harness/pgwire";
-import { sleep } from "../../../harness/proc";
-import { makeTestCa } from "../../../harness/tls";
-import { type CancelRound, cancelRound } from "../../support/fleet-cancels";
-import { type Load, type LoadCounts, configValue, startLoad } from "../../../fleet/load";
+import { type Fleet, fleetSettings, startFleet } from "../../fleet/fleet";
+import { AUTH_FILE, TLS_FILES, VOLUMES } from "../../fleet/render";
+import { PgClient } from "../../harness/pgwire";
+import { sleep } from "../../harness/proc";
+import { makeTestCa } from "../../harness/tls";
+import { type CancelRound, cancelRound } from "./fleet-cancels";
+import { type Load, type LoadCounts, configValue, startLoad } from "../../fleet/load";
 
-const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
-const SLACK_SECONDS = 3;
-const CLIENTS = 40;
+export const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
+export const SLACK_SECONDS = 3;
+export const CLIENTS = 40;
 
-const settings = fleetSettings("prod", {
+export const settings = fleetSettings("prod", {
   "pgbouncer.replicas": "2",
   "pool.maxDbConnections": "20",
   "pool.defaultPoolSize": "20",
@@ -28,7 +27,7 @@ const settings = fleetSettings("prod", {
   "pool.serverLifetimeSeconds": "1",
 });
 
-function delta(after: LoadCounts, before: LoadCounts): LoadCounts {
+export function delta(after: LoadCounts, before: LoadCounts): LoadCounts {
   return {
     clients: after.clients,
     transactions: after.transactions - before.transactions,
@@ -38,7 +37,7 @@ function delta(after: LoadCounts, before: LoadCounts): LoadCounts {
   };
 }
 
-function report(label: string, c: LoadCounts): string {
+export function report(label: string, c: LoadCounts): string {
   const kinds = [...new Set([...c.failedTransactions, ...c.refusedLogins])].slice(0, 3).join(" | ");
   const line =
     `${label}: ${c.transactions} transactions, ${c.failedTransactions.length} failed, ` +
@@ -48,7 +47,7 @@ function report(label: string, c: LoadCounts): string {
 }
 
 /** Logins through the balancer, one after the other, each running a query: how many succeed. */
-async function freshLogins(fleet: Fleet, n: number): Promise<number> {
+export async function freshLogins(fleet: Fleet, n: number): Promise<number> {
   let ok = 0;
   for (let i = 0; i < n; i++) {
     try {
@@ -63,13 +62,13 @@ async function freshLogins(fleet: Fleet, n: number): Promise<number> {
   return ok;
 }
 
-interface World {
+export interface World {
   readonly fleet: Fleet;
   readonly load: Load;
 }
 
 /** A fleet of its own and its clients for one scenario; stopped whatever happens. */
-async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
+export async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
   const fleet = await startFleet({
     settings,
     timings: TIMINGS,
@@ -86,7 +85,7 @@ async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
   }
 }
 
-interface Breaking {
+export interface Breaking {
   /** Seconds from the swap to the canary's unreadiness. */
   readonly unreadySeconds?: number;
   readonly otherUnready: boolean;
@@ -102,7 +101,7 @@ interface Breaking {
  * Swaps one volume's files, watches the canary (which checks them at once) turn unready and the other replica
  * hold them back past the hold, then restores the good files.
  */
-async function breakingChange(
+export async function breakingChange(
   { fleet, load }: World,
   label: string,
   volume: string,
@@ -140,29 +139,29 @@ async function breakingChange(
   };
 }
 
-const SCENARIOS = {
+export const SCENARIOS = {
   password: "a wrong password in the auth file",
   ca: "a wrong server CA",
 } as const;
 
-function wrongPassword(fleet: Fleet): Record<string, string> {
+export function wrongPassword(fleet: Fleet): Record<string, string> {
   const text = fleet.specs()[0].mounts[VOLUMES.auth][AUTH_FILE];
   const files = { [AUTH_FILE]: text.replace(/^("clipper_app" )"[^"]*"$/m, '$1"not-the-password"') };
   assert.notEqual(files[AUTH_FILE], text);
   return files;
 }
 
-function breakPassword(w: World): Promise<Breaking> {
+export function breakPassword(w: World): Promise<Breaking> {
   return breakingChange(w, SCENARIOS.password, VOLUMES.auth, wrongPassword(w.fleet));
 }
 
-function breakServerCa(w: World): Promise<Breaking> {
+export function breakServerCa(w: World): Promise<Breaking> {
   const other = makeTestCa(w.fleet.world.dir, "other-ca");
   const files = { ...w.fleet.specs()[0].mounts[VOLUMES.tls], [TLS_FILES.serverCa]: other.certPem };
   return breakingChange(w, SCENARIOS.ca, VOLUMES.tls, files);
 }
 
-interface BrokenRoll {
+export interface BrokenRoll {
   /** pgbouncer-0 was ever ready with the wrong password, within the watch. */
   readonly everReady: boolean;
   readonly served: number;
@@ -181,7 +180,7 @@ interface BrokenRoll {
  * replaces its pods, one at a time, each once the last is ready). It must never turn ready, so the update
  * stops there; pgbouncer-1 serves; a replacement with the good files is ready again.
  */
-async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
+export async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
   const bad = wrongPassword(fleet);
   const before = load.counts();
   await fleet.replace(0, { [VOLUMES.auth]: bad }, { awaitReady: false });
@@ -218,7 +217,7 @@ async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
   };
 }
 
-interface Restart {
+export interface Restart {
   readonly restartMs: number;
   readonly unreadyMs: number[];
   readonly counts: LoadCounts;
@@ -228,9 +227,9 @@ interface Restart {
 }
 
 /** The pool size the restart scenario's change sets. */
-const CHANGED_POOL_SIZE = "19";
+export const CHANGED_POOL_SIZE = "19";
 
-async function restartPostgres({ fleet, load }: World): Promise<Restart> {
+export async function restartPostgres({ fleet, load }: World): Promise<Restart> {
   const before = load.counts();
   const pg = fleet.world.pg;
   const unready = [0, 0];
@@ -288,20 +287,22 @@ async function restartPostgres({ fleet, load }: World): Promise<Restart> {
   return { restartMs, unreadyMs: unready, counts, poolSizes, log0 };
 }
 
-interface Replacement {
+export interface Replacement {
   readonly counts: LoadCounts;
   readonly cancels: CancelRound;
   readonly readyAfter: boolean;
 }
 
-async function replaceReplica({ fleet, load }: World): Promise<Replacement> {
+export async function replaceReplica({ fleet, load }: World): Promise<Replacement> {
   const before = load.counts();
   const replaced = fleet.replace(1);
   replaced.catch(() => undefined);
   let cancels: CancelRound;
   try {
     while (fleet.replica(1).inService) await sleep(20);
-    cancels = await cancelRound(fleet, { psycopg: 5, harness: 5, sleepSeconds: 6, cancelAfterMs: 300 });
+    // every client now on one replica: the round's queries queue behind the load's transactions for a
+    // server before they run (a cancel reaches only a running query), so they get 5 s for it
+    cancels = await cancelRound(fleet, { psycopg: 5, harness: 5, sleepSeconds: 10, cancelAfterMs: 300 });
   } finally {
     await replaced.catch(() => undefined);
   }
@@ -321,7 +322,7 @@ async function replaceReplica({ fleet, load }: World): Promise<Replacement> {
 }
 
 /** Runs `fn` and keeps its result or its error for the `it` that judges it. */
-async function settle<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: Error }> {
+export async function settle<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: Error }> {
   try {
     return { value: await fn() };
   } catch (e) {
@@ -329,106 +330,8 @@ async function settle<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: Err
   }
 }
 
-function valueOf<T>(r: { value?: T; error?: Error } | undefined): T {
+export function valueOf<T>(r: { value?: T; error?: Error } | undefined): T {
   if (!r) throw new Error("the scenario did not run");
   if (r.error) throw r.error;
   return r.value as T;
 }
-
-describe(`GIVEN a local fleet (2 replicas) per scenario, ${CLIENTS} clients running transactions through each`, function () {
-  this.timeout(240_000);
-  const results: {
-    password?: { value?: Breaking; error?: Error };
-    ca?: { value?: Breaking; error?: Error };
-    roll?: { value?: BrokenRoll; error?: Error };
-    restart?: { value?: Restart; error?: Error };
-    replacement?: { value?: Replacement; error?: Error };
-  } = {};
-
-  before(async () => {
-    const started = Date.now();
-    // two fleets at a time: more starve each other of the 2 cores
-    [results.password, results.restart] = await Promise.all([
-      settle(() => withWorld(breakPassword)),
-      settle(() => withWorld(restartPostgres)),
-    ]);
-    [results.ca, results.replacement] = await Promise.all([
-      settle(() => withWorld(breakServerCa)),
-      settle(() => withWorld(replaceReplica)),
-    ]);
-    results.roll = await settle(() => withWorld(brokenRoll));
-    console.log(`      every scenario at once: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  });
-
-  for (const key of ["password", "ca"] as const) {
-    const scenario = SCENARIOS[key];
-    it(`THEN ${scenario}, as a reload: the canary's server-login check refuses it and the canary turns unready within the check interval; the other replica holds it back; no client sees a thing`, () => {
-      const r = valueOf(results[key]);
-      console.log(
-        `      ${scenario}: canary unready ${r.unreadySeconds?.toFixed(1)} s after the swap; ` +
-          `${r.served}/10 new logins served`,
-      );
-      assert.ok(r.unreadySeconds !== undefined, "the canary stayed ready");
-      assert.ok(
-        r.unreadySeconds < TIMINGS.checkSeconds + SLACK_SECONDS,
-        `canary unready after ${r.unreadySeconds} s`,
-      );
-      // the check refused it: the serving PgBouncer never read the files
-      assert.match(
-        r.log0,
-        /generation 2: a server login failed: .*(password authentication failed|TLS handshake error)/,
-      );
-      assert.match(r.log0, /refused the change/);
-      assert.equal(r.otherUnready, false, "the other replica turned unready");
-      assert.match(r.log1, /holding the change back/);
-      assert.doesNotMatch(r.log1, /applied generation/);
-      assert.equal(r.served, 10, "new logins through the balancer failed while the canary was out");
-      assert.deepEqual(r.clients.failedTransactions, [], "a client's transaction failed");
-      assert.equal(r.clients.closedConnections, 0, "a client's connection was closed");
-      assert.deepEqual(r.clients.refusedLogins, [], "a client's login was refused");
-      assert.equal(r.readyAgain, true, "the canary did not recover after the good files came back");
-    });
-  }
-
-  it("THEN a wrong password as a roll: the new pgbouncer-0 never turns ready (the rolling update stops there), pgbouncer-1 serves, and the good files make it ready; a pod started with a password PostgreSQL does not have yet turns ready by itself once it does", () => {
-    const r = valueOf(results.roll);
-    console.log(
-      `      roll with a wrong password: ${r.served}/10 new logins served, ever ready: ${r.everReady}`,
-    );
-    assert.equal(r.everReady, false, "the pod with a wrong password turned ready");
-    assert.match(r.log0, /generation 1: a server login failed: .*password authentication failed/);
-    assert.match(
-      r.log0,
-      /stays unready until they pass it or a change comes: the files it started with failed the server-login check/,
-    );
-    assert.equal(r.served, 10);
-    assert.deepEqual(r.clients.refusedLogins, []);
-    assert.equal(r.readyAfterFix, true);
-    // and a pod that started ahead of PostgreSQL turns ready by itself once PostgreSQL agrees
-    console.log(
-      `      started ahead of PostgreSQL: ready ${r.readyAfterPostgres?.toFixed(1)} s after it agreed`,
-    );
-    assert.ok(r.readyAfterPostgres !== undefined, "it stayed unready, or was ready before PostgreSQL agreed");
-    assert.ok(r.readyAfterPostgres < TIMINGS.checkSeconds + SLACK_SECONDS);
-  });
-
-  it("THEN a PostgreSQL restart is queued through: no replica unready for longer than the restart; a change that arrived while it was down waits, then reaches every process", () => {
-    const r = valueOf(results.restart);
-    assert.ok(r.counts.transactions > CLIENTS, "the clients did not get through the restart");
-    for (const u of r.unreadyMs)
-      assert.ok(u <= r.restartMs, `a replica was unready ${u} ms, the restart took ${r.restartMs} ms`);
-    assert.match(r.log0, /the change waits: generation 1 keeps serving/);
-    assert.deepEqual(
-      r.poolSizes,
-      r.poolSizes.map(() => CHANGED_POOL_SIZE),
-    );
-  });
-
-  it("THEN a replica replaced as a rolling update replaces it: refused logins, failed transactions, closed connections and lost cancels counted", () => {
-    const r = valueOf(results.replacement);
-    // counted and printed above; what must hold: the balancer never hands a login to the replica on its way out
-    assert.deepEqual(r.counts.refusedLogins, []);
-    assert.equal(r.cancels.sent, 10);
-    assert.equal(r.readyAfter, true);
-  });
-});
