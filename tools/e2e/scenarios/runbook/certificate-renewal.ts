@@ -19,9 +19,9 @@ import { PgClient } from "../../../harness";
 import { sleep } from "../../../harness/proc";
 import { watchObject } from "../../clients/kubectl";
 import { APP_USERS, appPassword } from "../../fixtures";
-import { whoAmI } from "./live-fleet";
+import { liveFleetOf, whoAmI } from "./live-fleet";
 import { expectPodsKept, podsState } from "./in-place";
-import { type StackRun, backendRevision, measuredBy, pulumiUp, snapshot } from "./stack-run";
+import { type StackRun, backendRevision, pulumiUp, snapshot } from "./stack-run";
 import { expectIssuedCertificate, liveCertificate } from "./tls";
 
 /**
@@ -146,7 +146,7 @@ export async function certificateRenewal(r: StackRun): Promise<void> {
  * one opened before still runs on its session, with the old one.
  */
 async function expectServedOnTheFleet(r: StackRun, oldSerial: string, newSerial: string): Promise<void> {
-  const live = measuredBy(r.fleet, "live-objects-serve");
+  const live = liveFleetOf(r);
   const current = r.logins.current;
   const conn = live.conn(APP_USERS[current], appPassword(current, r.logins[current]));
   const open = await PgClient.connect(conn, { applicationName: "e2e-before-renewal" });

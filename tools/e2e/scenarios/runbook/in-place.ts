@@ -17,14 +17,13 @@ import type { Conn } from "../../../harness";
 import { sleep } from "../../../harness/proc";
 import { type KubeObject, getJson, list } from "../../clients/kubectl";
 import { APP_USERS, type LoginsState, appPassword, writeVaultSecret } from "../../fixtures";
-import { whoAmI } from "./live-fleet";
+import { liveFleetOf, stopLiveFleet, whoAmI } from "./live-fleet";
 import {
   POOLER_SELECTOR,
   type PlannedStep,
   type Snapshot,
   type StackRun,
   expectStatefulSetReady,
-  measuredBy,
   plannedChanges,
   poolerPodUids,
   pulumiUp,
@@ -111,7 +110,7 @@ function keepLoggingIn(conn: Conn): { stop(): Promise<{ ok: number; failed: stri
 export async function rotation(r: StackRun): Promise<void> {
   const second = r.s.credentials.secondLogin;
   assert.ok(second, `the stack ${r.stack} has credentials.secondLogin`);
-  const live = measuredBy(r.fleet, "live-objects-serve");
+  const live = liveFleetOf(r);
   const inUse = r.logins.current;
   const idle = inUse === "a" ? "b" : "a";
   const next: LoginsState = { ...r.logins, [idle]: r.logins[idle] + 1 };
@@ -196,7 +195,7 @@ const POOL_KEY = "pool.defaultPoolSize";
 
 /** A pool size in place: the ConfigMap updated, nothing rolled; every process's SHOW CONFIG has it. */
 export async function reload(r: StackRun): Promise<void> {
-  const live = measuredBy(r.fleet, "live-objects-serve");
+  const live = liveFleetOf(r);
   try {
     const changed = Math.max(r.s.pool.minPoolSize, r.s.pool.defaultPoolSize - 5);
     assert.notEqual(changed, r.s.pool.defaultPoolSize);
@@ -232,8 +231,7 @@ export async function reload(r: StackRun): Promise<void> {
     expectPodsKept(pods, await podsState(r));
   } finally {
     // The last step on the real binaries.
-    r.fleet = undefined;
-    await live.stop();
+    await stopLiveFleet(r);
   }
 }
 

@@ -13,6 +13,7 @@ import { badInput } from "./bad-input";
 import { RENEWAL_STACK, certificateRenewal } from "./certificate-renewal";
 import { destroy } from "./destroy";
 import { PORT_CHANGE_STACK, portRolls, reload, rotation } from "./in-place";
+import { stopLiveFleet } from "./live-fleet";
 import { liveObjectsServe } from "./live-objects-serve";
 import { noChanges } from "./no-changes";
 import { offlineRenderMatches } from "./offline-render-matches";
@@ -114,6 +115,6 @@ export async function runScenario(ctx: ScenarioContext, timings?: Timings): Prom
   try {
     await runSteps(ctx.stack, STEPS, run, ctx.log, timings);
   } finally {
-    await run.fleet?.stop();
+    await stopLiveFleet(run);
   }
 }

@@ -21,7 +21,7 @@ import { sleep } from "../../../harness/proc";
 import { type KubeObject, getJson } from "../../clients/kubectl";
 import { APP_USERS, appLogins, appPassword, postgresTestCa } from "../../fixtures";
 import { type LivePod, livePods } from "./fleet-identity";
-import { type StackRun, statefulSet } from "./stack-run";
+import { type StackRun, measuredBy, statefulSet } from "./stack-run";
 
 /** A pod template's volume, as far as the bridge reads it. */
 interface VolumeLike {
@@ -122,8 +122,32 @@ export interface LiveFleet {
   stop(): Promise<void>;
 }
 
-/** The live objects on the real binaries; the fleet is started, every replica ready. */
+/** The live fleet of each stack's run, from the step live-objects-serve until the run ends. */
+const running = new WeakMap<StackRun, LiveFleet>();
+
+/** The live fleet the step live-objects-serve started for `r`. */
+export function liveFleetOf(r: StackRun): LiveFleet {
+  return measuredBy(running.get(r), "live-objects-serve");
+}
+
+/** Stops `r`'s live fleet, if one runs. */
+export async function stopLiveFleet(r: StackRun): Promise<void> {
+  const live = running.get(r);
+  running.delete(r);
+  await live?.stop();
+}
+
+/**
+ * The live objects on the real binaries; the fleet is started, every replica ready, and kept as `r`'s until
+ * {@link stopLiveFleet}.
+ */
 export async function startLiveFleet(r: StackRun): Promise<LiveFleet> {
+  const live = await startFleetOfLiveObjects(r);
+  running.set(r, live);
+  return live;
+}
+
+async function startFleetOfLiveObjects(r: StackRun): Promise<LiveFleet> {
   const st = await statefulSet(r);
   const pods = await livePods(r, st);
   const spec = st.spec.template.spec as { containers: ContainerLike[]; volumes: VolumeLike[] };

@@ -28,7 +28,7 @@ const CANCEL_BOUND_MS = 5_000;
 
 export async function liveObjectsServe(r: StackRun): Promise<void> {
   const started = Date.now();
-  const live = (r.fleet = await startLiveFleet(r));
+  const live = await startLiveFleet(r);
   r.log(
     `  the live objects serve on ${live.fleet.replicas().length} replicas, ready ${((Date.now() - started) / 1000).toFixed(1)} s after the start`,
   );

@@ -12,7 +12,6 @@ import { type KubeObject, type Kubectl, getJson, list, waitFor } from "../../cli
 import type { VaultClient } from "../../clients/vault";
 import type { ScenarioContext } from "../../context";
 import { FIRST_LOGINS, type LoginsState, backendNamespace } from "../../fixtures";
-import type { LiveFleet } from "./live-fleet";
 
 /** The pooler's pods and everything selected by the pooler's labels. */
 export const POOLER_SELECTOR = "app.kubernetes.io/name=pgbouncer";
@@ -64,8 +63,6 @@ export interface StackRun extends ScenarioContext {
   };
   /** What Vault holds now (the rotation moves it); what PostgreSQL and the auth file must agree with. */
   logins: LoginsState;
-  /** The live objects run on the real binaries (live-fleet), from its step until the scenario ends. */
-  fleet?: LiveFleet;
 }
 
 export function openStackRun(ctx: ScenarioContext): StackRun {
