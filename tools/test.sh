@@ -5,7 +5,7 @@
 # job failed. tsc, ESLint and Prettier keep caches in node_modules/.cache/clipper (a fresh clone has none).
 #
 #   bash tools/test.sh [job...]      jobs: typecheck eslint prettier shellcheck unit integration docs
-#                                    tools-unit tools-integration (default: all)
+#                                    tools-unit tools-integration (default: all of these), fleet
 # Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 4).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -24,9 +24,12 @@ declare -A commands=(
   [integration]="$bin/mocha --reporter dot --parallel --jobs 3 'test/integration/**/*.test.ts'"
   [docs]="$bin/mocha --reporter dot 'test/docs/**/*.test.ts'"
   [tools-unit]="cd tools && ../$bin/mocha --reporter dot 'test/unit/**/*.test.ts'"
-  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/**/*.test.ts'"
+  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} --ignore 'test/integration/fleet/**' 'test/integration/**/*.test.ts'"
+  [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/fleet/**/*.test.ts'"
 )
-# The longest first, so that they start before the CPU-bound checks take the cores.
+# The longest first, so that they start before the CPU-bound checks take the cores. The fleet's load runs
+# (two minutes of replicas under load through a reload, a roll, a restart and a rotation) are a job of their
+# own, not in the default: `npm run test:fleet`; .ci/run runs both.
 order=(tools-integration integration unit tools-unit docs typecheck eslint prettier shellcheck)
 if (($# > 0)); then order=("$@"); fi
 
