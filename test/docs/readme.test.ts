@@ -33,10 +33,6 @@ describe("README", () => {
     const testLine = lines.indexOf(test.replace("npm ci", "npm ci --no-audit --no-fund"));
     assert.ok(testLine >= 0, ci);
     assert.ok(lines.indexOf("npm run e2e") > testLine, `.ci/run runs npm run e2e after the tests:\n${ci}`);
-    assert.ok(
-      lines.indexOf("npm run test:fleet") > testLine,
-      `.ci/run runs the fleet's load runs after the tests:\n${ci}`,
-    );
   });
 
   it("names the Node.js the tests need and the one command that gets it, which .ci/run runs before them", () => {

@@ -7,8 +7,9 @@
  * A cold pod (no server connection yet: `min_pool_size` does not pre-warm a pool without clients, and nothing
  * logs in before the Service sends the first clients) grows its pool one server login at a time (PgBouncer
  * 1.25.2, src/objects.c, launch_new_connection). So a burst at a cold pod queues its clients while the pool
- * grows: the criterion for that phase is that the pool grows to the burst and, for a burst the pool can hold,
- * that no client waits longer than the server logins in series that its process must make, each as long as a
+ * grows: the criterion for that phase is that the pool grows (to its size for a burst bigger than it; until no
+ * client waits for a burst it can hold) and, for a burst it can hold, that no client waits longer than the
+ * server logins in series that its process must make, each as long as a
  * login to PostgreSQL takes meanwhile ({@link coldStartBoundMs}); the waiting-clients limit applies once the
  * pool has grown. (Clients beyond the pool wait for other clients' transactions, not for logins: the waiting
  * limit judges those.)
@@ -110,21 +111,30 @@ function coldStartCheck(
   const full = Math.min(cold.clients, cold.processes * cold.poolSize);
   // a burst the pool holds: every client waits only for logins
   const fits = cold.clients <= cold.processes * cold.poolSize;
-  const grownAt = samples.findIndex((s) => servers(s) >= full);
+  // Grown: the pool holds the whole burst's servers or, for a burst it holds, no client waits for one any
+  // more. Clients that are never all in a transaction at once (a client between two transactions needs no
+  // server) leave the pool short of `full` with nobody waiting: PgBouncer opens a server only for a client
+  // that waits for one.
+  const grownAt = samples.findIndex(
+    (s) => servers(s) >= full || (fits && servers(s) > 0 && s.total.clWaiting === 0),
+  );
   const coldPhase = grownAt < 0 ? samples : samples.slice(0, grownAt + 1);
   const longest = Math.max(0, ...coldPhase.map((s) => s.total.maxWaitMs));
   return {
     check: {
       name: fits
-        ? `cold start: the pool grows to ${full} servers and no client waits longer than ${logins} server ` +
+        ? `cold start: the pool grows until no client waits, and no client waits longer than ${logins} server ` +
           `logins in series (${logins} x ${cold.serverLoginMs.toFixed(0)} ms = ${boundMs.toFixed(0)} ms)`
         : `cold start: the pool grows to ${full} servers (its size; the burst's other clients wait for transactions)`,
       ok: grownAt >= 0 && (!fits || longest < boundMs),
       detail:
         grownAt < 0
-          ? `the pool never held ${full} servers (peak ${Math.max(0, ...samples.map(servers))})`
-          : `grown at ${(samples[grownAt].t - samples[0].t).toFixed(0)} ms after the first sample; longest ` +
-            `sampled wait ${longest.toFixed(0)} ms, peak cl_waiting ${Math.max(0, ...coldPhase.map((s) => s.total.clWaiting))}`,
+          ? fits
+            ? `clients still waited for servers at the last sample (peak ${Math.max(0, ...samples.map(servers))} servers)`
+            : `the pool never held ${full} servers (peak ${Math.max(0, ...samples.map(servers))})`
+          : `grown to ${servers(samples[grownAt])} servers at ${(samples[grownAt].t - samples[0].t).toFixed(0)} ms ` +
+            `after the first sample; longest sampled wait ${longest.toFixed(0)} ms, peak cl_waiting ` +
+            `${Math.max(0, ...coldPhase.map((s) => s.total.clWaiting))}`,
     },
     warm: grownAt < 0 ? [] : samples.slice(grownAt + 1),
   };

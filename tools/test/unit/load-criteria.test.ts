@@ -113,6 +113,15 @@ describe("load criteria (tools/load/criteria)", () => {
       assert.ok(names(waited.slice(0, 2)).some((n) => n.startsWith("false: cold start")));
     });
 
+    it("passes a pool that stops short of the burst with no client waiting (never all in a transaction at once)", () => {
+      const short = [at(0, 0, 19, 5), at(100, 8, 12, 90), at(200, 19, 0, 0), at(300, 19, 0, 0)];
+      assert.deepEqual(coldChecks(short), []);
+      // and judges the waiting limit after that point
+      assert.deepEqual(coldChecks([...short, at(400, 19, 10, 3)]), [
+        `waiting clients < ${c.waitingBelow} once the pool has grown`,
+      ]);
+    });
+
     it("fails a client that waited longer than every login in series, and a pool that never grows", () => {
       const name = (n: string[]) => n.filter((x) => x.startsWith("cold start"));
       assert.equal(name(coldChecks([at(0, 0, 19, 5), at(100, 8, 12, 250), at(200, 20, 0, 0)])).length, 1);
