@@ -5,7 +5,7 @@
 # job failed. tsc, ESLint and Prettier keep caches in node_modules/.cache/clipper (a fresh clone has none).
 #
 #   bash tools/test.sh [job...]      jobs: typecheck eslint prettier shellcheck unit integration docs
-#                                    tools-unit tools-integration fleet (default: all)
+#                                    tools-unit tools-integration (default: these), fleet
 # Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 4).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -24,13 +24,12 @@ declare -A commands=(
   [integration]="$bin/mocha --reporter dot --parallel --jobs 3 'test/integration/**/*.test.ts'"
   [docs]="$bin/mocha --reporter dot 'test/docs/**/*.test.ts'"
   [tools-unit]="cd tools && ../$bin/mocha --reporter dot 'test/unit/**/*.test.ts'"
-  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} --ignore 'test/integration/fleet/**' 'test/integration/**/*.test.ts'"
+  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/**/*.test.ts'"
   [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/fleet/**/*.test.ts'"
 )
-# The longest first, so that they start before the CPU-bound checks take the cores. The fleet's load runs
-# (replicas under load through cancels, a reload, a roll, a restart and a rotation; mostly waiting on their
-# timings) are a job of their own, so that their mocha workers run beside the other tools' tests.
-order=(fleet tools-integration integration unit tools-unit docs typecheck eslint prettier shellcheck)
+# The longest first, so that they start before the CPU-bound checks take the cores. `fleet` (the fleet's
+# files alone, which tools-integration includes) is not in the default.
+order=(tools-integration integration unit tools-unit docs typecheck eslint prettier shellcheck)
 if (($# > 0)); then order=("$@"); fi
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -77,9 +77,12 @@ describe("load criteria (tools/load/criteria)", () => {
 
   describe("a cold start (20 clients at a cold pool of one process, pool size 20, a server login of 10 ms)", () => {
     const cold = { clients: 20, processes: 1, poolSize: 20, serverLoginMs: 10 };
-    /** A sample at `t` ms of one process with `servers` idle servers, `waiting` clients waiting `wait` ms. */
-    const at = (t: number, servers: number, waiting: number, wait: number): PoolSample => {
-      const p = { ...idle, svIdle: servers, clWaiting: waiting, maxWaitMs: wait };
+    /**
+     * A sample at `t` ms of one process with `servers` idle servers, `waiting` clients waiting `wait` ms, and
+     * `active` clients logged in and not waiting.
+     */
+    const at = (t: number, servers: number, waiting: number, wait: number, active = 0): PoolSample => {
+      const p = { ...idle, svIdle: servers, clWaiting: waiting, maxWaitMs: wait, clActive: active };
       return { t, processes: [p], total: p };
     };
     const grows = [at(0, 0, 19, 5), at(100, 8, 12, 90), at(200, 20, 0, 0), at(300, 20, 0, 0)];
@@ -114,11 +117,15 @@ describe("load criteria (tools/load/criteria)", () => {
     });
 
     it("passes a pool that stops short of the burst with no client waiting (never all in a transaction at once)", () => {
-      const short = [at(0, 0, 19, 5), at(100, 8, 12, 90), at(200, 19, 0, 0), at(300, 19, 0, 0)];
+      const short = [at(0, 0, 19, 5, 1), at(100, 8, 12, 90, 8), at(200, 19, 0, 0, 20), at(300, 19, 0, 0, 20)];
       assert.deepEqual(coldChecks(short), []);
       // and judges the waiting limit after that point
-      assert.deepEqual(coldChecks([...short, at(400, 19, 10, 3)]), [
+      assert.deepEqual(coldChecks([...short, at(400, 19, 10, 3, 10)]), [
         `waiting clients < ${c.waitingBelow} once the pool has grown`,
+      ]);
+      // not before the burst has arrived: one client logged in and served is no grown pool
+      assert.deepEqual(coldChecks([at(0, 1, 0, 0, 1), ...short.slice(1, 2), at(300, 8, 12, 250, 8)]), [
+        "cold start: the pool grows until no client waits, and no client waits longer than 20 server logins in series (20 x 10 ms = 200 ms)",
       ]);
     });
 
