@@ -4,7 +4,6 @@
  * rewrite checked; and the live pod template's containers run with the live pods' names.
  */
 import * as assert from "node:assert/strict";
-import { buildCredentials } from "../../../components/credentials";
 import {
   CURRENT_DIR,
   POD_NAME_ENV,
@@ -15,7 +14,6 @@ import {
   renderIni,
 } from "../../../components/pgbouncer";
 import { podSpec } from "../../../components/pgbouncer/resources";
-import { fleetSettings } from "../../fleet/fleet";
 import { type IniRewrites, type LiveSource, localIniText, specsFromLive } from "../../fleet/live";
 import {
   FLEET_NAMESPACE,
@@ -25,42 +23,19 @@ import {
   fleetRenderSettings,
   localIniInput,
 } from "../../fleet/render";
-import { harnessVaultData } from "../../harness/stack";
+import { TEST_PG, TEST_PORTS, testPlaces, testRenderInput } from "../support/fleet-input";
 
-const PORTS = [41000, 41001, 41002];
-const places: FleetPlaces = {
-  current: "/tmp/fleet-y/applied/current",
-  mountDir: (o, v) => `/tmp/fleet-y/pgbouncer-${o}/mounts/${v}`,
-  socketDir: (o, p) => `/tmp/fleet-y/pgbouncer-${o}/run/${p}`,
-  port: (o) => PORTS[o],
-};
-const PG = { host: "127.0.0.1", port: 45432 };
+const PORTS = TEST_PORTS;
+const places: FleetPlaces = testPlaces("fleet-y");
+const PG = TEST_PG;
 
 function input(replicas: number, processes: number): RenderInput {
-  const settings = fleetSettings("prod");
-  const credentials = buildCredentials(
-    settings.credentials,
-    { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
-    {
-      data: harnessVaultData(settings, {
-        user: "clipper_app",
-        password: "app-pw",
-        statsPassword: "stats-pw",
-      }),
-    },
-  );
-  return {
-    settings,
-    replicas,
-    processes,
-    authFile: credentials.authFile,
-    iniAuth: credentials.iniAuth,
-    serverLoginChecks: credentials.serverLoginChecks,
-    tls: { cert: "CERT", key: "KEY", serverCa: "CA" },
-    postgres: PG,
-    canary: true,
-    timings: { checkSeconds: 10, canaryHoldSeconds: 60, failureSeconds: 30, drainSeconds: 30 },
-  };
+  return testRenderInput(replicas, processes, {
+    checkSeconds: 10,
+    canaryHoldSeconds: 60,
+    failureSeconds: 30,
+    drainSeconds: 30,
+  });
 }
 
 /** The rewrites of replica `ordinal` of a fleet in `namespace`, the pods' DNS names as the render names them. */

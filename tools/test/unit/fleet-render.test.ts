@@ -3,7 +3,6 @@
  * template's script environment, with only addresses, ports and folders made local, each rewrite checked.
  */
 import * as assert from "node:assert/strict";
-import { buildCredentials } from "../../../components/credentials";
 import {
   CURRENT_DIR,
   POD_NAME_ENV,
@@ -15,7 +14,6 @@ import {
   renderIni,
 } from "../../../components/pgbouncer";
 import { podSpec } from "../../../components/pgbouncer/resources";
-import { fleetSettings } from "../../fleet/fleet";
 import {
   AUTH_FILE,
   CANARY_NAME,
@@ -28,42 +26,18 @@ import {
   localIniInput,
   specsFromRender,
 } from "../../fleet/render";
-import { harnessVaultData } from "../../harness/stack";
+import { TEST_PORTS, testPlaces, testRenderInput } from "../support/fleet-input";
 
-const PORTS = [41000, 41001, 41002];
-const places: FleetPlaces = {
-  current: "/tmp/fleet-x/applied/current",
-  mountDir: (o, v) => `/tmp/fleet-x/pgbouncer-${o}/mounts/${v}`,
-  socketDir: (o, p) => `/tmp/fleet-x/pgbouncer-${o}/run/${p}`,
-  port: (o) => PORTS[o],
-};
+const PORTS = TEST_PORTS;
+const places: FleetPlaces = testPlaces("fleet-x");
 
 function input(replicas: number, processes: number, extra: Partial<RenderInput> = {}): RenderInput {
-  const settings = fleetSettings("prod");
-  const credentials = buildCredentials(
-    settings.credentials,
-    { statsUser: settings.exporter.statsUser, pgbouncerPort: settings.workload.port },
-    {
-      data: harnessVaultData(settings, {
-        user: "clipper_app",
-        password: "app-pw",
-        statsPassword: "stats-pw",
-      }),
-    },
-  );
-  return {
-    settings,
+  return testRenderInput(
     replicas,
     processes,
-    authFile: credentials.authFile,
-    iniAuth: credentials.iniAuth,
-    serverLoginChecks: credentials.serverLoginChecks,
-    tls: { cert: "CERT", key: "KEY", serverCa: "CA" },
-    postgres: { host: "127.0.0.1", port: 45432 },
-    canary: true,
-    timings: { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 6 },
-    ...extra,
-  };
+    { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 6 },
+    extra,
+  );
 }
 
 describe("GIVEN the local fleet's specs from the program's render (3 replicas x 2 processes)", () => {
