@@ -283,14 +283,16 @@ fetch_kwok_stages() {
 }
 
 # Smallest first, the 4.5 GB Kubernetes provider last and alone.
+# The minutes: each piece's build with empty Go caches on 2 quiet cores, rounded up (2026-12-07, docs/e2e.md
+# "What it costs": 2, 209, 38, 24, 73, 187, 279 and 426 s).
 build bao 1 build_bao
-build pulumi 8 build_pulumi
+build pulumi 4 build_pulumi
 build pulumi-language-nodejs 1 build_language_host
 build etcd 1 build_etcd
-build kwok 3 build_kwok
-build pulumi-resource-vault 7 build_vault_provider
-build kube-apiserver 12 build_kube
-build pulumi-resource-kubernetes 15 build_k8s_provider
+build kwok 2 build_kwok
+build pulumi-resource-vault 4 build_vault_provider
+build kube-apiserver 5 build_kube
+build pulumi-resource-kubernetes 8 build_k8s_provider
 fetch_crds
 fetch_kwok_stages
 echo "$cache"
