@@ -56,6 +56,20 @@ function fileText(readFile: ClusterReaderOptions["readFile"], file: string, what
   return text;
 }
 
+/**
+ * A kubeconfig PEM given inline (`<what>-data`, base64) or by file (`<what>`): the inline one first, as
+ * kubectl reads them; undefined when neither is set.
+ */
+function pemOf(
+  readFile: ClusterReaderOptions["readFile"],
+  data: string | undefined,
+  file: string | undefined,
+  what: string,
+): string | undefined {
+  if (data !== undefined) return fromBase64(data);
+  return file !== undefined ? fileText(readFile, file, what) : undefined;
+}
+
 /** Runs an exec credential plugin (client.authentication.k8s.io ExecCredential) and returns its credential. */
 async function execCredential(
   user: KubeUser,
@@ -127,19 +141,8 @@ async function credentials(target: ClusterTarget, o: ClusterReaderOptions): Prom
     u.token ??
     (u.tokenFile !== undefined ? fileText(o.readFile, u.tokenFile, "tokenFile").trim() : undefined);
   const cert =
-    exec.cert ??
-    (u.clientCertificateData !== undefined
-      ? fromBase64(u.clientCertificateData)
-      : u.clientCertificate !== undefined
-        ? fileText(o.readFile, u.clientCertificate, "client-certificate")
-        : undefined);
-  const key =
-    exec.key ??
-    (u.clientKeyData !== undefined
-      ? fromBase64(u.clientKeyData)
-      : u.clientKey !== undefined
-        ? fileText(o.readFile, u.clientKey, "client-key")
-        : undefined);
+    exec.cert ?? pemOf(o.readFile, u.clientCertificateData, u.clientCertificate, "client-certificate");
+  const key = exec.key ?? pemOf(o.readFile, u.clientKeyData, u.clientKey, "client-key");
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token !== undefined) headers.Authorization = `Bearer ${token}`;
   else if (u.username !== undefined) {
@@ -154,11 +157,7 @@ export function clusterReader(target: ClusterTarget, o: ClusterReaderOptions): C
   const describe = `the cluster of context "${target.context}" (${c.server})`;
   let creds: Promise<Credentials> | undefined;
   const ca = (): string | undefined =>
-    c.certificateAuthorityData !== undefined
-      ? fromBase64(c.certificateAuthorityData)
-      : c.certificateAuthority !== undefined
-        ? fileText(o.readFile, c.certificateAuthority, "certificate-authority")
-        : undefined;
+    pemOf(o.readFile, c.certificateAuthorityData, c.certificateAuthority, "certificate-authority");
   return {
     describe,
     async get(apiPath) {

@@ -18,6 +18,17 @@ export interface LoadCounts {
   readonly closedConnections: number;
 }
 
+/** What the clients saw between two readings of {@link Load.counts}: `after`'s counts less `before`'s. */
+export function countsSince(after: LoadCounts, before: LoadCounts): LoadCounts {
+  return {
+    clients: after.clients,
+    transactions: after.transactions - before.transactions,
+    refusedLogins: after.refusedLogins.slice(before.refusedLogins.length),
+    failedTransactions: after.failedTransactions.slice(before.failedTransactions.length),
+    closedConnections: after.closedConnections - before.closedConnections,
+  };
+}
+
 export interface Load {
   counts(): LoadCounts;
   /** Stops every client (each after its transaction) and closes the connections. */

@@ -10,7 +10,7 @@
 import { Args, UsageError, runMain } from "../common";
 import { sleep } from "../harness/proc";
 import { type Fleet, fleetSettings, stackTimings, startFleet } from "./fleet";
-import { type LoadCounts, configValue, startLoad } from "./load";
+import { type LoadCounts, configValue, countsSince, startLoad } from "./load";
 import { VOLUMES } from "./render";
 
 const USAGE = "usage: npm run bench:reload -- [--stack prod] [--clients 200] [--set section.field=value ...]";
@@ -46,16 +46,6 @@ async function untilServed(
     if (Date.now() - from > maxMs) throw new Error(`not every process served ${want} within ${maxMs} ms`);
     await sleep(200);
   }
-}
-
-function delta(after: LoadCounts, before: LoadCounts): LoadCounts {
-  return {
-    clients: after.clients,
-    transactions: after.transactions - before.transactions,
-    refusedLogins: after.refusedLogins.slice(before.refusedLogins.length),
-    failedTransactions: after.failedTransactions.slice(before.failedTransactions.length),
-    closedConnections: after.closedConnections - before.closedConnections,
-  };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -95,7 +85,7 @@ async function main(argv: readonly string[]): Promise<number> {
         how: "reload (the ConfigMap updated in place)",
         first: canarySeconds,
         seconds: reloadSeconds,
-        counts: delta(load.counts(), before),
+        counts: countsSince(load.counts(), before),
       });
       // 2. the same change as a roll: each replica replaced with the changed files, highest ordinal first
       before = load.counts();
@@ -113,7 +103,7 @@ async function main(argv: readonly string[]): Promise<number> {
         how: "roll (each replica replaced in turn)",
         first,
         seconds: rollSeconds,
-        counts: delta(load.counts(), before),
+        counts: countsSince(load.counts(), before),
       });
     } finally {
       await load.stop();

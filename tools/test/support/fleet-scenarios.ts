@@ -13,7 +13,7 @@ import { PgClient } from "../../harness/pgwire";
 import { sleep } from "../../harness/proc";
 import { makeTestCa } from "../../harness/tls";
 import { type CancelRound, cancelRound } from "./fleet-cancels";
-import { type Load, type LoadCounts, configValue, startLoad } from "../../fleet/load";
+import { type Load, type LoadCounts, configValue, countsSince, startLoad } from "../../fleet/load";
 
 export const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
 export const SLACK_SECONDS = 3;
@@ -26,16 +26,6 @@ export const settings = fleetSettings("prod", {
   "pool.minPoolSize": "5",
   "pool.serverLifetimeSeconds": "1",
 });
-
-export function delta(after: LoadCounts, before: LoadCounts): LoadCounts {
-  return {
-    clients: after.clients,
-    transactions: after.transactions - before.transactions,
-    refusedLogins: after.refusedLogins.slice(before.refusedLogins.length),
-    failedTransactions: after.failedTransactions.slice(before.failedTransactions.length),
-    closedConnections: after.closedConnections - before.closedConnections,
-  };
-}
 
 export function report(label: string, c: LoadCounts): string {
   const kinds = [...new Set([...c.failedTransactions, ...c.refusedLogins])].slice(0, 3).join(" | ");
@@ -120,7 +110,7 @@ export async function breakingChange(
     await sleep(100);
   }
   const served = await freshLogins(fleet, 10);
-  const clients = delta(load.counts(), before);
+  const clients = countsSince(load.counts(), before);
   report(`${label}, the clients`, clients);
   const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
   const log1 = fs.readFileSync(fleet.replica(1).processes[0].logFile, "utf8");
@@ -191,7 +181,7 @@ export async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
     await sleep(50);
   }
   const served = await freshLogins(fleet, 10);
-  const clients = delta(load.counts(), before);
+  const clients = countsSince(load.counts(), before);
   report("a roll with a wrong password, the clients", clients);
   const log0 = fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
   await fleet.replace(0, fleet.specs({}, [0])[0].mounts);
@@ -268,7 +258,7 @@ export async function restartPostgres({ fleet, load }: World): Promise<Restart> 
   await watch;
   close(0);
   close(1);
-  const counts = delta(load.counts(), before);
+  const counts = countsSince(load.counts(), before);
   report(`PostgreSQL restart (${(restartMs / 1000).toFixed(1)} s)`, counts);
   console.log(`      longest unready: ${unready.map((u) => `${(u / 1000).toFixed(1)} s`).join(", ")}`);
   // past the hold, every process runs the change
@@ -308,7 +298,7 @@ export async function replaceReplica({ fleet, load }: World): Promise<Replacemen
   }
   const times = await replaced;
   await sleep(1000);
-  const counts = delta(load.counts(), before);
+  const counts = countsSince(load.counts(), before);
   report(
     `replacing pgbouncer-1 (out ${((times.signalledAt - times.leftAt) / 1000).toFixed(1)} s before INT, ` +
       `stopped ${((times.stoppedAt - times.signalledAt) / 1000).toFixed(1)} s after, ready again ` +

@@ -139,6 +139,38 @@ function timing(rounds: readonly CancelRound[]): string {
   return `${drivers.join(", ") || "none cancelled"}; logins up to ${login} s`;
 }
 
+/** A cell's steady rounds: every cancel sent arrived, each query ending within the bound; `label` names it. */
+function expectSteadyArrived(c: Cell, label: string): void {
+  if (c.error) throw c.error;
+  const t = totals(c.steady);
+  console.log(
+    `      ${label}: ${t.cancelled}/${t.sent} arrived (psycopg and harness), lost ${t.lost}, ` +
+      `slowest after its cancel: ${timing(c.steady)}; rounds of ` +
+      `${c.steadySeconds.map((s) => s.toFixed(1)).join(" and ")} s`,
+  );
+  assert.deepEqual(t.other, [], lossNote(c));
+  assert.equal(t.sent, STEADY_ROUNDS * 2 * PER_DRIVER);
+  assert.equal(t.lost, 0, lossNote(c));
+  assert.equal(t.cancelled, t.sent);
+  assert.ok(t.slowest < CANCEL_BOUND_SECONDS, `slowest ${t.slowest} s (${timing(c.steady)})`);
+}
+
+/** A cell's round during the replacement of replica 0: every cancel arrived, its draining queries' too. */
+function expectReplacingArrived(c: Cell, label: string): void {
+  if (c.error) throw c.error;
+  const r = c.replacing;
+  assert.ok(r);
+  console.log(
+    `      ${label}, replacing pgbouncer-0: ${r.cancelled}/${r.sent} arrived, lost ${r.lost}, ` +
+      `${c.onDraining} of the queries on the draining replica, slowest: ${timing([r])}`,
+  );
+  assert.deepEqual(r.other, [], lossNote(c));
+  assert.equal(r.lost, 0, lossNote(c));
+  assert.equal(r.cancelled, r.sent);
+  assert.ok((c.onDraining ?? 0) > 0, "no query ran on the replica being replaced");
+  assert.ok(r.slowest < CANCEL_BOUND_SECONDS, `slowest ${r.slowest} s (${timing([r])})`);
+}
+
 const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
 
 /**
@@ -330,33 +362,11 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancel
     for (const c of sequential) {
       const name = cellName(c);
       it(`THEN with ${name}, every cancel arrives, each query ending within ${CANCEL_BOUND_SECONDS} s of it`, () => {
-        if (c.error) throw c.error;
-        const t = totals(c.steady);
-        console.log(
-          `      stock, ${name}, sequential: ${t.cancelled}/${t.sent} arrived (psycopg and harness), lost ${t.lost}, ` +
-            `slowest after its cancel: ${timing(c.steady)}; rounds of ` +
-            `${c.steadySeconds.map((s) => s.toFixed(1)).join(" and ")} s`,
-        );
-        assert.deepEqual(t.other, [], lossNote(c));
-        assert.equal(t.sent, STEADY_ROUNDS * 2 * PER_DRIVER);
-        assert.equal(t.lost, 0, lossNote(c));
-        assert.equal(t.cancelled, t.sent);
-        assert.ok(t.slowest < CANCEL_BOUND_SECONDS, `slowest ${t.slowest} s (${timing(c.steady)})`);
+        expectSteadyArrived(c, `stock, ${name}, sequential`);
       });
 
       it(`AND with ${name}, while replica 0 is replaced, every cancel arrives, those of its draining queries too`, () => {
-        if (c.error) throw c.error;
-        const r = c.replacing;
-        assert.ok(r);
-        console.log(
-          `      stock, ${name}, sequential, replacing pgbouncer-0: ${r.cancelled}/${r.sent} arrived, ` +
-            `lost ${r.lost}, ${c.onDraining} of the queries on the draining replica, slowest: ${timing([r])}`,
-        );
-        assert.deepEqual(r.other, [], lossNote(c));
-        assert.equal(r.lost, 0, lossNote(c));
-        assert.equal(r.cancelled, r.sent);
-        assert.ok((c.onDraining ?? 0) > 0, "no query ran on the replica being replaced");
-        assert.ok(r.slowest < CANCEL_BOUND_SECONDS, `slowest ${r.slowest} s (${timing([r])})`);
+        expectReplacingArrived(c, `stock, ${name}, sequential`);
       });
     }
   });
@@ -407,32 +417,11 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) and cancel
     for (const c of bursts) {
       const name = cellName(c);
       it(`THEN with ${name}, every cancel arrives, each query ending within ${CANCEL_BOUND_SECONDS} s of it`, () => {
-        if (c.error) throw c.error;
-        const t = totals(c.steady);
-        console.log(
-          `      patched, ${name}, bursts: ${t.cancelled}/${t.sent} arrived (psycopg and harness), lost ${t.lost}, ` +
-            `slowest after its cancel: ${timing(c.steady)}`,
-        );
-        assert.deepEqual(t.other, [], lossNote(c));
-        assert.equal(t.sent, STEADY_ROUNDS * 2 * PER_DRIVER);
-        assert.equal(t.lost, 0, lossNote(c));
-        assert.equal(t.cancelled, t.sent);
-        assert.ok(t.slowest < CANCEL_BOUND_SECONDS, `slowest ${t.slowest} s (${timing(c.steady)})`);
+        expectSteadyArrived(c, `patched, ${name}, bursts`);
       });
 
       it(`AND with ${name}, while replica 0 is replaced, every cancel arrives, those of its draining queries too`, () => {
-        if (c.error) throw c.error;
-        const r = c.replacing;
-        assert.ok(r);
-        console.log(
-          `      patched, ${name}, bursts, replacing pgbouncer-0: ${r.cancelled}/${r.sent} arrived, lost ${r.lost}, ` +
-            `${c.onDraining} of the queries on the draining replica, slowest: ${timing([r])}`,
-        );
-        assert.deepEqual(r.other, [], lossNote(c));
-        assert.equal(r.lost, 0, lossNote(c));
-        assert.equal(r.cancelled, r.sent);
-        assert.ok((c.onDraining ?? 0) > 0, "no query ran on the replica being replaced");
-        assert.ok(r.slowest < CANCEL_BOUND_SECONDS, `slowest ${r.slowest} s (${timing([r])})`);
+        expectReplacingArrived(c, `patched, ${name}, bursts`);
       });
     }
   });
