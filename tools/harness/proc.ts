@@ -86,11 +86,56 @@ function ephemeralLow(): number {
 
 const handedOut = new Set<number>();
 
+/** Where the processes on this machine claim the ports {@link freePort} hands out: a file per port. */
+export const PORT_CLAIMS = path.join(os.tmpdir(), "clipper-pgbouncer-ports");
+/** The ports this process claimed there, released at its exit. */
+const claimed = new Set<number>();
+
+/**
+ * Claims `port` for this process across the machine, unless a live process holds it: the file
+ * `PORT_CLAIMS/<port>` holds the claimant's PID, made exclusively, and a dead claimant's is taken over. The
+ * claims go when the process exits.
+ */
+export function claimPort(port: number): boolean {
+  fs.mkdirSync(PORT_CLAIMS, { recursive: true, mode: 0o1777 });
+  const file = path.join(PORT_CLAIMS, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      claimed.add(port);
+      if (claimed.size === 1) process.once("exit", releasePorts);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const holder = Number(fs.readFileSync(file, "utf8").trim());
+      if (holder === process.pid || isAlive(holder)) return false;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function releasePorts(): void {
+  for (const port of claimed) fs.rmSync(path.join(PORT_CLAIMS, String(port)), { force: true });
+}
+
 /**
  * A TCP port free on 127.0.0.1 now, for a server the caller starts soon after (or again later, as a replaced
  * replica does): from below the kernel's ephemeral range, so that no outgoing connection takes it as its local
  * port in between, as one did to a fleet replica's port picked by listening on port 0 (`Address already in
- * use`, on cores busy with other tests' connections). Never the same port twice in a process.
+ * use`, on cores busy with other tests' connections). Never the same port twice in a process, nor one that
+ * another live process on the machine was handed (npm test's parallel workers: a replaced replica's port is
+ * free while it restarts, and another worker took it once).
  */
 export async function freePort(): Promise<number> {
   const low = ephemeralLow();
@@ -98,7 +143,7 @@ export async function freePort(): Promise<number> {
   for (let i = 0; i < 200 && low - min > 1000; i++) {
     const port = min + crypto.randomInt(low - min);
     if (handedOut.has(port)) continue;
-    if ((await tryListen(port)) === port) {
+    if ((await tryListen(port)) === port && claimPort(port)) {
       handedOut.add(port);
       return port;
     }

@@ -3,7 +3,8 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort, othersCanRun, runnableCopy } from "../../harness/proc";
+import { spawn, spawnSync } from "node:child_process";
+import { PORT_CLAIMS, claimPort, freePort, othersCanRun, runnableCopy } from "../../harness/proc";
 
 describe("harness: binaries the postgres user can run", () => {
   let closed: string;
@@ -48,5 +49,37 @@ describe("harness: free ports", () => {
       );
       await new Promise((resolve) => srv.close(resolve));
     }
+  });
+
+  it("GIVEN every port it hands out THEN each is claimed for this process, across the machine's processes", async () => {
+    const port = await freePort();
+    assert.equal(fs.readFileSync(path.join(PORT_CLAIMS, String(port)), "utf8"), String(process.pid));
+  });
+
+  describe("GIVEN a port another process claimed (npm test's parallel workers)", () => {
+    // below 10000: a port freePort never hands out
+    const port = 9;
+    const file = path.join(PORT_CLAIMS, String(port));
+    afterEach(() => fs.rmSync(file, { force: true }));
+
+    it("THEN while that process lives, the port is not claimed again", () => {
+      const other = spawn("sleep", ["30"]);
+      try {
+        fs.mkdirSync(PORT_CLAIMS, { recursive: true });
+        fs.writeFileSync(file, String(other.pid));
+        assert.equal(claimPort(port), false);
+        assert.equal(fs.readFileSync(file, "utf8"), String(other.pid));
+      } finally {
+        other.kill("SIGKILL");
+      }
+    });
+
+    it("THEN once that process has exited, its claim is taken over", () => {
+      const gone = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });
+      fs.mkdirSync(PORT_CLAIMS, { recursive: true });
+      fs.writeFileSync(file, gone.stdout.trim());
+      assert.equal(claimPort(port), true);
+      assert.equal(fs.readFileSync(file, "utf8"), String(process.pid));
+    });
   });
 });
