@@ -6,7 +6,7 @@
 #
 #   bash tools/test.sh [job...]      jobs: typecheck eslint prettier shellcheck unit integration docs
 #                                    tools-unit tools-integration (default: these), fleet
-# Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 4).
+# Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 6).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 bin=node_modules/.bin
@@ -24,8 +24,8 @@ declare -A commands=(
   [integration]="$bin/mocha --reporter dot --parallel --jobs 3 'test/integration/**/*.test.ts'"
   [docs]="$bin/mocha --reporter dot 'test/docs/**/*.test.ts'"
   [tools-unit]="cd tools && ../$bin/mocha --reporter dot 'test/unit/**/*.test.ts'"
-  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/**/*.test.ts'"
-  [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-4} 'test/integration/fleet/**/*.test.ts'"
+  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-6} 'test/integration/**/*.test.ts'"
+  [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-6} 'test/integration/fleet/**/*.test.ts'"
 )
 # The longest first, so that they start before the CPU-bound checks take the cores. `fleet` (the fleet's
 # files alone, which tools-integration includes) is not in the default.

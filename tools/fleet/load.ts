@@ -1,7 +1,8 @@
 /**
- * Clients that hold their connections through the fleet's balancer and run transactions back to back, as a
- * backend's connection pool does, counting what each sees: refused logins, failed transactions, closed
- * connections. Bounded: every client stops at `stop()`, and a transaction that takes over 30 s fails.
+ * Clients that hold their connections through the fleet's balancer and run transactions, as a backend's
+ * connection pool does (back to back, or each after a pause, as a pool's connections idle between requests),
+ * counting what each sees: refused logins, failed transactions, closed connections. Bounded: every client
+ * stops at `stop()`, and a transaction that takes over 30 s fails.
  */
 import { adminCommand } from "../harness";
 import type { Conn } from "../harness/postgres";
@@ -35,13 +36,31 @@ export interface Load {
   stop(): Promise<LoadCounts>;
 }
 
+export interface LoadShape {
+  /** Each transaction's `pg_sleep`. */
+  readonly txSeconds: number;
+  /**
+   * A client's idle time after each transaction, its connection held: 0 for back to back. An idle client
+   * holds no server connection (transaction pooling), so a pause lets many clients stay connected with the
+   * few transactions a test's 2 cores can serve beside the rest of npm test.
+   */
+  readonly pauseSeconds?: number;
+}
+
 /**
- * `clients` connections to `conn`, each running `BEGIN; SELECT pg_sleep(txSeconds); COMMIT` in a loop.
- * Resolves once every client has logged in (a refused first login is counted and retried after 100 ms).
- * A connection closed under a client is counted, and the client logs in again (as a driver's pool does).
+ * `clients` connections to `conn`, each running `BEGIN; SELECT pg_sleep(txSeconds); COMMIT` in a loop, with
+ * `pauseSeconds` between two. Resolves once every client has logged in (a refused first login is counted and
+ * retried after 100 ms). A connection closed under a client is counted, and the client logs in again (as a
+ * driver's pool does).
  */
-export async function startLoad(conn: Conn, clients: number, txSeconds = 0.02): Promise<Load> {
+export async function startLoad(
+  conn: Conn,
+  clients: number,
+  { txSeconds, pauseSeconds = 0 }: LoadShape,
+): Promise<Load> {
   let running = true;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
   let transactions = 0;
   let closedConnections = 0;
   const refusedLogins: string[] = [];
@@ -60,6 +79,8 @@ export async function startLoad(conn: Conn, clients: number, txSeconds = 0.02): 
   const first = await Promise.all(Array.from({ length: clients }, login));
   const loops = first.map(async (c0) => {
     let c = c0;
+    // paused clients start spread over one pause, as a pool's connections are not all busy at once
+    if (pauseSeconds > 0) await Promise.race([sleep(Math.random() * pauseSeconds * 1000), stopped]);
     while (running && c) {
       try {
         await withTimeout(c.query(`BEGIN; SELECT pg_sleep(${txSeconds}); COMMIT`), 30_000);
@@ -74,6 +95,8 @@ export async function startLoad(conn: Conn, clients: number, txSeconds = 0.02): 
           await c.query("ROLLBACK").catch(() => undefined);
         }
       }
+      // the next request comes after the pause, whatever the last one's outcome; stop() cuts it short
+      if (pauseSeconds > 0) await Promise.race([sleep(pauseSeconds * 1000), stopped]);
     }
     c?.close();
   });
@@ -88,6 +111,7 @@ export async function startLoad(conn: Conn, clients: number, txSeconds = 0.02): 
     counts,
     async stop() {
       running = false;
+      stop();
       await Promise.all(loops);
       return counts();
     },

@@ -68,7 +68,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const fleet = await startFleet({ settings, timings, log: (l) => console.log(l) });
   const outcomes: Outcome[] = [];
   try {
-    const load = await startLoad(fleet.conn, clients, 0.05);
+    const load = await startLoad(fleet.conn, clients, { txSeconds: 0.05 });
     try {
       const size = settings.pool.defaultPoolSize;
       const specsAt = (n: number) =>

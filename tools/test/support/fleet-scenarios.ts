@@ -17,7 +17,9 @@ import { type Load, type LoadCounts, configValue, countsSince, startLoad } from 
 
 export const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 10, failureSeconds: 3, drainSeconds: 4 };
 export const SLACK_SECONDS = 3;
-export const CLIENTS = 40;
+export const CLIENTS = 20;
+/** Each client's transaction, then its pause: 40 transactions a second per fleet, on 2 cores shared with npm test. */
+export const LOAD = { txSeconds: 0.1, pauseSeconds: 0.4 };
 
 export const settings = fleetSettings("prod", {
   "pgbouncer.replicas": "2",
@@ -67,7 +69,7 @@ export async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
   });
   let load: Load | undefined;
   try {
-    load = await startLoad(fleet.conn, CLIENTS, 0.1);
+    load = await startLoad(fleet.conn, CLIENTS, LOAD);
     return await fn({ fleet, load });
   } finally {
     await load?.stop();

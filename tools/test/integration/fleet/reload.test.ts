@@ -94,8 +94,9 @@ describe(`GIVEN the local fleet (2 replicas x 2 processes) and ${CLIENTS} client
 
   before(async () => {
     fleet = await startFleet({ settings, timings: TIMINGS, preStopDelaySeconds: 1 });
-    // 0.2 s transactions: 200 clients keep every server connection busy without starving the 2 cores
-    load = await startLoad(fleet.conn, CLIENTS, 0.2);
+    // 0.2 s transactions, each client pausing 2 s after each (as a backend's pooled connections idle between
+    // requests): about 90 transactions a second, 200 connections held, and 2 cores left for the rest of npm test
+    load = await startLoad(fleet.conn, CLIENTS, { txSeconds: 0.2, pauseSeconds: 2 });
   });
   after(async () => {
     await load?.stop();

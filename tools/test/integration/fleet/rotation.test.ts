@@ -20,6 +20,8 @@ import { type Load, type LoadCounts, startLoad } from "../../../fleet/load";
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 3, failureSeconds: 5, drainSeconds: 5 };
 /** The swap to every process applying it: the check interval, the hold, a check each, and slack for 2 busy cores. */
 const APPLY_BOUND_MS = (TIMINGS.checkSeconds * 2 + TIMINGS.canaryHoldSeconds + 10) * 1000;
+/** The backends' transactions: each client's, then its pause (held connections, idle between requests). */
+const LOAD = { txSeconds: 0.05, pauseSeconds: 0.5 };
 const SECOND_USER = `${HARNESS_APP_USER}_b`;
 const PASSWORDS = {
   a1: "rotation-a-1",
@@ -48,7 +50,7 @@ function keepLoggingIn(conn: Conn): Logins {
       } catch (e) {
         failed.push((e as Error).message);
       }
-      await sleep(50);
+      await sleep(200);
     }
   })();
   return {
@@ -129,7 +131,7 @@ describe("GIVEN the local fleet (2 replicas) with two application logins, the ba
   });
 
   it("THEN a rotation of the idle login refuses none of the backends on the first, closes none of their connections, and the new password logs in once every process applied it", async () => {
-    const load: Load = await startLoad(as(HARNESS_APP_USER, PASSWORDS.a1), 30, 0.05);
+    const load: Load = await startLoad(as(HARNESS_APP_USER, PASSWORDS.a1), 30, LOAD);
     const logins = keepLoggingIn(as(HARNESS_APP_USER, PASSWORDS.a1));
     let counts: LoadCounts;
     let tookMs: number;
@@ -164,9 +166,9 @@ describe("GIVEN the local fleet (2 replicas) with two application logins, the ba
 
   it("AND with the backends moving to the second login, both logins are served throughout; the next rotation retires the first one's password, which is then refused", async () => {
     // backends that moved (the current login) and backends that have not yet (the previous one)
-    const moved = await startLoad(as(SECOND_USER, PASSWORDS.b2), 20, 0.05);
+    const moved = await startLoad(as(SECOND_USER, PASSWORDS.b2), 20, LOAD);
     const movedLogins = keepLoggingIn(as(SECOND_USER, PASSWORDS.b2));
-    const stale = await startLoad(as(HARNESS_APP_USER, PASSWORDS.a1), 10, 0.05);
+    const stale = await startLoad(as(HARNESS_APP_USER, PASSWORDS.a1), 10, LOAD);
     const staleLogins = keepLoggingIn(as(HARNESS_APP_USER, PASSWORDS.a1));
     let staleCounts: LoadCounts;
     let movedCounts: LoadCounts;
