@@ -112,12 +112,17 @@ function coldStartCheck(
   // a burst the pool holds: every client waits only for logins
   const fits = cold.clients <= cold.processes * cold.poolSize;
   // Grown: the pool holds the whole burst's servers or, for a burst it holds, every client of the burst is
-  // logged in and none waits for a server. Clients that are never all in a transaction at once (a client
-  // between two transactions needs no server) leave the pool short of `full` with nobody waiting: PgBouncer
-  // opens a server only for a client that waits for one.
+  // logged in, none waits for a server, and the pool holds as many as it ever does in the run. Clients that
+  // are never all in a transaction at once (a client between two transactions needs no server) leave the
+  // pool short of `full` with nobody waiting: PgBouncer opens a server only for a client that waits for one.
+  // A sample with nobody waiting while the pool still grows is no grown pool: on busy cores one came between
+  // two server logins, and the clients that then waited for the next ones were judged as if warm.
   const arrived = (s: PoolSample) => s.total.clActive + s.total.clWaiting >= cold.clients;
+  const peak = Math.max(0, ...samples.map(servers));
   const grownAt = samples.findIndex(
-    (s) => servers(s) >= full || (fits && arrived(s) && servers(s) > 0 && s.total.clWaiting === 0),
+    (s) =>
+      servers(s) >= full ||
+      (fits && arrived(s) && servers(s) > 0 && servers(s) >= peak && s.total.clWaiting === 0),
   );
   const coldPhase = grownAt < 0 ? samples : samples.slice(0, grownAt + 1);
   const longest = Math.max(0, ...coldPhase.map((s) => s.total.maxWaitMs));

@@ -129,6 +129,23 @@ describe("load criteria (tools/load/criteria)", () => {
       ]);
     });
 
+    it("judges as the cold start a pause of the waiting between two server logins (the pool still grows)", () => {
+      // on busy cores: all 20 logged in, 5 servers and nobody waiting at one sample, then waits while it grows on
+      const paused = [at(0, 0, 19, 5), at(100, 5, 0, 0, 20), at(200, 9, 11, 150, 9), at(300, 20, 0, 0, 20)];
+      assert.deepEqual(coldChecks(paused), []);
+      // past the most servers the pool holds, the same waits are judged warm
+      assert.deepEqual(coldChecks([...paused, at(400, 20, 11, 150, 9)]), [
+        `waiting clients < ${c.waitingBelow} once the pool has grown`,
+      ]);
+      // and a wait in the pause longer than every login in series still fails the cold start
+      assert.equal(
+        coldChecks([...paused.slice(0, 2), at(200, 9, 11, 250, 9), paused[3]]).filter((n) =>
+          n.startsWith("cold start"),
+        ).length,
+        1,
+      );
+    });
+
     it("fails a client that waited longer than every login in series, and a pool that never grows", () => {
       const name = (n: string[]) => n.filter((x) => x.startsWith("cold start"));
       assert.equal(name(coldChecks([at(0, 0, 19, 5), at(100, 8, 12, 250), at(200, 20, 0, 0)])).length, 1);
