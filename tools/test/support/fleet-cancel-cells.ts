@@ -130,7 +130,7 @@ export function timing(rounds: readonly CancelRound[]): string {
 }
 
 /** A cell's steady rounds: every cancel sent arrived, each query ending within the bound; `label` names it. */
-export function expectSteadyArrived(c: Cell, label: string): void {
+function expectSteadyArrived(c: Cell, label: string): void {
   if (c.error) throw c.error;
   const t = totals(c.steady);
   console.log(
@@ -146,7 +146,7 @@ export function expectSteadyArrived(c: Cell, label: string): void {
 }
 
 /** A cell's round during the replacement of replica 0: every cancel arrived, its draining queries' too. */
-export function expectReplacingArrived(c: Cell, label: string): void {
+function expectReplacingArrived(c: Cell, label: string): void {
   if (c.error) throw c.error;
   const r = c.replacing;
   assert.ok(r);
@@ -289,7 +289,7 @@ export async function twoAtATime(tasks: readonly (() => Promise<void>)[]): Promi
   await Promise.all([lane(), lane()]);
 }
 
-export const cellName = (c: Cell) => `${c.replicas} replicas x ${c.processes} processes`;
+const cellName = (c: Cell) => `${c.replicas} replicas x ${c.processes} processes`;
 
 /**
  * The negative control: a fleet rendered without peers across replicas (a pod's own only), on stock 1.25.2,
@@ -318,4 +318,21 @@ export function sentIn(cells: readonly Cell[], extra: readonly CancelRound[] = [
     ...(c.pinned?.rounds ?? []),
   ]);
   return totals([...rounds, ...extra]).sent;
+}
+
+/**
+ * Each cell's two tests, steady and during the replacement of replica 0, inside the caller's `describe`;
+ * `label` names a cell in the figures they print.
+ */
+export function cellTests(cells: readonly Cell[], label: (name: string) => string): void {
+  for (const c of cells) {
+    const name = cellName(c);
+    it(`THEN with ${name}, every cancel arrives, each query ending within ${CANCEL_BOUND_SECONDS} s of it`, () => {
+      expectSteadyArrived(c, label(name));
+    });
+
+    it(`AND with ${name}, while replica 0 is replaced, every cancel arrives, those of its draining queries too`, () => {
+      expectReplacingArrived(c, label(name));
+    });
+  }
 }

@@ -13,9 +13,7 @@ import {
   PATCH,
   type Pinned,
   cell,
-  cellName,
-  expectReplacingArrived,
-  expectSteadyArrived,
+  cellTests,
   runCell,
   sentIn,
   timing,
@@ -56,15 +54,6 @@ describe(`GIVEN the local fleet (StatefulSet peers, TLS on both legs) on PgBounc
   });
 
   describe("3. bursts of concurrent cancels", () => {
-    for (const c of bursts) {
-      const name = cellName(c);
-      it(`THEN with ${name}, every cancel arrives, each query ending within ${CANCEL_BOUND_SECONDS} s of it`, () => {
-        expectSteadyArrived(c, `patched, ${name}, bursts`);
-      });
-
-      it(`AND with ${name}, while replica 0 is replaced, every cancel arrives, those of its draining queries too`, () => {
-        expectReplacingArrived(c, `patched, ${name}, bursts`);
-      });
-    }
+    cellTests(bursts, (name) => `patched, ${name}, bursts`);
   });
 });

@@ -16,16 +16,13 @@ import * as assert from "node:assert/strict";
 import type { CancelRound } from "../../support/fleet-cancels";
 import {
   BURST,
-  CANCEL_BOUND_SECONDS,
   type Cell,
   type Pinned,
   STOCK_BURSTS,
   asError,
   cell,
-  cellName,
+  cellTests,
   controlRound,
-  expectReplacingArrived,
-  expectSteadyArrived,
   runCell,
   sentIn,
   twoAtATime,
@@ -61,16 +58,7 @@ describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) on stock P
   });
 
   describe("1. the release the stacks deploy, cancels sent one at a time", () => {
-    for (const c of sequential) {
-      const name = cellName(c);
-      it(`THEN with ${name}, every cancel arrives, each query ending within ${CANCEL_BOUND_SECONDS} s of it`, () => {
-        expectSteadyArrived(c, `stock, ${name}, sequential`);
-      });
-
-      it(`AND with ${name}, while replica 0 is replaced, every cancel arrives, those of its draining queries too`, () => {
-        expectReplacingArrived(c, `stock, ${name}, sequential`);
-      });
-    }
+    cellTests(sequential, (name) => `stock, ${name}, sequential`);
   });
 
   describe(`2. KNOWN UPSTREAM DEFECT of PgBouncer 1.25.2: ${BURST} cancels at once for queries of one TCP peer`, () => {
