@@ -13,6 +13,7 @@ bin=node_modules/.bin
 cache=node_modules/.cache/clipper
 mkdir -p "$cache"
 logs=$(mktemp -d)
+workers=${CLIPPER_TEST_JOBS:-6}
 trap 'rm -rf "$logs"' EXIT
 
 declare -A commands=(
@@ -24,8 +25,8 @@ declare -A commands=(
   [integration]="$bin/mocha --reporter dot --parallel --jobs 3 'test/integration/**/*.test.ts'"
   [docs]="$bin/mocha --reporter dot 'test/docs/**/*.test.ts'"
   [tools-unit]="cd tools && ../$bin/mocha --reporter dot 'test/unit/**/*.test.ts'"
-  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-6} 'test/integration/**/*.test.ts'"
-  [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs ${CLIPPER_TEST_JOBS:-6} 'test/integration/fleet/**/*.test.ts'"
+  [tools-integration]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs $workers 'test/integration/**/*.test.ts'"
+  [fleet]="cd tools && ../$bin/mocha --reporter dot --parallel --jobs $workers 'test/integration/fleet/**/*.test.ts'"
 )
 # The longest first, so that they start before the CPU-bound checks take the cores. `fleet` (the fleet's
 # files alone, which tools-integration includes) is not in the default.

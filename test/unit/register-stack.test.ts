@@ -1,13 +1,20 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 
-/** A V8 call site as prepareStackTrace receives it, of a JavaScript file without a source map. */
+/**
+ * A V8 call site as prepareStackTrace receives it, of a JavaScript file without a source map. It answers its
+ * file name and its text only: a source-map look-up asks for its position (getLineNumber, getColumnNumber, …)
+ * and fails.
+ */
 function jsFrame(file: string, text: string): NodeJS.CallSite {
-  return {
-    getFileName: () => file,
-    isNative: () => false,
-    toString: () => text,
-  } as unknown as NodeJS.CallSite;
+  const answers: Record<string, () => unknown> = { getFileName: () => file, toString: () => text };
+  const lookedUp = (key: string) => () => {
+    throw new Error(`looked up: ${key}`);
+  };
+  return new Proxy({} as NodeJS.CallSite, {
+    // a symbol (Symbol.toPrimitive, when the frame is written into a string) is none of the call site's own
+    get: (_, key) => (typeof key === "symbol" ? undefined : (answers[key] ?? lookedUp(key))),
+  });
 }
 
 describe("GIVEN mocha's TypeScript loader (test/support/register.js)", () => {

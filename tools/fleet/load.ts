@@ -61,6 +61,8 @@ export async function startLoad(
   let running = true;
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
+  /** A client's idle time, its connection held; cut short by stop(), which then need not wait it out. */
+  const idle = (seconds: number) => Promise.race([sleep(seconds * 1000), stopped]);
   let transactions = 0;
   let closedConnections = 0;
   const refusedLogins: string[] = [];
@@ -80,7 +82,7 @@ export async function startLoad(
   const loops = first.map(async (c0) => {
     let c = c0;
     // paused clients start spread over one pause, as a pool's connections are not all busy at once
-    if (pauseSeconds > 0) await Promise.race([sleep(Math.random() * pauseSeconds * 1000), stopped]);
+    if (pauseSeconds > 0) await idle(Math.random() * pauseSeconds);
     while (running && c) {
       try {
         await withTimeout(c.query(`BEGIN; SELECT pg_sleep(${txSeconds}); COMMIT`), 30_000);
@@ -95,8 +97,8 @@ export async function startLoad(
           await c.query("ROLLBACK").catch(() => undefined);
         }
       }
-      // the next request comes after the pause, whatever the last one's outcome; stop() cuts it short
-      if (pauseSeconds > 0) await Promise.race([sleep(pauseSeconds * 1000), stopped]);
+      // the next request comes after the pause, whatever the last one's outcome
+      if (pauseSeconds > 0) await idle(pauseSeconds);
     }
     c?.close();
   });

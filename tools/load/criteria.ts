@@ -136,8 +136,8 @@ function coldStartCheck(
       detail:
         grownAt < 0
           ? fits
-            ? `clients still waited for servers at the last sample (peak ${Math.max(0, ...samples.map(servers))} servers)`
-            : `the pool never held ${full} servers (peak ${Math.max(0, ...samples.map(servers))})`
+            ? `clients still waited for servers at the last sample (peak ${peak} servers)`
+            : `the pool never held ${full} servers (peak ${peak})`
           : `grown to ${servers(samples[grownAt])} servers at ${(samples[grownAt].t - samples[0].t).toFixed(0)} ms ` +
             `after the first sample; longest sampled wait ${longest.toFixed(0)} ms, peak cl_waiting ` +
             `${Math.max(0, ...coldPhase.map((s) => s.total.clWaiting))}`,

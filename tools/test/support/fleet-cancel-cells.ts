@@ -169,7 +169,6 @@ export const asError = (e: unknown) => (e instanceof Error ? e : new Error(Strin
  */
 export async function runCell(c: Cell): Promise<void> {
   let fleet: Fleet | undefined;
-  const sleepSeconds = SLEEP_SECONDS;
   let logged = false;
   try {
     fleet = await startFleet({
@@ -186,7 +185,7 @@ export async function runCell(c: Cell): Promise<void> {
         await cancelRound(f, {
           psycopg: PER_DRIVER,
           harness: PER_DRIVER,
-          sleepSeconds,
+          sleepSeconds: SLEEP_SECONDS,
           cancelAfterMs: CANCEL_AFTER_MS,
           spacing: c.spacing,
           beforeCancel: () => {
@@ -203,7 +202,7 @@ export async function runCell(c: Cell): Promise<void> {
       c.replacing = await cancelRound(f, {
         psycopg: PER_DRIVER,
         harness: PER_DRIVER,
-        sleepSeconds: sleepSeconds + REPLACING_EXTRA_SECONDS,
+        sleepSeconds: SLEEP_SECONDS + REPLACING_EXTRA_SECONDS,
         cancelAfterMs: CANCEL_AFTER_MS,
         spacing: c.spacing,
         beforeCancel: async () => {
