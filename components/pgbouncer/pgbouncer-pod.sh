@@ -37,8 +37,8 @@
 # Drain (the preStop hook sends INT; the pod has left the Service's endpoints by then):
 #   1. TERM to PgBouncer (SHUTDOWN WAIT_FOR_CLIENTS): connected clients keep being served, new logins are
 #      refused, PgBouncer exits once the last client has gone. It closes its TCP listener, so a relay, a
-#      second PgBouncer with no database, takes the port and forwards cancel requests that peers send here
-#      to this pod's processes over their unix sockets, which stay open.
+#      second PgBouncer with no database, takes the port (once PgBouncer has let go of it) and forwards
+#      cancel requests that peers send here to this pod's processes over their unix sockets, which stay open.
 #   2. After PGBOUNCER_DRAIN_SECONDS, if clients remain: USR1 (PAUSE: running transactions finish, no new one
 #      starts; a cancel can no longer reach PostgreSQL), then, once PgBouncer holds no server connection,
 #      QUIT. The clients left then see their connection closed between transactions, never one aborted.
@@ -305,8 +305,9 @@ watch_log() {
   done
 }
 
-# Server connections PgBouncer holds: its established TCP sockets but its listener's.
-server_connections() {
+# PgBouncer's TCP sockets in state $1 (01 established, 0A listening) on the pod's port ($2 = on) or on others
+# ($2 = off): how many.
+tcp_sockets() {
   # ls, not find: busybox's find has no -printf. One process for every descriptor, not one each.
   # shellcheck disable=SC2012
   inodes=" $(ls -l "/proc/$pid/fd" 2>/dev/null | while IFS= read -r line; do
@@ -316,17 +317,27 @@ server_connections() {
   lp=$(printf '%04X' "$port")
   for table in /proc/net/tcp /proc/net/tcp6; do
     [ -r "$table" ] || continue
-    while read -r _ local _ st _ _ _ _ _ inode _; do
-      [ "$st" = 01 ] || continue
-      case $local in *:"$lp") continue ;; esac
+    # grep keeps the lines in state $1: sh's read takes a byte at a time, and a node's table can hold
+    # thousands of connections (a tenth of a second each time, on a loaded node)
+    while read -r _ local _ _ _ _ _ _ _ inode _; do
+      [ -n "$inode" ] || continue
+      case $local in *:"$lp") [ "$2" = on ] || continue ;; *) [ "$2" = off ] || continue ;; esac
       case $inodes in *" $inode "*) n=$((n + 1)) ;; esac
-    done <"$table"
+    done <<EOF
+$(grep -E "^ *[0-9]+: [0-9A-F]+:[0-9A-F]{4} [0-9A-F]+:[0-9A-F]{4} $1 " "$table")
+EOF
   done
   echo "$n"
 }
 
+# Server connections PgBouncer holds: its established TCP sockets but those of clients (on its own port).
+server_connections() { tcp_sockets 01 off; }
+
 ready_file="$sock/ready"
+# A draining pod is never ready again: the INT trap can run between the main loop's drain check and its
+# readiness verdict (a trap runs once the command under way has finished), and that verdict is stale then.
 set_ready() {
+  if [ "$1" = true ] && [ "${drain:-no}" != no ]; then return; fi
   if [ "$1" = true ]; then
     if [ ! -e "$ready_file" ]; then : >"$ready_file" && say "ready"; fi
   elif [ -e "$ready_file" ]; then
@@ -336,7 +347,20 @@ set_ready() {
 }
 
 relay=""
-# shellcheck disable=SC2317 # run by the drain, from a trap
+# The relay, once PgBouncer has closed its TCP listener: the relay cannot bind the port before (one process a
+# pod has no so_reuseport), and a loaded node can run PgBouncer's TERM handler after the relay's start. Run
+# at the drain's start and at every tick of it until the relay is up; a relay that exits is started again.
+# shellcheck disable=SC2317 # run by the drain
+relay_when_free() {
+  if [ -n "$relay" ]; then
+    kill -0 "$relay" 2>/dev/null && return
+    say "the relay (pid $relay) exited; starting it again"
+    relay=""
+  fi
+  [ "$(tcp_sockets 0A on)" -eq 0 ] && start_relay
+}
+
+# shellcheck disable=SC2317 # run by the drain
 start_relay() {
   r="$applied/relay"
   mkdir -p "$r" || return
@@ -398,7 +422,14 @@ begin_drain() {
   set_ready false "draining"
   say "draining: clients keep being served for up to ${drain_seconds} s, new logins go to the other pods"
   kill -TERM "$pid" 2>/dev/null
-  start_relay
+  # PgBouncer closes its listener as it takes the TERM: within a few milliseconds, unless the node is busy
+  waited=0
+  relay_when_free
+  while [ -z "$relay" ] && [ "$waited" -lt 10 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+    relay_when_free
+  done
 }
 # shellcheck disable=SC2317 # run by the TERM trap
 on_term() {
@@ -430,6 +461,7 @@ while kill -0 "$pid" 2>/dev/null; do
   sleep 1 &
   wait $!
   t=$(now)
+  [ "$drain" = no ] || relay_when_free
   case $drain in
   clients)
     if [ $((t - drain_at)) -ge "$drain_seconds" ]; then

@@ -158,13 +158,19 @@ export interface FleetProcess {
   readonly podName: string;
   /** The script's PID while it runs (the container's PID 1). */
   pid(): number | undefined;
+  /** The PID of the PgBouncer the script runs (its own ini's, not the drain's relay), while it runs. */
+  pgbouncerPid(): number | undefined;
   /** Its log: the script's lines and PgBouncer's (stderr). */
   readonly logFile: string;
+  /** Its own `applied` volume on this machine: the script's working files (generations, `failed`, the relay). */
+  readonly appliedDir: string;
   /**
    * During a drain: the relay this container's script starts (`start_relay`) listens on the pod's port, as
    * its log says. Between PgBouncer closing its listener and then, a cancel forwarded here is refused.
    */
   relayListening(): boolean;
+  /** The relay's log (PgBouncer's stderr) while this container runs; empty before the relay started. */
+  relayLog(): string;
 }
 
 export interface FleetReplica {
@@ -342,6 +348,15 @@ function alive(pid: number): boolean {
 /** A container's own `applied` volume on the host (bind-mounted at the one path every container sees). */
 const ownApplied = (c: { readonly socketDir: string; readonly process: number }) =>
   path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`);
+
+/** The log of the relay a container's drain started, empty if none did (or its pod started again since). */
+function relayLogOf(c: { readonly socketDir: string; readonly process: number }): string {
+  try {
+    return fs.readFileSync(path.join(ownApplied(c), "relay", "relay.log"), "utf8");
+  } catch {
+    return "";
+  }
+}
 
 function mkdirOwned(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
@@ -754,11 +769,21 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         socketDir: c.socketDir,
         podName: r.name,
         logFile: c.logFile,
+        appliedDir: ownApplied(c),
         pid: () => c.child?.pid,
-        relayListening: () => {
-          const log = path.join(ownApplied(c), "relay", "relay.log");
-          return fs.existsSync(log) && /LOG listening on 127\.0\.0\.1:/.test(fs.readFileSync(log, "utf8"));
+        pgbouncerPid: () => {
+          const script = c.child?.pid;
+          if (script === undefined) return undefined;
+          return (processTree().get(script) ?? []).find((kid) => {
+            try {
+              return fs.readFileSync(`/proc/${kid}/cmdline`, "utf8").includes(`/pgbouncer-${c.process}.ini`);
+            } catch {
+              return false; // gone meanwhile
+            }
+          });
         },
+        relayLog: () => relayLogOf(c),
+        relayListening: () => /LOG listening on 127\.0\.0\.1:/.test(relayLogOf(c)),
       })),
       ready: () => readyOf(r),
       get inService() {

@@ -4,10 +4,11 @@
  * once, the others after the hold); a replica removed drains and leaves every `[peers]`.
  */
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Fleet, fleetSettings, startFleet } from "../../../fleet/fleet";
-import { adminCommand } from "../../../harness";
+import { PgClient, adminCommand } from "../../../harness";
 import { sleep } from "../../../harness/proc";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 2, failureSeconds: 3, drainSeconds: 3 };
@@ -76,6 +77,83 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       (TIMINGS.canaryHoldSeconds + TIMINGS.checkSeconds + 8) * 1000,
     );
     assert.deepEqual(got, { "pgbouncer-0": [1, 2], "pgbouncer-1": [1, 2] });
+  });
+
+  it("AND a replica whose drain begins between its script's drain check and readiness verdict stays unready", async () => {
+    // The script's loop checks whether it drains, then reads `failed` and decides readiness; the INT's trap
+    // runs once the command under way has finished. As a FIFO, `failed` holds the loop in that read until
+    // the test writes it, after the INT: the trap runs there, and the loop's verdict comes after it.
+    const r = fleet.replica(1);
+    const p = r.processes[0];
+    const client = await PgClient.connect({ ...fleet.conn, port: r.port }); // the drain lasts while it is on
+    const failed = path.join(p.appliedDir, "failed");
+    fs.rmSync(failed, { force: true });
+    execFileSync("mkfifo", ["-m", "0644", failed]);
+    let replaced: Promise<unknown> = Promise.resolve();
+    try {
+      await sleep(1500); // a tick (1 s): the loop is in the read
+      replaced = fleet.replace(1);
+      replaced.catch(() => undefined);
+      await sleep(1500); // the preStop hook sleeps 1 s, then INT
+      assert.equal(r.ready(), true, "the loop was not held in its read (the INT's trap ran)");
+      let fd: number;
+      try {
+        fd = fs.openSync(failed, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      } catch (e) {
+        assert.fail(`the script's loop is not reading ${failed}: ${String(e)}`);
+      }
+      fs.writeSync(fd, "0\n");
+      fs.closeSync(fd);
+      const until = Date.now() + 2500;
+      let readyAgain = false;
+      while (Date.now() < until) {
+        await sleep(20);
+        readyAgain ||= r.ready();
+      }
+      assert.equal(
+        readyAgain,
+        false,
+        `draining, it turned ready again:\n${fs.readFileSync(p.logFile, "utf8").slice(-1500)}`,
+      );
+    } finally {
+      client.close();
+      await replaced;
+    }
+    assert.equal(fleet.replica(1).ready(), true);
+  });
+
+  it("AND a replica whose PgBouncer takes the drain's TERM late (a busy node) still gets its relay on the pod's port", async () => {
+    // prod runs one process a pod: no so_reuseport, so the relay can bind the port only once PgBouncer has
+    // closed its listener. Under load, PgBouncer handled the TERM after the relay had failed to bind (a cancel
+    // test timed out waiting for the relay); here PgBouncer is held stopped past the script's INT.
+    const r = fleet.replica(1);
+    const p = r.processes[0];
+    const bouncer = p.pgbouncerPid();
+    assert.ok(bouncer !== undefined, "pgbouncer-1 runs a PgBouncer");
+    // a client on the pod with a query running, so that the drain lasts (it ends with the last client)
+    const client = await PgClient.connect({ ...fleet.conn, port: r.port });
+    const query = client.query("SELECT pg_sleep(3)").catch((e: unknown) => e);
+    process.kill(bouncer, "SIGSTOP");
+    let replaced: Promise<unknown> = Promise.resolve();
+    try {
+      replaced = fleet.replace(1);
+      replaced.catch(() => undefined);
+      // the preStop hook sleeps 1 s, then INT: the script's TERM waits while PgBouncer is stopped
+      await sleep(2000);
+      assert.equal(p.relayListening(), false, "a relay listens on the port PgBouncer still holds");
+      // the script waits for the port: it starts no relay that cannot bind it
+      const early = p.relayLog();
+      assert.doesNotMatch(early, /cannot listen|failed to listen/, `the relay started too early: ${early}`);
+    } finally {
+      process.kill(bouncer, "SIGCONT");
+    }
+    const started = Date.now();
+    while (!p.relayListening() && Date.now() - started < 5000) await sleep(50);
+    assert.ok(p.relayListening(), `no relay listens 5 s after PgBouncer was resumed: ${p.relayLog()}`);
+    await query;
+    client.close();
+    await replaced;
+    assert.equal(fleet.replica(1).ready(), true);
   });
 
   it("AND stopped, it leaves no process of its containers, not even one outside their tree (as a relay was)", async () => {
