@@ -215,8 +215,13 @@ export async function runCell(c: Cell): Promise<void> {
           const r0 = f.replica(0);
           while (r0.ready() || !r0.processes.every((p) => p.relayListening())) {
             if (Date.now() - started > 10_000) {
+              const relays = r0.processes.map(
+                (p) => `process ${p.process}'s relay: ${p.relayLog() || "none"}`,
+              );
+              const logs = r0.processes.map((p) => fs.readFileSync(p.logFile, "utf8").slice(-3000));
               throw new Error(
-                "pgbouncer-0 still ready, or its relays not listening, 10 s into its replacement",
+                `pgbouncer-0 still ready (${r0.ready()}), or its relays not listening, 10 s into its ` +
+                  `replacement\n${relays.join("\n")}\n${logs.join("\n")}`,
               );
             }
             await sleep(20);
