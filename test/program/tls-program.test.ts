@@ -119,6 +119,7 @@ describe("TLS through the program", () => {
         "client_tls_sslmode = require",
         "client_tls_cert_file = /var/run/pgbouncer/applied/current/tls.crt",
         "client_tls_key_file = /var/run/pgbouncer/applied/current/tls.key",
+        "client_tls_ca_file = /var/run/pgbouncer/applied/current/tls.crt",
         "client_tls_protocols = tlsv1.2,tlsv1.3",
         "server_tls_sslmode = verify-full",
         "server_tls_ca_file = /var/run/pgbouncer/applied/current/server-ca.crt",

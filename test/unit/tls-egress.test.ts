@@ -55,6 +55,7 @@ describe("the TLS lines of the ini", () => {
         ["client_tls_sslmode", "require"],
         ["client_tls_cert_file", "/c"],
         ["client_tls_key_file", "/k"],
+        ["client_tls_ca_file", "/c"],
         ["client_tls_protocols", "tlsv1.3"],
         ["server_tls_sslmode", "verify-ca"],
         ["server_tls_ca_file", "/ca"],

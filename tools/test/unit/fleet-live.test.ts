@@ -79,7 +79,7 @@ describe("GIVEN a live ini (the ConfigMap's text) made local by localIniText", (
     for (const l of changed) {
       assert.match(
         l,
-        /^(clipper = |[12] = |listen_addr|listen_port|auth_file|client_tls_cert_file|client_tls_key_file|server_tls_ca_file)/,
+        /^(clipper = |[12] = |listen_addr|listen_port|auth_file|client_tls_cert_file|client_tls_key_file|client_tls_ca_file|server_tls_ca_file)/,
       );
     }
   });

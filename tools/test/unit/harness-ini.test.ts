@@ -39,6 +39,8 @@ const ROOT = "/tmp/h";
 const TLS_FILES = {
   client_tls_cert_file: `${ROOT}/tls/tls.crt`,
   client_tls_key_file: `${ROOT}/tls/tls.key`,
+  /** the pod's own certificate (components/pgbouncer/tls-ini.ts) */
+  client_tls_ca_file: `${ROOT}/tls/tls.crt`,
   server_tls_ca_file: `${ROOT}/tls/server-ca.crt`,
 } as const;
 /** The processes' socket folders, named as the pod names them (`<root>/<process>`). */
@@ -155,6 +157,7 @@ describe("harness ini (tools/harness)", () => {
         assert.equal(p("client_tls_protocols"), settings.tls.protocols);
         assert.equal(p("client_tls_cert_file"), TLS_FILES.client_tls_cert_file);
         assert.equal(p("client_tls_key_file"), TLS_FILES.client_tls_key_file);
+        assert.equal(p("client_tls_ca_file"), TLS_FILES.client_tls_ca_file);
         if (settings.tls.serverCa) assert.equal(p("server_tls_ca_file"), TLS_FILES.server_tls_ca_file);
         else assert.equal(p("server_tls_ca_file"), undefined);
       });

@@ -20,7 +20,7 @@ import {
   psqlRows,
   untilRunning,
 } from "../../../harness";
-import { run } from "../../../common";
+import { run, runOk } from "../../../common";
 import { initPgbench, runPgbench } from "../../../load/pgbench";
 import {
   APP_USER,
@@ -68,7 +68,35 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
     assert.equal(value("client_tls_sslmode"), "require");
     assert.equal(value("server_tls_sslmode"), "verify-full");
     assert.equal(value("client_tls_cert_file"), world.poolerCert.certFile);
+    assert.equal(value("client_tls_ca_file"), world.poolerCert.certFile);
     assert.equal(value("server_tls_ca_file"), world.postgresCa.certFile);
+  });
+
+  it("THEN a client's handshake lists the pooler's own certificate as the one client CA, not the system's bundle", async () => {
+    // PgBouncer below verify-ca still asks for an optional client certificate, naming its client CAs; unset,
+    // they were the image's whole system bundle: 145 names, 15.6 KB in every client's handshake, and
+    // verified against it. openssl's s_client speaks PostgreSQL's SSLRequest (-starttls postgres).
+    const r = await run("openssl", [
+      "s_client",
+      "-connect",
+      `${bouncer.host}:${bouncer.port}`,
+      "-starttls",
+      "postgres",
+      "-CAfile",
+      world.poolerCa.certFile,
+      "-verify_return_error",
+    ]);
+    assert.match(r.stdout, /Verification: OK/, r.stdout + r.stderr);
+    const names = /Acceptable client certificate CA names\n((?:.+\n)*?)Requested Signature Algorithms/.exec(
+      r.stdout,
+    );
+    assert.ok(names, `no client CA names in the handshake:\n${r.stdout}`);
+    const subject = (await runOk("openssl", ["x509", "-noout", "-subject", "-in", world.poolerCert.certFile]))
+      .trim()
+      .replace(/^subject=\s*/, "");
+    assert.deepEqual(names[1].trim().split("\n"), [subject]);
+    const read = Number(/SSL handshake has read (\d+) bytes/.exec(r.stdout)?.[1]);
+    assert.ok(read < 4096, `the handshake sent ${read} bytes`);
   });
 
   it("THEN verify-full through the pooler logs in: the client sees the pooler's certificate, PostgreSQL sees a TLS server connection", async () => {
