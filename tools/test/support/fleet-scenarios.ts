@@ -165,6 +165,8 @@ export interface BrokenRoll {
    * rotation's window): unready, then ready by itself this many seconds after PostgreSQL got it.
    */
   readonly readyAfterPostgres?: number;
+  /** That pod's log, when it turned ready before PostgreSQL had the password, or stayed unready after. */
+  readonly aheadLog?: string;
 }
 
 /**
@@ -195,7 +197,9 @@ export async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
   assert.notEqual(ahead[AUTH_FILE], text);
   await fleet.replace(0, { [VOLUMES.auth]: ahead }, { awaitReady: false });
   await sleep((TIMINGS.checkSeconds + 2) * 1000);
-  if (fleet.replica(0).ready()) return { everReady, served, clients, log0, readyAfterFix };
+  const aheadLog = () => fs.readFileSync(fleet.replica(0).processes[0].logFile, "utf8");
+  if (fleet.replica(0).ready())
+    return { everReady, served, clients, log0, readyAfterFix, aheadLog: aheadLog() };
   await fleet.world.pg.psql(`ALTER ROLE "clipper_app_b" PASSWORD 'the-next-password'`);
   const agreedAt = Date.now();
   while (!fleet.replica(0).ready() && Date.now() - agreedAt < 20_000) await sleep(100);
@@ -205,7 +209,9 @@ export async function brokenRoll({ fleet, load }: World): Promise<BrokenRoll> {
     clients,
     log0,
     readyAfterFix,
-    ...(fleet.replica(0).ready() ? { readyAfterPostgres: (Date.now() - agreedAt) / 1000 } : {}),
+    ...(fleet.replica(0).ready()
+      ? { readyAfterPostgres: (Date.now() - agreedAt) / 1000 }
+      : { aheadLog: aheadLog() }),
   };
 }
 
