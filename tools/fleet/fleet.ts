@@ -184,6 +184,8 @@ export interface FleetReplica {
   readonly inService: boolean;
   /** Connections the balancer sent here. */
   readonly connections: number;
+  /** When the preStop hook sent INT to this pod's containers (Date.now()); undefined before. */
+  readonly signalledAt: number | undefined;
 }
 
 /** When a replacement's steps happened (Date.now()). */
@@ -276,6 +278,8 @@ interface Replica {
   containers: Container[];
   inService: boolean;
   connections: number;
+  /** When its containers got the preStop hook's INT (Date.now()), once they did. */
+  signalledAt?: number;
 }
 
 /**
@@ -719,6 +723,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       await sleep(preStopMs);
       const signalledAt = Date.now();
       for (const c of r.containers) signal(c.child?.pid, "SIGINT");
+      r.signalledAt = signalledAt;
       await untilStopped(r, Math.max(graceMs - preStopMs, 1000));
       if (r.ordinal === 0) fs.rmSync(canaryDown, { force: true });
       return { signalledAt, stoppedAt: Date.now() };
@@ -791,6 +796,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       },
       get connections() {
         return r.connections;
+      },
+      get signalledAt() {
+        return r.signalledAt;
       },
     });
 

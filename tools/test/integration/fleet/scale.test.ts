@@ -94,7 +94,9 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       await sleep(1500); // a tick (1 s): the loop is in the read
       replaced = fleet.replace(1);
       replaced.catch(() => undefined);
-      await sleep(1500); // the preStop hook sleeps 1 s, then INT
+      // the preStop hook sleeps 1 s, then INT, which the shell takes at once and keeps for after the read
+      while (r.signalledAt === undefined) await sleep(20);
+      await sleep(200);
       assert.equal(r.ready(), true, "the loop was not held in its read (the INT's trap ran)");
       let fd: number;
       try {
@@ -104,17 +106,20 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       }
       fs.writeSync(fd, "0\n");
       fs.closeSync(fd);
-      const until = Date.now() + 2500;
+      // until the drain ends (drainSeconds; the client stays), as long as the old containers run: the new
+      // pod's readiness is not the old one's
+      const script = p.pid();
+      const until = Date.now() + TIMINGS.drainSeconds * 1000;
       let readyAgain = false;
       while (Date.now() < until) {
         await sleep(20);
-        readyAgain ||= r.ready();
+        if (r.ready() && fleet.replica(1).processes[0].pid() === script) readyAgain = true;
       }
-      assert.equal(
-        readyAgain,
-        false,
-        `draining, it turned ready again:\n${fs.readFileSync(p.logFile, "utf8").slice(-1500)}`,
-      );
+      const said = fs
+        .readFileSync(p.logFile, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("pgbouncer-pod["));
+      assert.equal(readyAgain, false, `draining, it turned ready again:\n${said.join("\n")}`);
     } finally {
       client.close();
       await replaced;
