@@ -106,14 +106,23 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       }
       fs.writeSync(fd, "0\n");
       fs.closeSync(fd);
-      // until the drain ends (drainSeconds; the client stays), as long as the old containers run: the new
-      // pod's readiness is not the old one's
+      // until the drain ends (drainSeconds; the client stays), while the old script runs: the new pod, which
+      // starts once it has exited, writes its readiness at the same path
       const script = p.pid();
+      assert.ok(script !== undefined, "pgbouncer-1's script runs");
+      const alive = () => {
+        try {
+          process.kill(script, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
       const until = Date.now() + TIMINGS.drainSeconds * 1000;
       let readyAgain = false;
-      while (Date.now() < until) {
+      while (Date.now() < until && alive()) {
         await sleep(20);
-        if (r.ready() && fleet.replica(1).processes[0].pid() === script) readyAgain = true;
+        if (r.ready() && alive()) readyAgain = true;
       }
       const said = fs
         .readFileSync(p.logFile, "utf8")
