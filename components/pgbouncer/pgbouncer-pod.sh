@@ -352,6 +352,8 @@ relay=""
 # at the drain's start and at every tick of it until the relay is up; a relay that exits is started again.
 # shellcheck disable=SC2317 # run by the drain
 relay_when_free() {
+  # a PgBouncer that has exited has no draining clients to forward cancels to
+  kill -0 "$pid" 2>/dev/null || return
   if [ -n "$relay" ]; then
     kill -0 "$relay" 2>/dev/null && return
     say "the relay (pid $relay) exited; starting it again"
@@ -552,8 +554,13 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 rc=$?
-# TERM, as for the check above: the relay may still be starting, with SIGQUIT ignored
-[ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null
+# The relay's work ended with PgBouncer (no query of it is left to cancel): KILL, which a relay still starting
+# cannot ignore or defer, and a wait, as it holds the pod's port until it has gone (a relay that outlived its
+# script kept the port from the pod's next PgBouncer in the local fleet, which shares one network).
+if [ -n "$relay" ]; then
+  kill -KILL "$relay" 2>/dev/null
+  wait "$relay" 2>/dev/null
+fi
 rm -f "$fifo" "$ready_file"
 say "PgBouncer exited ($rc)"
 exit "$rc"

@@ -160,6 +160,8 @@ export interface FleetProcess {
   pid(): number | undefined;
   /** The PID of the PgBouncer the script runs (its own ini's, not the drain's relay), while it runs. */
   pgbouncerPid(): number | undefined;
+  /** The PID of the relay the script's drain started, while it runs. */
+  relayPid(): number | undefined;
   /** Its log: the script's lines and PgBouncer's (stderr). */
   readonly logFile: string;
   /** Its own `applied` volume on this machine: the script's working files (generations, `failed`, the relay). */
@@ -352,6 +354,19 @@ function alive(pid: number): boolean {
 /** A container's own `applied` volume on the host (bind-mounted at the one path every container sees). */
 const ownApplied = (c: { readonly socketDir: string; readonly process: number }) =>
   path.join(path.dirname(c.socketDir), "..", `applied-${c.process}`);
+
+/** The PID of the child of a container's script whose command line names `ini`, while it runs. */
+function childRunning(c: { readonly child?: ChildProcess }, ini: string): number | undefined {
+  const script = c.child?.pid;
+  if (script === undefined) return undefined;
+  return (processTree().get(script) ?? []).find((kid) => {
+    try {
+      return fs.readFileSync(`/proc/${kid}/cmdline`, "utf8").includes(ini);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
 
 /** The log of the relay a container's drain started, empty if none did (or its pod started again since). */
 function relayLogOf(c: { readonly socketDir: string; readonly process: number }): string {
@@ -776,17 +791,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         logFile: c.logFile,
         appliedDir: ownApplied(c),
         pid: () => c.child?.pid,
-        pgbouncerPid: () => {
-          const script = c.child?.pid;
-          if (script === undefined) return undefined;
-          return (processTree().get(script) ?? []).find((kid) => {
-            try {
-              return fs.readFileSync(`/proc/${kid}/cmdline`, "utf8").includes(`/pgbouncer-${c.process}.ini`);
-            } catch {
-              return false; // gone meanwhile
-            }
-          });
-        },
+        pgbouncerPid: () => childRunning(c, `/pgbouncer-${c.process}.ini`),
+        relayPid: () => childRunning(c, "/relay/relay.ini"),
         relayLog: () => relayLogOf(c),
         relayListening: () => /LOG listening on 127\.0\.0\.1:/.test(relayLogOf(c)),
       })),

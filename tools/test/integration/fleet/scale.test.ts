@@ -13,6 +13,16 @@ import { sleep } from "../../../harness/proc";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 2, failureSeconds: 3, drainSeconds: 3 };
 
+/** Whether process `pid` exists (a signal 0 reaches it). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The peer ids each replica's process 1 lists, by replica name. */
 async function peers(fleet: Fleet): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
@@ -110,19 +120,11 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       // starts once it has exited, writes its readiness at the same path
       const script = p.pid();
       assert.ok(script !== undefined, "pgbouncer-1's script runs");
-      const alive = () => {
-        try {
-          process.kill(script, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
       const until = Date.now() + TIMINGS.drainSeconds * 1000;
       let readyAgain = false;
-      while (Date.now() < until && alive()) {
+      while (Date.now() < until && alive(script)) {
         await sleep(20);
-        if (r.ready() && alive()) readyAgain = true;
+        if (r.ready() && alive(script)) readyAgain = true;
       }
       const said = fs
         .readFileSync(p.logFile, "utf8")
@@ -164,9 +166,18 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
     const started = Date.now();
     while (!p.relayListening() && Date.now() - started < 5000) await sleep(50);
     assert.ok(p.relayListening(), `no relay listens 5 s after PgBouncer was resumed: ${p.relayLog()}`);
+    // The relay held stopped too: it cannot take a TERM. Once PgBouncer has gone, the script must end it
+    // before it ends itself, or it keeps the port from the pod's next PgBouncer (one network here).
+    const relay = p.relayPid();
+    const script = p.pid();
+    assert.ok(relay !== undefined && script !== undefined, "the relay is the script's child");
+    process.kill(relay, "SIGSTOP");
     await query;
     client.close();
+    while (alive(script)) await sleep(10);
+    const relayLeft = alive(relay);
     await replaced;
+    assert.equal(relayLeft, false, `the relay (pid ${relay}) outlived its script`);
     assert.equal(fleet.replica(1).ready(), true);
   });
 
