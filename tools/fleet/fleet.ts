@@ -342,7 +342,8 @@ export function startTime(pid: number): string | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (a signal 0 reaches it). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

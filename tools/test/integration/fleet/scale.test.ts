@@ -7,21 +7,11 @@ import * as assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Fleet, fleetSettings, startFleet } from "../../../fleet/fleet";
+import { type Fleet, alive, fleetSettings, startFleet } from "../../../fleet/fleet";
 import { PgClient, adminCommand } from "../../../harness";
 import { sleep } from "../../../harness/proc";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 2, failureSeconds: 3, drainSeconds: 3 };
-
-/** Whether process `pid` exists (a signal 0 reaches it). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The peer ids each replica's process 1 lists, by replica name. */
 async function peers(fleet: Fleet): Promise<Record<string, number[]>> {
