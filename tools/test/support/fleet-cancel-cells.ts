@@ -92,13 +92,27 @@ export interface Pinned {
   error?: Error;
 }
 
-export const cell = (
+const cell = (
   build: Build,
   spacing: Cell["spacing"],
   replicas: number,
   processes: number,
   pinned?: Pinned,
 ): Cell => ({ build, spacing, replicas, processes, steady: [], steadySeconds: [], dropped: [], pinned });
+
+/** The fleet shapes each file's cells cover (replicas x processes); the first carries the pinned scenario. */
+const SHAPES: readonly (readonly [number, number])[] = [
+  [2, 1],
+  [2, 2],
+  [3, 1],
+  [3, 2],
+];
+
+/** One cell of every shape in {@link SHAPES} for `build` and `spacing`, the pinned scenario on the first. */
+export const cells = (build: Build, spacing: Cell["spacing"], pinned: Pinned): Cell[] =>
+  SHAPES.map(([replicas, processes], i) =>
+    cell(build, spacing, replicas, processes, i === 0 ? pinned : undefined),
+  );
 
 /** The fleet's PgBouncer log lines of dropped cancels (read before the fleet stops and removes them). */
 function droppedCancels(fleet: Fleet): string[] {

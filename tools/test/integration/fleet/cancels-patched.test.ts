@@ -9,10 +9,9 @@ import * as assert from "node:assert/strict";
 import {
   BURST,
   CANCEL_BOUND_SECONDS,
-  type Cell,
   PATCH,
   type Pinned,
-  cell,
+  cells,
   cellTests,
   runCell,
   sentIn,
@@ -23,12 +22,7 @@ import {
 describe(`GIVEN the local fleet (StatefulSet peers, TLS on both legs) on PgBouncer 1.25.2 built with ${PATCH} and cancels through its balancer`, function () {
   this.timeout(420_000);
   const pinned: Pinned = { rounds: [], dropped: [] };
-  const bursts: Cell[] = [
-    cell("patched", "burst", 2, 1, pinned),
-    cell("patched", "burst", 2, 2),
-    cell("patched", "burst", 3, 1),
-    cell("patched", "burst", 3, 2),
-  ];
+  const bursts = cells("patched", "burst", pinned);
 
   before(async () => {
     const started = Date.now();

@@ -16,11 +16,10 @@ import * as assert from "node:assert/strict";
 import type { CancelRound } from "../../support/fleet-cancels";
 import {
   BURST,
-  type Cell,
   type Pinned,
   STOCK_BURSTS,
   asError,
-  cell,
+  cells,
   cellTests,
   controlRound,
   runCell,
@@ -31,12 +30,7 @@ import {
 describe("GIVEN the local fleet (StatefulSet peers, TLS on both legs) on stock PgBouncer 1.25.2 and cancels through its balancer", function () {
   this.timeout(420_000);
   const pinned: Pinned = { rounds: [], dropped: [] };
-  const sequential: Cell[] = [
-    cell("stock", "sequential", 2, 1, pinned),
-    cell("stock", "sequential", 2, 2),
-    cell("stock", "sequential", 3, 1),
-    cell("stock", "sequential", 3, 2),
-  ];
+  const sequential = cells("stock", "sequential", pinned);
   let control: { round?: CancelRound; error?: Error } = {};
 
   before(async () => {
