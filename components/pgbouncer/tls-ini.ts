@@ -34,7 +34,7 @@ export function tlsParameters(tls: IniTls): [string, string][] {
       ["client_tls_key_file", tls.client.keyFile],
       // The client CAs. Below verify-ca PgBouncer still asks for an optional client certificate, naming these
       // CAs, and verifies one sent against them; no login here depends on it. Unset, they are the image's
-      // whole system bundle: 145 names in every client's handshake, and most of a start's CPU (docs/settings.md,
+      // whole system bundle: 143 names in every client's handshake, and most of a start's CPU (docs/settings.md,
       // TLS note 1). The pod's own certificate trusts no other issuer.
       ["client_tls_ca_file", tls.client.certFile],
       ["client_tls_protocols", tls.client.protocols],

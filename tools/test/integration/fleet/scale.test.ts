@@ -144,8 +144,10 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
     try {
       replaced = fleet.replace(1);
       replaced.catch(() => undefined);
-      // the preStop hook sleeps 1 s, then INT: the script's TERM waits while PgBouncer is stopped
-      await sleep(2000);
+      // the preStop hook sleeps 1 s, then INT: the script's TERM waits while PgBouncer is stopped, and the
+      // script's first second of polling for the port passes (the old script started its relay at once)
+      while (r.signalledAt === undefined) await sleep(20);
+      await sleep(1500);
       assert.equal(p.relayListening(), false, "a relay listens on the port PgBouncer still holds");
       // the script waits for the port: it starts no relay that cannot bind it
       const early = p.relayLog();
