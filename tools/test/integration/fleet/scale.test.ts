@@ -106,21 +106,32 @@ describe("GIVEN the local fleet (2 replicas) scaled to 3 and back", function () 
       }
       fs.writeSync(fd, "0\n");
       fs.closeSync(fd);
-      // until the drain ends (drainSeconds; the client stays), while the old script runs: the new pod, which
-      // starts once it has exited, writes its readiness at the same path
+      const said = () =>
+        fs
+          .readFileSync(p.logFile, "utf8")
+          .split("\n")
+          .filter((l) => l.startsWith("pgbouncer-pod["));
+      const drainBegan = () => said().findIndex((l) => l.endsWith(": not ready: draining"));
+      // the read returns, then the trap runs: until then the pod is ready, as it was (a busy node takes a while)
       const script = p.pid();
       assert.ok(script !== undefined, "pgbouncer-1's script runs");
+      const trapBy = Date.now() + 5000;
+      while (drainBegan() < 0 && Date.now() < trapBy) await sleep(20);
+      assert.ok(
+        drainBegan() >= 0,
+        `the INT's trap did not run once the read returned:\n${said().join("\n")}`,
+      );
+      // until the drain ends (drainSeconds; the client stays), while the old script runs: the new pod, which
+      // starts once it has exited, writes its readiness at the same path
       const until = Date.now() + TIMINGS.drainSeconds * 1000;
       let readyAgain = false;
       while (Date.now() < until && alive(script)) {
-        await sleep(20);
         if (r.ready() && alive(script)) readyAgain = true;
+        await sleep(20);
       }
-      const said = fs
-        .readFileSync(p.logFile, "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("pgbouncer-pod["));
-      assert.equal(readyAgain, false, `draining, it turned ready again:\n${said.join("\n")}`);
+      const after = said().slice(drainBegan() + 1);
+      assert.equal(readyAgain, false, `draining, it turned ready again:\n${said().join("\n")}`);
+      assert.ok(!after.some((l) => l.endsWith(": ready")), `draining, it said ready:\n${said().join("\n")}`);
     } finally {
       client.close();
       await replaced;
