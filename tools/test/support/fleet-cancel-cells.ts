@@ -7,7 +7,7 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Fleet, fleetSettings, startFleet } from "../../fleet/fleet";
+import { type Fleet, type FleetProcess, alive, fleetSettings, startFleet } from "../../fleet/fleet";
 import { PEER_POOL_CANCELS_PATCH, patchedPgbouncerBinary, pgbouncerBinary } from "../../harness/binary";
 import { sleep } from "../../harness/proc";
 import { type CancelRound, cancelRound, totals } from "./fleet-cancels";
@@ -224,10 +224,16 @@ export async function runCell(c: Cell): Promise<void> {
           replaced = f.replace(0);
           replaced.catch(() => undefined);
           // the drain has begun once the script took the replica's readiness away, and the cancels forwarded
-          // to it reach its processes once every relay listens (one sent before may be refused)
+          // to it reach its processes once every relay listens (one sent before may be refused); a process
+          // that had no client left when the drain began has ended at once, relay and all, and the pod's
+          // port is its other processes' relays' then
           const started = Date.now();
           const r0 = f.replica(0);
-          while (r0.ready() || !r0.processes.every((p) => p.relayListening())) {
+          const settled = (p: FleetProcess) => {
+            const pid = p.pid();
+            return p.relayListening() || pid === undefined || !alive(pid);
+          };
+          while (r0.ready() || !r0.processes.every(settled)) {
             if (Date.now() - started > 10_000) {
               const relays = r0.processes.map(
                 (p) => `process ${p.process}'s relay: ${p.relayLog() || "none"}`,
