@@ -130,10 +130,17 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** SHOW CONFIG values of a fleet process, over its unix socket: one console command for all of `keys`. */
+export async function configValues(dir: string, port: number, keys: readonly string[]): Promise<string[]> {
+  const lines = (await adminCommand({ unixSocketDir: dir, port }, "SHOW CONFIG")).split("\n");
+  return keys.map((key) => {
+    const line = lines.find((l) => l.startsWith(`${key}|`));
+    if (!line) throw new Error(`SHOW CONFIG has no ${key}`);
+    return line.split("|")[1];
+  });
+}
+
 /** One SHOW CONFIG value of a fleet process, over its unix socket. */
 export async function configValue(dir: string, port: number, key: string): Promise<string> {
-  const out = await adminCommand({ unixSocketDir: dir, port }, "SHOW CONFIG");
-  const line = out.split("\n").find((l) => l.startsWith(`${key}|`));
-  if (!line) throw new Error(`SHOW CONFIG has no ${key}`);
-  return line.split("|")[1];
+  return (await configValues(dir, port, [key]))[0];
 }

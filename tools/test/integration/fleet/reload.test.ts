@@ -24,7 +24,7 @@ import {
 import type { PostgresHandle } from "../../../harness/postgres";
 import { PgClient } from "../../../harness/pgwire";
 import { sleep } from "../../../harness/proc";
-import { type Load, type LoadCounts, configValue, startLoad } from "../../../fleet/load";
+import { type Load, type LoadCounts, configValue, configValues, startLoad } from "../../../fleet/load";
 
 const TIMINGS = { checkSeconds: 1, canaryHoldSeconds: 4, failureSeconds: 5, drainSeconds: 10 };
 /**
@@ -63,7 +63,7 @@ async function whenApplied(fleet: Fleet, swapAt: number, want: Record<string, st
       r.processes.map(async (p): Promise<Applied> => {
         const name = `${r.name}/${p.process}`;
         while (Date.now() - swapAt < maxMs) {
-          const values = await Promise.all(Object.keys(want).map((k) => configValue(p.socketDir, r.port, k)));
+          const values = await configValues(p.socketDir, r.port, Object.keys(want));
           if (Object.values(want).every((v, i) => values[i] === v)) {
             return { name, seconds: (Date.now() - swapAt) / 1000 };
           }
@@ -175,9 +175,10 @@ describe(`GIVEN the local fleet (2 replicas x 2 processes) and ${CLIENTS} client
       // past the hold: the other replica held the change back, every process still runs the last good config
       for (const r of fleet.replicas()) {
         for (const p of r.processes) {
-          assert.equal(await configValue(p.socketDir, r.port, "pool_mode"), "transaction");
-          assert.equal(await configValue(p.socketDir, r.port, "client_tls_sslmode"), "require");
-          assert.equal(await configValue(p.socketDir, r.port, "default_pool_size"), "25");
+          assert.deepEqual(
+            await configValues(p.socketDir, r.port, ["pool_mode", "client_tls_sslmode", "default_pool_size"]),
+            ["transaction", "require", "25"],
+          );
           assert.match(
             fs.readFileSync(p.logFile, "utf8"),
             r.ordinal === 0 ? /refused the change/ : /holding the change back/,
