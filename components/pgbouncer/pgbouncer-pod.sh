@@ -45,8 +45,7 @@
 # TERM from the kubelet comes once the hook has returned or the grace period is over: it stops PgBouncer at
 # once (a TERM with no drain begun starts one instead).
 #
-# POSIX sh, and from Debian's base or busybox: cat cp date getent grep ln ls mkdir mkfifo mv readlink rm sleep
-# tail.
+# POSIX sh, and from Debian's base or busybox: cat cp getent grep ln ls mkdir mkfifo mv readlink rm sleep tail.
 #
 # Environment (the pod spec sets every one):
 #   PGBOUNCER_POD_NAME             the pod's name, `<statefulset>-<ordinal>` (downward API)
@@ -82,7 +81,9 @@ bin=${PGBOUNCER_BIN:-pgbouncer}
 pod=$PGBOUNCER_POD_NAME
 
 say() { echo "pgbouncer-pod[$p]: $*" >&2; }
-now() { date +%s; }
+# Whole seconds since boot: the script's clock, read without starting a process (the loop reads it every
+# second), and monotonic (a step of the wall clock does not move it).
+now() { read -r up _ </proc/uptime && echo "${up%%.*}"; }
 
 ordinal=${pod##*-}
 case $ordinal in
@@ -462,7 +463,7 @@ tick=0
 while kill -0 "$pid" 2>/dev/null; do
   sleep 1 &
   wait $!
-  t=$(now)
+  read -r t _ </proc/uptime && t=${t%%.*} # now(), without the subshell
   [ "$drain" = no ] || relay_when_free
   case $drain in
   clients)
@@ -540,7 +541,7 @@ while kill -0 "$pid" 2>/dev/null; do
     kill -HUP "$pid" 2>/dev/null
     rm -rf "$applied/gen-$gen"
     # Failed logins judge the generation that was serving, until now: the validation takes a while, and
-    # `date +%s` has whole seconds, so an earlier stamp would count against this generation (and keep the
+    # the clock has whole seconds, so an earlier stamp would count against this generation (and keep the
     # canary unready until the next change, though this one fixed what failed).
     rm -f "$applied/failed"
     gen=$next seen=$pending pending="" sticky="" start_check="" applied_at=$(now)

@@ -57,7 +57,6 @@ import {
 export const SCRIPT_COMMANDS = [
   "cat",
   "cp",
-  "date",
   "grep",
   "ln",
   "ls",
