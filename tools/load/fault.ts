@@ -224,9 +224,17 @@ export interface WorkerOptions {
   readonly maxLifetimeMs?: number;
   /** Which replica the balancer handed a connection to, by the client's own port. */
   readonly replicaOf?: (clientPort: number) => number | undefined;
+  /**
+   * After each transaction, failed or not, the worker waits this long (a backend's time between requests,
+   * its connection idle meanwhile), cut short at `endAt`. @default 0: back to back
+   */
+  readonly pauseMs?: number;
 }
 
-/** Workers that each run transactions back to back, reconnecting after any failure, until `endAt`. */
+/**
+ * Workers that each run transactions back to back (or `pauseMs` apart), reconnecting after any failure, until
+ * `endAt`.
+ */
 export async function runWorkers(conn: Conn, o: WorkerOptions): Promise<Attempt[]> {
   const attempts: Attempt[] = [];
   const now = () => Date.now() - o.t0;
@@ -280,6 +288,8 @@ export async function runWorkers(conn: Conn, o: WorkerOptions): Promise<Attempt[
         client.close();
         client = undefined;
       }
+      const pause = Math.min(o.pauseMs ?? 0, o.endAt - Date.now());
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
     client?.close();
   };
@@ -295,6 +305,8 @@ export interface FaultRunOptions {
   readonly accounts: number;
   /** @default none: connections are kept until they fail */
   readonly maxLifetimeSeconds?: number;
+  /** Each worker's wait after a transaction ({@link WorkerOptions.pauseMs}). @default 0: back to back */
+  readonly pauseMs?: number;
 }
 
 export interface FaultRun {
@@ -342,6 +354,7 @@ export async function runFault(fleet: Fleet, fault: Fault, o: FaultRunOptions): 
     t0,
     accounts: o.accounts,
     ...(o.maxLifetimeSeconds !== undefined ? { maxLifetimeMs: o.maxLifetimeSeconds * 1000 } : {}),
+    ...(o.pauseMs !== undefined ? { pauseMs: o.pauseMs } : {}),
     replicaOf: (p) => fleet.balancer.replicaOf(p),
   });
   const faulted = (async (): Promise<{ timeline: FaultTimeline; preStopMs?: number }> => {

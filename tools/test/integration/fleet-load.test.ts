@@ -1,9 +1,11 @@
 /**
  * The fleet's load clients (tools/fleet/load.ts), against a local PostgreSQL: paced clients hold their
  * connections and run one transaction per pause, also after a failed one, and stop() does not wait out a pause.
+ * The fault run's workers (tools/load/fault.ts) with a pause: each waits it out after every transaction.
  */
 import * as assert from "node:assert/strict";
 import { type LoadCounts, startLoad } from "../../fleet/load";
+import { runWorkers } from "../../load/fault";
 import { type PostgresHandle, startPostgres } from "../../harness";
 import { sleep } from "../../harness/proc";
 
@@ -60,5 +62,23 @@ describe("GIVEN the fleet's load clients with a pause after each transaction", f
     assert.ok(counts.failedTransactions.length >= CLIENTS, `${counts.failedTransactions.length} failed`);
     assert.ok(counts.failedTransactions.length <= MOST, `${counts.failedTransactions.length} failed`);
     assert.match(counts.failedTransactions[0], /statement timeout/);
+  });
+
+  it("THEN the fault run's workers with pauseMs wait it out after every transaction and stop at endAt", async () => {
+    const pauseMs = 200;
+    const t0 = Date.now();
+    const attempts = await runWorkers(pg.conn(), { workers: 2, endAt: t0 + 1500, t0, accounts: 0, pauseMs });
+    const ended = Date.now() - t0;
+    console.log(`      ${attempts.length} attempts of 2 workers in ${ended} ms, ${pauseMs} ms apart`);
+    assert.ok(attempts.length >= 2 && attempts.every((a) => a.ok), JSON.stringify(attempts));
+    for (const w of [0, 1]) {
+      const mine = attempts.filter((a) => a.worker === w);
+      for (let i = 1; i < mine.length; i++) {
+        assert.ok(mine[i].start - mine[i - 1].end >= pauseMs - 5, `worker ${w}: ${JSON.stringify(mine)}`);
+      }
+    }
+    // back to back, each 1 to 10 ms of pg_sleep: hundreds; paused, one per 200 ms at most
+    assert.ok(attempts.length <= 2 * Math.ceil(1500 / pauseMs), `${attempts.length} attempts`);
+    assert.ok(ended < 1500 + 1000, `ran ${ended} ms`);
   });
 });
