@@ -45,7 +45,7 @@
 # TERM from the kubelet comes once the hook has returned or the grace period is over: it stops PgBouncer at
 # once (a TERM with no drain begun starts one instead).
 #
-# POSIX sh, and from Debian's base or busybox: cat cp getent grep ln ls mkdir mkfifo mv readlink rm sleep tail.
+# POSIX sh, and from Debian's base or busybox: cp getent grep ln ls mkdir mkfifo mv rm sleep tail.
 #
 # Environment (the pod spec sets every one):
 #   PGBOUNCER_POD_NAME             the pod's name, `<statefulset>-<ordinal>` (downward API)
@@ -99,9 +99,13 @@ is_canary=false
 [ -n "$canary" ] && [ "$ordinal" -eq 0 ] && is_canary=true
 
 # The mounts' state: each source's `..data` target, which the kubelet's atomic writer changes on every update.
+# Called in a command substitution: its `cd` stays in that subshell. `cd -P` and `$PWD` are the shell's own,
+# where a `readlink` per source was a process per source at every check.
 fingerprint() {
   f=""
-  for s in $PGBOUNCER_SOURCES; do f="$f $(readlink "$s/..data")"; done
+  for s in $PGBOUNCER_SOURCES; do
+    if cd -P "$s/..data" 2>/dev/null; then f="$f ${PWD##*/}"; else f="$f "; fi
+  done
   echo "$f"
 }
 
@@ -485,7 +489,8 @@ while kill -0 "$pid" 2>/dev/null; do
   stopping) continue ;;
   esac
 
-  failed_at=$(cat "$applied/failed" 2>/dev/null || echo 0)
+  # the subshell reads it, not a cat: one process fewer every second
+  failed_at=$( (read -r at; echo "${at:-0}") <"$applied/failed" 2>/dev/null || echo 0)
   if [ "$is_canary" = true ] && [ -z "$sticky" ] && [ "$gen" -gt 1 ] &&
     [ "$failed_at" -ge "$applied_at" ] && [ $((failed_at - applied_at)) -lt "$hold" ]; then
     sticky="a server login failed within ${hold} s of generation $gen"

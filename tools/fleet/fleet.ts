@@ -55,7 +55,6 @@ import {
  * commands on its PATH, besides `pgbouncer` and the `getent` stand-in.
  */
 export const SCRIPT_COMMANDS = [
-  "cat",
   "cp",
   "grep",
   "ln",
@@ -63,7 +62,6 @@ export const SCRIPT_COMMANDS = [
   "mkdir",
   "mkfifo",
   "mv",
-  "readlink",
   "rm",
   "sleep",
   "tail",

@@ -23,12 +23,20 @@ describe("GIVEN the pod script's header and the local fleet's PATH", () => {
     assert.deepEqual([...SCRIPT_COMMANDS, "getent"].sort(), named);
   });
 
-  it("THEN the script reads its clock from /proc/uptime and starts no `date`", () => {
+  it("THEN the loop's clock, mount check and failure stamp start no process: no date, readlink or cat", () => {
     const code = fs
       .readFileSync(SCRIPT, "utf8")
       .split("\n")
       .filter((l) => !/^\s*#/.test(l));
-    assert.ok(!code.some((l) => /(^|[\s;|&(`$])date(\s|$|\))/.test(l)), "a line of the script runs date");
+    for (const command of ["date", "readlink", "cat"]) {
+      const runs = new RegExp(`(^|[\\s;|&(\`$])${command}(\\s|$|\\))`);
+      assert.deepEqual(
+        code.filter((l) => runs.test(l)),
+        [],
+        `lines of the script that run ${command}`,
+      );
+    }
     assert.ok(code.some((l) => l.includes("</proc/uptime")));
+    assert.ok(code.some((l) => l.includes("cd -P")));
   });
 });
