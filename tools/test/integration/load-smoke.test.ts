@@ -38,7 +38,9 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
       settings,
       target: of.target,
       clients,
-      durationSeconds: 2,
+      // long enough for a cold pool to grow on busy cores: 20 server logins of up to 95 ms each (the cold-start
+      // bound, 1.9 s) after the clients' own logins left 2 s runs short of a grown pool (2026-12-07)
+      durationSeconds: 3,
       warmupSeconds: 0,
       coldStart: { serverLogin: serverLogin(of) },
       workload: "tpcb",
