@@ -6,14 +6,14 @@
 #
 #   bash tools/test.sh [job...]      jobs: typecheck eslint prettier shellcheck unit integration docs
 #                                    tools-unit tools-integration (default: these), fleet
-# Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 6).
+# Environment: CLIPPER_TEST_JOBS, the parallel mocha workers of the tools' integration tier (default 8).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 bin=node_modules/.bin
 cache=node_modules/.cache/clipper
 mkdir -p "$cache"
 logs=$(mktemp -d)
-workers=${CLIPPER_TEST_JOBS:-6}
+workers=${CLIPPER_TEST_JOBS:-8}
 trap 'rm -rf "$logs"' EXIT
 
 declare -A commands=(
