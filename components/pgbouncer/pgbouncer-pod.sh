@@ -81,9 +81,10 @@ bin=${PGBOUNCER_BIN:-pgbouncer}
 pod=$PGBOUNCER_POD_NAME
 
 say() { echo "pgbouncer-pod[$p]: $*" >&2; }
-# Whole seconds since boot: the script's clock, read without starting a process (the loop reads it every
-# second), and monotonic (a step of the wall clock does not move it).
-now() { read -r up _ </proc/uptime && echo "${up%%.*}"; }
+# The script's clock, whole seconds since boot, into $clock: read by the shell itself, no process started
+# (the loop reads it every second), and monotonic (a step of the wall clock does not move it).
+read_clock() { read -r clock _ </proc/uptime && clock=${clock%%.*}; }
+now() { read_clock && echo "$clock"; }
 
 ordinal=${pod##*-}
 case $ordinal in
@@ -467,7 +468,7 @@ tick=0
 while kill -0 "$pid" 2>/dev/null; do
   sleep 1 &
   wait $!
-  read -r t _ </proc/uptime && t=${t%%.*} # now(), without the subshell
+  read_clock && t=$clock # now(), without the subshell
   [ "$drain" = no ] || relay_when_free
   case $drain in
   clients)
@@ -489,7 +490,7 @@ while kill -0 "$pid" 2>/dev/null; do
   stopping) continue ;;
   esac
 
-  # the subshell reads it, not a cat: one process fewer every second
+  # the subshell reads it itself: no cat to exec every second
   failed_at=$( (read -r at; echo "${at:-0}") <"$applied/failed" 2>/dev/null || echo 0)
   if [ "$is_canary" = true ] && [ -z "$sticky" ] && [ "$gen" -gt 1 ] &&
     [ "$failed_at" -ge "$applied_at" ] && [ $((failed_at - applied_at)) -lt "$hold" ]; then

@@ -603,7 +603,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           ],
           // a process group of its own, which every process the script starts stays in: what is left of the
           // container once its script has gone is one kill(-pgid, 0) away, where a scan of /proc every 50 ms
-          // took a third of the node process's CPU while replicas stopped
+          // was the largest item of the test workers' CPU profile (docs/testing.md)
           { env: { PATH: bin, ...c.env }, stdio: ["ignore", fd, fd], detached: true },
         );
       } finally {

@@ -23,7 +23,7 @@ describe("GIVEN the pod script's header and the local fleet's PATH", () => {
     assert.deepEqual([...SCRIPT_COMMANDS, "getent"].sort(), named);
   });
 
-  it("THEN the loop's clock, mount check and failure stamp start no process: no date, readlink or cat", () => {
+  it("THEN the script runs no date, readlink or cat: its clock is /proc/uptime, its mount check cd -P", () => {
     const code = fs
       .readFileSync(SCRIPT, "utf8")
       .split("\n")
