@@ -1,34 +1,81 @@
-// mocha's TypeScript loader for both packages: transpile only (npm test type-checks the whole tree with
-// tsc --noEmit), with SWC, which transpiles the program's modules in a third of the time TypeScript takes.
-const path = require("node:path");
-require("ts-node").register({ transpileOnly: true, swc: true });
+// mocha's TypeScript loader for both packages: transpile only (npm test type-checks the whole tree with tsc
+// --noEmit), with SWC, as ts-node --transpile-only --swc does for the CLIs (package.json's scripts), and with
+// the options ts-node derives from tsconfig.json (target es2022, module node16 emitted as CommonJS,
+// esModuleInterop). ts-node itself is not loaded: it loads TypeScript to read tsconfig.json, which took 0.2 of
+// the 0.3 CPU-s a mocha process spent before its first test, in each of the 16 processes npm test starts.
+const fs = require("node:fs");
+const { findSourceMap } = require("node:module");
+const swc = require("@swc/core");
 
-// ts-node maps every frame of every stack trace through source maps (@cspotcode/source-map-support, which it
-// installs). The Pulumi SDK takes a stack trace for each promise it makes (runtime/debuggable.js), mostly
-// frames of its own JavaScript, and looking those up took 4 of the unit tier's 11.5 CPU-s. Here only the
-// frames of TypeScript files are mapped (ts-node's source maps are theirs), so a failing test's stack still
-// names the .ts lines; the others are written as V8 writes them, which is what mapping gives a frame of
-// JavaScript without a source map. A Node.js error (its header carries the code) goes to ts-node's as before.
-const mapped = Error.prepareStackTrace;
-const { wrapCallSite } = require(
-  require.resolve("@cspotcode/source-map-support", { paths: [path.dirname(require.resolve("ts-node"))] }),
-);
-const isTypeScript = (frame) => /\.[cm]?tsx?$/.test(frame.getFileName() ?? "");
-Error.prepareStackTrace = function prepareStackTrace(error, frames) {
-  if (/^ERR_/.test(String(error?.code))) return mapped.call(this, error, frames);
-  const name = error?.name || "Error";
-  const message = error?.message || "";
-  // as source-map-support walks them: from the outermost, each mapped frame naming its caller's function
-  const state = { nextPosition: null, curPosition: null };
-  const lines = [];
-  for (let i = frames.length - 1; i >= 0; i--) {
-    if (isTypeScript(frames[i])) {
-      lines.push(`\n    at ${wrapCallSite(frames[i], state)}`);
-    } else {
-      state.curPosition = null;
-      lines.push(`\n    at ${frames[i]}`);
-    }
-    state.nextPosition = state.curPosition;
-  }
-  return (message ? `${name}: ${message}` : name) + lines.reverse().join("");
+const SWC_OPTIONS = {
+  swcrc: false,
+  configFile: false,
+  sourceMaps: "inline",
+  module: { type: "commonjs", noInterop: false, strictMode: true, ignoreDynamic: true },
+  jsc: {
+    parser: { syntax: "typescript", dynamicImport: true },
+    target: "es2022",
+    keepClassNames: true,
+    transform: { useDefineForClassFields: true },
+  },
 };
+
+// Node keeps each module's inline source map (findSourceMap) once this is on.
+process.setSourceMapsEnabled(true);
+require.extensions[".ts"] = function compileTypeScript(module, filename) {
+  const { code } = swc.transformSync(fs.readFileSync(filename, "utf8"), { ...SWC_OPTIONS, filename });
+  module._compile(code, filename);
+};
+
+// Stack traces: a TypeScript frame names its .ts line (looked up in its source map); a frame of JavaScript is
+// written as V8 writes it (it has no source map). The Pulumi SDK takes a stack trace for each promise it makes
+// (runtime/debuggable.js) and prints it only in the promise-leak report that PULUMI_DEBUG_PROMISE_LEAKS turns
+// on: without it, that trace is never read, and is not written (writing and mapping those took 2.3 of the
+// unit tier's 8.5 CPU-s).
+const writePromiseTraces = Boolean(process.env.PULUMI_DEBUG_PROMISE_LEAKS);
+const UNWRITTEN = "\n    (a Pulumi SDK promise's trace: written when PULUMI_DEBUG_PROMISE_LEAKS is set)";
+const isTypeScript = (file) => /\.[cm]?tsx?$/.test(file ?? "");
+const isPromiseTrace = (frames) =>
+  frames.length > 0 &&
+  /[\\/]@pulumi[\\/]pulumi[\\/]runtime[\\/]debuggable\.js$/.test(frames[0].getFileName() ?? "") &&
+  frames[0].getFunctionName() === "debuggablePromise";
+
+/** One frame's text, its generated line and column replaced by the .ts ones when its source map has them. */
+function frameText(frame) {
+  const text = String(frame);
+  const file = frame.getFileName();
+  const line = frame.getLineNumber();
+  const column = frame.getColumnNumber();
+  const at = `${file}:${line}:${column}`;
+  const entry = findSourceMap(file)?.findEntry(line - 1, column - 1);
+  if (!entry || entry.originalLine === undefined) return text;
+  const i = text.lastIndexOf(at);
+  if (i < 0) return text;
+  return `${text.slice(0, i)}${file}:${entry.originalLine + 1}:${entry.originalColumn + 1}${text.slice(i + at.length)}`;
+}
+
+/**
+ * The header V8 writes, Error.prototype.toString's text (`Name: message`, or either alone when the other is
+ * empty); Node.js's own errors as Node writes them, with their code (`TypeError [ERR_INVALID_ARG_TYPE]: …`).
+ */
+function header(error) {
+  try {
+    const code = error.code;
+    // (an AssertionError has it in its name already)
+    if (typeof code === "string" && /^ERR_/.test(code) && !String(error.name).includes(`[${code}]`)) {
+      return `${error.name} [${code}]: ${error.message}`;
+    }
+    return Error.prototype.toString.call(error);
+  } catch {
+    return "Error";
+  }
+}
+
+function prepareStackTrace(error, frames) {
+  if (!writePromiseTraces && isPromiseTrace(frames)) return header(error) + UNWRITTEN;
+  const lines = frames.map((f) => `\n    at ${isTypeScript(f.getFileName()) ? frameText(f) : String(f)}`);
+  return header(error) + lines.join("");
+}
+Error.prepareStackTrace = prepareStackTrace;
+
+module.exports = { prepareStackTrace, UNWRITTEN };

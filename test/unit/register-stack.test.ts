@@ -1,5 +1,22 @@
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
+
+const REGISTER = path.join(__dirname, "..", "support", "register.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the loader is a CommonJS require hook
+const { UNWRITTEN } = require(REGISTER) as { UNWRITTEN: string };
+
+/** The trace the Pulumi SDK keeps on a promise it makes, in a fresh Node.js with the loader and `env`. */
+function sdkPromiseTrace(env: NodeJS.ProcessEnv): string {
+  const script =
+    'const { debuggablePromise } = require("@pulumi/pulumi/runtime/debuggable"); const p = Promise.resolve(1); ' +
+    'debuggablePromise(p, "probe"); process.stdout.write(p._debugStackTrace);';
+  return execFileSync(process.execPath, ["-r", REGISTER, "-e", script], {
+    env: { ...process.env, PULUMI_DEBUG_PROMISE_LEAKS: "", ...env },
+    encoding: "utf8",
+  });
+}
 
 /**
  * A V8 call site as prepareStackTrace receives it, of a JavaScript file without a source map. It answers its
@@ -18,7 +35,7 @@ function jsFrame(file: string, text: string): NodeJS.CallSite {
 }
 
 describe("GIVEN mocha's TypeScript loader (test/support/register.js)", () => {
-  it("THEN a stack trace's TypeScript frames name their .ts lines (mapped through ts-node's source maps)", () => {
+  it("THEN a stack trace's TypeScript frames name their .ts lines (looked up in their source maps)", () => {
     const e = new Error("stack-probe-marker");
     const want = fs
       .readFileSync(__filename, "utf8")
@@ -42,5 +59,29 @@ describe("GIVEN mocha's TypeScript loader (test/support/register.js)", () => {
       prepare(new Error(""), frames.slice(0, 1)),
       "Error\n    at inner (/x/node_modules/a/index.js:1:2)",
     );
+  });
+
+  it("THEN a Node.js error's header carries its code, as Node writes it", () => {
+    let e: unknown;
+    try {
+      fs.readFileSync(Number("5.5")); // a file descriptor must be an integer
+    } catch (caught) {
+      e = caught;
+    }
+    assert.match(
+      String((e as Error).stack).split("\n")[0],
+      /^TypeError \[ERR_INVALID_ARG_TYPE\]: The "path" argument/,
+    );
+  });
+
+  it("THEN the Pulumi SDK's promise traces are written only when PULUMI_DEBUG_PROMISE_LEAKS asks for them", () => {
+    // the SDK prints them only in that report; unset, nothing reads them
+    assert.equal(sdkPromiseTrace({}), `Error${UNWRITTEN}`);
+    const written = sdkPromiseTrace({ PULUMI_DEBUG_PROMISE_LEAKS: "1" });
+    assert.match(
+      written,
+      /^Error\n {4}at debuggablePromise \(.*[\\/]@pulumi[\\/]pulumi[\\/]runtime[\\/]debuggable\.js:\d+:\d+\)/,
+    );
+    assert.ok(written.split("\n").length > 2, written);
   });
 });
