@@ -93,6 +93,20 @@ describe("GIVEN PostgreSQL 15 with ssl=on, its own certificate from a test CA, a
     });
   });
 
+  it("THEN the wire client reads its CA file at each connection: one replaced in place counts from the next", async () => {
+    // its TLS contexts are kept by the CA's text (harness/pgwire.ts), as libpq reads the file every time
+    const file = `${dir}/rotated-ca.crt`;
+    const tls = { sslmode: "verify-full", rootCertFile: file, hostname: "localhost" } as const;
+    fs.writeFileSync(file, ca.certPem);
+    (await PgClient.connect({ ...app, tls })).close();
+    fs.writeFileSync(file, otherCa.certPem);
+    await assert.rejects(PgClient.connect({ ...app, tls }), {
+      message: /^unable to verify the first certificate\b/,
+    });
+    fs.writeFileSync(file, ca.certPem);
+    (await PgClient.connect({ ...app, tls })).close();
+  });
+
   it("THEN verify-full with a name outside the SANs is refused; verify-ca with the same name logs in", async () => {
     const tls = { sslmode: "verify-full", rootCertFile: ca.certFile, hostname: "wrong.example" } as const;
     await assert.rejects(
