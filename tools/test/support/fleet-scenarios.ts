@@ -3,9 +3,9 @@
  * local fleet (tools/fleet/) of its own with clients running transactions through its balancer, counting every
  * refused login, failed transaction, closed connection and lost cancel. `server_lifetime` is 2 s here, so
  * that every server connection logs in again every 2 s under the load: a file that reached the serving
- * PgBouncer would show within 2 s, inside watches of 9 s and more. (At 1 s, those logins took 3.3 of the three
- * files' 21.7 CPU-s, each run alone.) One file per group, so that npm test's parallel workers run them side
- * by side.
+ * PgBouncer would show within 2 s, inside watches of 9 s and more. (At 1 s, those logins took 3.3 of the
+ * three files' 21.7 CPU-s: `npx mocha` on each alone, busy CPU from /proc/stat.) One file per group, so that
+ * npm test's parallel workers run them side by side.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
