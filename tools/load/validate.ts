@@ -35,8 +35,9 @@ export interface ValidationOptions {
   /**
    * Judge a cold start (with `warmupSeconds: 0`): `serverLogin` logs in to PostgreSQL as PgBouncer does (TLS,
    * SCRAM) and closes; the run times five of them one after the other from the burst's start, on the same
-   * busy cores, and their median bounds how long the burst's clients may wait while the pool grows
-   * (criteria.ts, `coldStartBoundMs`). @default unset: the warm criteria from the first sample
+   * busy cores, and their median, or PgBouncer's own pace of logins as the samples show the pool grow when
+   * that is longer, bounds how long the burst's clients may wait while the pool grows (criteria.ts,
+   * `coldStartBoundMs`, `loginPaceMs`). @default unset: the warm criteria from the first sample
    */
   readonly coldStart?: { readonly serverLogin: () => Promise<void> };
   /** @default 500 */

@@ -5,6 +5,7 @@ import {
   type RunObservations,
   atBaseline,
   coldStartBoundMs,
+  loginPaceMs,
   criteriaFor,
   evaluate,
 } from "../../load/criteria";
@@ -137,13 +138,31 @@ describe("load criteria (tools/load/criteria)", () => {
       assert.deepEqual(coldChecks([...paused, at(400, 20, 11, 150, 9)]), [
         `waiting clients < ${c.waitingBelow} once the pool has grown`,
       ]);
-      // and a wait in the pause longer than every login in series still fails the cold start
+      // and a wait in the pause longer than every login in series still fails the cold start (PgBouncer's
+      // pace there: 200 ms for 15 logins, 20 of which make 267 ms)
       assert.equal(
-        coldChecks([...paused.slice(0, 2), at(200, 9, 11, 250, 9), paused[3]]).filter((n) =>
+        coldChecks([...paused.slice(0, 2), at(200, 9, 11, 280, 9), paused[3]]).filter((n) =>
           n.startsWith("cold start"),
         ).length,
         1,
       );
+    });
+
+    it("bounds the logins by PgBouncer's own pace when the samples show it slower than the login timed from here", () => {
+      // 8 servers at 100 ms, 20 at 500 ms: 12 logins in 400 ms, 33 ms each, against the 10 ms timed from here
+      const slow = [at(0, 0, 19, 5), at(100, 8, 12, 90), at(300, 14, 6, 500), at(500, 20, 0, 0, 20)];
+      assert.equal(loginPaceMs(1, slow, 3)?.toFixed(1), "33.3");
+      assert.equal(loginPaceMs(2, slow, 3)?.toFixed(1), "66.7"); // two processes log in side by side
+      assert.deepEqual(coldChecks(slow), []);
+      const checks = evaluate(c, { ...good, samples: slow, coldStart: cold }).checks;
+      const check = checks.find((k) => k.name.startsWith("cold start"));
+      assert.match(check?.name ?? "", /20 server logins in series \(20 x 33 ms = 667 ms\)$/);
+      assert.match(check?.detail ?? "", /a login 10 ms timed from here, PgBouncer's pace 33 ms$/);
+      // longer than 20 logins at that pace still fails
+      assert.equal(coldChecks([...slow.slice(0, 2), at(300, 14, 6, 700), slow[3]]).length, 1);
+      // unsampled (grown by the first sample, or never): the login timed from here alone
+      assert.equal(loginPaceMs(1, [at(0, 20, 0, 0, 20)], 0), undefined);
+      assert.equal(loginPaceMs(1, slow, -1), undefined);
     });
 
     it("fails a client that waited longer than every login in series, and a pool that never grows", () => {
