@@ -9,12 +9,11 @@
  * 1.25.2, src/objects.c, launch_new_connection). So a burst at a cold pod queues its clients while the pool
  * grows: the criterion for that phase is that the pool grows (to its size for a burst bigger than it; until no
  * client waits for a burst it can hold) and, for a burst it can hold, that no client waits longer than the
- * server logins in series that its process must make, each as long as a
- * login to PostgreSQL takes meanwhile ({@link coldStartBoundMs}): timed from the validator during the burst, or
- * PgBouncer's own pace as the samples show the pool grow ({@link loginPaceMs}), whichever is longer; the
- * waiting-clients limit applies once the
- * pool has grown. (Clients beyond the pool wait for other clients' transactions, not for logins: the waiting
- * limit judges those.)
+ * server logins in series that its process must make ({@link coldStartBoundMs}), each as long as a login to
+ * PostgreSQL takes meanwhile: timed from the validator during the burst, or PgBouncer's own pace as the
+ * samples show the pool grow ({@link loginPaceMs}), whichever is longer. The waiting-clients limit applies once
+ * the pool has grown. (Clients beyond the pool wait for other clients' transactions, not for logins: the
+ * waiting limit judges those.)
  */
 import { deriveThresholds } from "../../components/monitoring";
 import type { PoolSettings } from "../../components/pgbouncer";

@@ -32,7 +32,8 @@ describe("load smoke: pgbench through the rendered prod pooler, judged by the sp
 
   // No warm-up: the pod is cold, as a new pod is when the Service sends it its first clients (nothing logs in
   // before; min_pool_size does not pre-warm a pool without clients). The cold start is judged by what a cold
-  // pool does, one server login at a time (criteria.ts, coldStartBoundMs), the rest by the warm criteria.
+  // pool does, one server login at a time (criteria.ts, coldStartBoundMs and loginPaceMs), the rest by the warm
+  // criteria.
   const validate = (settings: StackSettings, of: LocalTarget, clients: number) =>
     runValidation({
       settings,

@@ -31,6 +31,7 @@ import {
 import { variantSettings } from "../../load/benchmark";
 import { probeCancels } from "../../load/cancel";
 import { type PgbenchResult, initPgbench, runPgbench } from "../../load/pgbench";
+import { PREPARED_RUN } from "../support/prepared-run";
 import { loadStackSettings } from "../../../stacks/settings";
 
 const prod = loadStackSettings("prod");
@@ -84,25 +85,11 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
   });
 
   describe("GIVEN pgbench -M prepared through the prod ini (transaction mode)", () => {
-    // More clients than prod's 50 server connections, so statements prepared once on a server
-    // connection are reused by other clients. -j equals the client count: a pgbench thread blocks while
-    // preparing, and with fewer threads than clients it can stall on the pool. At RATE the pool stays near
-    // min_pool_size (2026-12-07: 1,565 transactions, 60 client parses, 10 server parses; flat out 55,098
-    // transactions and 45 server parses, over the same 3 s).
-    const clients = 60;
-    const RATE = 600;
+    const clients = PREPARED_RUN.clients;
     const run = async (settings: StackSettings, rate: number) => {
       const stack = await startPooledStack(settings, { postgres: pg, appPassword: "release-test-1" });
       try {
-        const r = await runPgbench({
-          conn: stack.pooled,
-          clients,
-          threads: clients,
-          durationSeconds: 3,
-          workload: "select-only",
-          protocol: "prepared",
-          rate,
-        });
+        const r = await runPgbench({ conn: stack.pooled, ...PREPARED_RUN, rate });
         return { r, parses: await parses(stack), ini: stack.ini };
       } finally {
         await stack.stop();
@@ -111,9 +98,7 @@ describe(`PgBouncer ${PGBOUNCER_RELEASE.version} from the rendered ini: the beha
     let on: { r: PgbenchResult; parses: { client: number; server: number }; ini: string };
 
     before(async () => {
-      // RATE transactions a second: the claim is about every client's statements, not throughput, and a run
-      // flat out took what CPU the other tests left it for its 3 s
-      on = await run(prod, RATE);
+      on = await run(prod, PREPARED_RUN.rate);
     });
 
     it(`THEN with max_prepared_statements ${prod.pool.maxPreparedStatements}: 0 failed, exit 0`, () => {

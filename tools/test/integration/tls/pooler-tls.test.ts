@@ -22,6 +22,7 @@ import {
 } from "../../../harness";
 import { run, runOk } from "../../../common";
 import { initPgbench, runPgbench } from "../../../load/pgbench";
+import { PREPARED_RUN } from "../../support/prepared-run";
 import {
   APP_USER,
   STATS_PASSWORD,
@@ -211,7 +212,7 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
   });
 
   describe("WHEN clients use protocol-level prepared statements (pgbench -M prepared) with TLS on both legs", () => {
-    it(`THEN with max_prepared_statements ${prod.pool.maxPreparedStatements}: 60 clients, 0 failed, exit 0, fewer server than client parses`, async () => {
+    it(`THEN with max_prepared_statements ${prod.pool.maxPreparedStatements}: ${PREPARED_RUN.clients} clients, 0 failed, exit 0, fewer server than client parses`, async () => {
       const direct: Conn = {
         ...app,
         host: world.pg.host,
@@ -219,17 +220,7 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
         tls: { sslmode: "verify-full", rootCertFile: world.postgresCa.certFile, hostname: LOCAL_NAME },
       };
       await initPgbench(direct, 1);
-      const r = await runPgbench({
-        conn: app,
-        clients: 60,
-        threads: 60,
-        durationSeconds: 3,
-        workload: "select-only",
-        protocol: "prepared",
-        // 600 transactions a second: the claim is about every client's statements over TLS, not throughput,
-        // and a run flat out took what CPU the other tests left it for its 3 s
-        rate: 600,
-      });
+      const r = await runPgbench({ conn: app, ...PREPARED_RUN });
       assert.equal(r.exitCode, 0, r.stderr);
       assert.equal(r.failed, 0);
       assert.equal(r.abortedClients, 0);
@@ -244,7 +235,10 @@ describe(`GIVEN PgBouncer ${PGBOUNCER_RELEASE.version} from the prod ini with TL
       assert.ok(row);
       const client = Number(row.total_client_parse_count);
       const server = Number(row.total_server_parse_count);
-      assert.ok(client >= 60 && server > 0 && server < client, JSON.stringify({ client, server }));
+      assert.ok(
+        client >= PREPARED_RUN.clients && server > 0 && server < client,
+        JSON.stringify({ client, server }),
+      );
       // every server connection PostgreSQL holds from the pooler is TLS
       const plain = await world.pg.psql(
         `SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) ` +
