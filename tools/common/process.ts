@@ -11,6 +11,9 @@ export interface RunOptions {
   readonly input?: string;
   /** @default this process's working directory */
   readonly cwd?: string;
+  /** The user and group the command runs as (set in the child before it execs; needs root). @default this process's */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface RunResult {
@@ -30,6 +33,8 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
         timeout: opts.timeoutMs ?? 60_000,
         maxBuffer: 64 * 1024 * 1024,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+        ...(opts.gid === undefined ? {} : { gid: opts.gid }),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;

@@ -143,7 +143,7 @@ async function main(argv: readonly string[]): Promise<number> {
       `postgres://${c.user}:${c.password}@${c.host}:${c.port}/pgbouncer?sslmode=disable`,
       s.pgbouncer.files[0].unixSocketDir,
     );
-    // the connection string goes through the environment (runuser keeps it), not the process list
+    // the connection string goes through the environment (the child inherits it), not the process list
     process.env.PGBOUNCER_EXPORTER_CONNECTION_STRING = dsn;
     children.push(
       spawnAsUser(
