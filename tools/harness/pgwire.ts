@@ -7,7 +7,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { ClientTls, Conn } from "./postgres";
+import type { ClientTls, Conn } from "./conn";
 import { hmac, saltedPassword } from "./scram";
 
 /** An ErrorResponse from the server, or a broken connection (`code` "08006"). */
@@ -29,6 +29,8 @@ export interface QueryResult {
   readonly columns: string[];
   /** Rows of the last result set, text values. */
   readonly rows: (string | null)[][];
+  /** Rows of every result set, in order (what psql prints for several statements). */
+  readonly allRows: (string | null)[][];
 }
 
 interface Message {
@@ -279,6 +281,7 @@ export class PgClient {
     this.send(frame("Q", cstring(sql)));
     const tags: string[] = [];
     let rows: (string | null)[][] = [];
+    const allRows: (string | null)[][] = [];
     let columns: string[] = [];
     let error: PgError | undefined;
     for (;;) {
@@ -310,6 +313,7 @@ export class PgClient {
             }
           }
           rows.push(row);
+          allRows.push(row);
           break;
         }
         case "C":
@@ -324,7 +328,7 @@ export class PgClient {
           break;
         case "Z":
           if (error) throw error;
-          return { tags, columns, rows };
+          return { tags, columns, rows, allRows };
         default:
           break; // NoticeResponse, ParameterStatus, EmptyQueryResponse
       }

@@ -17,6 +17,7 @@ import {
   startPostgres,
   localRewrites,
 } from "../../harness";
+import { runAsIds } from "../../harness/proc";
 import { loadStackSettings } from "../../../stacks/settings";
 
 describe("harness: a real PgBouncer from the rendered prod ini in front of a real PostgreSQL", function () {
@@ -67,15 +68,34 @@ describe("harness: a real PgBouncer from the rendered prod ini in front of a rea
     for (const d of dirs) assert.equal(fs.existsSync(d), false, `${d} was not removed`);
   });
 
-  it("runs as the unprivileged postgres user on loopback", () => {
+  it("runs as the unprivileged postgres user on loopback, with no group of root's", () => {
+    const { uid, gid } = runAsIds();
     for (const pid of [pg.pid(), ...bouncer.pids()]) {
       assert.ok(pid !== undefined);
       const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-      assert.notEqual(uid, "0", `process ${pid} runs as root`);
+      const field = (name: string) =>
+        (new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").split(/\s+/);
+      assert.deepEqual(field("Uid"), [uid, uid, uid, uid].map(String), `process ${pid}'s user`);
+      assert.deepEqual(field("Gid"), [gid, gid, gid, gid].map(String), `process ${pid}'s group`);
+      assert.ok(!field("Groups").includes("0"), `process ${pid} is in root's group`);
     }
     assert.equal(bouncer.host, "127.0.0.1");
     assert.notEqual(bouncer.port, settings.workload.port, "the harness must not use the fixed pod port");
+  });
+
+  it("the superuser's SQL, run in this process, prints what psql prints: every statement's rows, NULL empty, and psql's error", async () => {
+    const sql = "SELECT 1, NULL, 'a|b'; SELECT 2 UNION SELECT 3 ORDER BY 1; CREATE TEMP TABLE t (); SELECT";
+    assert.equal(await pg.psql(sql), await psql(pg.conn(), sql));
+    assert.equal(await pg.psql(sql), "1||a|b\n2\n3");
+    const errors = await Promise.all(
+      [pg.psql("SELECT nope"), psql(pg.conn(), "SELECT nope")].map((p) =>
+        p.then(
+          () => "",
+          (e: Error) => e.message,
+        ),
+      ),
+    );
+    for (const e of errors) assert.match(e, /ERROR: {2}column "nope" does not exist/);
   });
 
   it("the application user gets through PgBouncer to PostgreSQL (SCRAM secret from pg_authid)", async () => {
