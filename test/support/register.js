@@ -4,8 +4,10 @@
 // esModuleInterop). ts-node itself is not loaded: it loads TypeScript's compiler to read tsconfig.json
 // (loading components/pgbouncer took 0.3 CPU-s through ts-node, 0.09 through this loader; a test that imports
 // the Pulumi SDK still loads the compiler, which the SDK's closure serializer requires).
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const { findSourceMap } = require("node:module");
+const path = require("node:path");
 const swc = require("@swc/core");
 
 const SWC_OPTIONS = {
@@ -21,11 +23,45 @@ const SWC_OPTIONS = {
   },
 };
 
+// Each file's JavaScript is kept on disk, keyed by SWC's version, these options, the file's path (its source
+// map names it) and its text: every mocha process of npm test (a dozen or so) transpiled the same files again,
+// 0.6 CPU-s in SWC alone in the tools' integration tier's workers. CLIPPER_SWC_CACHE names the folder;
+// empty: no cache.
+const CACHE =
+  process.env.CLIPPER_SWC_CACHE ??
+  path.join(__dirname, "..", "..", "node_modules", ".cache", "clipper", "swc");
+const CACHE_SALT = JSON.stringify([require("@swc/core/package.json").version, SWC_OPTIONS]);
+
+function transpile(source, filename) {
+  return swc.transformSync(source, { ...SWC_OPTIONS, filename }).code;
+}
+
+/** The file's JavaScript from the cache, or transpiled and put there (written whole, then renamed in). */
+function cachedTranspile(source, filename) {
+  if (!CACHE) return transpile(source, filename);
+  const key = crypto.createHash("sha256").update(CACHE_SALT).update("\0").update(filename).update("\0");
+  const file = path.join(CACHE, `${key.update(source).digest("hex")}.js`);
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    // not there yet
+  }
+  const code = transpile(source, filename);
+  try {
+    fs.mkdirSync(CACHE, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, code);
+    fs.renameSync(tmp, file);
+  } catch {
+    // a read-only tree runs without the cache
+  }
+  return code;
+}
+
 // Node keeps each module's inline source map (findSourceMap) once this is on.
 process.setSourceMapsEnabled(true);
 require.extensions[".ts"] = function compileTypeScript(module, filename) {
-  const { code } = swc.transformSync(fs.readFileSync(filename, "utf8"), { ...SWC_OPTIONS, filename });
-  module._compile(code, filename);
+  module._compile(cachedTranspile(fs.readFileSync(filename, "utf8"), filename), filename);
 };
 
 // Stack traces: a TypeScript frame names its .ts line (looked up in its source map); a frame of JavaScript is
@@ -79,4 +115,4 @@ function prepareStackTrace(error, frames) {
 }
 Error.prepareStackTrace = prepareStackTrace;
 
-module.exports = { prepareStackTrace, UNWRITTEN };
+module.exports = { prepareStackTrace, UNWRITTEN, cachedTranspile };

@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 const REGISTER = path.join(__dirname, "..", "support", "register.js");
@@ -83,5 +84,35 @@ describe("GIVEN mocha's TypeScript loader (test/support/register.js)", () => {
       /^Error\n {4}at debuggablePromise \(.*[\\/]@pulumi[\\/]pulumi[\\/]runtime[\\/]debuggable\.js:\d+:\d+\)/,
     );
     assert.ok(written.split("\n").length > 2, written);
+  });
+
+  it("THEN each file is transpiled once into the cache, and again when its text changes", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clipper-swc-cache-"));
+    try {
+      const cache = path.join(dir, "cache");
+      const file = path.join(dir, "probe.ts");
+      const load = () =>
+        execFileSync(
+          process.execPath,
+          ["-r", REGISTER, "-e", `process.stdout.write(require(${JSON.stringify(file)}).v)`],
+          {
+            env: { ...process.env, CLIPPER_SWC_CACHE: cache },
+            encoding: "utf8",
+          },
+        );
+      fs.writeFileSync(file, 'export const v: string = "first";\n');
+      assert.equal(load(), "first");
+      const entries = fs.readdirSync(cache);
+      assert.equal(entries.length, 1, entries.join());
+      // the cache is what is loaded: an entry changed by hand is what runs
+      const entry = path.join(cache, entries[0]);
+      fs.writeFileSync(entry, fs.readFileSync(entry, "utf8").replace('"first"', '"from the cache"'));
+      assert.equal(load(), "from the cache");
+      fs.writeFileSync(file, 'export const v: string = "second";\n');
+      assert.equal(load(), "second");
+      assert.equal(fs.readdirSync(cache).length, 2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
