@@ -6,9 +6,10 @@
  * cancels go all at once (a burst) or one at a time; the queries and the harness's cancels may also be sent
  * straight to a replica's port.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import type * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import type { Conn } from "../../harness";
@@ -83,54 +84,105 @@ function libpqEnv(fleet: Fleet, to?: Pick<Conn, "host" | "port">): Record<string
   return to ? { ...env, PGHOSTADDR: to.host, PGPORT: String(to.port) } : env;
 }
 
-/** Starts the psycopg helper; resolves once its queries are sent, with how to cancel them and the results. */
+/** A running psycopg helper: its next line, or its exit with what it wrote on stderr. */
+interface Helper {
+  readonly child: ChildProcessWithoutNullStreams;
+  next(): Promise<string>;
+}
+
+/**
+ * Helpers between rounds, each ready for its next request: a round takes one or starts one, and gives it back
+ * once it has answered (the cancel cells run two rounds at a time). A helper that failed or was killed is not
+ * given back. Idle, a helper keeps no test process alive: it exits at the end of its stdin, which closes with
+ * this process.
+ */
+const idle: Helper[] = [];
+
+function startHelper(): Helper {
+  if (!fs.existsSync(PSYCOPG_PYTHON)) {
+    throw new Error(
+      `${PSYCOPG_PYTHON} is missing: run bash tools/install-test-deps.sh (it installs psycopg)`,
+    );
+  }
+  const child = spawn(PSYCOPG_PYTHON, [HELPER], {
+    env: { PATH: "/usr/bin:/bin" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const it = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code, signal) =>
+      reject(new Error(`psycopg helper exited ${code ?? signal}: ${stderr}`)),
+    ),
+  );
+  exited.catch(() => undefined);
+  return {
+    child,
+    next: async () => {
+      const line = await Promise.race([it.next(), exited]);
+      if (line.done) throw new Error(`psycopg helper ended its output: ${stderr}`);
+      return line.value;
+    },
+  };
+}
+
+/** Whether a helper keeps this process alive: while it serves a round, not while it waits for one. */
+function hold(h: Helper, on: boolean): void {
+  // a child's "pipe" streams are sockets, which Node's types give as plain streams
+  const pipes = [h.child.stdin, h.child.stdout, h.child.stderr] as unknown as net.Socket[];
+  for (const handle of [h.child, ...pipes]) {
+    if (on) handle.ref();
+    else handle.unref();
+  }
+}
+
+/** Starts a round on a psycopg helper; resolves once its queries are sent, with how to cancel them and the results. */
 async function startPsycopg(
   fleet: Fleet,
   o: CancelRoundOptions,
   marker: string,
 ): Promise<{
   cancel(): void;
-  /** Ends the helper at once (a no-op once it has exited). */
+  /** Ends the helper at once (a no-op once it has exited); one that has answered is given back instead. */
   kill(): void;
   result: Promise<{ libpq: number; results: CancelOutcome[]; errors: string[] }>;
 }> {
-  if (!fs.existsSync(PSYCOPG_PYTHON)) {
-    throw new Error(
-      `${PSYCOPG_PYTHON} is missing: run bash tools/install-test-deps.sh (it installs psycopg)`,
-    );
-  }
-  const args = { clients: o.psycopg, sleep: o.sleepSeconds, marker, spacing: o.spacing ?? "burst" };
-  const child = spawn(PSYCOPG_PYTHON, [HELPER, JSON.stringify(args)], {
-    env: { PATH: "/usr/bin:/bin", ...libpqEnv(fleet, o.queriesTo), PGCONNECT_TIMEOUT: "10" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const lines = readline.createInterface({ input: child.stdout });
-  const it = lines[Symbol.asyncIterator]();
-  const exitedEarly = new Promise<never>((_, reject) =>
-    child.once("exit", (code) => reject(new Error(`psycopg helper exited ${code}: ${stderr}`))),
-  );
+  const h = idle.pop() ?? startHelper();
+  hold(h, true);
+  let answered = false;
+  const kill = () => {
+    if (answered) return;
+    answered = true; // not given back
+    h.child.kill("SIGKILL");
+  };
+  const env = { ...libpqEnv(fleet, o.queriesTo), PGCONNECT_TIMEOUT: "10" };
+  const request = { env, clients: o.psycopg, sleep: o.sleepSeconds, marker, spacing: o.spacing ?? "burst" };
   // sequential: each cancel waits for its query, so a round may take as long as every query's sleep
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000 + o.psycopg * o.sleepSeconds * 1000);
-  child.once("exit", () => clearTimeout(timer));
-  const first = await Promise.race([it.next(), exitedEarly]).catch((e: unknown) => {
-    child.kill("SIGKILL");
+  const timer = setTimeout(kill, 60_000 + o.psycopg * o.sleepSeconds * 1000);
+  h.child.stdin.write(`${JSON.stringify(request)}\n`);
+  const first = await h.next().catch((e: unknown) => {
+    clearTimeout(timer);
+    kill();
     throw e;
   });
-  if (first.done || first.value !== "started") {
-    child.kill("SIGKILL");
-    throw new Error(`psycopg helper: ${String(first.value)} ${stderr}`);
+  if (first !== "started") {
+    clearTimeout(timer);
+    kill();
+    throw new Error(`psycopg helper: ${first}`);
   }
   const result = (async () => {
-    const last = await Promise.race([it.next(), exitedEarly]);
-    clearTimeout(timer);
-    if (last.done) throw new Error(`psycopg helper ended without a result: ${stderr}`);
-    const r = JSON.parse(last.value) as {
+    const last = await h.next().finally(() => clearTimeout(timer));
+    const r = JSON.parse(last) as {
       libpq: number;
       results: { outcome: string; afterCancel: number | null }[];
       cancelErrors: string[];
     };
+    if (!answered) {
+      answered = true;
+      hold(h, false);
+      idle.push(h);
+    }
     return {
       libpq: r.libpq,
       errors: r.cancelErrors,
@@ -142,7 +194,7 @@ async function startPsycopg(
     };
   })();
   result.catch(() => undefined);
-  return { cancel: () => child.stdin.write("cancel\n"), kill: () => child.kill("SIGKILL"), result };
+  return { cancel: () => h.child.stdin.write("cancel\n"), kill, result };
 }
 
 /** Waits until PostgreSQL runs `n` queries tagged `marker`; throws past `maxMs`. */
