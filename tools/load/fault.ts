@@ -288,8 +288,12 @@ export async function runWorkers(conn: Conn, o: WorkerOptions): Promise<Attempt[
         client.close();
         client = undefined;
       }
-      const pause = Math.min(o.pauseMs ?? 0, o.endAt - Date.now());
+      const pauseMs = o.pauseMs ?? 0;
+      const pause = Math.min(pauseMs, o.endAt - Date.now());
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      // a pause cut short at endAt ends the worker: its timer may fire a millisecond before Date.now() reaches
+      // endAt, and the loop then started one more transaction after a short pause (154 ms of 200, 2026-12-07)
+      if (pause < pauseMs) break;
     }
     client?.close();
   };
