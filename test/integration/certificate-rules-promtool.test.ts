@@ -4,7 +4,6 @@
  * and not before. promtool's clock starts at 0, so the certificate "expires" 20 days after it.
  */
 import { strict as assert } from "assert";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
@@ -15,18 +14,9 @@ import {
   renderRulesFile,
 } from "../../components/monitoring";
 import { loadStackSettings } from "../../stacks/settings";
+import { promtool } from "../support/promtool";
 
 const DAY = 86400;
-
-function promtool(args: string[], cwd: string): { ok: boolean; output: string } {
-  try {
-    return { ok: true, output: execFileSync("promtool", args, { cwd, encoding: "utf8", stdio: "pipe" }) };
-  } catch (e) {
-    const err = e as { code?: string; stdout?: string; stderr?: string };
-    if (err.code === "ENOENT") throw new Error("promtool is not installed (Debian package prometheus)");
-    return { ok: false, output: `${err.stdout ?? ""}${err.stderr ?? ""}` };
-  }
-}
 
 describe("certificate expiry alerts through promtool", () => {
   const prod = loadStackSettings("prod");

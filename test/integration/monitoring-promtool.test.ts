@@ -4,7 +4,6 @@
  * scenarios move with the pool settings. Fails when promtool is missing.
  */
 import { strict as assert } from "assert";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
@@ -22,17 +21,7 @@ import {
   deriveThresholds,
 } from "../../components/monitoring";
 import { POOL_DEFAULTS } from "../../components/pgbouncer";
-
-function promtool(args: string[], cwd: string): { ok: boolean; output: string } {
-  try {
-    const out = execFileSync("promtool", args, { cwd, encoding: "utf8", stdio: "pipe" });
-    return { ok: true, output: out };
-  } catch (e) {
-    const err = e as { code?: string; stdout?: string; stderr?: string };
-    if (err.code === "ENOENT") throw new Error("promtool is not installed (Debian package prometheus)");
-    return { ok: false, output: `${err.stdout ?? ""}${err.stderr ?? ""}` };
-  }
-}
+import { promtool } from "../support/promtool";
 
 interface InputSeries {
   series: string;

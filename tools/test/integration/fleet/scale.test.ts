@@ -27,13 +27,16 @@ async function peers(fleet: Fleet): Promise<Record<string, number[]>> {
   return out;
 }
 
-/** Waits until every replica lists `want` (bounded), and returns what they list. */
+/**
+ * Waits until every replica lists `want` (bounded), and returns what they list. Every 500 ms: each look is a
+ * psql per replica, and the bound is seconds.
+ */
 async function untilPeers(fleet: Fleet, want: number[], maxMs: number): Promise<Record<string, number[]>> {
   const started = Date.now();
   for (;;) {
     const p = await peers(fleet);
     if (Object.values(p).every((ids) => ids.join() === want.join()) || Date.now() - started > maxMs) return p;
-    await sleep(200);
+    await sleep(500);
   }
 }
 
