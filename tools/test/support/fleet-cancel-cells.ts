@@ -306,14 +306,17 @@ async function pinnedRounds(f: Fleet, p: Pinned, bursts: number): Promise<void> 
   }
 }
 
-/** Runs `tasks` two at a time (two fleets share the 2 cores at most), each taking the next when it ends. */
-export async function twoAtATime(tasks: readonly (() => Promise<void>)[]): Promise<void> {
+/** Runs `tasks` `lanes` at a time (as many fleets at once), each lane taking the next task when one ends. */
+export async function inLanes(lanes: number, tasks: readonly (() => Promise<void>)[]): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < tasks.length) await tasks[next++]();
   };
-  await Promise.all([lane(), lane()]);
+  await Promise.all(Array.from({ length: lanes }, lane));
 }
+
+/** Runs `tasks` two at a time (two fleets share the 2 cores at most), each taking the next when it ends. */
+export const twoAtATime = (tasks: readonly (() => Promise<void>)[]): Promise<void> => inLanes(2, tasks);
 
 const cellName = (c: Cell) => `${c.replicas} replicas x ${c.processes} processes`;
 
