@@ -19,15 +19,16 @@ trap 'rm -rf "$logs"' EXIT
 # The tools' integration files, the longest first: mocha's workers take the files in the order given, and a
 # long file taken last made the tail of the run (the lockout sequences, 17 s each, began 50 s in; 6 to 15
 # core-seconds idle by the end). In the order of the seconds each took in a full npm test (2026-12-07, from
-# 51 for cancels-stock down to 1), but the load smoke: it judges a cold pool's growth within its 3 s run, and
-# started with the 8 workers' loads and the static checks, its pool had grown to 18 of its 20 servers (it
-# starts once the first of these ends). A file not named here follows them, in its glob's order.
+# 51 for cancels-stock down to 1), but the load smoke's pgbench runs (load-smoke, 8 s alone): they judge a
+# cold pool's growth within 3 s, and started with the 8 workers' loads and the static checks, the pool had
+# grown to 18 of its 20 servers; they start once the first of the long files has ended. A file not named here
+# follows them, in its glob's order.
 long_first=(
-  fleet/cancels-stock fleet/reload fleet/scale fleet/cancels-patched fleet/failures-roll
-  lockout/cold-bursts-and-rotation fleet/rotation fleet/failures-reload load-smoke fleet/failures-restart
-  lockout/sequences-two-processes lockout/sequences-one-process release-behaviour lockout/outage
-  credentials-login fleet-load tls/pooler-tls tls/server-name lockout/first-login harness-pgbouncer
-  lockout/control-verifier tls/postgres-hostssl
+  fleet/cancels-stock fleet/reload fleet/failures-roll fleet/cancels-patched fleet/scale
+  lockout/cold-bursts-and-rotation load-smoke-fault fleet/rotation fleet/failures-reload
+  fleet/failures-restart lockout/sequences-two-processes lockout/sequences-one-process load-smoke
+  release-behaviour lockout/outage credentials-login fleet-load tls/pooler-tls tls/server-name
+  lockout/first-login harness-pgbouncer lockout/control-verifier tls/postgres-hostssl
 )
 tools_integration_files() {
   local f named=() rest=()
