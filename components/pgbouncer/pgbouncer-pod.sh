@@ -110,19 +110,15 @@ fingerprint() {
   echo "$f"
 }
 
-# snapshot N: every mounted file, its link resolved, into gen-N, with one cp (a process a file was five a
-# snapshot). The mounts name their files apart (the server CA is server-ca.crt); GNU cp refuses to overwrite a
-# file it has just made, so a name in two mounts fails the snapshot.
+# snapshot N: every mounted file, its link resolved, into gen-N.
 snapshot() {
   g="$applied/gen-$1"
   rm -rf "$g" && mkdir -p "$g" || return 1
-  set --
   for s in $PGBOUNCER_SOURCES; do
     for f in "$s"/*; do
-      if [ -f "$f" ]; then set -- "$@" "$f"; fi
+      if [ -f "$f" ]; then cp "$f" "$g/${f##*/}" || return 1; fi
     done
   done
-  [ "$#" -eq 0 ] || cp "$@" "$g/"
 }
 
 point() { ln -sfn "gen-$1" "$current"; }
