@@ -19,9 +19,10 @@ trap 'rm -rf "$logs"' EXIT
 # The tools' integration files, the longest first: mocha's workers take the files in the order given, and a
 # long file taken last made the tail of the run (the lockout sequences, 17 s each, began 50 s in; 6 to 15
 # core-seconds idle by the end). In the order of the seconds each took in a full npm test (2026-12-07, from
-# 51 for cancels-stock down to 1), but the load smoke's pgbench runs (load-smoke, 8 s alone): they judge a
+# 51 for cancels-stock down to 1; timed by a mocha root hook that logged each file's start and end, not kept
+# here), but the load smoke's pgbench runs (load-smoke, 8 s alone): they judge a
 # cold pool's growth within 3 s, and started with the 8 workers' loads and the static checks, the pool had
-# grown to 18 of its 20 servers; they start once the first of the long files has ended. A file not named here
+# grown to 18 of its 20 servers; they start once the long files have begun to end. A file not named here
 # follows them, in its glob's order.
 long_first=(
   fleet/cancels-stock fleet/reload fleet/failures-roll fleet/cancels-patched fleet/scale

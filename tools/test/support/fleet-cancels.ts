@@ -110,6 +110,8 @@ function startHelper(): Helper {
   });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  // a write to a helper that has exited fails here, and the round sees the exit (below), not an unhandled EPIPE
+  child.stdin.on("error", () => undefined);
   const it = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const exited = new Promise<never>((_, reject) =>
     child.once("exit", (code, signal) =>
@@ -148,7 +150,10 @@ async function startPsycopg(
   kill(): void;
   result: Promise<{ libpq: number; results: CancelOutcome[]; errors: string[] }>;
 }> {
-  const h = idle.pop() ?? startHelper();
+  // an idle helper that has exited since (killed with its process group, say) is dropped, not reused
+  let h: Helper | undefined;
+  while ((h = idle.pop()) && (h.child.exitCode !== null || h.child.signalCode !== null));
+  h ??= startHelper();
   hold(h, true);
   let answered = false;
   const kill = () => {
