@@ -76,6 +76,7 @@ export {
   abandonLogin,
   adminCommand,
   burst,
+  hasServer,
   recoveryAfterOutageMs,
   tryLogin,
 } from "./logins";

@@ -19,11 +19,8 @@ export const PGBOUNCER_MAINTENANCE_PERIOD_MS = 334;
 /**
  * What the bound allows the retried server login itself, which the documented bound left out: a connect,
  * TLS and SCRAM with PostgreSQL added 15 to 80 ms to a client's first login here (2 cores at load 22).
- * Not explained by it: right after a PostgreSQL restart, checks at and past the bound were refused
- * (`server login has been failing, cached error: server conn crashed?`), twice in some 800 restarts on this
- * machine at load 10 to 20 and twice in some 20 full `npm test` runs (both auth_query, immediate restarts).
- * The likely cause is the auth_user's lookup pool, which no client stays connected to
- * (components/credentials/README.md). Reported, not hidden: the checks stay at the bound.
+ * auth_query mode's lookup pool is the one exception the bound does not cover (components/credentials/
+ * README.md, "PostgreSQL going away").
  */
 export const SERVER_LOGIN_ALLOWANCE_MS = 200;
 
@@ -71,6 +68,18 @@ export async function abandonLogin(conn: Conn, stage: HandshakeStage): Promise<v
   } catch {
     // refused before it could be abandoned: what the test wants either way is what comes after
   }
+}
+
+/**
+ * Whether `SHOW SERVERS` (a process's admin console, unaligned rows as {@link adminCommand} returns them)
+ * lists a server connection logged in to PostgreSQL as `user`, past its login (state active, idle, used or
+ * tested; `new` is one still logging in).
+ */
+export function hasServer(showServers: string, user: string): boolean {
+  return showServers
+    .split("\n")
+    .map((l) => l.split("|"))
+    .some((f) => f[0] === "S" && f[1] === user && ["active", "idle", "used", "tested"].includes(f[4]));
 }
 
 /** `n` logins at once; `conns[i % conns.length]` for the i-th. */

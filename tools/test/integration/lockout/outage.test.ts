@@ -8,12 +8,13 @@ import {
   REFUSED_PASSWORD,
   adminCommand,
   burst,
+  hasServer,
   recoveryAfterOutageMs,
   sleep,
   tryLogin,
 } from "../../../harness";
 import { PgClient } from "../../../harness/pgwire";
-import { PASSWORD, describeLockout, targets } from "../../support/lockout";
+import { PASSWORD, USER, describeLockout, targets } from "../../support/lockout";
 
 describeLockout("PostgreSQL down, the documented bound", (ctx) => {
   describe("PostgreSQL down: the documented bound", () => {
@@ -82,6 +83,82 @@ describeLockout("PostgreSQL down, the documented bound", (ctx) => {
           }
         },
       );
+    }
+    if (ctx.mode === "auth-query") {
+      // The lookup runs in auth_user's pool (PgBouncer's start_auth_query), which no client stays connected
+      // to. A login waiting on it while PostgreSQL is down keeps retrying its server login; once no login
+      // waits (here PgBouncer's query_wait_timeout ends the one that did; a server login refused with a
+      // FATAL ends them all, kill_pool_logins), the pool keeps its failed server login, and the first
+      // login after the outage is refused while it starts the next one (check_fast_fail).
+      it("auth_query, with backends connected: a lookup pool the outage left failed, with nobody waiting on it, refuses the first login per process after the bound, which restarts its server login; then all get in", async () => {
+        const s = ctx.stack({ processes: 2, pool: { queryWaitTimeoutSeconds: 1 } });
+        const b = await ctx.start(s, PASSWORD);
+        const t = targets(b);
+        const lookupUser = s.credentials.authQuery?.user ?? "";
+        const servers = (i: number) => adminCommand(b.files[i], "SHOW SERVERS");
+        assert.ok(
+          (await burst(t.processes, 2)).every((o) => o.ok),
+          "served before the outage",
+        );
+        const conns = await Promise.all(t.processes.map((c) => PgClient.connect(c)));
+        try {
+          let during: LoginOutcome[] = [];
+          await ctx.pg.restart({
+            mode: "immediate",
+            // PostgreSQL stays down until the logins below have left PgBouncer
+            whileDown: async () => {
+              for (const [i] of t.processes.entries()) {
+                const started = Date.now();
+                while (hasServer(await servers(i), lookupUser)) {
+                  assert.ok(Date.now() - started < 5000, "the lookup pool kept its server after the crash");
+                  await sleep(20);
+                }
+              }
+              during = await Promise.all(t.processes.map((c) => tryLogin(c)));
+            },
+          });
+          const back = Date.now();
+          for (const o of during) {
+            assert.ok(!o.ok, "a login was served while PostgreSQL was down");
+            assert.match(o.error, /query_wait_timeout/);
+          }
+          await sleep(Math.max(0, back + recoveryAfterOutageMs(s.pool.serverLoginRetrySeconds) - Date.now()));
+          for (const [i, c] of t.processes.entries()) {
+            const atBound = await servers(i);
+            assert.ok(
+              hasServer(atBound, USER),
+              `process ${i + 1}: the application's pool has no server at the bound`,
+            );
+            assert.ok(
+              !hasServer(atBound, lookupUser),
+              `process ${i + 1}: the lookup pool has a server again`,
+            );
+            const first = await tryLogin(c);
+            assert.ok(
+              !first.ok,
+              `process ${i + 1}: the first login got in (the exception is gone: update components/credentials/README.md)`,
+            );
+            assert.match(first.error, /server login has been failing/);
+            const started = Date.now();
+            // The refused login started the lookup pool's server login: wait for it on the console.
+            while (!hasServer(await servers(i), lookupUser)) {
+              assert.ok(
+                Date.now() - started < 5000,
+                `process ${i + 1}: no lookup server login after the refused one`,
+              );
+              await sleep(20);
+            }
+          }
+          const retryMs = s.pool.serverLoginRetrySeconds * 1000;
+          for (const c of [...t.processes, t.tcp, t.tcp]) {
+            const o = await tryLogin(c);
+            assert.ok(o.ok, `a correct login after the lookup pool's retry: ${o.ok ? "" : o.error}`);
+            assert.ok(o.ms < retryMs, `a correct login after the lookup pool's retry took ${o.ms} ms`);
+          }
+        } finally {
+          for (const c of conns) c.close();
+        }
+      });
     }
   });
 });
