@@ -79,4 +79,5 @@ export {
   hasServer,
   recoveryAfterOutageMs,
   tryLogin,
+  untilServer,
 } from "./logins";

@@ -6,7 +6,7 @@
 import { type HandshakeStage, PgClient } from "./pgwire";
 import type { PgBouncerFiles } from "./pgbouncer";
 import { type Conn, pgBinary } from "./postgres";
-import { runAsUser } from "./proc";
+import { runAsUser, sleep } from "./proc";
 
 /** How one login ended. */
 export type LoginOutcome =
@@ -72,14 +72,40 @@ export async function abandonLogin(conn: Conn, stage: HandshakeStage): Promise<v
 
 /**
  * Whether `SHOW SERVERS` (a process's admin console, unaligned rows as {@link adminCommand} returns them)
- * lists a server connection logged in to PostgreSQL as `user`, past its login (state active, idle, used or
- * tested; `new` is one still logging in).
+ * lists a server connection logged in to PostgreSQL as `user` (as anyone when `undefined`), past its login
+ * (state active, idle, used or tested; `new` is one still logging in).
  */
-export function hasServer(showServers: string, user: string): boolean {
+export function hasServer(showServers: string, user: string | undefined): boolean {
   return showServers
     .split("\n")
     .map((l) => l.split("|"))
-    .some((f) => f[0] === "S" && f[1] === user && ["active", "idle", "used", "tested"].includes(f[4]));
+    .some(
+      (f) =>
+        f[0] === "S" &&
+        (user === undefined || f[1] === user) &&
+        ["active", "idle", "used", "tested"].includes(f[4]),
+    );
+}
+
+/**
+ * Waits until process `f`'s `SHOW SERVERS` lists a server logged in as `user` (as anyone when `undefined`;
+ * {@link hasServer}), looking every 20 ms for at most `deadlineMs`; resolves with the milliseconds it waited,
+ * throws past the deadline.
+ * For a server login PgBouncer started on its own (after a refused login): the console says when it is done,
+ * no login has to try.
+ */
+export async function untilServer(
+  f: Pick<PgBouncerFiles, "unixSocketDir" | "port">,
+  user: string | undefined,
+  deadlineMs = 5000,
+): Promise<number> {
+  const started = Date.now();
+  while (!hasServer(await adminCommand(f, "SHOW SERVERS"), user)) {
+    if (Date.now() - started > deadlineMs)
+      throw new Error(`no server logged in as ${user ?? "anyone"} after ${deadlineMs} ms`);
+    await sleep(20);
+  }
+  return Date.now() - started;
 }
 
 /** `n` logins at once; `conns[i % conns.length]` for the i-th. */

@@ -17,6 +17,7 @@ import {
   recoveryAfterOutageMs,
   sleep,
   tryLogin,
+  untilServer,
 } from "../../harness";
 import { type HandshakeStage, PgClient } from "../../harness/pgwire";
 import {
@@ -183,13 +184,10 @@ async function runSequence(
       }
       report.lookupRefusals++;
       done.push(`  (process ${i + 1}'s first login refused by the lookup pool: ${first.error})`);
-      // The refused login started the lookup pool's server login: wait for it on the console, not by
-      // logging in.
-      const started = Date.now();
-      while (!hasServer(await adminCommand(b.files[i], "SHOW SERVERS"), lookupUser)) {
-        if (Date.now() - started > 5000) refused(first.error, `${what(i)}: no lookup server login after it`);
-        await sleep(20);
-      }
+      // The refused login started the lookup pool's server login: wait for it on the console.
+      await untilServer(b.files[i], lookupUser).catch((e: Error) =>
+        refused(first.error, `${what(i)}: ${e.message}`),
+      );
     }
   };
   const events: Record<Exclude<PlannedStep["kind"], LoginKind>, () => Promise<void>> = {

@@ -12,9 +12,25 @@ import {
   recoveryAfterOutageMs,
   sleep,
   tryLogin,
+  untilServer,
 } from "../../../harness";
 import { PgClient } from "../../../harness/pgwire";
+import type { StackSettings } from "../../../../stacks/settings";
 import { PASSWORD, USER, describeLockout, targets } from "../../support/lockout";
+
+/**
+ * Correct logins to every process and twice to the TCP port: none is refused, and none waits for PgBouncer's
+ * next server login (`server_login_retry` away), since one that only succeeds later would pass a bare success
+ * check.
+ */
+async function allGetIn(s: StackSettings, t: ReturnType<typeof targets>, when: string): Promise<void> {
+  const retryMs = s.pool.serverLoginRetrySeconds * 1000;
+  for (const c of [...t.processes, t.tcp, t.tcp]) {
+    const o = await tryLogin(c);
+    assert.ok(o.ok, `a correct login ${when}: ${o.ok ? "" : o.error}`);
+    assert.ok(o.ms < retryMs, `a correct login ${when} took ${o.ms} ms (server_login_retry ${retryMs} ms)`);
+  }
+}
 
 describeLockout("PostgreSQL down, the documented bound", (ctx) => {
   describe("PostgreSQL down: the documented bound", () => {
@@ -58,25 +74,12 @@ describeLockout("PostgreSQL down, the documented bound", (ctx) => {
                 const first = await tryLogin(c);
                 if (first.ok) continue;
                 assert.match(first.error, /server login has been failing/);
-                const started = Date.now();
-                // The refused login started a server login: wait for it on the console, not by logging in.
-                while (!/\|idle\|/.test(await adminCommand(b.files[i], "SHOW SERVERS"))) {
-                  assert.ok(Date.now() - started < 5000, "no server login after the refused one");
-                  await sleep(20);
-                }
+                // The refused login started a server login (its pool's: the application's, or in auth_query
+                // mode the lookup's): wait for it on the console, not by logging in.
+                await untilServer(b.files[i], undefined);
               }
             }
-            // Past the bound a login neither is refused nor waits for PgBouncer's next server login
-            // (`server_login_retry` away): one that only succeeds later would pass a bare success check.
-            const retryMs = s.pool.serverLoginRetrySeconds * 1000;
-            for (const c of [...t.processes, t.tcp, t.tcp]) {
-              const o = await tryLogin(c);
-              assert.ok(o.ok, `a correct login after the bound: ${o.ok ? "" : o.error}`);
-              assert.ok(
-                o.ms < retryMs,
-                `a correct login after the bound took ${o.ms} ms (server_login_retry ${retryMs} ms)`,
-              );
-            }
+            await allGetIn(s, t, "after the bound");
             if (held) await duringRefusals();
           } finally {
             for (const c of conns) c.close();
@@ -87,9 +90,10 @@ describeLockout("PostgreSQL down, the documented bound", (ctx) => {
     if (ctx.mode === "auth-query") {
       // The lookup runs in auth_user's pool (PgBouncer's start_auth_query), which no client stays connected
       // to. A login waiting on it while PostgreSQL is down keeps retrying its server login; once no login
-      // waits (here PgBouncer's query_wait_timeout ends the one that did; a server login refused with a
-      // FATAL ends them all, kill_pool_logins), the pool keeps its failed server login, and the first
-      // login after the outage is refused while it starts the next one (check_fast_fail).
+      // waits (here PgBouncer's query_wait_timeout ends the one that did; a server login failed with an
+      // error other than SQLSTATE 57P03 ends them all, kill_pool_logins_server_error), the pool keeps its
+      // failed server login, and the first login after the outage is refused while it starts the next one
+      // (check_fast_fail).
       it("auth_query, with backends connected: a lookup pool the outage left failed, with nobody waiting on it, refuses the first login per process after the bound, which restarts its server login; then all get in", async () => {
         const s = ctx.stack({ processes: 2, pool: { queryWaitTimeoutSeconds: 1 } });
         const b = await ctx.start(s, PASSWORD);
@@ -139,22 +143,10 @@ describeLockout("PostgreSQL down, the documented bound", (ctx) => {
               `process ${i + 1}: the first login got in (the exception is gone: update components/credentials/README.md)`,
             );
             assert.match(first.error, /server login has been failing/);
-            const started = Date.now();
             // The refused login started the lookup pool's server login: wait for it on the console.
-            while (!hasServer(await servers(i), lookupUser)) {
-              assert.ok(
-                Date.now() - started < 5000,
-                `process ${i + 1}: no lookup server login after the refused one`,
-              );
-              await sleep(20);
-            }
+            await untilServer(b.files[i], lookupUser);
           }
-          const retryMs = s.pool.serverLoginRetrySeconds * 1000;
-          for (const c of [...t.processes, t.tcp, t.tcp]) {
-            const o = await tryLogin(c);
-            assert.ok(o.ok, `a correct login after the lookup pool's retry: ${o.ok ? "" : o.error}`);
-            assert.ok(o.ms < retryMs, `a correct login after the lookup pool's retry took ${o.ms} ms`);
-          }
+          await allGetIn(s, t, "after the lookup pool's retry");
         } finally {
           for (const c of conns) c.close();
         }
